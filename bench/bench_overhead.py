@@ -1,0 +1,349 @@
+"""Wrapped versus bare application, side by side in one run, as ratios.
+
+    python bench/bench_overhead.py [--quick]
+
+In-process: ASGI calls straight into the app, alternating bare and wrapped rounds, medians.
+Over HTTP: two uvicorn servers on loopback (bare and wrapped), the same client for both.
+Memory: a 100 MB HTML page streamed in 64 KB chunks, peak traced allocations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from consent import ConsentConfig, ConsentMiddleware  # noqa: E402
+from consent.types import ASGIApp, Message  # noqa: E402
+
+SECRET = "bench-secret-key-0123456789abcdef"
+# The demo's longest article, in Ukrainian (two bytes a letter): about 45 KB of template output.
+LONG_ARTICLE_PATH = "/uk/news/customs-house-library-reopens"
+
+
+def _config(tmp: Path) -> ConsentConfig:
+    return ConsentConfig(
+        secret_key=SECRET,
+        audit_url=f"sqlite:///{tmp / 'audit.db'}",
+        audit_key="bench-audit-key-0123456789",
+        policy_version="bench",
+    )
+
+
+def _accepted_cookie(config: ConsentConfig) -> str:
+    from consent.cookie import ConsentCookieCodec, CookiePayload
+
+    codec = ConsentCookieCodec(
+        config.secret_keys, max_age=config.cookie_max_age, policy_version="bench"
+    )
+    payload = CookiePayload(
+        consent_id="bench",
+        granted=frozenset(config.category_ids),
+        policy_version="bench",
+        decided_at=int(time.time()),
+    )
+    return f"{config.cookie_name}={codec.encode(payload)}"
+
+
+def _scope(path: str, cookie: str | None) -> dict[str, Any]:
+    headers = [(b"host", b"127.0.0.1"), (b"accept-language", b"en-GB,en;q=0.8")]
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def _call(app: ASGIApp, scope: dict[str, Any]) -> int:
+    size = 0
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        nonlocal size
+        if message["type"] == "http.response.body":
+            size += len(message.get("body", b""))
+
+    await app(dict(scope), receive, send)
+    return size
+
+
+async def _round(app: ASGIApp, scope: dict[str, Any], requests: int) -> tuple[float, list[float]]:
+    latencies = []
+    start = time.perf_counter()
+    for _ in range(requests):
+        t0 = time.perf_counter()
+        await _call(app, scope)
+        latencies.append(time.perf_counter() - t0)
+    return requests / (time.perf_counter() - start), latencies
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[int(len(ordered) * 0.99) - 1]
+
+
+async def in_process(
+    bare: ASGIApp, wrapped: ASGIApp, path: str, cookie: str | None, rounds: int, requests: int
+) -> dict[str, float]:
+    scope = _scope(path, cookie)
+    size_bare = await _call(bare, scope)
+    size_wrapped = await _call(wrapped, scope)
+    bare_rates: list[float] = []
+    wrapped_rates: list[float] = []
+    bare_lat: list[float] = []
+    wrapped_lat: list[float] = []
+    for _ in range(rounds):
+        for app, rates, lat in (
+            (bare, bare_rates, bare_lat),
+            (wrapped, wrapped_rates, wrapped_lat),
+        ):
+            rate, latencies = await _round(app, scope, requests)
+            rates.append(rate)
+            lat.extend(latencies)
+    return {
+        "bytes_bare": size_bare,
+        "bytes_wrapped": size_wrapped,
+        "rps_bare": statistics.median(bare_rates),
+        "rps_wrapped": statistics.median(wrapped_rates),
+        "ratio": statistics.median(wrapped_rates) / statistics.median(bare_rates),
+        "p99_ratio": _p99(wrapped_lat) / _p99(bare_lat),
+    }
+
+
+# ----- over HTTP -------------------------------------------------------------------------------
+
+SERVER_CODE = """
+import sys, uvicorn
+sys.path.insert(0, {root!r})
+from bench.bench_overhead import build_apps
+from pathlib import Path
+bare, wrapped = build_apps(Path({tmp!r}))
+uvicorn.run(wrapped if {wrapped} else bare, host="127.0.0.1", port={port}, log_level="error", access_log=False)
+"""
+
+
+def build_apps(tmp: Path) -> tuple[ASGIApp, ASGIApp]:
+    from examples.news.app import create_bare_app
+
+    bare = create_bare_app(data_dir=tmp)
+    wrapped = ConsentMiddleware(create_bare_app(data_dir=tmp), config=_config(tmp))
+    return bare, wrapped
+
+
+async def _http_load(
+    port: int, path: str, cookie: str | None, seconds: float, connections: int
+) -> tuple[float, list[float]]:
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Language: en\r\n"
+    if cookie:
+        request += f"Cookie: {cookie}\r\n"
+    raw = (request + "\r\n").encode()
+    latencies: list[float] = []
+    count = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal count
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            writer.write(raw)
+            await writer.drain()
+            length = -1
+            chunked = False
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                lower = line.lower()
+                if lower.startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+                elif lower.startswith(b"transfer-encoding:") and b"chunked" in lower:
+                    chunked = True
+            if chunked:
+                while True:
+                    size = int((await reader.readline()).strip(), 16)
+                    await reader.readexactly(size + 2)
+                    if size == 0:
+                        break
+            else:
+                await reader.readexactly(length)
+            latencies.append(time.perf_counter() - t0)
+            count += 1
+        writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return count / (time.perf_counter() - start), latencies
+
+
+def over_http(
+    tmp: Path, path: str, cookie: str | None, rounds: int, seconds: float
+) -> dict[str, float]:
+    procs = []
+    ports = []
+    import socket
+
+    for wrapped in (False, True):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        code = SERVER_CODE.format(root=str(ROOT), tmp=str(tmp), wrapped=wrapped, port=port)
+        procs.append(subprocess.Popen([sys.executable, "-c", code]))
+        ports.append(port)
+    try:
+        for port in ports:
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+        bare_rates: list[float] = []
+        wrapped_rates: list[float] = []
+        bare_lat: list[float] = []
+        wrapped_lat: list[float] = []
+        for _ in range(rounds):
+            for port, rates, lat in (
+                (ports[0], bare_rates, bare_lat),
+                (ports[1], wrapped_rates, wrapped_lat),
+            ):
+                rate, latencies = asyncio.run(
+                    _http_load(port, path, cookie, seconds, connections=8)
+                )
+                rates.append(rate)
+                lat.extend(latencies)
+        return {
+            "rps_bare": statistics.median(bare_rates),
+            "rps_wrapped": statistics.median(wrapped_rates),
+            "ratio": statistics.median(wrapped_rates) / statistics.median(bare_rates),
+            "p99_ratio": _p99(wrapped_lat) / _p99(bare_lat),
+        }
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+# ----- memory ----------------------------------------------------------------------------------
+
+
+def _streaming_page_app(total: int, chunk: int) -> ASGIApp:
+    head = b"<!doctype html><html lang='en'><head><title>big</title></head><body>"
+    filler = (
+        b"<p>Paragraph of a very long streamed page with <a href='/x'>links</a> and text.</p>\n"
+        * 1000
+    )[:chunk]
+
+    async def app(scope: Any, receive: Any, send: Callable[[Message], Any]) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html; charset=utf-8")],
+            }
+        )
+        await send({"type": "http.response.body", "body": head, "more_body": True})
+        sent = len(head)
+        while sent < total:
+            await send({"type": "http.response.body", "body": filler, "more_body": True})
+            sent += len(filler)
+        await send({"type": "http.response.body", "body": b"</body></html>", "more_body": False})
+
+    return app
+
+
+async def _peak(app: ASGIApp) -> int:
+    gc.collect()
+    tracemalloc.start()
+    await _call(app, _scope("/", None))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def memory(tmp: Path, total: int) -> dict[str, float]:
+    bare = _streaming_page_app(total, 64 * 1024)
+    wrapped = ConsentMiddleware(_streaming_page_app(total, 64 * 1024), config=_config(tmp))
+    asyncio.run(_call(wrapped, _scope("/", None)))  # warm caches (templates, catalogue)
+    peak_bare = asyncio.run(_peak(bare))
+    peak_wrapped = asyncio.run(_peak(wrapped))
+    return {
+        "peak_bare_mb": peak_bare / 1e6,
+        "peak_wrapped_mb": peak_wrapped / 1e6,
+        "extra_mb": (peak_wrapped - peak_bare) / 1e6,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
+    args = parser.parse_args()
+    rounds = 3 if args.quick else 7
+    requests = 100 if args.quick else 400
+    seconds = 1.0 if args.quick else 3.0
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        bare, wrapped = build_apps(tmp)
+        config = _config(tmp)
+        accepted = _accepted_cookie(config)
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; page {LONG_ARTICLE_PATH}")
+        print(f"{'case':44} {'bare/s':>9} {'wrapped/s':>10} {'ratio':>6} {'p99 ratio':>9}")
+        cases = [
+            ("in-process, HTML, undecided visitor", LONG_ARTICLE_PATH, None),
+            ("in-process, HTML, accepted visitor", LONG_ARTICLE_PATH, accepted),
+            ("in-process, non-HTML (CSS file)", "/static/site.css", None),
+        ]
+        for label, path, cookie in cases:
+            result = asyncio.run(in_process(bare, wrapped, path, cookie, rounds, requests))
+            print(
+                f"{label:44} {result['rps_bare']:9.0f} {result['rps_wrapped']:10.0f} {result['ratio']:6.3f} {result['p99_ratio']:9.3f}"
+            )
+            if "HTML" in label:
+                print(
+                    f"{'':44} page size {result['bytes_bare'] / 1024:.1f} KB bare, {result['bytes_wrapped'] / 1024:.1f} KB wrapped"
+                )
+        for label, path, cookie in [
+            ("uvicorn, HTML, undecided visitor", LONG_ARTICLE_PATH, None),
+            ("uvicorn, HTML, accepted visitor", LONG_ARTICLE_PATH, accepted),
+            ("uvicorn, non-HTML (CSS file)", "/static/site.css", None),
+        ]:
+            result = over_http(tmp, path, cookie, rounds=max(3, rounds // 2), seconds=seconds)
+            print(
+                f"{label:44} {result['rps_bare']:9.0f} {result['rps_wrapped']:10.0f} {result['ratio']:6.3f} {result['p99_ratio']:9.3f}"
+            )
+        total = 20_000_000 if args.quick else 100_000_000
+        mem = memory(tmp, total)
+        print(
+            f"memory, {total // 1_000_000} MB streamed HTML: peak {mem['peak_bare_mb']:.2f} MB bare, "
+            f"{mem['peak_wrapped_mb']:.2f} MB wrapped, +{mem['extra_mb']:.2f} MB"
+        )
+
+
+if __name__ == "__main__":
+    main()

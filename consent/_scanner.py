@@ -1,0 +1,221 @@
+"""Byte-level pieces of the HTML rewriter: patterns, the start-tag grammar and attributes.
+
+Everything here follows the HTML tokenizer closely enough to find where a tag ends (quotes
+respected) and to read its attributes, and nothing more. All work is on bytes; text handed to
+callers is decoded as latin-1, which never fails and keeps ASCII intact.
+"""
+
+import html
+import re
+from collections.abc import Iterator, Mapping
+from typing import TypeVar, overload
+
+_T = TypeVar("_T")
+_W = rb"[\t\n\f\r ]"
+
+# Raw-text elements: their content is not markup, only the matching end tag closes them.
+RAW_TEXT = frozenset({"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes"})
+# Elements the classifier is asked about.
+CONSIDERED = frozenset(
+    {"script", "iframe", "img", "embed", "object", "video", "audio", "source", "track", "link", "input"}
+)
+# Most frequent first: the alternation stops at the first name that matches.
+_SEARCHED = ["img", "source", "script", "link", "iframe", "style", "video", "audio", "track"]
+_SEARCHED += sorted((CONSIDERED | RAW_TEXT | {"plaintext"}) - set(_SEARCHED))
+
+
+def _search(*extra: str) -> re.Pattern[bytes]:
+    # Matched against a lower-cased copy of the input: a case-insensitive alternation costs
+    # more than lower() plus a case-sensitive one. The leading class turns most `<` (end tags,
+    # div, span, ...) away with one test, and names are grouped by first letter so that a
+    # branch fails on its first byte.
+    groups: dict[str, list[str]] = {}
+    for name in [*_SEARCHED, *extra]:
+        groups.setdefault(name[0], []).append(name[1:])
+    trie = "|".join(re.escape(first) + "(?:" + "|".join(rest) + ")" for first, rest in groups.items())
+    first = re.escape("".join(sorted(groups)) + "!?")
+    pattern = "<(?=[" + first + "])(?:(" + trie + ")[\t\n\f\r />]|[!?])"
+    return re.compile(pattern.encode())
+
+
+# Candidates in the body once nothing is left to inject, and while the banner still waits.
+SEARCH_MAIN = _search()
+SEARCH_BODY = _search("body", "template", "/template")
+
+# Attributes that are certainly complete, possessively, so that a tag cut by a chunk boundary
+# stops exactly before the unfinished token (name, `=`, value), never inside it.
+ATTRS = re.compile(
+    rb"(?:[\t\n\f\r /]++"
+    rb"|[^\t\n\f\r />][^\t\n\f\r />=]*+(?=[\t\n\f\r />=])"
+    rb"(?:" + _W + rb"*+=" + _W + rb"*+"
+    rb"(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'][^\t\n\f\r >]*+(?=[\t\n\f\r >])|(?=>))"
+    rb"|(?=" + _W + rb"*+[^\t\n\f\r =])))*+"
+)
+# One attribute of a complete tag, with its value as written (quotes included).
+ATTR = re.compile(
+    rb"([^\t\n\f\r />][^\t\n\f\r />=]*)"
+    rb"(?:" + _W + rb"*=" + _W + rb"*(\"[^\"]*\"|'[^']*'|[^\t\n\f\r >]*))?"
+)
+TAG_NAME = re.compile(rb"</?([a-zA-Z][^\t\n\f\r />]*+)")
+_NAME_REST = re.compile(rb"[^\t\n\f\r />=]*+")
+_TAG_NAME_REST = re.compile(rb"[^\t\n\f\r />]*+")
+SPACES = re.compile(_W + rb"*+")
+_UNQUOTED = re.compile(rb"[^\t\n\f\r >]*+")
+COMMENT_END = re.compile(rb"--!?>")
+_END_TAGS: dict[str, re.Pattern[bytes]] = {}
+
+# Where an unfinished start tag stopped, as states of the HTML tokenizer.
+BEFORE_NAME, IN_TAG_NAME, IN_NAME, AFTER_NAME, BEFORE_VALUE, DQ, SQ, UNQUOTED, DONE = range(9)
+_GT, _EQ, _SLASH, _DQ, _SQ = b">"[0], b"="[0], b"/"[0], b'"'[0], b"'"[0]
+
+
+def end_tag(name: str) -> re.Pattern[bytes]:
+    """The end tag that closes raw text ``name``: ``</name`` then space, ``/`` or ``>``."""
+    pattern = _END_TAGS.get(name)
+    if pattern is None:
+        pattern = re.compile(rb"</(?i:" + name.encode() + rb")[\t\n\f\r />]")
+        _END_TAGS[name] = pattern
+    return pattern
+
+
+def step_tag(buf: bytes | bytearray, state: int, pos: int) -> tuple[int, int]:
+    """Run the start-tag states from ``state`` at ``pos``.
+
+    Returns ``(DONE, end)`` with ``end`` just past the closing ``>``, or the state and position
+    at the end of ``buf`` to resume from when more bytes arrive. Each byte is examined a bounded
+    number of times, so an endless tag costs linear time over any number of chunks.
+    """
+    n = len(buf)
+    while pos < n:
+        if state == BEFORE_NAME:
+            pos = ATTRS.match(buf, pos).end()
+            if pos >= n:
+                break
+            if buf[pos] == _GT:
+                return DONE, pos + 1
+            # An unfinished attribute: its first character may be `=`, which is part of a name.
+            state, pos = IN_NAME, pos + 1
+        elif state == IN_TAG_NAME:
+            pos = _TAG_NAME_REST.match(buf, pos).end()
+            if pos < n:
+                if buf[pos] == _GT:
+                    return DONE, pos + 1
+                state = BEFORE_NAME
+        elif state == IN_NAME:
+            pos = _NAME_REST.match(buf, pos).end()
+            if pos < n:
+                c = buf[pos]
+                if c == _GT:
+                    return DONE, pos + 1
+                if c == _EQ:
+                    state, pos = BEFORE_VALUE, pos + 1
+                elif c == _SLASH:
+                    state = BEFORE_NAME
+                else:
+                    state = AFTER_NAME
+        elif state == AFTER_NAME:
+            pos = SPACES.match(buf, pos).end()
+            if pos < n:
+                c = buf[pos]
+                if c == _GT:
+                    return DONE, pos + 1
+                if c == _EQ:
+                    state, pos = BEFORE_VALUE, pos + 1
+                else:
+                    state = BEFORE_NAME
+        elif state == BEFORE_VALUE:
+            pos = SPACES.match(buf, pos).end()
+            if pos < n:
+                c = buf[pos]
+                if c == _GT:
+                    return DONE, pos + 1
+                if c == _DQ:
+                    state, pos = DQ, pos + 1
+                elif c == _SQ:
+                    state, pos = SQ, pos + 1
+                else:
+                    state = UNQUOTED
+        elif state in (DQ, SQ):
+            close = buf.find(b'"' if state == DQ else b"'", pos)
+            if close < 0:
+                return state, n
+            state, pos = BEFORE_NAME, close + 1
+        else:  # UNQUOTED
+            pos = _UNQUOTED.match(buf, pos).end()
+            if pos < n:
+                if buf[pos] == _GT:
+                    return DONE, pos + 1
+                state = BEFORE_NAME
+    return state, n
+
+
+def decode_value(raw: bytes) -> str:
+    """An attribute value as written (quotes included) decoded for the classifier."""
+    if raw[:1] in (b'"', b"'"):
+        raw = raw[1:-1]
+    text = raw.decode("latin-1")
+    return html.unescape(text) if "&" in text else text
+
+
+def quote_value(raw: bytes) -> bytes:
+    """An attribute value as written, re-emitted between double quotes.
+
+    Character references are left as written: they decode the same in every quoting style.
+    """
+    if raw[:1] == b'"':
+        return raw
+    if raw[:1] == b"'":
+        raw = raw[1:-1]
+    return b'"' + raw.replace(b'"', b"&quot;") + b'"'
+
+
+def parse_attrs(buf: bytes | bytearray, start: int, end: int) -> dict[str, str | None]:
+    """Attributes of a complete tag between ``start`` and ``end``; the first of a name wins."""
+    attrs: dict[str, str | None] = {}
+    for m in ATTR.finditer(buf, start, end):
+        name = m.group(1).lower().decode("latin-1")
+        if name not in attrs:
+            raw = m.group(2)
+            attrs[name] = None if raw is None else decode_value(raw)
+    return attrs
+
+
+class LazyAttrs(Mapping[str, str | None]):
+    """A tag's attributes, read from its bytes only when a classifier first asks."""
+
+    __slots__ = ("_end", "_parsed", "_start", "_tag")
+
+    def __init__(self, tag: bytes, start: int, end: int) -> None:
+        self._tag = tag
+        self._start = start
+        self._end = end
+        self._parsed: dict[str, str | None] | None = None
+
+    def _attrs(self) -> dict[str, str | None]:
+        parsed = self._parsed
+        if parsed is None:
+            parsed = self._parsed = parse_attrs(self._tag, self._start, self._end)
+        return parsed
+
+    def __getitem__(self, key: str) -> str | None:
+        return self._attrs()[key]
+
+    @overload
+    def get(self, key: str, /) -> str | None: ...
+    @overload
+    def get(self, key: str, default: str | None | _T, /) -> str | None | _T: ...
+    def get(self, key: str, default: object = None, /) -> object:
+        # Mapping.get goes through __getitem__ and a KeyError for every absent name.
+        return self._attrs().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._attrs()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._attrs())
+
+    def __len__(self) -> int:
+        return len(self._attrs())
+
+    def __repr__(self) -> str:
+        return f"LazyAttrs({self._attrs()!r})"

@@ -1,0 +1,36 @@
+"""Proof of consent: an append-only, tamper-evident store of consent receipts."""
+
+from consent.audit.base import BaseStore
+from consent.audit.chain import Keyring, VerifyReport
+from consent.audit.commands import export, purge, register_cli, run, show, stats, verify
+from consent.audit.model import (
+    AuditError,
+    AuditUnavailable,
+    Checkpoint,
+    Decision,
+    Receipt,
+    hash_texts,
+)
+from consent.audit.store import DEFAULT_AUDIT_URL, AuditStore, open_store
+
+__all__ = [
+    "DEFAULT_AUDIT_URL",
+    "AuditError",
+    "AuditStore",
+    "AuditUnavailable",
+    "BaseStore",
+    "Checkpoint",
+    "Decision",
+    "Keyring",
+    "Receipt",
+    "VerifyReport",
+    "export",
+    "hash_texts",
+    "open_store",
+    "purge",
+    "register_cli",
+    "run",
+    "show",
+    "stats",
+    "verify",
+]

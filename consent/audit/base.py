@@ -1,0 +1,109 @@
+"""What both backends share: the operations beyond recording that the command line needs.
+
+A backend implements the small abstract methods (one transaction each); verification,
+iteration and purge are written once here on top of them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+
+from consent.audit.chain import ChainVerifier, Keyring, VerifyReport
+from consent.audit.model import AuditError, Checkpoint, Decision, Head, Receipt
+
+BATCH_SIZE = 2000
+
+
+class BaseStore(ABC):
+    """An audit store; see :class:`consent.audit.store.AuditStore` for the public part."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+
+    # -- the public protocol -------------------------------------------------------------
+    @abstractmethod
+    async def record(self, decision: Decision) -> Receipt: ...
+
+    @abstractmethod
+    async def receipts_for(self, consent_id: str) -> list[Receipt]: ...
+
+    @abstractmethod
+    async def notice(self, texts_hash: str) -> Mapping[str, str] | None: ...
+
+    @abstractmethod
+    async def ping(self) -> bool: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    # -- for the command line and the admin view -----------------------------------------
+    @abstractmethod
+    async def receipts_after(
+        self,
+        after_seq: int,
+        limit: int,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Receipt]:
+        """Up to ``limit`` receipts with ``seq > after_seq`` in ``seq`` order."""
+
+    @abstractmethod
+    async def count(self, *, since: datetime | None = None, until: datetime | None = None) -> int:
+        """How many receipts were recorded in ``[since, until)``."""
+
+    @abstractmethod
+    async def checkpoints(self) -> list[Checkpoint]:
+        """Every purge checkpoint, oldest first."""
+
+    @abstractmethod
+    async def head(self) -> Head | None: ...
+
+    @abstractmethod
+    async def notices(self) -> dict[str, dict[str, str]]: ...
+
+    @abstractmethod
+    async def _purge_prefix(self, cutoff: datetime, max_seq: int) -> Checkpoint | None:
+        """Delete the oldest receipts recorded before ``cutoff`` (never past ``max_seq``),
+        leaving a signed checkpoint, in one transaction."""
+
+    async def iter_receipts(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> AsyncIterator[Receipt]:
+        """Every receipt in ``seq`` order, read in batches (keyset pagination on ``seq``)."""
+        after = 0
+        while True:
+            batch = await self.receipts_after(after, batch_size, since=since, until=until)
+            for receipt in batch:
+                yield receipt
+            if len(batch) < batch_size:
+                return
+            after = batch[-1].seq
+
+    async def verify(self) -> VerifyReport:
+        """Walk the whole chain; the report names the first problem found."""
+        verifier = ChainVerifier(self.keyring)
+        verifier.checkpoints(await self.checkpoints())
+        head = await self.head()
+        async for receipt in self.iter_receipts():
+            if not verifier.receipt(receipt):
+                break
+        return verifier.finish(head, await self.notices())
+
+    async def purge(self, older_than: datetime) -> tuple[VerifyReport, Checkpoint | None]:
+        """Delete receipts recorded before ``older_than``, after verifying the chain.
+
+        A chain that does not verify is left alone: purging it would sign over the damage.
+        """
+        if older_than.tzinfo is None:
+            raise AuditError("the purge cutoff must be timezone-aware")
+        report = await self.verify()
+        if not report.ok or report.last_seq is None:
+            return report, None
+        return report, await self._purge_prefix(older_than.astimezone(UTC), report.last_seq)

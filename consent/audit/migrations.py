@@ -1,0 +1,191 @@
+"""Versioned schema of the receipt store, one ordered list for both databases.
+
+Each backend applies the pending steps at its first connection, inside one write transaction
+that also holds the store's migration lock, so two processes starting together apply each step
+once. A step is never edited after release; changes come as a new step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Dialect = Literal["sqlite", "postgres"]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    sqlite: tuple[str, ...]
+    postgres: tuple[str, ...]
+
+    def statements(self, dialect: Dialect) -> tuple[str, ...]:
+        return self.sqlite if dialect == "sqlite" else self.postgres
+
+
+VERSION_TABLE = {
+    "sqlite": (
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    ),
+    "postgres": (
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version integer PRIMARY KEY, description text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())"
+    ),
+}
+
+_SQLITE_V1 = (
+    """CREATE TABLE receipts (
+        seq INTEGER PRIMARY KEY,
+        receipt_id TEXT NOT NULL UNIQUE,
+        recorded_at TEXT NOT NULL,
+        previous_receipt_id TEXT,
+        consent_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        method TEXT NOT NULL,
+        granted TEXT NOT NULL,
+        refused TEXT NOT NULL,
+        policy_version TEXT NOT NULL,
+        locale TEXT NOT NULL,
+        texts_hash TEXT NOT NULL,
+        path TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        client TEXT,
+        key_id TEXT NOT NULL,
+        mac TEXT NOT NULL
+    )""",
+    "CREATE INDEX receipts_consent_id ON receipts (consent_id, seq)",
+    "CREATE INDEX receipts_recorded_at ON receipts (recorded_at)",
+    """CREATE TABLE notices (
+        texts_hash TEXT PRIMARY KEY,
+        texts TEXT NOT NULL,
+        first_seen TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE checkpoints (
+        checkpoint_id INTEGER PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        mac TEXT NOT NULL,
+        deleted INTEGER NOT NULL,
+        cutoff TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        signature TEXT NOT NULL
+    )""",
+    """CREATE TABLE chain_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        mac TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        signature TEXT NOT NULL
+    )""",
+    "INSERT INTO chain_head (id, seq, mac, key_id, signature) VALUES (1, 0, '', '', '')",
+)
+
+_POSTGRES_V1 = (
+    """CREATE TABLE receipts (
+        seq bigint PRIMARY KEY,
+        receipt_id text NOT NULL UNIQUE,
+        recorded_at timestamptz NOT NULL,
+        previous_receipt_id text,
+        consent_id text NOT NULL,
+        action text NOT NULL,
+        method text NOT NULL,
+        granted text[] NOT NULL,
+        refused text[] NOT NULL,
+        policy_version text NOT NULL,
+        locale text NOT NULL,
+        texts_hash text NOT NULL,
+        path text NOT NULL,
+        rule text NOT NULL,
+        client text,
+        key_id text NOT NULL,
+        mac text NOT NULL
+    )""",
+    "CREATE INDEX receipts_consent_id ON receipts (consent_id, seq)",
+    "CREATE INDEX receipts_recorded_at ON receipts (recorded_at)",
+    """CREATE TABLE notices (
+        texts_hash text PRIMARY KEY,
+        texts jsonb NOT NULL,
+        first_seen timestamptz NOT NULL
+    )""",
+    """CREATE TABLE checkpoints (
+        checkpoint_id bigint PRIMARY KEY,
+        seq bigint NOT NULL UNIQUE,
+        mac text NOT NULL,
+        deleted bigint NOT NULL,
+        cutoff timestamptz NOT NULL,
+        created_at timestamptz NOT NULL,
+        key_id text NOT NULL,
+        signature text NOT NULL
+    )""",
+    """CREATE TABLE chain_head (
+        id integer PRIMARY KEY CHECK (id = 1),
+        seq bigint NOT NULL,
+        mac text NOT NULL,
+        key_id text NOT NULL,
+        signature text NOT NULL
+    )""",
+    "INSERT INTO chain_head (id, seq, mac, key_id, signature) VALUES (1, 0, '', '', '')",
+)
+
+# Guards against accidents, not against an attacker with write access to the database (who can
+# drop a trigger): verification never relies on them. Purge opens the guard for the rows it
+# deletes, inside its own transaction.
+_SQLITE_V2 = (
+    """CREATE TABLE purge_guard (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        upto INTEGER NOT NULL
+    )""",
+    """CREATE TRIGGER receipts_no_update BEFORE UPDATE ON receipts
+    BEGIN SELECT RAISE(ABORT, 'consent audit: receipts are append-only'); END""",
+    """CREATE TRIGGER receipts_purge_only BEFORE DELETE ON receipts
+    WHEN OLD.seq > COALESCE((SELECT upto FROM purge_guard WHERE id = 1), 0)
+    BEGIN SELECT RAISE(ABORT, 'consent audit: receipts are deleted only by purge'); END""",
+    """CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints
+    BEGIN SELECT RAISE(ABORT, 'consent audit: checkpoints are append-only'); END""",
+    """CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
+    BEGIN SELECT RAISE(ABORT, 'consent audit: checkpoints are append-only'); END""",
+    """CREATE TRIGGER notices_no_update BEFORE UPDATE ON notices
+    BEGIN SELECT RAISE(ABORT, 'consent audit: notices are append-only'); END""",
+    """CREATE TRIGGER notices_no_delete BEFORE DELETE ON notices
+    BEGIN SELECT RAISE(ABORT, 'consent audit: notices are append-only'); END""",
+)
+
+_POSTGRES_V2 = (
+    """CREATE FUNCTION consent_audit_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'receipts' THEN
+            IF OLD.seq <= COALESCE(
+                NULLIF(current_setting('consent_audit.purge_upto', true), '')::bigint, 0
+            ) THEN
+                RETURN OLD;
+            END IF;
+        END IF;
+        RAISE EXCEPTION 'consent audit: % on % is refused (append-only)', TG_OP, TG_TABLE_NAME;
+    END
+    $$""",
+    *(
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}"
+        " FOR EACH ROW EXECUTE FUNCTION consent_audit_guard()"
+        for table in ("receipts", "checkpoints", "notices")
+    ),
+    *(
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}"
+        " FOR EACH STATEMENT EXECUTE FUNCTION consent_audit_guard()"
+        for table in ("receipts", "checkpoints", "notices")
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "receipts, notices, checkpoints, chain head", _SQLITE_V1, _POSTGRES_V1),
+    Migration(2, "append-only guards", _SQLITE_V2, _POSTGRES_V2),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def pending(current: int) -> tuple[Migration, ...]:
+    """The steps after ``current``, in order."""
+    return tuple(step for step in MIGRATIONS if step.version > current)

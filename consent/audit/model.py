@@ -1,0 +1,268 @@
+"""Value objects of the receipt store: what a decision is, what a stored receipt is.
+
+Nothing here does I/O, so the HTTP layer can build a :class:`Decision` without importing a
+database driver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# Crockford's base32: no I, L, O or U, so ids read aloud without ambiguity.
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_CATEGORY_ID = re.compile(r"[^\s,;]+")
+
+
+class AuditError(ValueError):
+    """The caller asked for something impossible: a bad URL, a bad key, a malformed decision."""
+
+
+class AuditUnavailable(RuntimeError):
+    """The store cannot write or read now (database down, locked beyond the timeout, ...)."""
+
+
+def canonical_json(value: object) -> bytes:
+    """One byte string per value: sorted keys, no spaces, UTF-8. The chain MACs depend on it."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def hash_texts(texts: Mapping[str, str]) -> str:
+    """The ``texts_hash`` of a notice: SHA-256 hex of its ``[key, text]`` pairs sorted by key,
+    as compact UTF-8 JSON (the same digest the locale catalogue computes)."""
+    pairs = sorted(texts.items())
+    return hashlib.sha256(
+        json.dumps(pairs, ensure_ascii=False, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def format_time(moment: datetime) -> str:
+    """UTC, microseconds, ``Z``: fixed width, so the text sorts like the time."""
+    if moment.tzinfo is None:
+        raise AuditError("receipt times must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def new_receipt_id(now: float | None = None) -> str:
+    """A 26-character ULID-like id: 48 bits of milliseconds then 80 random bits.
+
+    Ids sort roughly by creation time, which keeps the unique index append-friendly.
+    """
+    millis = int((time.time() if now is None else now) * 1000) & ((1 << 48) - 1)
+    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One visitor decision as the HTTP layer hands it over."""
+
+    consent_id: str
+    action: str
+    method: str
+    granted: frozenset[str]
+    refused: frozenset[str]
+    policy_version: str
+    locale: str
+    texts_hash: str
+    texts: Mapping[str, str] = field(compare=False, hash=False)
+    path: str
+    rule: str
+    client: str | None = None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        consent_id: str,
+        action: str,
+        method: str,
+        granted: frozenset[str] | set[str],
+        refused: frozenset[str] | set[str],
+        policy_version: str,
+        locale: str,
+        texts: Mapping[str, str],
+        path: str = "",
+        rule: str = "default",
+        client: str | None = None,
+    ) -> Decision:
+        """Build a decision whose ``texts_hash`` is computed from ``texts``."""
+        return cls(
+            consent_id=consent_id,
+            action=action,
+            method=method,
+            granted=frozenset(granted),
+            refused=frozenset(refused),
+            policy_version=policy_version,
+            locale=locale,
+            texts_hash=hash_texts(texts),
+            texts=dict(texts),
+            path=path,
+            rule=rule,
+            client=client,
+        )
+
+    def validate(self) -> None:
+        """Refuse a decision the store could not prove later."""
+        for name in ("consent_id", "action", "method", "policy_version", "locale", "rule"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise AuditError(f"decision.{name} must be a non-empty string")
+        if not isinstance(self.path, str):
+            raise AuditError("decision.path must be a string")
+        if self.client is not None and not isinstance(self.client, str):
+            raise AuditError("decision.client must be a string or None")
+        for category in self.granted | self.refused:
+            if not isinstance(category, str) or not _CATEGORY_ID.fullmatch(category):
+                raise AuditError(f"bad category id {category!r}")
+        both = self.granted & self.refused
+        if both:
+            raise AuditError(f"categories both granted and refused: {sorted(both)}")
+        if not _HEX64.fullmatch(self.texts_hash):
+            raise AuditError("decision.texts_hash must be 64 lowercase hex digits")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.texts.items()):
+            raise AuditError("decision.texts must map strings to strings")
+        if hash_texts(self.texts) != self.texts_hash:
+            raise AuditError(
+                "decision.texts_hash does not match decision.texts; "
+                "compute it with consent.audit.hash_texts"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A stored decision, chained to the one before it in the store."""
+
+    receipt_id: str
+    seq: int
+    recorded_at: datetime
+    previous_receipt_id: str | None
+    consent_id: str
+    action: str
+    method: str
+    granted: frozenset[str]
+    refused: frozenset[str]
+    policy_version: str
+    locale: str
+    texts_hash: str
+    path: str
+    rule: str
+    client: str | None
+    key_id: str
+    mac: str
+
+    def content(self) -> dict[str, object]:
+        """Everything the MAC covers, in JSON types (the MAC itself excluded)."""
+        return {
+            "v": 1,
+            "receipt_id": self.receipt_id,
+            "seq": self.seq,
+            "recorded_at": format_time(self.recorded_at),
+            "previous_receipt_id": self.previous_receipt_id,
+            "consent_id": self.consent_id,
+            "action": self.action,
+            "method": self.method,
+            "granted": sorted(self.granted),
+            "refused": sorted(self.refused),
+            "policy_version": self.policy_version,
+            "locale": self.locale,
+            "texts_hash": self.texts_hash,
+            "path": self.path,
+            "rule": self.rule,
+            "client": self.client,
+            "key_id": self.key_id,
+        }
+
+    def to_json(self) -> dict[str, object]:
+        data = self.content()
+        del data["v"]
+        data["mac"] = self.mac
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Receipt:
+        """The inverse of :meth:`to_json`, for reading an export back."""
+        try:
+            return cls(
+                receipt_id=str(data["receipt_id"]),
+                seq=int(data["seq"]),
+                recorded_at=parse_time(str(data["recorded_at"])),
+                previous_receipt_id=_optional(data["previous_receipt_id"]),
+                consent_id=str(data["consent_id"]),
+                action=str(data["action"]),
+                method=str(data["method"]),
+                granted=frozenset(data["granted"]),
+                refused=frozenset(data["refused"]),
+                policy_version=str(data["policy_version"]),
+                locale=str(data["locale"]),
+                texts_hash=str(data["texts_hash"]),
+                path=str(data["path"]),
+                rule=str(data["rule"]),
+                client=_optional(data["client"]),
+                key_id=str(data["key_id"]),
+                mac=str(data["mac"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AuditError(f"not a receipt: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """What a purge leaves behind: where the deleted prefix of the chain ended."""
+
+    checkpoint_id: int
+    seq: int  # last deleted receipt
+    mac: str  # that receipt's MAC: the remaining chain continues from it
+    deleted: int
+    cutoff: datetime
+    created_at: datetime
+    key_id: str
+    signature: str  # HMAC over the above and the previous checkpoint's signature
+
+    def content(self) -> dict[str, object]:
+        return {
+            "v": 1,
+            "checkpoint_id": self.checkpoint_id,
+            "seq": self.seq,
+            "mac": self.mac,
+            "deleted": self.deleted,
+            "cutoff": format_time(self.cutoff),
+            "created_at": format_time(self.created_at),
+            "key_id": self.key_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The end of the chain, signed, so that removing the newest receipts shows."""
+
+    seq: int
+    mac: str
+    key_id: str
+    signature: str
+
+    def content(self) -> dict[str, object]:
+        return {"v": 1, "head_seq": self.seq, "head_mac": self.mac, "key_id": self.key_id}
+
+
+def _optional(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,154 @@
+"""The `consent` command: demo site, audit tools, cookie and locale checks.
+
+Reuses the lower layers directly and never the middleware, so every command works on a
+machine where only the configuration and the database are at hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import TextIO
+
+from consent.config import ConfigError, ConsentConfig
+from consent.cookie import ConsentCookieCodec
+
+ENV_CONFIG = "CONSENT_CONFIG"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.handler(args)
+    except ConfigError as exc:
+        print(f"consent: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="consent", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--config", help=f"TOML configuration file (default: ${ENV_CONFIG}, else the environment)"
+    )
+    commands = parser.add_subparsers(title="commands")
+
+    demo = commands.add_parser("demo", help="serve the demo news site, wrapped, on 127.0.0.1:8000")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--data-dir", default="var", help="where the demo keeps its SQLite files")
+    demo.set_defaults(handler=_demo)
+
+    cookie = commands.add_parser("cookie", help="consent cookie tools")
+    cookie_commands = cookie.add_subparsers(title="cookie commands", required=True)
+    decode = cookie_commands.add_parser("decode", help="verify a consent cookie and print it")
+    decode.add_argument("value")
+    decode.set_defaults(handler=_cookie_decode)
+
+    locales = commands.add_parser("locales", help="locale catalogue tools")
+    locale_commands = locales.add_subparsers(title="locale commands", required=True)
+    check = locale_commands.add_parser(
+        "check", help="fail when a locale misses a text or placeholder"
+    )
+    check.set_defaults(handler=_locales_check)
+
+    from consent.audit.commands import register_cli
+
+    register_cli(commands)
+    return parser
+
+
+def load_config(path: str | None, **overrides: object) -> ConsentConfig:
+    path = path or os.environ.get(ENV_CONFIG)
+    if path:
+        return ConsentConfig.from_toml(path, **overrides)
+    return ConsentConfig(**overrides)  # type: ignore[arg-type]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    data_dir = Path(args.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    demo = _demo_module()
+    config = None
+    if args.config or os.environ.get(ENV_CONFIG):
+        config = load_config(args.config)
+    app = demo.create_app(config=config, data_dir=data_dir)
+    print(
+        f"consent demo: http://{args.host}:{args.port}/  (receipts in {data_dir})", file=sys.stderr
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _demo_module() -> ModuleType:
+    """The demo ships in the wheel as consent/_demo/news and sits in examples/news in a checkout."""
+    package_dir = Path(__file__).resolve().parent
+    if (package_dir / "_demo" / "news" / "app.py").is_file():
+        return importlib.import_module("consent._demo.news.app")
+    checkout = package_dir.parent
+    if (checkout / "examples" / "news" / "app.py").is_file():
+        if str(checkout) not in sys.path:
+            sys.path.insert(0, str(checkout))
+        return importlib.import_module("examples.news.app")
+    raise ConfigError("the demo site is not part of this installation")
+
+
+def _cookie_decode(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    config = load_config(args.config)
+    codec = ConsentCookieCodec(
+        config.secret_keys, max_age=config.cookie_max_age, policy_version=config.policy_version
+    )
+    payload = codec.decode(args.value.strip())
+    if payload is None:
+        print(
+            "invalid: not signed by a configured key, expired, of another policy version, "
+            "or unreadable",
+            file=sys.stderr,
+        )
+        return 1
+    document = {
+        "consent_id": payload.consent_id,
+        "granted": sorted(payload.granted),
+        "policy_version": payload.policy_version,
+        "decided_at": payload.decided_datetime.isoformat(),
+        "receipt_id": payload.receipt_id,
+    }
+    print(json.dumps(document, indent=2), file=out)
+    return 0
+
+
+def _locales_check(args: argparse.Namespace) -> int:
+    from consent.i18n import LocaleCatalogue
+
+    overrides: dict[str, object] = {}
+    extra_dirs: tuple[Path, ...] = ()
+    path = args.config or os.environ.get(ENV_CONFIG)
+    if path:
+        config = ConsentConfig.from_toml(path, dev_mode=True)
+        overrides = dict(config.locale_overrides)
+        extra_dirs = tuple(config.locale_dirs)
+    catalogue = LocaleCatalogue.load(overrides=overrides, extra_dirs=extra_dirs)  # type: ignore[arg-type]
+    problems = catalogue.check()
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) in {len(catalogue.tags)} locales", file=sys.stderr)
+        return 1
+    print(f"{len(catalogue.tags)} locales complete: {', '.join(catalogue.tags)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""The signed consent cookie: the only module that knows itsdangerous.
+
+Value layout: ``<base64url JSON payload>.<timestamp>.<signature>``. The payload is signed,
+not encrypted: the banner script reads it to apply the state in the browser (which the
+shared-cache mode relies on), and nothing in it is secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from itsdangerous import BadData, TimestampSigner
+
+_SALT = "consent.cookie.v1"
+# Real values stay near 200 bytes; anything far larger is not ours and not worth verifying.
+MAX_COOKIE_VALUE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class CookiePayload:
+    consent_id: str
+    granted: frozenset[str]
+    policy_version: str
+    decided_at: int  # Unix seconds, UTC
+    receipt_id: str | None = None
+
+    @property
+    def decided_datetime(self) -> datetime:
+        return datetime.fromtimestamp(self.decided_at, UTC)
+
+
+class ConsentCookieCodec:
+    """Signs with the first key, verifies with every key (rotation), enforces lifetime and version."""
+
+    def __init__(self, secret_keys: Sequence[str], *, max_age: int, policy_version: str) -> None:
+        if not secret_keys:
+            raise ValueError("at least one secret key is needed")
+        # itsdangerous signs with the last key of its list; ours signs with the first.
+        self._signer = TimestampSigner(
+            list(reversed(secret_keys)), salt=_SALT, digest_method=hashlib.sha256
+        )
+        self._max_age = max_age
+        self._policy_version = policy_version
+
+    def encode(self, payload: CookiePayload) -> str:
+        body: dict[str, object] = {
+            "v": payload.policy_version,
+            "g": sorted(payload.granted),
+            "i": payload.consent_id,
+            "t": payload.decided_at,
+        }
+        if payload.receipt_id:
+            body["r"] = payload.receipt_id
+        raw = json.dumps(body, separators=(",", ":"), ensure_ascii=True).encode()
+        encoded = base64.urlsafe_b64encode(raw).rstrip(b"=")
+        return self._signer.sign(encoded).decode("ascii")
+
+    def decode(self, value: str | None, *, now: float | None = None) -> CookiePayload | None:
+        """The payload, or None for anything missing, forged, expired, stale or unreadable."""
+        if not value or len(value) > MAX_COOKIE_VALUE or not _canonical(value):
+            return None
+        try:
+            encoded, signed_at = self._signer.unsign(value, return_timestamp=True)
+        except (BadData, UnicodeError, ValueError):
+            return None
+        age = (time.time() if now is None else now) - signed_at.timestamp()
+        if age > self._max_age or age < -300:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(encoded + b"=" * (-len(encoded) % 4))
+            body = json.loads(raw)
+        except (binascii.Error, ValueError):
+            return None
+        return _payload_from_body(body, self._policy_version)
+
+
+def _canonical(value: str) -> bool:
+    """Base64 tolerates other values in the unused bits of its last character; we do not,
+    so that changing any single character of a cookie invalidates it."""
+    parts = value.split(".")
+    if len(parts) != 3:
+        return False
+    for part in parts:
+        try:
+            decoded = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        except (binascii.Error, ValueError):
+            return False
+        if base64.urlsafe_b64encode(decoded).rstrip(b"=").decode("ascii") != part:
+            return False
+    return True
+
+
+def _payload_from_body(body: object, policy_version: str) -> CookiePayload | None:
+    if not isinstance(body, dict):
+        return None
+    version, granted, consent_id, decided_at = (body.get(k) for k in ("v", "g", "i", "t"))
+    receipt_id = body.get("r")
+    if version != policy_version or not isinstance(consent_id, str) or not consent_id:
+        return None
+    if not isinstance(granted, list) or not all(isinstance(g, str) for g in granted):
+        return None
+    if not isinstance(decided_at, int) or isinstance(decided_at, bool):
+        return None
+    if receipt_id is not None and not isinstance(receipt_id, str):
+        return None
+    return CookiePayload(
+        consent_id=consent_id,
+        granted=frozenset(granted),
+        policy_version=version,
+        decided_at=decided_at,
+        receipt_id=receipt_id,
+    )
+
+
+def parse_cookie_header(header: str, wanted: Iterable[str]) -> dict[str, str]:
+    """The values of the wanted cookies; the first occurrence of a name wins, as in browsers."""
+    names = set(wanted)
+    found: dict[str, str] = {}
+    for part in header.split(";"):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if sep and name in names and name not in found:
+            found[name] = value.strip().strip('"')
+    return found

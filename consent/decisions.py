@@ -1,0 +1,91 @@
+"""What a decision post means: validation of its fields and the categories it grants.
+
+Pure functions, no I/O: the HTTP layer turns a `DecisionError` into its status code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from consent.names import (
+    ACTION_ACCEPT_ALL,
+    ACTION_CLOSE,
+    ACTION_CUSTOM,
+    ACTION_CUSTOMIZE,
+    ACTION_REJECT_ALL,
+    DECISION_ACTIONS,
+)
+
+KNOWN_SOURCES = frozenset(
+    {"banner", "banner_preferences", "preferences_page", "script", "placeholder"}
+)
+_MAX_NEXT = 2048
+_UNSAFE_NEXT = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+class DecisionError(ValueError):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    action: str
+    granted: frozenset[str]
+    refused: frozenset[str]
+    source: str
+
+
+def parse_choice(
+    fields: Sequence[tuple[str, str]],
+    *,
+    categories: Sequence[str],
+    required: frozenset[str],
+    refused_by_signal: frozenset[str] = frozenset(),
+) -> Choice:
+    """Interpret the posted fields; refuses anything ambiguous rather than guessing."""
+    actions = [value for key, value in fields if key == "action"]
+    if len(actions) != 1:
+        raise DecisionError(400, "exactly one action is required")
+    action = actions[0]
+    if action == ACTION_CUSTOMIZE:
+        # Not a decision: the no-script path to the preferences page.
+        return Choice(action, frozenset(), frozenset(), "banner")
+    if action not in DECISION_ACTIONS:
+        raise DecisionError(400, "unknown action")
+    chosen = [value for key, value in fields if key == "category"]
+    known = set(categories)
+    unknown = [c for c in chosen if c not in known]
+    if unknown:
+        raise DecisionError(400, "unknown category")
+    if action != ACTION_CUSTOM and chosen:
+        raise DecisionError(400, "categories go with the custom action only")
+    optional = known - required
+    if action == ACTION_ACCEPT_ALL:
+        granted = set(optional)
+    elif action in (ACTION_REJECT_ALL, ACTION_CLOSE):
+        granted = set()
+    else:
+        granted = set(chosen) & optional
+    granted -= refused_by_signal
+    granted |= required
+    sources = [value for key, value in fields if key == "source"]
+    source = sources[0] if sources and sources[0] in KNOWN_SOURCES else "form"
+    return Choice(action, frozenset(granted), frozenset(known - granted), source)
+
+
+def safe_next(candidate: str | None) -> str:
+    """A same-site path to return to, or "/" for anything that could leave the site."""
+    if not candidate or len(candidate) > _MAX_NEXT or _UNSAFE_NEXT.search(candidate):
+        return "/"
+    if not candidate.startswith("/") or candidate.startswith("//"):
+        return "/"
+    parts = urlsplit(candidate)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return candidate

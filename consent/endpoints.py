@@ -1,0 +1,447 @@
+"""The reserved endpoints under the prefix: decisions, preferences, receipts, policy, assets.
+
+The only module of the request path that uses Starlette (requests, responses, form parsing).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.requests import Request
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
+
+from consent.assets import assets
+from consent.audit import AuditUnavailable, Decision
+from consent.config import ConsentConfig
+from consent.cookie import CookiePayload, parse_cookie_header
+from consent.csrf import is_valid_nonce, new_nonce, token_for, verify_token
+from consent.decisions import DecisionError, parse_choice, safe_next
+from consent.enforcement import expiry_headers
+from consent.names import (
+    ACTION_CUSTOMIZE,
+    FIELD_ACTION,
+    FIELD_CSRF,
+    FIELD_LOCALE,
+    FIELD_NEXT,
+)
+from consent.runtime import ConsentRuntime
+from consent.state import ConsentState
+from consent.types import Receive, Scope, Send
+
+logger = logging.getLogger("consent")
+
+_NO_STORE = {"cache-control": "no-store"}
+_FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+@dataclass
+class RequestInfo:
+    """What the middleware reads from a request's headers, parsed once."""
+
+    cookies: dict[str, str]
+    accept_language: str | None
+    gpc: bool
+    https: bool
+    host: str
+    csrf_cookie_name: str
+    csrf_nonce: str | None = None
+    new_csrf_cookie: bool = False
+    all_cookie_names: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_scope(cls, scope: Scope, config: ConsentConfig) -> RequestInfo:
+        cookie_header = ""
+        accept_language = None
+        gpc = False
+        host = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"cookie":
+                cookie_header = (
+                    f"{cookie_header}; {value.decode('latin-1')}"
+                    if cookie_header
+                    else value.decode("latin-1")
+                )
+            elif name == b"accept-language":
+                accept_language = value.decode("latin-1")
+            elif name == b"sec-gpc":
+                gpc = value.strip() == b"1"
+            elif name == b"host":
+                host = value.decode("latin-1")
+        cookies = parse_cookie_header(cookie_header, (config.cookie_name, config.csrf_cookie_name))
+        nonce = cookies.get(config.csrf_cookie_name)
+        names = [p.split("=", 1)[0].strip() for p in cookie_header.split(";") if "=" in p]
+        return cls(
+            cookies=cookies,
+            accept_language=accept_language,
+            gpc=gpc,
+            https=scope.get("scheme") in ("https", "wss"),
+            host=host,
+            csrf_cookie_name=config.csrf_cookie_name,
+            csrf_nonce=nonce if is_valid_nonce(nonce) else None,
+            all_cookie_names=names,
+        )
+
+    def ensure_csrf_nonce(self, shared: bool) -> None:
+        if self.csrf_nonce is None and not shared:
+            self.csrf_nonce = new_nonce()
+            self.new_csrf_cookie = True
+
+    def secure(self, config: ConsentConfig) -> bool:
+        return self.https if config.cookie_secure is None else config.cookie_secure
+
+    def csrf_cookie_header(self, config: ConsentConfig) -> str:
+        return _cookie_header(
+            self.csrf_cookie_name,
+            self.csrf_nonce or "",
+            max_age=None,
+            secure=self.secure(config),
+            domain=config.cookie_domain,
+            http_only=True,
+        )
+
+
+def _cookie_header(
+    name: str,
+    value: str,
+    *,
+    max_age: int | None,
+    secure: bool,
+    domain: str | None,
+    http_only: bool,
+    samesite: str = "Lax",
+) -> str:
+    parts = [f"{name}={value}", "Path=/", f"SameSite={samesite}"]
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    if domain:
+        parts.append(f"Domain={domain}")
+    if secure:
+        parts.append("Secure")
+    if http_only:
+        parts.append("HttpOnly")
+    return "; ".join(parts)
+
+
+class ConsentEndpoints:
+    def __init__(self, runtime: ConsentRuntime) -> None:
+        self.runtime = runtime
+        self.config = runtime.config
+        urls = runtime.urls
+        self._routes = {
+            urls.decision: self.decision,
+            urls.preferences: self.preferences,
+            urls.policy: self.policy,
+            urls.receipt: self.receipt,
+            urls.token: self.token,
+        }
+
+    async def __call__(
+        self, scope: Scope, receive: Receive, send: Send, info: RequestInfo, state: ConsentState
+    ) -> None:
+        request = Request(scope, receive)
+        path = scope["path"]
+        handler = self._routes.get(path)
+        if handler is not None:
+            response = await handler(request, info, state)
+        elif path.startswith(self.runtime.urls.static):
+            response = self.static(request, path[len(self.runtime.urls.static) :])
+        elif path == self.runtime.urls.admin or path.startswith(self.runtime.urls.admin + "/"):
+            response = await self.admin(request, info, state)
+        else:
+            response = PlainTextResponse("Not found", status_code=404, headers=_NO_STORE)
+        await response(scope, receive, send)
+
+    # ----- decision ------------------------------------------------------------------------
+
+    async def decision(self, request: Request, info: RequestInfo, state: ConsentState) -> Response:
+        wants_json = "application/json" in request.headers.get("accept", "")
+        try:
+            fields = await self._read_form(request, info)
+            choice = parse_choice(
+                fields,
+                categories=self.config.category_ids,
+                required=self.runtime.required,
+                refused_by_signal=self.runtime.gpc_refuses if state.gpc else frozenset(),
+            )
+        except DecisionError as error:
+            return _refusal(error.status, error.reason, wants_json)
+        next_path = safe_next(next((v for k, v in fields if k == FIELD_NEXT), None))
+        if choice.action == ACTION_CUSTOMIZE:
+            target = self.runtime.urls.preferences + "?" + urlencode({"next": next_path})
+            return RedirectResponse(target, status_code=303, headers=_NO_STORE)
+        shown = next((v for k, v in fields if k == FIELD_LOCALE), None)
+        locale = self.runtime.locale_for(None, info.accept_language, shown)
+        consent_id = state.consent_id or secrets.token_urlsafe(16)
+        texts = dict(locale.texts)
+        decision = Decision(
+            consent_id=consent_id,
+            action=choice.action,
+            method=choice.source,
+            granted=choice.granted,
+            refused=choice.refused,
+            policy_version=self.config.policy_version,
+            locale=locale.tag,
+            texts_hash=locale.texts_hash(),
+            texts=texts,
+            path=next_path,
+            rule="gpc" if state.gpc else self.config.rule_name,
+        )
+        try:
+            store = await self.runtime.store()
+            receipt = await store.record(decision)
+        except AuditUnavailable:
+            logger.exception("the audit store could not record a decision")
+            return self._unavailable(wants_json, next_path)
+        payload = CookiePayload(
+            consent_id=consent_id,
+            granted=choice.granted,
+            policy_version=self.config.policy_version,
+            decided_at=self.runtime.now(),
+            receipt_id=receipt.receipt_id,
+        )
+        secure = info.secure(self.config)
+        headers = dict(_NO_STORE)
+        response: Response
+        if wants_json:
+            response = JSONResponse(
+                {
+                    "consent_id": consent_id,
+                    "granted": sorted(choice.granted),
+                    "refused": sorted(choice.refused),
+                    "receipt_id": receipt.receipt_id,
+                    "policy_version": self.config.policy_version,
+                    "decided_at": receipt.recorded_at.isoformat(),
+                },
+                headers=headers,
+            )
+        else:
+            response = RedirectResponse(next_path, status_code=303, headers=headers)
+        response.raw_headers.append(
+            (
+                b"set-cookie",
+                _cookie_header(
+                    self.config.cookie_name,
+                    self.runtime.codec.encode(payload),
+                    max_age=self.config.cookie_max_age,
+                    secure=secure,
+                    domain=self.config.cookie_domain,
+                    http_only=False,
+                    samesite=self.config.cookie_samesite.capitalize(),
+                ).encode("latin-1"),
+            )
+        )
+        withdrawn = self.runtime.cookie_policy.withdrawn(info.all_cookie_names, choice.granted)
+        for value in expiry_headers(withdrawn, info.host, secure=secure):
+            response.raw_headers.append((b"set-cookie", value.encode("latin-1")))
+        return response
+
+    async def _read_form(self, request: Request, info: RequestInfo) -> list[tuple[str, str]]:
+        if request.method != "POST":
+            raise DecisionError(405, "decisions are posted")
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != _FORM_TYPE:
+            raise DecisionError(415, f"send {_FORM_TYPE}")
+        self._check_origin(request)
+        limit = self.config.max_decision_body
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            raise DecisionError(413, "body too large")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise DecisionError(413, "body too large")
+        try:
+            fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise DecisionError(400, "malformed form body") from exc
+        tokens = [v for k, v in fields if k == FIELD_CSRF]
+        token = tokens[0] if len(tokens) == 1 else None
+        if self.config.shared_cache_mode and not token:
+            if not _same_origin_proven(request):
+                raise DecisionError(403, "cross-site request refused")
+        elif not verify_token(token, info.csrf_nonce, self.config.secret_keys):
+            raise DecisionError(403, "missing or invalid CSRF token")
+        if not any(k == FIELD_ACTION for k, _ in fields):
+            raise DecisionError(400, "exactly one action is required")
+        return fields
+
+    def _check_origin(self, request: Request) -> None:
+        site = request.headers.get("sec-fetch-site")
+        allowed_sites = {"same-origin", "none"} | (
+            {"same-site"} if self.config.cookie_domain else set()
+        )
+        if site is not None and site not in allowed_sites:
+            raise DecisionError(403, "cross-site request refused")
+        origin = request.headers.get("origin")
+        if origin is not None and origin != "null":
+            expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
+            if not hmac.compare_digest(origin.lower(), expected.lower()) and not (
+                self.config.cookie_domain
+                and _origin_in_domain(origin, self.config.cookie_domain)
+            ):
+                raise DecisionError(403, "cross-site request refused")
+        elif origin == "null":
+            raise DecisionError(403, "cross-site request refused")
+
+    def _unavailable(self, wants_json: bool, next_path: str) -> Response:
+        reason = "consent could not be recorded right now; nothing was stored, please try again"
+        if wants_json:
+            return JSONResponse(
+                {"error": reason}, status_code=503, headers={**_NO_STORE, "retry-after": "30"}
+            )
+        return PlainTextResponse(
+            reason, status_code=503, headers={**_NO_STORE, "retry-after": "30"}
+        )
+
+    # ----- pages -----------------------------------------------------------------------------
+
+    async def preferences(
+        self, request: Request, info: RequestInfo, state: ConsentState
+    ) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return PlainTextResponse("Method not allowed", status_code=405)
+        locale = self.runtime.locale_for(
+            None, info.accept_language, request.query_params.get("lang")
+        )
+        t = self.runtime.texts(locale)
+        info.ensure_csrf_nonce(shared=False)
+        next_path = safe_next(request.query_params.get("next"))
+        message = None
+        if request.query_params.get("saved") == "1":
+            message = t("preferences.saved")
+        html = self.runtime.templates.render(
+            "consent/preferences.html",
+            t=t,
+            locale=locale,
+            css_url=self.runtime.asset_url("consent.css"),
+            theme_style=self.runtime.theme_style,
+            decision_url=self.runtime.urls.decision,
+            policy_url=self.runtime.urls.policy + f"?lang={locale.tag}",
+            back_url=next_path,
+            csrf=token_for(info.csrf_nonce or "", self.config.secret_keys),
+            next=next_path,
+            categories=self.runtime.category_rows(t, state),
+            gpc=state.gpc,
+            decided=state.decided,
+            consent_id=state.consent_id,
+            message=message,
+            id_suffix="",
+        )
+        response = HTMLResponse(html, headers={**_NO_STORE, "x-robots-tag": "noindex"})
+        if info.new_csrf_cookie:
+            response.raw_headers.append(
+                (b"set-cookie", info.csrf_cookie_header(self.config).encode("latin-1"))
+            )
+        return response
+
+    async def policy(self, request: Request, info: RequestInfo, state: ConsentState) -> Response:
+        locale = self.runtime.locale_for(
+            None, info.accept_language, request.query_params.get("lang")
+        )
+        t = self.runtime.texts(locale)
+        html = self.runtime.templates.render(
+            "consent/policy.html",
+            t=t,
+            locale=locale,
+            css_url=self.runtime.asset_url("consent.css"),
+            theme_style=self.runtime.theme_style,
+            preferences_url=self.runtime.urls.preferences + f"?lang={locale.tag}",
+            sections=self.runtime.policy_sections(t),
+        )
+        return HTMLResponse(
+            html, headers={"cache-control": "public, max-age=300", "vary": "Accept-Language"}
+        )
+
+    async def receipt(self, request: Request, info: RequestInfo, state: ConsentState) -> Response:
+        payload = self.runtime.codec.decode(info.cookies.get(self.config.cookie_name))
+        if payload is None:
+            return JSONResponse(
+                {"error": "no consent cookie with this request"}, status_code=404, headers=_NO_STORE
+            )
+        try:
+            store = await self.runtime.store()
+            receipts = await store.receipts_for(payload.consent_id)
+        except AuditUnavailable:
+            return JSONResponse(
+                {"error": "the receipt store is unavailable"}, status_code=503, headers=_NO_STORE
+            )
+        if not receipts:
+            return JSONResponse(
+                {"error": "no receipt stored for this consent id"},
+                status_code=404,
+                headers=_NO_STORE,
+            )
+        return JSONResponse(
+            {"consent_id": payload.consent_id, "receipts": [r.to_json() for r in receipts]},
+            headers=_NO_STORE,
+        )
+
+    async def token(self, request: Request, info: RequestInfo, state: ConsentState) -> Response:
+        info.ensure_csrf_nonce(shared=False)
+        response = JSONResponse(
+            {"csrf_token": token_for(info.csrf_nonce or "", self.config.secret_keys)},
+            headers=_NO_STORE,
+        )
+        if info.new_csrf_cookie:
+            response.raw_headers.append(
+                (b"set-cookie", info.csrf_cookie_header(self.config).encode("latin-1"))
+            )
+        return response
+
+    def static(self, request: Request, name: str) -> Response:
+        asset = assets().get(name)
+        if asset is None:
+            return PlainTextResponse("Not found", status_code=404)
+        headers = {
+            "cache-control": "public, max-age=31536000, immutable",
+            "etag": asset.etag,
+            "vary": "Accept-Encoding",
+            "x-content-type-options": "nosniff",
+        }
+        if request.headers.get("if-none-match") == asset.etag:
+            return Response(status_code=304, headers=headers)
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(
+                asset.gzipped,
+                media_type=asset.media_type,
+                headers={**headers, "content-encoding": "gzip"},
+            )
+        return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+    async def admin(self, request: Request, info: RequestInfo, state: ConsentState) -> Response:
+        if not (self.config.admin_user and self.config.admin_password):
+            return PlainTextResponse("Not found", status_code=404, headers=_NO_STORE)
+        from consent.admin import admin_response
+
+        return await admin_response(request, self.runtime)
+
+
+def _refusal(status: int, reason: str, wants_json: bool) -> Response:
+    if wants_json:
+        return JSONResponse({"error": reason}, status_code=status, headers=_NO_STORE)
+    return PlainTextResponse(reason, status_code=status, headers=_NO_STORE)
+
+
+def _same_origin_proven(request: Request) -> bool:
+    if request.headers.get("sec-fetch-site") == "same-origin":
+        return True
+    origin = request.headers.get("origin")
+    expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    return origin is not None and origin.lower() == expected.lower()
+
+
+def _origin_in_domain(origin: str, domain: str) -> bool:
+    host = origin.split("://", 1)[-1].split(":", 1)[0].lower()
+    domain = domain.lower().lstrip(".")
+    return origin.lower().startswith("https://") and (host == domain or host.endswith("." + domain))

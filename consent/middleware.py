@@ -1,0 +1,292 @@
+"""The pure ASGI middleware: state into the scope, banner into pages, refused cookies out."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from consent.body import BodyDecoder, decoder_for, sniff_charset
+from consent.config import ConsentConfig
+from consent.csrf import token_for
+from consent.endpoints import ConsentEndpoints, RequestInfo
+from consent.names import SCOPE_KEY
+from consent.rewriter import HtmlRewriter
+from consent.runtime import ConsentRuntime
+from consent.state import ConsentState
+from consent.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger("consent")
+
+_PAGE_LANG = re.compile(
+    rb"<html\b[^>]{0,512}?\blang\s*=\s*[\"']?([A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8}){0,3})", re.I
+)
+_CSP_NONCE = re.compile(r"'nonce-([A-Za-z0-9+/_=-]{8,128})'")
+_SNIFF_BYTES = 1024  # enough for <html lang> and <meta charset>, as browsers sniff
+
+
+class ConsentMiddleware:
+    """Wrap any ASGI 3 application: ``ConsentMiddleware(app, config=ConsentConfig(...))``."""
+
+    def __init__(self, app: ASGIApp, config: ConsentConfig | None = None) -> None:
+        self.app = app
+        self.config = config if config is not None else ConsentConfig()
+        self.runtime = ConsentRuntime(self.config)
+        self.endpoints = ConsentEndpoints(self.runtime)
+        self._prefix = self.config.prefix
+        self._prefix_slash = self.config.prefix + "/"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        info = RequestInfo.from_scope(scope, self.config)
+        state = self.runtime.state(info.cookies.get(self.config.cookie_name), gpc=info.gpc)
+        scope[SCOPE_KEY] = state
+        if kind == "websocket":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        if path == self._prefix or path.startswith(self._prefix_slash):
+            await self.endpoints(scope, receive, send, info, state)
+            return
+        responder = _Responder(self.runtime, scope, send, info, state)
+        await self.app(scope, receive, responder.send)
+
+
+@dataclass
+class _Pipeline:
+    decoder: BodyDecoder | None
+    rewriter: HtmlRewriter
+    charset: str
+
+
+class _Responder:
+    """Per-request state for one response; the middleware itself stays shared and stateless."""
+
+    def __init__(
+        self,
+        runtime: ConsentRuntime,
+        scope: Scope,
+        send: Send,
+        info: RequestInfo,
+        state: ConsentState,
+    ) -> None:
+        self.runtime = runtime
+        self.config = runtime.config
+        self.scope = scope
+        self.downstream = send
+        self.info = info
+        self.state = state
+        self.start: Message | None = None
+        self.pending: list[bytes] = []
+        self.pipeline: _Pipeline | None = None
+        self.passthrough = False
+        self.started = False
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            await self._on_start(message)
+        elif kind == "http.response.body" and not self.passthrough:
+            await self._on_body(message)
+        else:
+            await self.downstream(message)
+
+    async def _on_start(self, message: Message) -> None:
+        headers = self._filtered_cookies(message.get("headers", []))
+        message["headers"] = headers
+        if not self._should_rewrite(message["status"], headers):
+            self.passthrough = True
+            await self.downstream(message)
+            return
+        self.start = message
+
+    def _filtered_cookies(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        policy = self.runtime.cookie_policy
+        granted = self.state.granted
+        kept = []
+        for name, value in headers:
+            if name.lower() == b"set-cookie" and not policy.allows(
+                value.decode("latin-1"), granted
+            ):
+                continue
+            kept.append((name, value))
+        return kept
+
+    def _should_rewrite(self, status: int, headers: list[tuple[bytes, bytes]]) -> bool:
+        if self.scope.get("method") == "HEAD" or status < 200 or status in (204, 304):
+            return False
+        content_type = b""
+        encoding = b""
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == b"content-type":
+                content_type = value.lower()
+            elif lowered == b"content-encoding":
+                encoding = value.strip().lower()
+        if not content_type.startswith(b"text/html"):
+            return False
+        # An encoding we cannot read goes out untouched rather than corrupted.
+        return encoding in (b"", b"identity") or decoder_for(encoding.decode("latin-1")) is not None
+
+    async def _on_body(self, message: Message) -> None:
+        body: bytes = message.get("body", b"")
+        more = bool(message.get("more_body", False))
+        if self.start is None:
+            await self.downstream(message)
+            return
+        if not self.started:
+            self.pending.append(body)
+            if more and sum(map(len, self.pending)) < _SNIFF_BYTES:
+                return
+            await self._first_output(b"".join(self.pending), more)
+            self.pending = []
+            return
+        output = self._transform(body, more)
+        await self.downstream({"type": "http.response.body", "body": output, "more_body": more})
+
+    async def _first_output(self, raw: bytes, more: bool) -> None:
+        assert self.start is not None
+        headers = self.start["headers"]
+        try:
+            self.pipeline = self._build_pipeline(raw, headers)
+        except Exception:
+            logger.exception("consent could not prepare this page; it is passed through untouched")
+            self.pipeline = None
+        if self.pipeline is None:
+            self.started = True
+            self.passthrough = True
+            await self.downstream(self.start)
+            await self.downstream({"type": "http.response.body", "body": raw, "more_body": more})
+            return
+        output = self._transform(raw, more)
+        self.start["headers"] = self._response_headers(headers, output, more)
+        self.started = True
+        await self.downstream(self.start)
+        await self.downstream({"type": "http.response.body", "body": output, "more_body": more})
+
+    def _build_pipeline(self, raw: bytes, headers: list[tuple[bytes, bytes]]) -> _Pipeline | None:
+        header_map = {name.lower(): value.decode("latin-1") for name, value in headers}
+        decoder = None
+        encoding = header_map.get(b"content-encoding", "").strip().lower()
+        if encoding not in ("", "identity"):
+            decoder = decoder_for(encoding)
+            if decoder is None or not decoder.probe(raw):
+                return None
+        sample = decoder.peek(raw) if decoder is not None else raw
+        charset = sniff_charset(header_map.get(b"content-type", ""), sample[:_SNIFF_BYTES])
+        if charset is None:
+            return None
+        page_lang = _page_lang(sample[:_SNIFF_BYTES])
+        nonce_match = _CSP_NONCE.search(header_map.get(b"content-security-policy", ""))
+        nonce = nonce_match.group(1) if nonce_match else None
+        shared = self.config.shared_cache_mode
+        resolved = self.config.locale_resolver(self.scope) if self.config.locale_resolver else None
+        locale = self.runtime.locale_for(
+            page_lang, None if shared else self.info.accept_language, resolved
+        )
+        state = self.state
+        granted = self.runtime.required if shared else state.granted
+        self.info.ensure_csrf_nonce(shared)
+        banner = self.runtime.banner(
+            locale,
+            state,
+            csrf_token=""
+            if shared
+            else token_for(self.info.csrf_nonce or "", self.config.secret_keys),
+            next_path=self._current_path(),
+        )
+        head = self.runtime.head_injection(nonce=nonce, gpc=state.gpc)
+        if nonce:
+            banner = banner.replace("<script", f'<script nonce="{nonce}"')
+
+        def placeholder(category_id: str, vendor: str) -> bytes:
+            markup = self.runtime.placeholder(locale, category_id, vendor)
+            return markup.decode("utf-8").encode(charset, "xmlcharrefreplace")
+
+        rewriter = HtmlRewriter(
+            self.runtime.holdback.classifier(granted, placeholder),
+            head_injection=head.encode(charset, "xmlcharrefreplace"),
+            body_injection=banner.encode(charset, "xmlcharrefreplace"),
+        )
+        return _Pipeline(decoder, rewriter, charset)
+
+    def _transform(self, data: bytes, more: bool) -> bytes:
+        pipeline = self.pipeline
+        assert pipeline is not None
+        try:
+            pieces = []
+            chunks = pipeline.decoder.decode(data) if pipeline.decoder is not None else [data]
+            if not more and pipeline.decoder is not None:
+                chunks = [*chunks, pipeline.decoder.flush()]
+            for chunk in chunks:
+                pieces.append(pipeline.rewriter.feed(chunk))
+            if not more:
+                pieces.append(pipeline.rewriter.close())
+            return b"".join(pieces)
+        except Exception:
+            # Mid-stream, the headers are gone: the rest of the body goes out as the app sent it.
+            logger.exception("consent stopped rewriting this page mid-stream")
+            self.passthrough = True
+            return data
+
+    def _response_headers(
+        self, headers: list[tuple[bytes, bytes]], output: bytes, more: bool
+    ) -> list[tuple[bytes, bytes]]:
+        assert self.pipeline is not None
+        result: list[tuple[bytes, bytes]] = []
+        vary_seen = False
+        cache_control: bytes | None = None
+        shared = self.config.shared_cache_mode
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == b"content-length":
+                continue
+            if lowered == b"content-encoding" and self.pipeline.decoder is not None:
+                continue
+            if lowered == b"vary" and not shared:
+                vary_seen = True
+                tokens = {t.strip().lower() for t in value.split(b",")}
+                if b"*" not in tokens and b"cookie" not in tokens:
+                    value = value + b", Cookie"
+            if lowered == b"cache-control":
+                cache_control = value
+                continue
+            result.append((name, value))
+        if not more:
+            result.append((b"content-length", str(len(output)).encode()))
+        if shared:
+            if cache_control is not None:
+                result.append((b"cache-control", cache_control))
+            return result
+        if not vary_seen:
+            result.append((b"vary", b"Cookie"))
+        result.append((b"cache-control", _private(cache_control)))
+        if self.info.new_csrf_cookie and self.pipeline.rewriter.is_document:
+            result.append(
+                (b"set-cookie", self.info.csrf_cookie_header(self.config).encode("latin-1"))
+            )
+        return result
+
+    def _current_path(self) -> str:
+        path = self.scope.get("root_path", "") + self.scope.get("path", "/")
+        query = self.scope.get("query_string", b"")
+        quoted = quote(path, safe="/%:@!$&'()*+,;=-._~")
+        return quoted + ("?" + query.decode("latin-1") if query else "")
+
+
+def _page_lang(sample: bytes) -> str | None:
+    match = _PAGE_LANG.search(sample)
+    return match.group(1).decode("ascii") if match else None
+
+
+def _private(cache_control: bytes | None) -> bytes:
+    """Keeps the app's directives but no shared cache may store a page holding a visitor's token."""
+    if cache_control is None:
+        return b"private"
+    directives = [d.strip() for d in cache_control.split(b",") if d.strip()]
+    kept = [d for d in directives if not d.lower().startswith((b"public", b"s-maxage", b"private"))]
+    return b", ".join([b"private", *kept])

@@ -1,0 +1,354 @@
+"""Everything the HTTP layer needs, built once from the configuration.
+
+No ASGI here: the middleware and the endpoints ask this object for the visitor's state,
+the markup to inject and the pages to serve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from consent.assets import hashed_name
+from consent.audit import AuditStore, open_store
+from consent.catalogue import Catalogue, CatalogueError, Service, service_from_mapping
+from consent.config import ConfigError, ConsentConfig
+from consent.cookie import ConsentCookieCodec, CookiePayload
+from consent.enforcement import CookiePolicy
+from consent.holdback import HoldbackPolicy
+from consent.i18n import Locale, LocaleCatalogue
+from consent.names import MARKETING
+from consent.state import ConsentState
+from consent.templating import (
+    CSRF_MARKER,
+    NEXT_MARKER,
+    Templates,
+    TextLookup,
+    css_custom_properties,
+)
+
+logger = logging.getLogger("consent")
+
+UNDECIDED = ConsentState(decided=False, granted=frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class Urls:
+    decision: str
+    preferences: str
+    policy: str
+    receipt: str
+    token: str
+    static: str
+    admin: str
+
+    @classmethod
+    def under(cls, prefix: str) -> Urls:
+        return cls(
+            decision=f"{prefix}/decision",
+            preferences=f"{prefix}/preferences",
+            policy=f"{prefix}/policy",
+            receipt=f"{prefix}/receipt",
+            token=f"{prefix}/token",
+            static=f"{prefix}/static/",
+            admin=f"{prefix}/admin",
+        )
+
+
+class ConsentRuntime:
+    def __init__(self, config: ConsentConfig) -> None:
+        self.config = config
+        self.urls = Urls.under(config.prefix)
+        self.codec = ConsentCookieCodec(
+            config.secret_keys, max_age=config.cookie_max_age, policy_version=config.policy_version
+        )
+        self.locales = LocaleCatalogue.load(
+            overrides=config.locale_overrides,
+            extra_dirs=tuple(config.locale_dirs),
+            default=config.default_locale,
+        )
+        self.templates = Templates(tuple(config.template_dirs))
+        self.operator_services, self.catalogue = _catalogue(config)
+        self.required = config.required_categories
+        self.holdback = HoldbackPolicy(self.catalogue, config.rules, config.category_ids)
+        self.cookie_policy = CookiePolicy(
+            self.catalogue,
+            config.cookie_categories,
+            own_cookies=(config.cookie_name, config.csrf_cookie_name),
+            required=self.required,
+            block_undeclared=config.undeclared_cookies == "block",
+        )
+        self.gpc_refuses = frozenset({MARKETING}) & frozenset(config.category_ids)
+        self.theme_style = css_custom_properties(tuple(sorted(config.theme.items())))
+        self._banner_cache: dict[tuple[str, bool, frozenset[str], bool, bool, int], str] = {}
+        self._placeholder_cache: dict[tuple[str, str, str], bytes] = {}
+        self._store: AuditStore | None = None
+        self._store_lock = asyncio.Lock()
+
+    # ----- state -------------------------------------------------------------------------
+
+    def state(self, cookie_value: str | None, *, gpc: bool) -> ConsentState:
+        payload = self.codec.decode(cookie_value)
+        gpc = gpc and self.config.honour_gpc
+        if payload is None:
+            return ConsentState(decided=False, granted=self.required, gpc=gpc)
+        return self.state_from_payload(payload, gpc=gpc)
+
+    def state_from_payload(self, payload: CookiePayload, *, gpc: bool) -> ConsentState:
+        known = frozenset(self.config.category_ids)
+        granted = (payload.granted & known) | self.required
+        if gpc:
+            granted -= self.gpc_refuses
+        return ConsentState(
+            decided=True,
+            granted=granted,
+            consent_id=payload.consent_id,
+            decided_at=payload.decided_datetime,
+            gpc=gpc,
+        )
+
+    # ----- locales -----------------------------------------------------------------------
+
+    def locale_for(
+        self, page_lang: str | None, accept_language: str | None, resolved: str | None
+    ) -> Locale:
+        if resolved:
+            tag = self.locales.match(resolved)
+            if tag:
+                return self.locales.get(tag)
+        return self.locales.negotiate(page_lang=page_lang, accept_language=accept_language)
+
+    def texts(self, locale: Locale) -> TextLookup:
+        own = {c.id: c.texts for c in self.config.categories if c.texts}
+        return TextLookup(locale, own)
+
+    # ----- markup --------------------------------------------------------------------------
+
+    def asset_url(self, logical_name: str) -> str:
+        return self.urls.static + hashed_name(logical_name)
+
+    def head_injection(self, *, nonce: str | None, gpc: bool) -> str:
+        return self.templates.render(
+            "consent/head.html",
+            css_url=self.asset_url("consent.css"),
+            js_url=self.asset_url("consent.js"),
+            gcm_url=self.asset_url("gcm.js"),
+            google_consent_mode=self.config.google_consent_mode,
+            gcm_mapping=dict(self.config.google_consent_mapping),
+            cookie_name=self.config.cookie_name,
+            policy_version=self.config.policy_version,
+            gpc=gpc and self.config.honour_gpc,
+            nonce=nonce,
+        )
+
+    def banner(
+        self, locale: Locale, state: ConsentState, *, csrf_token: str, next_path: str
+    ) -> str:
+        shared = self.config.shared_cache_mode
+        key = (locale.tag, state.decided, state.granted, state.gpc, shared, len(self.holdback.seen))
+        cached = self._banner_cache.get(key)
+        if cached is None:
+            cached = self._render_banner(locale, state)
+            if len(self._banner_cache) < 2048:
+                self._banner_cache[key] = cached
+        return cached.replace(CSRF_MARKER, html.escape(csrf_token)).replace(
+            NEXT_MARKER, html.escape(next_path)
+        )
+
+    def _render_banner(self, locale: Locale, state: ConsentState) -> str:
+        shared = self.config.shared_cache_mode
+        t = self.texts(locale)
+        browser_config: dict[str, Any] = {
+            "cookie": self.config.cookie_name,
+            "version": self.config.policy_version,
+            "required": sorted(self.required),
+            "gpc": state.gpc,
+            "gpcRefuses": next(iter(self.gpc_refuses), None),
+            "shared": shared,
+            "gcm": dict(self.config.google_consent_mapping)
+            if self.config.google_consent_mode
+            else None,
+        }
+        return self.templates.render(
+            "consent/banner.html",
+            t=t,
+            locale=locale,
+            browser_config=browser_config,
+            theme_style=self.theme_style,
+            hidden=state.decided or shared,
+            decided=state.decided and not shared,
+            gpc=state.gpc,
+            csrf=CSRF_MARKER,
+            next=NEXT_MARKER,
+            decision_url=self.urls.decision,
+            policy_url=self.urls.policy + f"?lang={locale.tag}",
+            preferences_url=self.urls.preferences + f"?lang={locale.tag}",
+            categories=self.category_rows(t, state if not shared else UNDECIDED),
+            id_suffix="",
+        )
+
+    def category_rows(self, t: TextLookup, state: ConsentState) -> list[dict[str, Any]]:
+        vendors = self._vendors_by_category()
+        rows = []
+        for category in self.config.categories:
+            required = category.id in self.required
+            refused_by_signal = state.gpc and category.id in self.gpc_refuses
+            rows.append(
+                {
+                    "id": category.id,
+                    "required": required or refused_by_signal,
+                    "checked": required or (state.decided and category.id in state.granted),
+                    "title": t.category(category.id, "title"),
+                    "description": t.category(category.id, "description"),
+                    "vendors": ", ".join(vendors.get(category.id, ())),
+                }
+            )
+        return rows
+
+    def _vendors_by_category(self) -> Mapping[str, tuple[str, ...]]:
+        found: dict[str, set[str]] = {}
+        for service in self.services_in_use():
+            found.setdefault(service.category, set()).add(service.vendor)
+        return {category: tuple(sorted(v)) for category, v in found.items()}
+
+    def services_in_use(self) -> tuple[Service, ...]:
+        """The services the operator declared and those seen on the pages served so far."""
+        seen = {s.id: s for s in self.operator_services}
+        seen.update(self.holdback.seen)
+        return tuple(sorted(seen.values(), key=lambda s: (s.category, s.name)))
+
+    def policy_sections(self, t: TextLookup) -> list[dict[str, Any]]:
+        """The cookie policy, per category: our own cookies, the operator's, the services'."""
+        rows: dict[str, list[dict[str, Any]]] = {c: [] for c in self.config.category_ids}
+        necessary = sorted(self.required)[0]
+        own_days = self.config.cookie_max_age // 86400
+        site = t("policy.first_party")
+        rows[necessary].append(
+            _row(
+                self.config.cookie_name,
+                site,
+                site,
+                t("categories.necessary.description"),
+                own_days,
+                False,
+            )
+        )
+        rows[necessary].append(
+            _row(
+                self.config.csrf_cookie_name,
+                site,
+                site,
+                t("categories.necessary.description"),
+                0,
+                False,
+            )
+        )
+        for name, category in sorted(self.config.cookie_categories.items()):
+            details = self.config.cookie_details.get(name, {})
+            rows.setdefault(category, []).append(
+                _row(
+                    name,
+                    site,
+                    site,
+                    str(details.get("purpose", "")),
+                    int(details.get("lifetime_days", 0)),
+                    False,
+                )
+            )
+        for service in self.services_in_use():
+            for cookie in service.cookies:
+                rows.setdefault(service.category, []).append(
+                    _row(
+                        cookie.name,
+                        service.name,
+                        service.vendor,
+                        cookie.purpose,
+                        cookie.lifetime_days,
+                        cookie.party == "third",
+                        service.privacy_policy,
+                    )
+                )
+        return [
+            {
+                "id": category_id,
+                "title": t.category(category_id, "title"),
+                "description": t.category(category_id, "description"),
+                "rows": rows.get(category_id, []),
+            }
+            for category_id in self.config.category_ids
+        ]
+
+    def placeholder(self, locale: Locale, category_id: str, vendor: str) -> bytes:
+        key = (locale.tag, category_id, vendor)
+        cached = self._placeholder_cache.get(key)
+        if cached is None:
+            t = self.texts(locale)
+            cached = self.templates.render(
+                "consent/placeholder.html",
+                t=t,
+                locale=locale,
+                category_id=category_id,
+                category_title=t.category(category_id, "title")
+                if category_id in self.config.category_ids
+                else category_id,
+                vendor=vendor or "?",
+            ).encode("utf-8")
+            if len(self._placeholder_cache) < 4096:
+                self._placeholder_cache[key] = cached
+        return cached
+
+    # ----- audit store -------------------------------------------------------------------
+
+    async def store(self) -> AuditStore:
+        if self._store is None:
+            async with self._store_lock:
+                if self._store is None:
+                    self._store = open_store(
+                        self.config.resolved_audit_url, self.config.resolved_audit_key
+                    )
+        return self._store
+
+    async def close(self) -> None:
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+
+    @staticmethod
+    def now() -> int:
+        return int(time.time())
+
+
+def _row(
+    cookie: str,
+    service: str,
+    provider: str,
+    purpose: str,
+    lifetime_days: int,
+    third_party: bool,
+    privacy_policy: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "cookie": cookie,
+        "service": service,
+        "provider": provider,
+        "purpose": purpose,
+        "lifetime_days": lifetime_days,
+        "third_party": third_party,
+        "privacy_policy": privacy_policy,
+    }
+
+
+def _catalogue(config: ConsentConfig) -> tuple[tuple[Service, ...], Catalogue]:
+    try:
+        extra = tuple(service_from_mapping(entry) for entry in config.services)
+        catalogue = Catalogue.from_config(
+            config.services, include_builtin=config.use_catalogue, categories=config.category_ids
+        )
+        return extra, catalogue
+    except CatalogueError as exc:
+        raise ConfigError(f"services configuration: {exc}") from exc

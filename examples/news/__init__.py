@@ -1,0 +1,1 @@
+"""The Meridian Courier: the demo news site that the consent middleware wraps."""

@@ -1,0 +1,1 @@
+"""Tests of the receipt store, run on SQLite and PostgreSQL."""

@@ -1,0 +1,73 @@
+"""Exports read back to the very receipts stored, within the asked time range."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import pytest
+
+from consent.audit import Receipt, export
+from consent.audit.export import read_csv, read_jsonl
+from tests.audit.conftest import KEY, Backend, decision, fill
+
+
+@pytest.fixture
+def stored(backend: Backend) -> list[Receipt]:
+    return fill(
+        backend,
+        [
+            decision(f"v{index}", locale="ar" if index % 2 else "en", client=None if index else "x")
+            for index in range(7)
+        ],
+    )
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_round_trip(backend: Backend, stored: list[Receipt], fmt: str) -> None:
+    out = io.StringIO()
+    assert export(backend.url, KEY, out, fmt=fmt) == 0  # type: ignore[arg-type]
+    out.seek(0)
+    back = list(read_jsonl(out) if fmt == "jsonl" else read_csv(out))
+    assert back == stored
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize(("start", "stop"), [(2, 5), (0, 1), (6, None), (None, 3)])
+def test_since_and_until_select_a_half_open_range(
+    backend: Backend, stored: list[Receipt], fmt: str, start: int | None, stop: int | None
+) -> None:
+    since: datetime | None = None if start is None else stored[start].recorded_at
+    until: datetime | None = None if stop is None else stored[stop].recorded_at
+    out = io.StringIO()
+    code = export(backend.url, KEY, out, fmt=fmt, since=since, until=until)  # type: ignore[arg-type]
+    assert code == 0
+    out.seek(0)
+    back = list(read_jsonl(out) if fmt == "jsonl" else read_csv(out))
+    assert back == stored[start:stop]
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(
+    backend: Backend, stored: list[Receipt]
+) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert export(backend.url, KEY, out, progress=True, err=err) == 0
+    assert err.getvalue() == ""
+    assert len(out.getvalue().splitlines()) == len(stored)
+
+
+def test_progress_bar_on_a_terminal(backend: Backend, stored: list[Receipt]) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out, err = io.StringIO(), Terminal()
+    assert export(backend.url, KEY, out, progress=True, err=err) == 0
+    assert f"{len(stored)}/{len(stored)}" in err.getvalue()
+    assert "exporting" not in out.getvalue()
+
+
+def test_unknown_format_is_a_usage_error(backend: Backend, stored: list[Receipt]) -> None:
+    err = io.StringIO()
+    assert export(backend.url, KEY, io.StringIO(), fmt="xml", err=err) == 2  # type: ignore[arg-type]
+    assert "xml" in err.getvalue()

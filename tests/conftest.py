@@ -1,0 +1,93 @@
+"""Fixtures shared by the suite: configurations, wrapped test apps and clients."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from consent import ConsentConfig, ConsentMiddleware
+
+SECRET = "test-secret-key-0123456789abcdef"
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Test page</title></head>
+<body><h1>Headline</h1><p>Article text.</p>
+<script src="https://www.google-analytics.com/analytics.js"></script>
+<script src="/static/first-party.js"></script>
+</body></html>"""
+
+
+@pytest.fixture
+def audit_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'audit.db'}"
+
+
+@pytest.fixture
+def make_config(audit_url: str) -> Callable[..., ConsentConfig]:
+    def build(**overrides: Any) -> ConsentConfig:
+        values: dict[str, Any] = {
+            "secret_key": SECRET,
+            "audit_url": audit_url,
+            "audit_key": "audit-key-for-tests-0123456789",
+            "cookie_categories": {"site_lang": "preferences", "visit_id": "analytics"},
+        }
+        values.update(overrides)
+        return ConsentConfig(**values)
+
+    return build
+
+
+def page_app() -> Starlette:
+    async def page(request: Request) -> Response:
+        state = request.scope["consent"]
+        response = HTMLResponse(PAGE)
+        response.set_cookie("site_lang", "en", max_age=3600)
+        response.set_cookie("visit_id", "v1", max_age=3600)
+        response.set_cookie("session", "s1")
+        response.headers["x-consent-decided"] = str(state.decided)
+        return response
+
+    async def state(request: Request) -> Response:
+        consent = request.scope["consent"]
+        return JSONResponse(
+            {
+                "decided": consent.decided,
+                "granted": sorted(consent.granted),
+                "consent_id": consent.consent_id,
+                "analytics": consent.allows("analytics"),
+            }
+        )
+
+    return Starlette(routes=[Route("/", page), Route("/news/{slug}", page), Route("/state", state)])
+
+
+@pytest.fixture
+def client(make_config: Callable[..., ConsentConfig]) -> Iterator[TestClient]:
+    app = ConsentMiddleware(page_app(), config=make_config())
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def csrf_token(client: TestClient, path: str = "/") -> str:
+    """The token from a page's banner (and the visitor's CSRF cookie is kept by the client)."""
+    import re
+
+    html = client.get(path).text
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the banner form must carry a CSRF token"
+    return match.group(1)
+
+
+def require(kind: str) -> bool:
+    """True when CI demands this kind of test to run (and so to fail, not skip)."""
+    return os.environ.get(f"CONSENT_REQUIRE_{kind.upper()}") == "1"

@@ -1,0 +1,238 @@
+"""The reserved endpoints: decisions, preferences, receipts, policy and assets."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Callable
+
+import pytest
+from starlette.testclient import TestClient
+
+from consent import ConsentConfig, ConsentMiddleware
+from consent.assets import assets
+from tests.conftest import csrf_token, page_app
+
+DECISION = "/_consent/decision"
+
+
+def post(client: TestClient, data: dict[str, str | list[str]], **headers: str) -> object:
+    return client.post(DECISION, data=data, headers=headers, follow_redirects=False)
+
+
+def test_form_post_answers_303_and_sets_the_signed_cookie(client: TestClient) -> None:
+    token = csrf_token(client)
+    response = client.post(
+        DECISION,
+        data={"action": "accept_all", "csrf_token": token, "next": "/news/a?x=1"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/news/a?x=1"
+    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("consent="))
+    assert "SameSite=Lax" in cookie and "Path=/" in cookie and "Max-Age=15811200" in cookie
+    assert "Domain=" not in cookie and "Secure" not in cookie
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"]
+)
+def test_no_open_redirect(client: TestClient, target: str) -> None:
+    token = csrf_token(client)
+    response = client.post(
+        DECISION,
+        data={"action": "reject_all", "csrf_token": token, "next": target},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+
+
+def test_json_answer_carries_consent_and_receipt(client: TestClient) -> None:
+    token = csrf_token(client)
+    response = client.post(
+        DECISION,
+        data={"action": "custom", "category": ["analytics", "preferences"], "csrf_token": token},
+        headers={"accept": "application/json"},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["granted"] == ["analytics", "necessary", "preferences"]
+    assert body["consent_id"] and body["receipt_id"]
+    assert any(h.startswith("consent=") for h in response.headers.get_list("set-cookie"))
+
+
+def test_receipt_ids_are_unique_and_consent_id_is_kept(client: TestClient) -> None:
+    seen = set()
+    consent_ids = set()
+    for action in ("accept_all", "reject_all", "accept_all"):
+        token = csrf_token(client)
+        body = client.post(
+            DECISION,
+            data={"action": action, "csrf_token": token},
+            headers={"accept": "application/json"},
+        ).json()
+        seen.add(body["receipt_id"])
+        consent_ids.add(body["consent_id"])
+    assert len(seen) == 3
+    assert len(consent_ids) == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        ({"action": "accept_everything"}, 400),
+        ({"action": "custom", "category": "profiling"}, 400),
+        ({}, 400),
+    ],
+)
+def test_bad_input_is_refused_and_stores_nothing(
+    client: TestClient, data: dict[str, str], status: int
+) -> None:
+    data = {**data, "csrf_token": csrf_token(client)}
+    response = client.post(DECISION, data=data, follow_redirects=False)
+    assert response.status_code == status
+    assert response.text
+    assert not any(h.startswith("consent=") for h in response.headers.get_list("set-cookie"))
+    assert client.get("/_consent/receipt").status_code == 404
+
+
+def test_missing_csrf_token_is_403(client: TestClient) -> None:
+    csrf_token(client)
+    response = client.post(DECISION, data={"action": "accept_all"}, follow_redirects=False)
+    assert response.status_code == 403
+
+
+def test_wrong_csrf_token_is_403(client: TestClient) -> None:
+    csrf_token(client)
+    response = client.post(
+        DECISION, data={"action": "accept_all", "csrf_token": "forged"}, follow_redirects=False
+    )
+    assert response.status_code == 403
+
+
+def test_token_of_another_visitor_is_403(make_config: Callable[..., ConsentConfig]) -> None:
+    config = make_config()
+    alice = TestClient(ConsentMiddleware(page_app(), config=config))
+    mallory = TestClient(ConsentMiddleware(page_app(), config=config))
+    stolen = csrf_token(alice)
+    csrf_token(mallory)
+    response = mallory.post(
+        DECISION, data={"action": "accept_all", "csrf_token": stolen}, follow_redirects=False
+    )
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}, {"origin": "null"}],
+)
+def test_cross_site_posts_are_403(client: TestClient, headers: dict[str, str]) -> None:
+    token = csrf_token(client)
+    response = client.post(
+        DECISION,
+        data={"action": "accept_all", "csrf_token": token},
+        headers=headers,
+        follow_redirects=False,
+    )
+    assert response.status_code == 403
+
+
+def test_same_origin_post_is_accepted(client: TestClient) -> None:
+    token = csrf_token(client)
+    response = client.post(
+        DECISION,
+        data={"action": "accept_all", "csrf_token": token},
+        headers={"origin": "http://testserver", "sec-fetch-site": "same-origin"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+
+
+def test_oversized_body_is_413(client: TestClient) -> None:
+    token = csrf_token(client)
+    response = client.post(
+        DECISION,
+        data={"action": "accept_all", "csrf_token": token, "next": "/" + "a" * 10000},
+        follow_redirects=False,
+    )
+    assert response.status_code == 413
+
+
+def test_wrong_method_and_type(client: TestClient) -> None:
+    assert client.get(DECISION).status_code == 405
+    token = csrf_token(client)
+    response = client.post(DECISION, json={"action": "accept_all", "csrf_token": token})
+    assert response.status_code == 415
+
+
+def test_customize_without_script_leads_to_the_preferences_page(client: TestClient) -> None:
+    token = csrf_token(client)
+    response = client.post(
+        DECISION,
+        data={"action": "customize", "csrf_token": token, "next": "/news/x"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/_consent/preferences")
+    page = client.get(response.headers["location"])
+    assert page.status_code == 200
+    assert page.text.count('name="category"') == 4
+    assert 'value="/news/x"' in page.text
+
+
+def test_audit_store_down_answers_503_and_sets_no_cookie(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    config = make_config(audit_url="postgresql://postgres@127.0.0.1:1/nothing")
+    client = TestClient(ConsentMiddleware(page_app(), config=config))
+    token = csrf_token(client)
+    response = client.post(
+        DECISION, data={"action": "accept_all", "csrf_token": token}, follow_redirects=False
+    )
+    assert response.status_code == 503
+    assert not any(h.startswith("consent=") for h in response.headers.get_list("set-cookie"))
+    page = client.get("/")
+    assert page.status_code == 200
+    assert page.headers["x-consent-decided"] == "False"
+
+
+def test_receipt_endpoint(client: TestClient) -> None:
+    assert client.get("/_consent/receipt").status_code == 404
+    token = csrf_token(client)
+    decided = client.post(
+        DECISION,
+        data={"action": "reject_all", "csrf_token": token},
+        headers={"accept": "application/json"},
+    ).json()
+    body = client.get("/_consent/receipt").json()
+    assert body["consent_id"] == decided["consent_id"]
+    assert [r["receipt_id"] for r in body["receipts"]] == [decided["receipt_id"]]
+
+
+def test_policy_page_lists_own_and_declared_cookies(client: TestClient) -> None:
+    page = client.get("/_consent/policy?lang=en")
+    assert page.status_code == 200
+    for name in ("consent", "consent_csrf", "site_lang", "visit_id"):
+        assert f"<code>{name}</code>" in page.text
+
+
+def test_assets_are_hashed_immutable_and_gzipped(client: TestClient) -> None:
+    html = client.get("/").text
+    url = re.search(r"/_consent/static/consent\.[0-9a-f]{12}\.js", html)
+    assert url is not None
+    response = client.get(url.group(0), headers={"accept-encoding": "gzip"})
+    assert response.status_code == 200
+    assert "immutable" in response.headers["cache-control"]
+    assert client.get("/_consent/static/nope.js").status_code == 404
+
+
+def test_browser_weight_budget() -> None:
+    """Banner JavaScript plus CSS, gzipped, stays within 6 KB (the brief's bar)."""
+    total = sum(len(gzip.compress(a.body, 9)) for a in assets().values())
+    assert total <= 6 * 1024, total
+
+
+def test_unknown_reserved_path_is_404(client: TestClient) -> None:
+    assert client.get("/_consent/whatever").status_code == 404
+    assert client.get("/_consent/admin").status_code == 404

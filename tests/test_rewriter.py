@@ -1,0 +1,548 @@
+"""Tests of the streaming HTML rewriter."""
+
+import re
+import time
+from collections.abc import Callable, Iterable
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from consent import _scanner
+from consent.names import (
+    ATTR_CATEGORY,
+    ATTR_HELD,
+    ATTR_HELD_PREFIX,
+    ATTR_HELD_SRC,
+    ATTR_HELD_TYPE,
+    HELD_SCRIPT_TYPE,
+)
+from consent.rewriter import Element, Hold, HtmlRewriter, rewrite
+
+HEAD = b"<!--HEAD-INJECTION-->"
+BODY = b"<div id=BODY-INJECTION></div>"
+HELD = ATTR_HELD.encode()
+CATEGORY = ATTR_CATEGORY.encode()
+
+
+def never(element: Element) -> Hold | None:
+    return None
+
+
+def tracker(element: Element) -> Hold | None:
+    """Holds anything that mentions tracker.test, in a fetching attribute or inline text."""
+    values = [v or "" for v in element.attrs.values()]
+    if any("tracker.test" in v for v in values) or "tracker.test" in (element.text or ""):
+        return Hold("analytics", vendor="Tracker", placeholder=b"")
+    return None
+
+
+class Recorder:
+    def __init__(self, verdict: Callable[[Element], Hold | None] = never) -> None:
+        self.seen: list[Element] = []
+        self.verdict = verdict
+
+    def __call__(self, element: Element) -> Hold | None:
+        self.seen.append(element)
+        return self.verdict(element)
+
+
+def feed_all(rewriter: HtmlRewriter, pieces: Iterable[bytes]) -> bytes:
+    out = b"".join(rewriter.feed(piece) for piece in pieces) + rewriter.close()
+    assert not rewriter.failed
+    return out
+
+
+def chunked(
+    html: bytes,
+    size: int,
+    classify: Callable[[Element], Hold | None] = tracker,
+    **kw: bytes,
+) -> bytes:
+    rewriter = HtmlRewriter(classify, **kw)  # type: ignore[arg-type]
+    return feed_all(rewriter, (html[i : i + size] for i in range(0, len(html), size)))
+
+
+def inject(html: bytes, classify: Callable[[Element], Hold | None] = never) -> bytes:
+    return rewrite(html, classify, head_injection=HEAD, body_injection=BODY)
+
+
+def start_tag(out: bytes, name: bytes) -> bytes:
+    m = re.search(rb"<" + name + rb"\b[^>]*>", out)
+    assert m is not None, out
+    return m.group(0)
+
+
+# Documents, fragments and injection points.
+
+
+def test_injections_go_after_head_and_body_start_tags() -> None:
+    html = b'<!DOCTYPE html><html><head class="h"><title>t</title></head><body id=b><p>x</p></body></html>'
+    out = inject(html)
+    assert out == html.replace(b'class="h">', b'class="h">' + HEAD).replace(b"id=b>", b"id=b>" + BODY)
+
+
+def test_is_document_is_known_after_first_markup() -> None:
+    rewriter = HtmlRewriter(never, head_injection=HEAD)
+    assert rewriter.is_document is None
+    rewriter.feed(b" \n<!-- c -->")
+    assert rewriter.is_document is None
+    rewriter.feed(b"<!doctype html>")
+    assert rewriter.is_document is True
+    fragment = HtmlRewriter(never, head_injection=HEAD)
+    fragment.feed(b"<div>")
+    assert fragment.is_document is False
+
+
+@pytest.mark.parametrize("first", [b"<html>", b"<HEAD>", b"<body>", b"<meta charset=utf-8>", b"<title>x</title>", b"<link rel=icon href=/i>", b"<!DOCTYPE html>"])
+def test_document_starts(first: bytes) -> None:
+    out = inject(b"\xef\xbb\xbf \n<!-- lead -->" + first + b"<p>x")
+    assert out.count(HEAD) == 1
+    assert out.count(BODY) == 1
+
+
+@pytest.mark.parametrize("fragment", [b"<div>x</div>", b"<script src=a.js></script>", b"text", b"<p>hi<head><body>", b"</div>"])
+def test_fragments_get_no_injection(fragment: bytes) -> None:
+    out = inject(fragment)
+    assert out == fragment
+
+
+def test_fragment_still_holds_trackers() -> None:
+    rewriter = HtmlRewriter(tracker, head_injection=HEAD, body_injection=BODY)
+    out = feed_all(rewriter, [b'<div><img src="https://tracker.test/p.gif"></div>'])
+    assert HEAD not in out and BODY not in out
+    assert rewriter.held_count == 1
+    assert HELD in out
+
+
+def test_head_injection_without_head_goes_before_first_script() -> None:
+    html = b"<!DOCTYPE html><html><meta charset=utf-8><title>t</title><script>var a;</script><p>x"
+    out = inject(html)
+    assert out.index(HEAD) == html.index(b"<script")
+    assert out.endswith(BODY)
+
+
+def test_head_injection_without_head_goes_before_body_content() -> None:
+    html = b"<!doctype html><title>t</title>\n  Hello"
+    out = inject(html)
+    assert out == b"<!doctype html><title>t</title>\n  " + HEAD + b"Hello" + BODY
+
+
+def test_head_injection_before_body_tag_when_no_head() -> None:
+    out = inject(b"<html><body><p>x</p></body></html>")
+    assert out == b"<html>" + HEAD + b"<body>" + BODY + b"<p>x</p></body></html>"
+
+
+def test_injections_at_close_when_document_ends_early() -> None:
+    assert inject(b"<!DOCTYPE html>") == b"<!DOCTYPE html>" + HEAD + BODY
+    assert inject(b"<!DOCTYPE html><head>") == b"<!DOCTYPE html><head>" + HEAD + BODY
+
+
+def test_body_injection_never_inside_raw_text_comment_or_template() -> None:
+    html = (
+        b"<!DOCTYPE html><head><title><body></title><style>a{}/*<body>*/</style>"
+        b"<script>'<body>'</script><!-- <body> --><textarea><body></textarea></head>"
+        b"<template><body></template><body class=real>"
+    )
+    out = inject(html)
+    assert out.count(BODY) == 1
+    assert out.index(BODY) == out.index(b"<body class=real>") + len(b"<body class=real>")
+
+
+def test_empty_and_blank_bodies_stay_empty() -> None:
+    assert inject(b"") == b""
+    assert inject(b"  \n ") == b"  \n "
+
+
+def test_without_injections_and_holds_output_is_identical() -> None:
+    html = b"<!DOCTYPE html><HTML><Head><Script src=x.js></Script></head><BODY><img src=a.png>"
+    assert rewrite(html, never) == html
+
+
+# Holding back elements.
+
+
+def test_external_script_is_held() -> None:
+    html = b'<script async src="https://tracker.test/t.js" id=t></script>'
+    out = rewrite(html, tracker)
+    tag = start_tag(out, b"script")
+    assert b' src="' not in tag
+    assert ATTR_HELD_SRC.encode() + b'="https://tracker.test/t.js"' in tag
+    assert b'type="' + HELD_SCRIPT_TYPE.encode() + b'"' in tag
+    assert CATEGORY + b'="analytics"' in tag
+    assert tag.endswith(b" " + HELD + b">")
+    assert b"async" in tag and b"id=t" in tag
+
+
+def test_script_type_is_kept_aside() -> None:
+    out = rewrite(b'<script type="module" src="https://tracker.test/m.js"></script>', tracker)
+    tag = start_tag(out, b"script")
+    assert tag.count(b"type=") == 2
+    assert b'type="text/plain"' in tag
+    assert ATTR_HELD_TYPE.encode() + b'="module"' in tag
+
+
+def test_inline_script_is_classified_on_its_text() -> None:
+    recorder = Recorder(tracker)
+    html = b"<p>a</p><script>load('https://tracker.test/x')</script><script>ok()</script>"
+    out = rewrite(html, recorder)
+    assert [e.text for e in recorder.seen] == ["load('https://tracker.test/x')", "ok()"]
+    assert out == html.replace(
+        b"<script>load", b'<script type="text/plain" ' + CATEGORY + b'="analytics" ' + HELD + b">load"
+    )
+
+
+def test_inline_script_text_ends_only_at_a_real_end_tag() -> None:
+    recorder = Recorder()
+    text = b"var s = '</scr' + 'ipt>'; var t = '</scripts>'; if (a<b) {} '<!-- <script>'"
+    rewrite(b"<script>" + text + b"</SCRIPT >after", recorder)
+    assert recorder.seen[0].text == text.decode()
+
+
+def test_inline_script_text_is_capped() -> None:
+    recorder = Recorder()
+    text = b"x" * 100 + b"tracker.test"
+    for size in (1, 7, 64, 1000):
+        recorder.seen.clear()
+        out = chunked(b"<script>" + text + b"</script><img src=i>", size, recorder, max_inline_script=50)
+        assert recorder.seen[0].text == "x" * 50
+        assert out == b"<script>" + text + b"</script><img src=i>"
+
+
+@pytest.mark.parametrize("length", range(30))
+def test_inline_script_cap_is_the_same_for_every_split(length: int) -> None:
+    def text_as_placeholder(element: Element) -> Hold:
+        return Hold("c", placeholder=(element.text or "").encode())
+
+    html = b"<p><script>" + b"x" * length + b"</script><img src=a>"
+    whole = rewrite(html, text_as_placeholder, max_inline_script=16)
+    assert whole.startswith(b"<p>" + b"x" * min(length, 16) + b"<script")
+    for cut in range(len(html) + 1):
+        parts = [html[:cut], html[cut:]]
+        rewriter = HtmlRewriter(text_as_placeholder, max_inline_script=16)
+        assert feed_all(rewriter, parts) == whole
+
+
+def test_unterminated_inline_script_is_classified_at_close() -> None:
+    recorder = Recorder(tracker)
+    out = chunked(b"<script>tracker.test", 3, recorder)
+    assert recorder.seen[0].text == "tracker.test"
+    assert HELD in out
+
+
+@pytest.mark.parametrize(
+    ("html", "moved"),
+    [
+        (b'<iframe src="https://tracker.test/e" width=5 allowfullscreen></iframe>', [b"src"]),
+        (b'<img src="https://tracker.test/p.gif" srcset="https://tracker.test/2.gif 2x" alt="">', [b"src", b"srcset"]),
+        (b'<video poster="https://tracker.test/p.jpg" src="https://tracker.test/v.mp4"></video>', [b"poster", b"src"]),
+        (b'<audio src="https://tracker.test/a.mp3"></audio>', [b"src"]),
+        (b'<picture><source srcset="https://tracker.test/s.avif"></picture>', [b"srcset"]),
+        (b'<object data="https://tracker.test/o.swf"></object>', [b"data"]),
+        (b'<embed src="https://tracker.test/e.swf">', [b"src"]),
+        (b'<link rel="preload" href="https://tracker.test/l.js" as=script>', [b"href"]),
+        (b'<video><track src="https://tracker.test/t.vtt"></video>', [b"src"]),
+        (b'<input type="image" src="https://tracker.test/b.png">', [b"src"]),
+        (b'<iframe srcdoc="&lt;img src=https://tracker.test/x&gt;"></iframe>', [b"srcdoc"]),
+    ],
+)
+def test_fetching_attributes_move_aside(html: bytes, moved: list[bytes]) -> None:
+    out = rewrite(html, tracker)
+    assert out.count(HELD) == 1
+    for attr in moved:
+        assert not re.search(rb"[\s<]" + attr + rb"=", out.split(HELD)[0].rsplit(b"<", 1)[1] + b" ")
+        held = ATTR_HELD_SRC if attr == b"src" else ATTR_HELD_PREFIX + attr.decode()
+        assert held.encode() + b'="' in out
+
+
+def test_other_attributes_are_kept_byte_for_byte() -> None:
+    html = b"<IMG class='a \"b\"' SRC=https://tracker.test/p.gif width=1 data-x=\"y>z\" hidden>"
+    out = rewrite(html, tracker)
+    assert b"class='a \"b\"'" in out and b"width=1" in out and b'data-x="y>z"' in out
+    assert b" hidden " in out
+    assert ATTR_HELD_SRC.encode() + b'="https://tracker.test/p.gif"' in out
+
+
+def test_moved_values_are_requoted() -> None:
+    out = rewrite(b"<img src='https://tracker.test/a?x=\"1\"&amp;y=2'>", tracker)
+    assert ATTR_HELD_SRC.encode() + b'="https://tracker.test/a?x=&quot;1&quot;&amp;y=2"' in out
+
+
+def test_placeholder_goes_before_the_held_element() -> None:
+    def embed(element: Element) -> Hold | None:
+        return Hold("marketing", vendor="Video", placeholder=b"<div class=ph>Video</div>")
+
+    out = rewrite(b"<p>a</p><iframe src=https://v.test/e></iframe>", embed)
+    assert out.startswith(b"<p>a</p><div class=ph>Video</div><iframe ")
+
+
+def test_category_is_escaped() -> None:
+    out = rewrite(b"<img src=x>", lambda e: Hold('a"b&c<'))
+    assert CATEGORY + b'="a&quot;b&amp;c&lt;"' in out
+
+
+def test_author_marked_elements_are_classified_and_remarked() -> None:
+    recorder = Recorder(lambda e: Hold("marketing"))
+    html = b'<script type="text/plain" data-consent-category="analytics" data-consent-src="a.js"></script>'
+    out = rewrite(html, recorder)
+    assert recorder.seen[0].attrs[ATTR_CATEGORY] == "analytics"
+    assert out.count(CATEGORY) == 1 and CATEGORY + b'="marketing"' in out
+    assert b'data-consent-src="a.js"' in out
+
+
+def test_duplicates_first_wins_and_later_copies_are_dropped() -> None:
+    recorder = Recorder(tracker)
+    out = rewrite(b"<img src=https://tracker.test/a SRC=b.png src=c.png alt=1 ALT=2>", recorder)
+    assert recorder.seen[0].attrs["src"] == "https://tracker.test/a"
+    assert recorder.seen[0].attrs["alt"] == "1"
+    assert b"src=" not in out.replace(ATTR_HELD_SRC.encode() + b"=", b"")
+    assert out.count(b"alt=") == 1
+
+
+def test_attribute_values_are_decoded_for_the_classifier() -> None:
+    recorder = Recorder()
+    rewrite(b"<iframe src='a?b=1&amp;c=&quot;2&quot;' Title=T  hidden data-x=></iframe>", recorder)
+    attrs = recorder.seen[0].attrs
+    assert attrs["src"] == 'a?b=1&c="2"'
+    assert attrs["title"] == "T"
+    assert attrs["hidden"] is None
+    assert attrs["data-x"] == ""
+    assert dict(attrs) == {"src": 'a?b=1&c="2"', "title": "T", "hidden": None, "data-x": ""}
+    assert len(attrs) == 4 and "src" in attrs and attrs.get("nope", "d") == "d"
+
+
+def test_non_ascii_bytes_reach_the_classifier_as_latin1() -> None:
+    recorder = Recorder()
+    rewrite("<img alt='été'>".encode(), recorder)
+    assert recorder.seen[0].attrs["alt"] == "été".encode().decode("latin-1")
+
+
+def test_input_other_than_image_is_not_classified() -> None:
+    recorder = Recorder()
+    rewrite(b"<input type=text src=x><input TYPE=IMAGE src=y>", recorder)
+    assert [e.attrs["src"] for e in recorder.seen] == ["y"]
+
+
+def test_greater_than_inside_quotes_does_not_end_the_tag() -> None:
+    recorder = Recorder(tracker)
+    out = rewrite(b'<img alt="a > b" title=\'c>d\' src="https://tracker.test/x">', recorder)
+    assert recorder.seen[0].attrs == {"alt": "a > b", "title": "c>d", "src": "https://tracker.test/x"}
+    assert out.endswith(b" " + HELD + b">")
+
+
+def test_mixed_case_tags_are_found() -> None:
+    recorder = Recorder()
+    rewrite(b"<ScRiPt SRC=a.js></sCrIpT><IFRAME src=b></IFRAME><Img Src=c>", recorder)
+    assert [(e.tag, e.attrs["src"]) for e in recorder.seen] == [("script", "a.js"), ("iframe", "b"), ("img", "c")]
+
+
+def test_self_closing_and_unquoted_values() -> None:
+    out = rewrite(b"<img src=https://tracker.test/a/><img src=\"https://tracker.test/b\"/>", tracker)
+    assert ATTR_HELD_SRC.encode() + b'="https://tracker.test/a/"' in out
+    assert out.endswith(b" " + HELD + b"/>")
+
+
+def test_noscript_and_template_contents_are_processed() -> None:
+    recorder = Recorder(tracker)
+    out = rewrite(b"<noscript><img src=https://tracker.test/n></noscript><template><iframe src=https://tracker.test/t></iframe></template>", recorder)
+    assert [e.tag for e in recorder.seen] == ["img", "iframe"]
+    assert out.count(HELD) == 2
+
+
+# Markup that is not what it looks like.
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        b"<!-- <script src=https://tracker.test/a></script> -->",
+        b"<!--[if IE]><script src=https://tracker.test/a></script><![endif]-->",
+        b"<![CDATA[ x ]]>",
+        b"<!x <img src=x>",
+        b"<?php <img src=x ?>",
+        b"<style>img{} <img src=x></style>",
+        b"<textarea><img src=x></textarea>",
+        b"<title><iframe src=x></title>",
+        b"<xmp><img src=x></xmp>",
+        b"<iframe src=a><img src=x></iframe>",
+        b"<!-- a -- b --!-><img src=x>",
+    ],
+)
+def test_tags_that_are_not_elements_are_ignored(html: bytes) -> None:
+    recorder = Recorder()
+    assert rewrite(html, recorder) == html
+    assert all(e.attrs.get("src") != "x" for e in recorder.seen)
+    assert all("tracker.test" not in (e.attrs.get("src") or "") for e in recorder.seen)
+
+
+def test_markup_after_an_abrupt_comment_is_seen() -> None:
+    recorder = Recorder()
+    rewrite(b"<!--><img src=a><!---><img src=b><!----><img src=c><!-- x --!><img src=d>", recorder)
+    assert [e.attrs["src"] for e in recorder.seen] == ["a", "b", "c", "d"]
+
+
+@pytest.mark.parametrize(
+    "html",
+    [b"<img src=a", b'<img src="a>', b"<!-- open", b"<script>open", b"<scr", b"<", b"</", b"<!", b"<!-", b"<iframe src=a>x"],
+)
+def test_unfinished_constructs_are_flushed(html: bytes) -> None:
+    for size in range(1, len(html) + 1):
+        assert chunked(html, size, never) == html
+
+
+# Chunking and hostile input.
+
+PIECES = [
+    b"<!DOCTYPE html>", b"<html>", b"<head>", b"</head>", b"<body>", b"<BODY class=x>", b"</body>",
+    b"<meta charset=utf-8>", b"<title>t</title>", b"<template>", b"</template>", b"<noscript>", b"</noscript>",
+    b"<script>", b"</script>", b"<script src=https://tracker.test/a.js>", b"<SCRIPT type=module>",
+    b"'</scr'+'ipt>'", b"</script ", b"<img src=https://tracker.test/p>", b'<img alt="a>b" src=x>',
+    b"<iframe src='https://tracker.test/e'>", b"</iframe>", b"<style>", b"</style>", b"<textarea>",
+    b"</textarea>", b"<!--", b"-->", b"--!>", b"<!-->", b"<![CDATA[", b"]]>", b"<!x>", b"<?x>", b"<",
+    b">", b'"', b"'", b"=", b" ", b"\n", b"-", b"<!--->", b"/", b"<a href=x>", b"</a>", b"<link rel=preload href=https://tracker.test/l>",
+    b"<source srcset=s>", b"<video poster=p>", b"<object data=o>", b"<plaintext>", b"\xef\xbb\xbf", b"text",
+    b"tracker.test", b"<input type=image src=i>", b"<xmp>", b"</xmp>", b"<title>", b"</title>",
+]
+piece = st.one_of(st.sampled_from(PIECES), st.binary(max_size=4).filter(bool))
+html_like = st.lists(st.sampled_from(PIECES) | piece, min_size=6, max_size=80).map(b"".join)
+
+
+def splits(html: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(html) + 1) for c in cuts} | {0, len(html)})
+    return [html[a:b] for a, b in zip(points, points[1:], strict=False)]
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(html_like, st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
+@example(b"<!--x--><img src=a>", [])
+@example(b"<!--x--!><img src=a>", [])
+@example(b"<!---><img src=a>", [])
+@example(b"<p><script>" + b"x" * 20 + b"</script><img src=a>", [])
+@example(b"<p><script>" + b"x" * 10 + b"</script><img src=a>", [])
+@example(b"<!doctype html><title>x</title><head><body>", [])
+def test_chunking_does_not_change_the_output(html: bytes, cuts: list[int]) -> None:
+    # Holding every element makes any difference in what was parsed show in the output.
+    def hold_all(element: Element) -> Hold:
+        return Hold("c", placeholder=b"<!--ph:" + (element.text or "").encode("latin-1") + b"-->")
+
+    kw = {"head_injection": HEAD, "body_injection": BODY, "max_inline_script": 16}
+    whole = rewrite(html, hold_all, **kw)  # type: ignore[arg-type]
+    pieces = HtmlRewriter(hold_all, **kw)  # type: ignore[arg-type]
+    assert feed_all(pieces, splits(html, cuts)) == whole
+    bytewise = HtmlRewriter(hold_all, **kw)  # type: ignore[arg-type]
+    assert feed_all(bytewise, (html[i : i + 1] for i in range(len(html)))) == whole
+
+
+@settings(max_examples=300, deadline=None)
+@given(html_like, st.lists(st.integers(min_value=0, max_value=10_000), max_size=8))
+def test_nothing_to_do_means_identical_output(html: bytes, cuts: list[int]) -> None:
+    rewriter = HtmlRewriter(never)
+    assert feed_all(rewriter, splits(html, cuts)) == html
+    assert rewriter.held_count == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(html_like)
+def test_injections_appear_once_in_documents_only(html: bytes) -> None:
+    rewriter = HtmlRewriter(never, head_injection=HEAD, body_injection=BODY)
+    out = feed_all(rewriter, [html])
+    if rewriter.is_document:
+        assert out.count(HEAD) == html.count(HEAD) + 1
+        assert out.count(BODY) == html.count(BODY) + 1
+        assert out.index(HEAD) <= out.index(BODY) or html.count(HEAD)
+    else:
+        assert out == html
+    assert out.replace(HEAD, b"").replace(BODY, b"") == html.replace(HEAD, b"").replace(BODY, b"")
+
+
+@settings(max_examples=300, deadline=None)
+@given(html_like)
+def test_holding_only_adds_markers(html: bytes) -> None:
+    rewriter = HtmlRewriter(lambda e: Hold("c"))
+    out = feed_all(rewriter, [html])
+    assert out.count(HELD) >= rewriter.held_count
+    if rewriter.held_count == 0:
+        assert out == html
+
+
+@given(st.binary(max_size=300), st.lists(st.integers(min_value=0, max_value=400), max_size=6))
+def test_arbitrary_bytes_never_raise(data: bytes, cuts: list[int]) -> None:
+    rewriter = HtmlRewriter(tracker, head_injection=HEAD, body_injection=BODY)
+    feed_all(rewriter, splits(data, cuts))
+
+
+def test_classifier_errors_propagate() -> None:
+    def broken(element: Element) -> Hold | None:
+        raise LookupError("classifier bug")
+
+    rewriter = HtmlRewriter(broken)
+    with pytest.raises(LookupError):
+        rewriter.feed(b"<img src=x>")
+
+
+class CountingPattern:
+    """Wraps a compiled pattern and counts the bytes each call may examine."""
+
+    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+        self.pattern = pattern
+        self.examined = 0
+
+    def _count(self, buf: bytes | bytearray, pos: int = 0) -> None:
+        self.examined += len(buf) - pos
+
+    def match(self, buf: bytes | bytearray, pos: int = 0) -> re.Match[bytes] | None:
+        self._count(buf, pos)
+        return self.pattern.match(buf, pos)
+
+    def search(self, buf: bytes | bytearray, pos: int = 0) -> re.Match[bytes] | None:
+        self._count(buf, pos)
+        return self.pattern.search(buf, pos)
+
+
+HOSTILE = {
+    "script tag never closed": b"<!DOCTYPE html><head><script " + b"a=1 " * 50_000,
+    "script text never closed": b"<script>" + b"x<" * 100_000,
+    "script repeated": b"<script" * 30_000,
+    "a without end": b"<a " * 60_000,
+    "comment never closed": b"<!--" + b"- <img src=x> " * 15_000,
+    "quote never closed": b'<img src="' + b"y" * 200_000,
+    "tag name never ends": b"<" + b"x" * 200_000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_input_is_scanned_in_linear_work(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Counting the bytes given to each pattern call bounds the work independently of timing:
+    # a scan that restarted from the beginning of what it holds would examine O(n²) bytes.
+    html = HOSTILE[name]
+    counters = {}
+    names = ("ATTRS", "SEARCH_MAIN", "SEARCH_BODY", "COMMENT_END", "SPACES", "TAG_NAME")
+    for attr in (*names, "_NAME_REST", "_TAG_NAME_REST", "_UNQUOTED"):
+        counters[attr] = CountingPattern(getattr(_scanner, attr))
+        monkeypatch.setattr(_scanner, attr, counters[attr])
+    script_end = CountingPattern(_scanner.end_tag("script"))
+    monkeypatch.setitem(_scanner._END_TAGS, "script", script_end)
+    monkeypatch.setattr("consent.rewriter._SCRIPT_END", script_end)
+    out = chunked(html, 1024, tracker, head_injection=HEAD)
+    assert out.replace(HEAD, b"") == html
+    examined = sum(c.examined for c in counters.values()) + script_end.examined
+    assert examined <= 8 * len(html)
+
+
+def test_hostile_input_time_grows_linearly() -> None:
+    # A loose timing check on top of the work count above: ten times the bytes may not take a
+    # hundred times as long (quadratic); the factor 40 leaves room for a noisy machine.
+    def seconds(n: int) -> float:
+        html = b"<script " + b"a " * n
+        start = time.perf_counter()
+        chunked(html, 4096, never)
+        return time.perf_counter() - start
+
+    small = min(seconds(20_000) for _ in range(3))
+    large = min(seconds(200_000) for _ in range(3))
+    assert large < 40 * max(small, 1e-4)
+
+
+def test_held_attribute_names_follow_the_shared_names() -> None:
+    assert ATTR_HELD_SRC == ATTR_HELD_PREFIX + "src"
+    assert ATTR_HELD_TYPE == ATTR_HELD_PREFIX + "type"
