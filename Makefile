@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
 
-.PHONY: demo test check lint typecheck pytest browser bench locales clean format
+.PHONY: demo test check lint typecheck pytest browser postgres bench locales clean format
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,15 +19,21 @@ demo: $(STAMP)
 	$(BIN)/consent demo --host 127.0.0.1 --port 8000 --data-dir var
 
 ## Build the environment, install the browser when missing, and run every check and test.
-test: $(STAMP) browser check pytest
+test: $(STAMP) browser postgres check pytest
 
+postgres:
+	@bash .ci/ensure-postgres
+
+# Debian's Chromium, and Noto fonts so that Arabic, Hebrew and CJK banners render and measure.
+BROWSER_PACKAGES := chromium fonts-noto-core fonts-noto-cjk
 browser:
-	@if [ -z "$(CHROMIUM)" ]; then \
+	@if [ -z "$(CHROMIUM)" ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
-	    echo "Installing Debian's chromium for the browser tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core >/dev/null; \
+	    echo "Installing $(BROWSER_PACKAGES) for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; \
 	  else \
-	    echo "WARNING: chromium is missing and cannot be installed here; browser tests will skip (or fail in CI)"; \
+	    echo "WARNING: chromium or its fonts are missing and cannot be installed here;"; \
+	    echo "WARNING: browser tests will skip (and fail where CONSENT_REQUIRE_BROWSER=1)"; \
 	  fi; \
 	fi
 

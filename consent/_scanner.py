@@ -14,10 +14,24 @@ _T = TypeVar("_T")
 _W = rb"[\t\n\f\r ]"
 
 # Raw-text elements: their content is not markup, only the matching end tag closes them.
-RAW_TEXT = frozenset({"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes"})
+RAW_TEXT = frozenset(
+    {"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes"}
+)
 # Elements the classifier is asked about.
 CONSIDERED = frozenset(
-    {"script", "iframe", "img", "embed", "object", "video", "audio", "source", "track", "link", "input"}
+    {
+        "script",
+        "iframe",
+        "img",
+        "embed",
+        "object",
+        "video",
+        "audio",
+        "source",
+        "track",
+        "link",
+        "input",
+    }
 )
 # Most frequent first: the alternation stops at the first name that matches.
 _SEARCHED = ["img", "source", "script", "link", "iframe", "style", "video", "audio", "track"]
@@ -25,17 +39,18 @@ _SEARCHED += sorted((CONSIDERED | RAW_TEXT | {"plaintext"}) - set(_SEARCHED))
 
 
 def _search(*extra: str) -> re.Pattern[bytes]:
-    # Matched against a lower-cased copy of the input: a case-insensitive alternation costs
-    # more than lower() plus a case-sensitive one. The leading class turns most `<` (end tags,
-    # div, span, ...) away with one test, and names are grouped by first letter so that a
-    # branch fails on its first byte.
+    # The leading class turns most `<` (end tags, div, span, ...) away with one test, and names
+    # are grouped by first letter so that a branch fails on its first byte: with both, ignoring
+    # case costs no more than searching a lower-cased copy.
     groups: dict[str, list[str]] = {}
     for name in [*_SEARCHED, *extra]:
         groups.setdefault(name[0], []).append(name[1:])
-    trie = "|".join(re.escape(first) + "(?:" + "|".join(rest) + ")" for first, rest in groups.items())
+    trie = "|".join(
+        re.escape(first) + "(?:" + "|".join(rest) + ")" for first, rest in groups.items()
+    )
     first = re.escape("".join(sorted(groups)) + "!?")
     pattern = "<(?=[" + first + "])(?:(" + trie + ")[\t\n\f\r />]|[!?])"
-    return re.compile(pattern.encode())
+    return re.compile(pattern.encode(), re.IGNORECASE)
 
 
 # Candidates in the body once nothing is left to inject, and while the banner still waits.
@@ -69,6 +84,12 @@ BEFORE_NAME, IN_TAG_NAME, IN_NAME, AFTER_NAME, BEFORE_VALUE, DQ, SQ, UNQUOTED, D
 _GT, _EQ, _SLASH, _DQ, _SQ = b">"[0], b"="[0], b"/"[0], b'"'[0], b"'"[0]
 
 
+def skip(pattern: re.Pattern[bytes], buf: bytes | bytearray, pos: int) -> int:
+    """Where ``pattern``, which matches the empty string too, stops when matched at ``pos``."""
+    m = pattern.match(buf, pos)
+    return pos if m is None else m.end()
+
+
 def end_tag(name: str) -> re.Pattern[bytes]:
     """The end tag that closes raw text ``name``: ``</name`` then space, ``/`` or ``>``."""
     pattern = _END_TAGS.get(name)
@@ -88,7 +109,7 @@ def step_tag(buf: bytes | bytearray, state: int, pos: int) -> tuple[int, int]:
     n = len(buf)
     while pos < n:
         if state == BEFORE_NAME:
-            pos = ATTRS.match(buf, pos).end()
+            pos = skip(ATTRS, buf, pos)
             if pos >= n:
                 break
             if buf[pos] == _GT:
@@ -96,13 +117,13 @@ def step_tag(buf: bytes | bytearray, state: int, pos: int) -> tuple[int, int]:
             # An unfinished attribute: its first character may be `=`, which is part of a name.
             state, pos = IN_NAME, pos + 1
         elif state == IN_TAG_NAME:
-            pos = _TAG_NAME_REST.match(buf, pos).end()
+            pos = skip(_TAG_NAME_REST, buf, pos)
             if pos < n:
                 if buf[pos] == _GT:
                     return DONE, pos + 1
                 state = BEFORE_NAME
         elif state == IN_NAME:
-            pos = _NAME_REST.match(buf, pos).end()
+            pos = skip(_NAME_REST, buf, pos)
             if pos < n:
                 c = buf[pos]
                 if c == _GT:
@@ -114,7 +135,7 @@ def step_tag(buf: bytes | bytearray, state: int, pos: int) -> tuple[int, int]:
                 else:
                     state = AFTER_NAME
         elif state == AFTER_NAME:
-            pos = SPACES.match(buf, pos).end()
+            pos = skip(SPACES, buf, pos)
             if pos < n:
                 c = buf[pos]
                 if c == _GT:
@@ -124,7 +145,7 @@ def step_tag(buf: bytes | bytearray, state: int, pos: int) -> tuple[int, int]:
                 else:
                     state = BEFORE_NAME
         elif state == BEFORE_VALUE:
-            pos = SPACES.match(buf, pos).end()
+            pos = skip(SPACES, buf, pos)
             if pos < n:
                 c = buf[pos]
                 if c == _GT:
@@ -141,7 +162,7 @@ def step_tag(buf: bytes | bytearray, state: int, pos: int) -> tuple[int, int]:
                 return state, n
             state, pos = BEFORE_NAME, close + 1
         else:  # UNQUOTED
-            pos = _UNQUOTED.match(buf, pos).end()
+            pos = skip(_UNQUOTED, buf, pos)
             if pos < n:
                 if buf[pos] == _GT:
                     return DONE, pos + 1
@@ -203,7 +224,7 @@ class LazyAttrs(Mapping[str, str | None]):
     @overload
     def get(self, key: str, /) -> str | None: ...
     @overload
-    def get(self, key: str, default: str | None | _T, /) -> str | None | _T: ...
+    def get(self, key: str, default: str | _T | None, /) -> str | _T | None: ...
     def get(self, key: str, default: object = None, /) -> object:
         # Mapping.get goes through __getitem__ and a KeyError for every absent name.
         return self._attrs().get(key, default)

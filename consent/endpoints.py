@@ -287,8 +287,7 @@ class ConsentEndpoints:
         if origin is not None and origin != "null":
             expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
             if not hmac.compare_digest(origin.lower(), expected.lower()) and not (
-                self.config.cookie_domain
-                and _origin_in_domain(origin, self.config.cookie_domain)
+                self.config.cookie_domain and _origin_in_domain(origin, self.config.cookie_domain)
             ):
                 raise DecisionError(403, "cross-site request refused")
         elif origin == "null":

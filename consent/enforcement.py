@@ -7,17 +7,26 @@ app sends is checked against the purpose its cookie serves.
 from __future__ import annotations
 
 import logging
+import re
+import time
+from calendar import timegm
 from collections.abc import Iterable, Mapping, Sequence
 
 from consent.catalogue import Catalogue
 
 logger = logging.getLogger("consent")
 
-_DELETION_MARKERS = ("max-age=0", "max-age=-", "expires=thu, 01 jan 1970")
 _MAX_REPORTED = 500
+# Cookie name prefixes that only add rules for the browser (RFC 6265bis); the purpose is the
+# same as the bare name's.
+_NAME_PREFIXES = ("__Secure-", "__Host-")
+_GLOB_CHARS = frozenset("*?")
 
 
 class CookiePolicy:
+    """Which cookies may be stored, by purpose: the middleware's own, the operator's table
+    (exact names or globs such as ``ab_*``), then the catalogue's first-party cookies."""
+
     def __init__(
         self,
         catalogue: Catalogue,
@@ -28,28 +37,43 @@ class CookiePolicy:
         block_undeclared: bool,
     ) -> None:
         self._catalogue = catalogue
-        self._operator = dict(operator_table)
+        self._operator = {k: v for k, v in operator_table.items() if not _GLOB_CHARS & set(k)}
+        globs = [(k, v) for k, v in operator_table.items() if _GLOB_CHARS & set(k)]
+        self._operator_globs = tuple((_glob(k), v) for k, v in globs)
         self._own = frozenset(own_cookies)
         self._required = required
+        self._necessary = min(required) if required else ""
         self._block_undeclared = block_undeclared
+        # Names the app set that nobody declared, for the operator to classify.
         self.undeclared: set[str] = set()
 
     def category_of(self, cookie_name: str) -> str | None:
-        if cookie_name in self._own:
-            return next(iter(sorted(self._required)))
-        if cookie_name in self._operator:
-            return self._operator[cookie_name]
-        match = self._catalogue.match_cookie(cookie_name, party="first")
+        """The purpose a cookie stored on the site's own domain serves, or None if unknown."""
+        category = self._lookup(cookie_name)
+        if category is None:
+            for prefix in _NAME_PREFIXES:
+                if cookie_name.startswith(prefix):
+                    return self._lookup(cookie_name[len(prefix) :])
+        return category
+
+    def _lookup(self, name: str) -> str | None:
+        if name in self._own:
+            return self._necessary
+        category = self._operator.get(name)
+        if category is not None:
+            return category
+        for pattern, glob_category in self._operator_globs:
+            if pattern.fullmatch(name):
+                return glob_category
+        match = self._catalogue.match_cookie(name, party="first")
         return match[0].category if match else None
 
     def allows(self, set_cookie_value: str, granted: frozenset[str]) -> bool:
-        name = set_cookie_value.split("=", 1)[0].strip()
-        if not name:
-            return True
-        lowered = set_cookie_value.lower()
-        if any(marker in lowered for marker in _DELETION_MARKERS):
+        """Whether one ``Set-Cookie`` value of the wrapped app may reach the browser."""
+        name, attributes = _parse_set_cookie(set_cookie_value)
+        if _deletes(attributes):
             return True  # removing a cookie never needs consent
-        category = self.category_of(name)
+        category = self.category_of(name) if name else None
         if category is None:
             self._report(name)
             return not self._block_undeclared
@@ -57,8 +81,8 @@ class CookiePolicy:
 
     def withdrawn(self, cookie_names: Iterable[str], granted: frozenset[str]) -> list[str]:
         """Cookies the browser holds that belong to purposes no longer granted."""
-        names = []
-        for name in cookie_names:
+        names: list[str] = []
+        for name in dict.fromkeys(cookie_names):  # a name sent twice is expired once
             category = self.category_of(name)
             if category is not None and category not in granted and category not in self._required:
                 names.append(name)
@@ -76,18 +100,99 @@ class CookiePolicy:
 
 def expiry_headers(names: Sequence[str], host: str, *, secure: bool) -> list[str]:
     """`Set-Cookie` values that delete each cookie host-only and on the parent domains
-    trackers usually write to, since a browser deletes only an exact domain match."""
-    bare_host = host.split(":", 1)[0].lower()
+    trackers usually write to, since a browser deletes only an exact domain match.
+
+    For ``www.news.example``: host-only, ``Domain=.www.news.example`` and
+    ``Domain=.news.example``; never a bare top-level domain, which browsers refuse.
+    """
+    bare_host = _bare_host(host)
     labels = bare_host.split(".")
     domains: list[str | None] = [None]
-    if len(labels) >= 2 and not bare_host.replace(".", "").isdigit():
-        for i in range(len(labels) - 1):
-            domains.append("." + ".".join(labels[i:]))
+    if len(labels) >= 2 and not _is_ip(bare_host):
+        domains.extend("." + ".".join(labels[i:]) for i in range(len(labels) - 1))
     suffix = "; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax"
-    if secure:
-        suffix += "; Secure"
     values = []
-    for name in names:
+    for name in dict.fromkeys(names):
+        if name.startswith("__Host-"):
+            # The browser keeps such a cookie only host-only and Secure; so must its deletion.
+            values.append(f"{name}={suffix}; Secure")
+            continue
+        end = "; Secure" if secure or name.startswith("__Secure-") else ""
         for domain in domains:
-            values.append(f"{name}=" + (f"; Domain={domain}" if domain else "") + suffix)
+            values.append(f"{name}=" + (f"; Domain={domain}" if domain else "") + suffix + end)
     return values
+
+
+def _parse_set_cookie(value: str) -> tuple[str, dict[str, str]]:
+    """The cookie's name and its attributes (lower-cased names; the last one of each wins,
+    as in browsers). A pair without ``=`` is a value with an empty name (RFC 6265bis)."""
+    pair, _, rest = value.partition(";")
+    name = pair.split("=", 1)[0].strip() if "=" in pair else ""
+    attributes: dict[str, str] = {}
+    for item in rest.split(";"):
+        key, _, attribute_value = item.partition("=")
+        key = key.strip().lower()
+        if key:
+            attributes[key] = attribute_value.strip()
+    return name, attributes
+
+
+def _deletes(attributes: Mapping[str, str]) -> bool:
+    """A Max-Age of zero or less, or (without Max-Age, which wins) an Expires in the past."""
+    max_age = attributes.get("max-age")
+    if max_age is not None and re.fullmatch(r"-?\d+", max_age):
+        return int(max_age) <= 0
+    expires = attributes.get("expires")
+    if expires:
+        when = cookie_date(expires)
+        return when is not None and when <= time.time()
+    return False
+
+
+_DATE_DELIMITERS = re.compile(r"[\x09\x20-\x2f\x3b-\x40\x5b-\x60\x7b-\x7e]+")
+_TIME = re.compile(r"(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\D.*)?")
+_DAY = re.compile(r"(\d{1,2})(?:\D.*)?")
+_YEAR = re.compile(r"(\d{2,4})(?:\D.*)?")
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def cookie_date(text: str) -> int | None:
+    """Unix seconds of an ``Expires`` value, read as browsers read it (RFC 6265, 5.1.1):
+    the tokens may come in any order and in any of the formats servers have used."""
+    found_time: tuple[int, int, int] | None = None
+    day = month = year = None
+    for token in _DATE_DELIMITERS.split(text[:256]):
+        if not token:
+            continue
+        if found_time is None and (m := _TIME.fullmatch(token)):
+            found_time = (int(m[1]), int(m[2]), int(m[3]))
+        elif day is None and (m := _DAY.fullmatch(token)):
+            day = int(m[1])
+        elif month is None and token[:3].lower() in _MONTHS:
+            month = _MONTHS.index(token[:3].lower()) + 1
+        elif year is None and (m := _YEAR.fullmatch(token)):
+            year = int(m[1])
+    if found_time is None or day is None or month is None or year is None:
+        return None
+    year += 1900 if 70 <= year <= 99 else 2000 if year <= 69 else 0
+    hour, minute, second = found_time
+    if not (1 <= day <= 31 and year >= 1601 and hour <= 23 and minute <= 59 and second <= 59):
+        return None
+    return timegm((year, month, day, hour, minute, second))
+
+
+def _bare_host(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):  # an IPv6 literal, with or without a port
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.split(":", 1)[0].rstrip(".")
+
+
+def _is_ip(host: str) -> bool:
+    return host.startswith("[") or host.replace(".", "").isdigit()
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    )

@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 
 from consent.catalogue import Catalogue, Service
 from consent.config import TrackerRule
-from consent.names import ATTR_CATEGORY
+from consent.names import ATTR_CATEGORY, ATTR_VENDOR
 from consent.rewriter import Element, Hold
 
-# The attribute that makes each kind of element fetch something.
+# The attributes that make each kind of element fetch something.
 _URL_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
     "script": ("src",),
     "iframe": ("src",),
@@ -23,12 +23,38 @@ _URL_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
     "audio": ("src",),
     "source": ("src", "srcset"),
     "track": ("src",),
-    "link": ("href",),
+    "link": ("href", "imagesrcset"),
     "input": ("src",),
 }
+_SRCSET = frozenset({"srcset", "imagesrcset"})
+# Elements that take room on the page: a held one is announced by a placeholder in place.
 _EMBED_TAGS = frozenset({"iframe", "embed", "object", "video", "audio"})
 _LINK_RELS_THAT_FETCH = frozenset(
     {"preload", "prefetch", "preconnect", "dns-prefetch", "modulepreload", "stylesheet"}
+)
+# Every type a browser runs as a classic script or a module (HTML's JavaScript MIME types);
+# old pasted tags still use the legacy ones.
+_SCRIPT_TYPES = frozenset(
+    {
+        "",
+        "module",
+        "application/ecmascript",
+        "application/javascript",
+        "application/x-ecmascript",
+        "application/x-javascript",
+        "text/ecmascript",
+        "text/javascript",
+        "text/javascript1.0",
+        "text/javascript1.1",
+        "text/javascript1.2",
+        "text/javascript1.3",
+        "text/javascript1.4",
+        "text/javascript1.5",
+        "text/jscript",
+        "text/livescript",
+        "text/x-ecmascript",
+        "text/x-javascript",
+    }
 )
 
 PlaceholderFactory = Callable[[str, str], bytes]  # (category id, vendor name) -> markup
@@ -36,9 +62,12 @@ PlaceholderFactory = Callable[[str, str], bytes]  # (category id, vendor name) -
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """The purpose an element serves, and who is behind it when that is known."""
+
     category: str
     service: Service | None = None
     vendor: str | None = None
+    embed: bool = False  # shown in place: a held one gets a placeholder
 
 
 class HoldbackPolicy:
@@ -55,57 +84,75 @@ class HoldbackPolicy:
         self.seen: dict[str, Service] = {}
 
     def verdict(self, element: Element) -> Verdict | None:
-        """The category an element belongs to, or None for first-party, harmless markup."""
-        marked = element.attrs.get(ATTR_CATEGORY)
+        """The category an element belongs to, or None for first-party, harmless markup.
+
+        The site's own ``data-consent-category`` decides first, then the operator's rules
+        (hosts of every URL the element fetches, then inline patterns), then the catalogue.
+        """
+        marked = (element.attrs.get(ATTR_CATEGORY) or "").strip().lower()
         if marked:
-            return Verdict(marked)
+            vendor = (element.attrs.get(ATTR_VENDOR) or "").strip() or None
+            if vendor is None:
+                vendor = next(filter(None, map(_host, _urls(element))), None)
+            return Verdict(marked, vendor=vendor, embed=element.tag in _EMBED_TAGS)
         if element.tag == "link" and not _fetching_link(element):
             return None
-        for url in _urls(element):
+        urls = _urls(element)
+        inline = element.text if element.text and _executable(element) else None
+        rule = self._rule(urls, inline)
+        if rule is not None:
+            vendor = rule.vendor or rule.host or None
+            return Verdict(rule.category, vendor=vendor, embed=element.tag in _EMBED_TAGS)
+        service = None
+        for url in urls:
+            service = self._catalogue.match_url(url)
+            if service is not None:
+                break
+        if service is None and inline is not None:
+            service = self._catalogue.match_inline(inline)
+        if service is None:
+            return None
+        self.seen.setdefault(service.id, service)
+        # Only players, posts, maps and threads are announced in place: a tracking frame or
+        # an ad slot is no content the visitor misses. A script that builds such an embed
+        # (X, Instagram, Disqus...) stands where it will appear, so it is announced too.
+        embed = service.embed and (element.tag in _EMBED_TAGS or element.tag == "script")
+        return Verdict(service.category, service, service.name, embed)
+
+    def _rule(self, urls: Sequence[str], inline: str | None) -> TrackerRule | None:
+        for url in urls:
             host = _host(url)
             if host is None:
                 continue
             for rule_host, rule in self._host_rules:
                 if host == rule_host or host.endswith("." + rule_host):
-                    return Verdict(rule.category, vendor=rule.vendor or rule_host)
-            service = self._catalogue.match_url(url)
-            if service is not None:
-                self.seen.setdefault(service.id, service)
-                return Verdict(service.category, service, service.name)
-        if element.text and _executable(element):
+                    return rule
+        if inline is not None:
             for pattern, rule in self._inline_rules:
-                if pattern in element.text:
-                    return Verdict(rule.category, vendor=rule.vendor)
-            service = self._catalogue.match_inline(element.text)
-            if service is not None:
-                self.seen.setdefault(service.id, service)
-                return Verdict(service.category, service, service.name)
+                if pattern in inline:
+                    return rule
         return None
 
     def classifier(
         self, granted: frozenset[str], placeholder: PlaceholderFactory | None
     ) -> Callable[[Element], Hold | None]:
+        """The rewriter's callback for one page view of a visitor who granted ``granted``."""
+
         def classify(element: Element) -> Hold | None:
             verdict = self.verdict(element)
             if verdict is None or verdict.category in granted:
                 return None
-            vendor = verdict.vendor or ""
             markup = b""
-            if placeholder is not None and element.tag in _EMBED_TAGS:
-                markup = placeholder(verdict.category, vendor)
+            if placeholder is not None and verdict.embed:
+                markup = placeholder(verdict.category, verdict.vendor or "")
             return Hold(category=verdict.category, vendor=verdict.vendor, placeholder=markup)
 
         return classify
 
 
-_SCRIPT_TYPES = frozenset(
-    {"", "text/javascript", "application/javascript", "module", "text/ecmascript", "application/ecmascript"}
-)
-
-
 def _executable(element: Element) -> bool:
     """Inline JSON, templates and other data blocks never run, so never need consent."""
-    script_type = (element.attrs.get("type") or "").strip().lower().split(";")[0]
+    script_type = (element.attrs.get("type") or "").strip().lower().split(";")[0].strip()
     return script_type in _SCRIPT_TYPES
 
 
@@ -120,18 +167,23 @@ def _urls(element: Element) -> list[str]:
         value = element.attrs.get(name)
         if not value:
             continue
-        if name == "srcset":
-            urls.extend(part.strip().split(" ")[0] for part in value.split(",") if part.strip())
+        if name in _SRCSET:
+            for part in value.split(","):
+                candidate = part.strip().split(None, 1)
+                if candidate:
+                    urls.append(candidate[0])
         else:
             urls.append(value.strip())
     return urls
 
 
 def _host(url: str) -> str | None:
+    # Browsers read a backslash in an http(s) URL as a slash.
+    url = url.replace("\\", "/")
     if not (url.startswith("//") or "://" in url[:12]):
         return None
     try:
         host = urlsplit(url if not url.startswith("//") else "https:" + url).hostname
     except ValueError:
         return None
-    return host.lower() if host else None
+    return host.lower().rstrip(".") if host else None

@@ -207,8 +207,9 @@ class _Responder:
             markup = self.runtime.placeholder(locale, category_id, vendor)
             return markup.decode("utf-8").encode(charset, "xmlcharrefreplace")
 
+        everything_granted = granted >= self.runtime.all_categories
         rewriter = HtmlRewriter(
-            self.runtime.holdback.classifier(granted, placeholder),
+            None if everything_granted else self.runtime.holdback.classifier(granted, placeholder),
             head_injection=head.encode(charset, "xmlcharrefreplace"),
             body_injection=banner.encode(charset, "xmlcharrefreplace"),
         )

@@ -1,9 +1,10 @@
 """Streaming HTML rewriter: injects the banner's markup and holds back third-party elements.
 
-The body goes through as bytes in any ASCII-compatible charset. One regular expression, run on
-a lower-cased copy of each chunk, finds the few tags that matter (scripts, embeds, images,
-links, raw-text elements, comments, and ``<head>``/``<body>`` while injection is due); all
-other bytes are copied in slices without being looked at from Python. The result does not
+The body goes through as bytes in any ASCII-compatible charset. One regular expression finds
+the few tags that matter (scripts, embeds, images, links, raw-text elements, comments, and
+``<head>``/``<body>`` while injection is due); all other bytes are passed on in slices without
+being looked at from Python. Until the head injection is placed, every construct is looked at,
+which is only the start of a document. The result does not
 depend on how the body is cut into chunks: whatever a construct cut at a chunk's end needs is
 held back until the next chunk completes it, and a scan never restarts from the beginning of
 what it holds.
@@ -67,6 +68,7 @@ _PLAIN_NAMES = {
     n.encode(): n for n in ("img", "source", "link", "video", "audio", "embed", "object", "track")
 }
 _BOM = b"\xef\xbb\xbf"
+_SMALL = 16384  # held-back bytes below this are copied into each new chunk
 _DOCTYPE = b"<!doctype"
 _SCRIPT_END = sc.end_tag("script")
 _LT, _GT, _BANG, _QUESTION, _SLASH, _DASH = b"<>!?/-"
@@ -91,6 +93,10 @@ def _attr_text(value: str) -> bytes:
     return html.escape(value).encode("ascii", "xmlcharrefreplace")
 
 
+def _hold_nothing(element: Element) -> Hold | None:
+    return None
+
+
 class _ClassifierFailed(Exception):
     def __init__(self, error: Exception) -> None:
         super().__init__(error)
@@ -107,13 +113,16 @@ class HtmlRewriter:
 
     def __init__(
         self,
-        classify: Classifier,
+        classify: Classifier | None,
         *,
         head_injection: bytes = b"",
         body_injection: bytes = b"",
         max_inline_script: int = 262144,
     ) -> None:
-        self._classifier = classify
+        # None: nothing can be held (the visitor granted everything), so once the banner is
+        # in place the rest of the body passes through without being scanned at all.
+        self._passthrough_after_body = classify is None
+        self._classifier: Classifier = classify if classify is not None else _hold_nothing
         self._head = head_injection
         self._body = body_injection
         self._cap = max(0, max_inline_script)
@@ -136,8 +145,6 @@ class HtmlRewriter:
         self._out: list[bytes | bytearray] = []
         self._emit = 0
         self._keep = 0
-        self._low = b""
-        self._low_at = -1
 
     @property
     def is_document(self) -> bool | None:
@@ -154,9 +161,23 @@ class HtmlRewriter:
             return bytes(chunk)
         if not chunk:
             return b""
-        if self._pending:
-            self._pending += chunk
-            buf: bytes | bytearray = self._pending
+        if (
+            self._passthrough_after_body
+            and self._phase == _MAIN
+            and self._mode == _DATA
+            and not self._pending
+        ):
+            return bytes(chunk)
+        pending = self._pending
+        if pending:
+            if len(pending) < _SMALL:
+                # Immutable bytes keep the fast paths (no copies for attributes or output).
+                buf: bytes | bytearray = b"".join((pending, chunk))
+                self._pending = bytearray()
+            else:
+                # A large construct held back grows in place: amortized linear, not quadratic.
+                pending += chunk
+                buf = pending
         else:
             buf = chunk if type(chunk) is bytes else bytes(chunk)
         try:
@@ -196,15 +217,17 @@ class HtmlRewriter:
     # setting _keep (where the bytes to hold start) and _pos (where to resume in them).
 
     def _run(self, buf: bytes | bytearray, final: bool) -> bytes:
-        out = self._out = []
+        out: list[bytes | bytearray] = []
+        self._out = out
         self._emit = 0
-        self._low_at = -1
         n = len(buf)
         pos = self._pos
         while pos < n or (final and self._mode == _SCRIPT):
             mode = self._mode
             if mode == _DATA:
-                if self._phase >= _BODY:
+                if self._phase == _MAIN and self._passthrough_after_body:
+                    pos = n
+                elif self._phase >= _BODY:
                     pos = self._scan(buf, pos, final)
                 else:
                     pos = self._scan_head(buf, pos, final)
@@ -222,23 +245,26 @@ class HtmlRewriter:
                 pos = n
             if pos < 0:
                 break
-        keep = self._keep if pos < 0 else n
         emit = self._emit
+        if pos >= 0:
+            self._pos = 0
+            if buf is self._pending:
+                self._pending = bytearray()
+            if not out:
+                # Nothing changed in this chunk: hand it on as it is, without a copy.
+                return buf if emit == 0 and type(buf) is bytes else bytes(buf[emit:])
+            if n > emit:
+                out.append(buf[emit:])
+            return b"".join(out)
+        keep = self._keep
         if keep > emit:
             out.append(buf[emit:keep])
-        self._out = []
-        if pos < 0:
-            self._pos -= keep
-            self._script_text -= keep
-            if buf is self._pending:
-                del self._pending[:keep]
-            else:
-                self._pending = bytearray(buf[keep:])
+        self._pos -= keep
+        self._script_text -= keep
+        if buf is self._pending:
+            del self._pending[:keep]
         else:
-            self._pos = 0
-            self._pending = bytearray()
-        if len(out) == 1 and type(out[0]) is bytes:
-            return out[0]
+            self._pending = bytearray(buf[keep:])
         return b"".join(out)
 
     def _wait(self, keep: int, resume: int) -> int:
@@ -262,23 +288,24 @@ class HtmlRewriter:
         attrs_end = sc.ATTRS.match
         classify = self._classifier
         shared = type(buf) is bytes  # immutable: attributes may be read from it later
-        if self._low_at < 0 or pos < self._low_at:
-            self._low = buf.lower() if pos == 0 and shared else bytes(buf[pos:]).lower()
-            self._low_at = pos
-        low, at = self._low, self._low_at
         while True:
-            m = search(low, pos - at)
+            m = search(buf, pos)
             if m is None:
                 last = buf.rfind(b"<", max(pos, n - _LONGEST))
-                if last >= 0 and not final and low[last - at :] in _PREFIXES:
+                if last >= 0 and not final and bytes(buf[last:]).lower() in _PREFIXES:
                     return self._wait(last, last)
                 return n
-            p = m.start() + at
-            name = _PLAIN_NAMES.get(m.group(1))
+            p = m.start()
+            name_bytes = m.group(1)
+            name = _PLAIN_NAMES.get(name_bytes)
+            if name is None and name_bytes is not None:
+                name_bytes = name_bytes.lower()
+                name = _PLAIN_NAMES.get(name_bytes)
             if name is not None:
                 # The common case inlined: an image, source, link, ... complete in this chunk.
-                name_end = m.end() + at - 1
-                end = attrs_end(buf, name_end).end()
+                name_end = m.end() - 1
+                tail = attrs_end(buf, name_end)
+                end = tail.end() if tail else name_end
                 if end < n and buf[end] == _GT:
                     end += 1
                     if shared:
@@ -293,7 +320,6 @@ class HtmlRewriter:
                         self._hold(buf, p, end, bytes(buf[p:end]), name_end - p, name, hold)
                     pos = end
                     continue
-            name_bytes = m.group(1)
             if name_bytes is None:
                 pos = self._declaration(buf, p, final)
             else:
@@ -314,7 +340,7 @@ class HtmlRewriter:
             if buf.startswith(_BOM, pos):
                 pos += len(_BOM)
         while self._mode == _DATA and self._phase < _BODY:
-            pos = sc.SPACES.match(buf, pos).end()
+            pos = sc.skip(sc.SPACES, buf, pos)
             if pos >= n:
                 return n
             if buf[pos] == _LT:
@@ -324,15 +350,15 @@ class HtmlRewriter:
                     self._content(buf, pos)
                     return pos
                 c = buf[pos + 1]
-                if c == _BANG or c == _QUESTION:
+                if c in (_BANG, _QUESTION):
                     pos = self._declaration(buf, pos, final)
                 elif c in _LETTERS:
-                    pos = self._tag(buf, pos, sc.TAG_NAME.match(buf, pos).end(), final, None)
+                    pos = self._tag(buf, pos, sc.skip(sc.TAG_NAME, buf, pos), final, None)
                 elif c == _SLASH:
                     if pos + 2 >= n and not final:
                         return self._wait(pos, pos)
                     if pos + 2 < n and buf[pos + 2] in _LETTERS:
-                        pos = self._tag(buf, pos, sc.TAG_NAME.match(buf, pos).end(), final, None)
+                        pos = self._tag(buf, pos, sc.skip(sc.TAG_NAME, buf, pos), final, None)
                     elif pos + 2 < n:
                         pos = self._bogus(buf, pos + 2, final)
                     else:
@@ -407,7 +433,7 @@ class HtmlRewriter:
     ) -> int:
         """A tag at ``p`` whose name ends at ``name_end``."""
         n = len(buf)
-        end = sc.ATTRS.match(buf, name_end).end()
+        end = sc.skip(sc.ATTRS, buf, name_end)
         if end < n and buf[end] == _GT:
             return self._tag_done(buf, p, end + 1, name_end, name, final)
         if final:
@@ -430,7 +456,7 @@ class HtmlRewriter:
             self._tag_state = state
             return self._wait(0, pos)
         self._mode = _DATA
-        return self._tag_done(buf, 0, pos, sc.TAG_NAME.match(buf, 0).end(), None, final)
+        return self._tag_done(buf, 0, pos, sc.skip(sc.TAG_NAME, buf, 0), None, final)
 
     def _tag_done(
         self,
@@ -622,4 +648,3 @@ def rewrite(
         max_inline_script=max_inline_script,
     )
     return rewriter.feed(html_bytes) + rewriter.close()
-

@@ -27,6 +27,7 @@ from consent.state import ConsentState
 from consent.templating import (
     CSRF_MARKER,
     NEXT_MARKER,
+    NONCE_MARKER,
     Templates,
     TextLookup,
     css_custom_properties,
@@ -75,6 +76,7 @@ class ConsentRuntime:
         self.templates = Templates(tuple(config.template_dirs))
         self.operator_services, self.catalogue = _catalogue(config)
         self.required = config.required_categories
+        self.all_categories = frozenset(config.category_ids)
         self.holdback = HoldbackPolicy(self.catalogue, config.rules, config.category_ids)
         self.cookie_policy = CookiePolicy(
             self.catalogue,
@@ -87,6 +89,7 @@ class ConsentRuntime:
         self.theme_style = css_custom_properties(tuple(sorted(config.theme.items())))
         self._banner_cache: dict[tuple[str, bool, frozenset[str], bool, bool, int], str] = {}
         self._placeholder_cache: dict[tuple[str, str, str], bytes] = {}
+        self._head_cache: dict[bool, str] = {}
         self._store: AuditStore | None = None
         self._store_lock = asyncio.Lock()
 
@@ -133,18 +136,25 @@ class ConsentRuntime:
         return self.urls.static + hashed_name(logical_name)
 
     def head_injection(self, *, nonce: str | None, gpc: bool) -> str:
-        return self.templates.render(
-            "consent/head.html",
-            css_url=self.asset_url("consent.css"),
-            js_url=self.asset_url("consent.js"),
-            gcm_url=self.asset_url("gcm.js"),
-            google_consent_mode=self.config.google_consent_mode,
-            gcm_mapping=dict(self.config.google_consent_mapping),
-            cookie_name=self.config.cookie_name,
-            policy_version=self.config.policy_version,
-            gpc=gpc and self.config.honour_gpc,
-            nonce=nonce,
-        )
+        gpc = gpc and self.config.honour_gpc
+        cached = self._head_cache.get(gpc)
+        if cached is None:
+            cached = self.templates.render(
+                "consent/head.html",
+                css_url=self.asset_url("consent.css"),
+                js_url=self.asset_url("consent.js"),
+                gcm_url=self.asset_url("gcm.js"),
+                google_consent_mode=self.config.google_consent_mode,
+                gcm_mapping=dict(self.config.google_consent_mapping),
+                cookie_name=self.config.cookie_name,
+                policy_version=self.config.policy_version,
+                gpc=gpc,
+                nonce=NONCE_MARKER,
+            )
+            self._head_cache[gpc] = cached
+        if nonce:
+            return cached.replace(NONCE_MARKER, html.escape(nonce))
+        return cached.replace(f' nonce="{NONCE_MARKER}"', "")
 
     def banner(
         self, locale: Locale, state: ConsentState, *, csrf_token: str, next_path: str

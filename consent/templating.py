@@ -22,6 +22,7 @@ from consent.i18n import Locale
 # a Jinja render per request is not.
 CSRF_MARKER = "__consent_csrf_token__"
 NEXT_MARKER = "__consent_next_path__"
+NONCE_MARKER = "__consent_csp_nonce__"
 
 
 def shipped_templates_dir() -> Path:
