@@ -271,6 +271,12 @@ class ConsentRuntime:
                 )
             )
         for service in self.services_in_use():
+            if not service.cookies:
+                # Some services set no cookie of their own yet read or write elsewhere (a tag
+                # manager loads others): listed all the same, so that every vendor is named.
+                rows.setdefault(service.category, []).append(
+                    _row("", service.name, service.vendor, "", 0, True, service.privacy_policy)
+                )
             for cookie in service.cookies:
                 rows.setdefault(service.category, []).append(
                     _row(

@@ -8,8 +8,8 @@ import re
 import zlib
 from collections.abc import AsyncIterator, Callable
 
-import pytest
 import httpx2 as httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette

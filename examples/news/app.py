@@ -8,6 +8,7 @@ them. Wrapping it with ``ConsentMiddleware`` shows what consent changes, page by
 from __future__ import annotations
 
 import json
+import secrets
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,7 @@ def create_app(*, config: ConsentConfig | None = None, data_dir: Path | None = N
         config = ConsentConfig(
             dev_mode=True,
             audit_url=f"sqlite:///{audit_dir}/consent-audit.db",
+            audit_key=_demo_audit_key(audit_dir),
             policy_version=POLICY_VERSION,
             # The site's own cookies: the middleware strips news_lang from responses when
             # preferences are refused, and lists both in the cookie policy.
@@ -97,6 +99,16 @@ def create_app(*, config: ConsentConfig | None = None, data_dir: Path | None = N
             },
         )
     return ConsentMiddleware(create_bare_app(data_dir=data_dir), config=config)
+
+
+def _demo_audit_key(directory: Path) -> str:
+    """The demo's receipts stay verifiable across restarts with a key kept beside them:
+    `consent audit verify --db sqlite:///var/consent-audit.db --key-file var/audit.key`."""
+    path = directory / "audit.key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
 
 
 class _Site:

@@ -74,7 +74,9 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while the synchronous Playwright driver is open, its event loop
+# counts as running in this thread, and every asyncio test collected after it would fail.
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

@@ -1,0 +1,1 @@
+"""Fixtures for the hold-back tests: news pages carrying the tags publishers paste."""
