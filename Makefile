@@ -27,7 +27,8 @@ postgres:
 # Debian's Chromium, and Noto fonts so that Arabic, Hebrew and CJK banners render and measure.
 BROWSER_PACKAGES := chromium fonts-noto-core fonts-noto-cjk
 browser:
-	@if [ -z "$(CHROMIUM)" ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+	@if [ -z "$(CHROMIUM)" ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK" \
+	  || ! fc-list 2>/dev/null | grep -qi "Noto Sans Arabic"; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	    echo "Installing $(BROWSER_PACKAGES) for the browser tests"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; \

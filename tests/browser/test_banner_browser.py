@@ -86,9 +86,7 @@ def test_first_party_analytics_collects_only_after_consent(visit: Visit, site: L
     page.locator(BANNER).wait_for(state="hidden")
     page.wait_for_timeout(300)
     page.goto(site.url + "/stats", wait_until="networkidle")
-    assert (
-        int(page.locator("[data-stat=views]").inner_text().strip()) >= 1
-    )
+    assert int(page.locator("[data-stat=views]").inner_text().strip()) >= 1
 
 
 def test_reject_all_keeps_everything_held_on_later_pages(visit: Visit, site: LiveServer) -> None:
