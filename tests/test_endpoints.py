@@ -236,3 +236,35 @@ def test_browser_weight_budget() -> None:
 def test_unknown_reserved_path_is_404(client: TestClient) -> None:
     assert client.get("/_consent/whatever").status_code == 404
     assert client.get("/_consent/admin").status_code == 404
+
+
+def test_cookie_is_secure_over_https(make_config: Callable[..., ConsentConfig]) -> None:
+    client = TestClient(
+        ConsentMiddleware(page_app(), config=make_config()), base_url="https://news.example"
+    )
+    token = csrf_token(client)
+    response = client.post(
+        DECISION, data={"action": "reject_all", "csrf_token": token}, follow_redirects=False
+    )
+    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("consent="))
+    assert "; Secure" in cookie
+    assert "Domain=" not in cookie
+
+
+def test_configured_domain_shares_consent_across_subdomains(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    config = make_config(cookie_domain="news.example")
+    client = TestClient(
+        ConsentMiddleware(page_app(), config=config), base_url="https://www.news.example"
+    )
+    token = csrf_token(client)
+    response = client.post(
+        DECISION,
+        data={"action": "accept_all", "csrf_token": token},
+        headers={"origin": "https://live.news.example", "sec-fetch-site": "same-site"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("consent="))
+    assert "Domain=news.example" in cookie

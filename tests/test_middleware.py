@@ -443,3 +443,40 @@ def test_starlette_middleware_form(make_config: Callable[..., ConsentConfig]) ->
         routes=[Route("/", page)], middleware=[Middleware(ConsentMiddleware, config=make_config())]
     )
     assert TestClient(app).get("/").json() == {"decided": False}
+
+
+def test_new_policy_version_makes_earlier_consent_stale(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    old = wrap(page_app(), make_config(policy_version="1"))
+    accept(old)
+    value = old.cookies.get("consent")
+    assert value
+    new = wrap(page_app(), make_config(policy_version="2"))
+    new.cookies.set("consent", value)
+    state = new.get("/state").json()
+    assert state["decided"] is False
+    assert state["granted"] == ["necessary"]
+    html = new.get("/").text
+    root = re.search(r"<div[^>]*data-consent-banner[^>]*>", html)
+    assert root is not None and " hidden" not in root.group(0)
+
+
+def test_no_legitimate_interest_switch_in_any_locale(client: TestClient) -> None:
+    from consent.i18n import LocaleCatalogue
+
+    catalogue = LocaleCatalogue.load()
+    for locale in catalogue:
+        html = client.get(f"/_consent/preferences?lang={locale.tag}").text
+        inputs = re.findall(r"<input[^>]*>", html)
+        names = {re.search(r'name="([^"]+)"', tag).group(1) for tag in inputs}  # type: ignore[union-attr]
+        assert names == {"csrf_token", "next", "locale", "source", "category"}
+    english = " ".join(catalogue.get("en").texts.values()).lower()
+    assert "legitimate interest" not in english
+
+
+def test_a_plain_client_without_cookie_gets_only_necessary_cookies(client: TestClient) -> None:
+    response = client.get("/")
+    names = set_cookie_names(response)
+    assert names <= {"consent_csrf", "session"}
+    assert "session" in names  # undeclared, allowed by default and reported to the operator

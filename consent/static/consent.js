@@ -42,8 +42,11 @@
   function hide() { root.hidden = true; pad(); }
 
   // Keeps the focused element from hiding behind the fixed banner (WCAG 2.4.11).
+  // and leaves room to scroll the end of the page above it.
   function pad() {
-    doc.documentElement.style.scrollPaddingBottom = root.hidden ? "" : root.offsetHeight + "px";
+    var h = root.hidden ? "" : root.offsetHeight + "px", st = doc.documentElement.style;
+    st.scrollPaddingBottom = h;
+    st.paddingBottom = h;
   }
 
   function syncBoxes() {
@@ -164,6 +167,13 @@
       var cats = effective(state.granted).concat([allow.getAttribute("data-consent-allow")]);
       decide("custom", cats);
     }
+  });
+
+  // A fixed banner must never hide the element that has focus (WCAG 2.4.11).
+  doc.addEventListener("focusin", function (ev) {
+    if (root.hidden || root.contains(ev.target)) return;
+    var over = ev.target.getBoundingClientRect().bottom - root.getBoundingClientRect().top;
+    if (over > 0) window.scrollBy(0, over + 8);
   });
 
   // Closing is refusing (Escape or the close control), never silent acceptance.

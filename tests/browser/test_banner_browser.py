@@ -253,3 +253,30 @@ def test_no_axe_violation_in_banner_and_preferences(
     prefs = _axe(page, "main")
     context.close()
     assert first == [] and second == [] and prefs == [], [v["id"] for v in first + second + prefs]
+
+
+def test_focused_page_elements_are_never_hidden_by_the_banner(
+    visit: Visit, site: LiveServer
+) -> None:
+    """WCAG 2.2 focus not obscured: the fixed banner never covers the element with focus."""
+    page = visit.page
+    page.set_viewport_size({"width": 1024, "height": 600})
+    # The demo scrolls smoothly; without animation each position can be read at once.
+    page.emulate_media(reduced_motion="reduce")
+    page.goto(site.url + "/news/customs-house-library-reopens", wait_until="networkidle")
+    checked = 0
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        hidden = page.evaluate(
+            """() => {
+                const el = document.activeElement, banner = document.querySelector('[data-consent-banner]');
+                if (!el || el === document.body || banner.contains(el) || banner.hidden) return null;
+                const r = el.getBoundingClientRect(), b = banner.getBoundingClientRect();
+                if (r.width === 0 && r.height === 0) return null;
+                return r.top >= b.top;
+            }"""
+        )
+        if hidden is not None:
+            checked += 1
+            assert hidden is False, page.evaluate("document.activeElement.outerHTML.slice(0, 120)")
+    assert checked >= 10
