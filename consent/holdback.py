@@ -3,7 +3,7 @@ the site's own markup, then operator rules, then the built-in catalogue."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -57,6 +57,11 @@ _SCRIPT_TYPES = frozenset(
     }
 )
 
+# Bounds of the remembered answers: per visitor state and locale, and how many states.
+_MAX_MEMO_ENTRIES = 4096
+_MAX_MEMOS = 64
+_MAX_MEMO_TEXT = 16384
+
 PlaceholderFactory = Callable[[str, str], bytes]  # (category id, vendor name) -> markup
 
 
@@ -82,6 +87,9 @@ class HoldbackPolicy:
         self._inline_rules = tuple((r.inline, r) for r in rules if r.inline)
         # Services met on the pages served, for the vendor lists; bounded by the catalogue.
         self.seen: dict[str, Service] = {}
+        self._memos: dict[
+            tuple[frozenset[str], Hashable], dict[tuple[bytes, str | None], Hold | None]
+        ] = {}
 
     def verdict(self, element: Element) -> Verdict | None:
         """The category an element belongs to, or None for first-party, harmless markup.
@@ -134,11 +142,26 @@ class HoldbackPolicy:
         return None
 
     def classifier(
-        self, granted: frozenset[str], placeholder: PlaceholderFactory | None
+        self,
+        granted: frozenset[str],
+        placeholder: PlaceholderFactory | None,
+        *,
+        memo_key: Hashable | None = None,
     ) -> Callable[[Element], Hold | None]:
-        """The rewriter's callback for one page view of a visitor who granted ``granted``."""
+        """The rewriter's callback for one page view of a visitor who granted ``granted``.
 
-        def classify(element: Element) -> Hold | None:
+        With a ``memo_key`` (what else the answer depends on: the placeholder's locale and
+        charset), answers are remembered across page views by the element's exact bytes.
+        """
+        memo: dict[tuple[bytes, str | None], Hold | None] | None = None
+        if memo_key is not None:
+            memo = self._memos.get((granted, memo_key))
+            if memo is None:
+                if len(self._memos) >= _MAX_MEMOS:
+                    self._memos.clear()
+                memo = self._memos[(granted, memo_key)] = {}
+
+        def decide(element: Element) -> Hold | None:
             verdict = self.verdict(element)
             if verdict is None or verdict.category in granted:
                 return None
@@ -146,6 +169,23 @@ class HoldbackPolicy:
             if placeholder is not None and verdict.embed:
                 markup = placeholder(verdict.category, verdict.vendor or "")
             return Hold(category=verdict.category, vendor=verdict.vendor, placeholder=markup)
+
+        if memo is None:
+            return decide
+        remembered = memo
+
+        def classify(element: Element) -> Hold | None:
+            if not element.raw or (element.text is not None and len(element.text) > _MAX_MEMO_TEXT):
+                return decide(element)
+            key = (element.raw, element.text)
+            try:
+                return remembered[key]
+            except KeyError:
+                hold = decide(element)
+                if len(remembered) >= _MAX_MEMO_ENTRIES:
+                    remembered.clear()
+                remembered[key] = hold
+                return hold
 
         return classify
 

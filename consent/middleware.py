@@ -209,7 +209,11 @@ class _Responder:
 
         everything_granted = granted >= self.runtime.all_categories
         rewriter = HtmlRewriter(
-            None if everything_granted else self.runtime.holdback.classifier(granted, placeholder),
+            None
+            if everything_granted
+            else self.runtime.holdback.classifier(
+                granted, placeholder, memo_key=(locale.tag, charset)
+            ),
             head_injection=head.encode(charset, "xmlcharrefreplace"),
             body_injection=banner.encode(charset, "xmlcharrefreplace"),
         )

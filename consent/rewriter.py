@@ -42,6 +42,9 @@ class Element:
     tag: str
     attrs: Mapping[str, str | None]
     text: str | None = None
+    # The start tag exactly as written: the same bytes always classify the same way, which
+    # lets a classifier remember its answers across pages (news pages repeat their tags).
+    raw: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +290,6 @@ class HtmlRewriter:
         search = (sc.SEARCH_MAIN if phase == _MAIN else sc.SEARCH_BODY).search
         attrs_end = sc.ATTRS.match
         classify = self._classifier
-        shared = type(buf) is bytes  # immutable: attributes may be read from it later
         while True:
             m = search(buf, pos)
             if m is None:
@@ -308,16 +310,14 @@ class HtmlRewriter:
                 end = tail.end() if tail else name_end
                 if end < n and buf[end] == _GT:
                     end += 1
-                    if shared:
-                        attrs = sc.LazyAttrs(buf, name_end, end - 1)  # type: ignore[arg-type]
-                    else:
-                        attrs = sc.LazyAttrs(bytes(buf[p:end]), name_end - p, end - p - 1)
+                    raw = bytes(buf[p:end])
+                    attrs = sc.LazyAttrs(raw, name_end - p, end - p - 1)
                     try:
-                        hold = classify(Element(name, attrs))
+                        hold = classify(Element(name, attrs, None, raw))
                     except Exception as exc:
                         raise _ClassifierFailed(exc) from exc
                     if hold is not None:
-                        self._hold(buf, p, end, bytes(buf[p:end]), name_end - p, name, hold)
+                        self._hold(buf, p, end, raw, name_end - p, name, hold)
                     pos = end
                     continue
             if name_bytes is None:
@@ -523,7 +523,7 @@ class HtmlRewriter:
             self._mode = _RAW
             self._raw_end = sc.end_tag("iframe")
             self._raw_keep = 8
-        hold = self._classify(Element(name, attrs))
+        hold = self._classify(Element(name, attrs, None, tag))
         if hold is not None:
             self._hold(buf, p, end, tag, name_end - p, name, hold)
         return end
@@ -543,7 +543,9 @@ class HtmlRewriter:
         tag = bytes(buf[start:text])
         name_end = start + len("<script")
         attrs = sc.LazyAttrs(tag, name_end - start, text - start - 1)
-        hold = self._classify(Element("script", attrs, bytes(buf[text:stop]).decode("latin-1")))
+        hold = self._classify(
+            Element("script", attrs, bytes(buf[text:stop]).decode("latin-1"), tag)
+        )
         if hold is not None:
             self._hold(buf, start, text, tag, name_end - start, "script", hold)
         self._mode = _RAW
