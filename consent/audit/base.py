@@ -16,6 +16,9 @@ from consent.audit.model import AuditError, Checkpoint, Decision, Head, Receipt
 BATCH_SIZE = 2000
 
 
+_CATCH_UP_ROUNDS = 5
+
+
 class BaseStore(ABC):
     """An audit store; see :class:`consent.audit.store.AuditStore` for the public part."""
 
@@ -90,10 +93,34 @@ class BaseStore(ABC):
         """Walk the whole chain; the report names the first problem found."""
         verifier = ChainVerifier(self.keyring)
         verifier.checkpoints(await self.checkpoints())
-        head = await self.head()
+        last_seq = 0
+        intact = True
         async for receipt in self.iter_receipts():
             if not verifier.receipt(receipt):
+                intact = False
                 break
+            last_seq = receipt.seq
+        head = await self.head()
+        # On a live store receipts keep arriving during the walk: the head read afterwards
+        # vouches for the walk once the receipts appended meanwhile are walked too. A receipt
+        # beyond the head never gets vouched for and fails in finish().
+        for _ in range(_CATCH_UP_ROUNDS):
+            if not intact or head is None or last_seq >= head.seq:
+                break
+            while last_seq < head.seq:
+                batch = await self.receipts_after(last_seq, 1000)
+                if not batch:
+                    break
+                for receipt in batch:
+                    if receipt.seq > head.seq:
+                        break
+                    if not verifier.receipt(receipt):
+                        intact = False
+                        break
+                    last_seq = receipt.seq
+                if not intact or batch[-1].seq > head.seq:
+                    break
+            head = await self.head()
         return verifier.finish(head, await self.notices())
 
     async def purge(self, older_than: datetime) -> tuple[VerifyReport, Checkpoint | None]:
