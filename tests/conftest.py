@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -15,6 +16,11 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from consent import ConsentConfig, ConsentMiddleware
+
+# Speed is measured in bench/, not asserted in tests: a deadline only makes a loaded machine
+# fail correct code.
+settings.register_profile("consent", deadline=None, print_blob=True)
+settings.load_profile("consent")
 
 SECRET = "test-secret-key-0123456789abcdef"
 
