@@ -118,6 +118,8 @@ class ConsentConfig:
     admin_password: str | None = None
 
     max_decision_body: int = 4096
+    # Rewritten pages kept by their exact bytes (0 turns the cache off); see pagecache.py.
+    page_cache_bytes: int = 32 * 1024 * 1024
 
     # Resolved in __post_init__.
     secret_keys: tuple[str, ...] = field(init=False)
@@ -254,6 +256,7 @@ def _kwargs_from_toml(data: Mapping[str, Any], *, base: Path) -> dict[str, Any]:
         "use_catalogue",
         "rule_name",
         "max_decision_body",
+        "page_cache_bytes",
     }
     known_tables = {
         "cookie",

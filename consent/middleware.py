@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -12,6 +13,7 @@ from consent.config import ConsentConfig
 from consent.csrf import token_for
 from consent.endpoints import ConsentEndpoints, RequestInfo
 from consent.names import SCOPE_KEY
+from consent.pagecache import BANNER_SLOT, RewrittenPage
 from consent.rewriter import HtmlRewriter
 from consent.runtime import ConsentRuntime
 from consent.state import ConsentState
@@ -61,6 +63,8 @@ class _Pipeline:
     decoder: BodyDecoder | None
     rewriter: HtmlRewriter
     charset: str
+    banner: bytes
+    cache_key: Hashable | None  # set when the body may be served from the page cache
 
 
 class _Responder:
@@ -85,6 +89,8 @@ class _Responder:
         self.pipeline: _Pipeline | None = None
         self.passthrough = False
         self.started = False
+        self._single_message = False
+        self.cached_is_document: bool | None = None
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -142,6 +148,7 @@ class _Responder:
             self.pending.append(body)
             if more and sum(map(len, self.pending)) < _SNIFF_BYTES:
                 return
+            self._single_message = not more and len(self.pending) == 1
             await self._first_output(b"".join(self.pending), more)
             self.pending = []
             return
@@ -162,11 +169,28 @@ class _Responder:
             await self.downstream(self.start)
             await self.downstream({"type": "http.response.body", "body": raw, "more_body": more})
             return
-        output = self._transform(raw, more)
+        if self.pipeline.cache_key is not None:
+            output = self._cached_output(raw, self.pipeline)
+        else:
+            output = self._transform(raw, more)
         self.start["headers"] = self._response_headers(headers, output, more)
         self.started = True
         await self.downstream(self.start)
         await self.downstream({"type": "http.response.body", "body": output, "more_body": more})
+
+    def _cached_output(self, raw: bytes, pipeline: _Pipeline) -> bytes:
+        cache = self.runtime.page_cache
+        assert pipeline.cache_key is not None
+        page = cache.get(pipeline.cache_key)
+        if page is None:
+            rewritten = self._transform(raw, False)
+            parts = tuple(rewritten.split(BANNER_SLOT))
+            page = RewrittenPage(parts, pipeline.rewriter.is_document)
+            if len(parts) > 2 or pipeline.rewriter.failed or self.passthrough:
+                return rewritten.replace(BANNER_SLOT, pipeline.banner)
+            cache.put(pipeline.cache_key, page, len(raw))
+        self.cached_is_document = page.is_document
+        return page.render(pipeline.banner)
 
     def _build_pipeline(self, raw: bytes, headers: list[tuple[bytes, bytes]]) -> _Pipeline | None:
         header_map = {name.lower(): value.decode("latin-1") for name, value in headers}
@@ -208,16 +232,21 @@ class _Responder:
             return markup.decode("utf-8").encode(charset, "xmlcharrefreplace")
 
         everything_granted = granted >= self.runtime.all_categories
+        head_bytes = head.encode(charset, "xmlcharrefreplace")
+        banner_bytes = banner.encode(charset, "xmlcharrefreplace")
+        cache_key: Hashable | None = None
+        if self._single_message and decoder is None and self.runtime.page_cache.enabled:
+            cache_key = (raw, granted, locale.tag, charset, head_bytes)
         rewriter = HtmlRewriter(
             None
             if everything_granted
             else self.runtime.holdback.classifier(
                 granted, placeholder, memo_key=(locale.tag, charset)
             ),
-            head_injection=head.encode(charset, "xmlcharrefreplace"),
-            body_injection=banner.encode(charset, "xmlcharrefreplace"),
+            head_injection=head_bytes,
+            body_injection=BANNER_SLOT if cache_key is not None else banner_bytes,
         )
-        return _Pipeline(decoder, rewriter, charset)
+        return _Pipeline(decoder, rewriter, charset, banner_bytes, cache_key)
 
     def _transform(self, data: bytes, more: bool) -> bytes:
         pipeline = self.pipeline
@@ -270,7 +299,8 @@ class _Responder:
         if not vary_seen:
             result.append((b"vary", b"Cookie"))
         result.append((b"cache-control", _private(cache_control)))
-        if self.info.new_csrf_cookie and self.pipeline.rewriter.is_document:
+        is_document = self.pipeline.rewriter.is_document or self.cached_is_document
+        if self.info.new_csrf_cookie and is_document:
             result.append(
                 (b"set-cookie", self.info.csrf_cookie_header(self.config).encode("latin-1"))
             )

@@ -23,6 +23,7 @@ from consent.enforcement import CookiePolicy
 from consent.holdback import HoldbackPolicy
 from consent.i18n import Locale, LocaleCatalogue
 from consent.names import MARKETING
+from consent.pagecache import PageCache
 from consent.state import ConsentState
 from consent.templating import (
     CSRF_MARKER,
@@ -90,6 +91,7 @@ class ConsentRuntime:
         self._banner_cache: dict[tuple[str, bool, frozenset[str], bool, bool, int], str] = {}
         self._placeholder_cache: dict[tuple[str, str, str], bytes] = {}
         self._head_cache: dict[bool, str] = {}
+        self.page_cache = PageCache(config.page_cache_bytes)
         self._store: AuditStore | None = None
         self._store_lock = asyncio.Lock()
 

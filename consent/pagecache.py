@@ -1,0 +1,54 @@
+"""Rewritten pages remembered by their exact bytes.
+
+News pages are the same bytes for thousands of visitors. A page the middleware has rewritten
+once for a given visitor state is kept, split where the banner goes, so that the next visitor
+in that state costs one dictionary look-up (a hash of the body) instead of a rewrite. A page
+that differs on every request (a per-request token in it, say) only ever misses: it pays the
+hash and is rewritten as usual. The cache is bounded in bytes and forgets the oldest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+# Put where the banner goes while a cacheable page is rewritten; never sent to a browser.
+BANNER_SLOT = b"\x00consent:banner-slot\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class RewrittenPage:
+    parts: tuple[bytes, ...]  # the output split at BANNER_SLOT: one part, or two around it
+    is_document: bool | None
+
+    def render(self, banner: bytes) -> bytes:
+        return banner.join(self.parts)
+
+    @property
+    def size(self) -> int:
+        return sum(map(len, self.parts))
+
+
+class PageCache:
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._pages: dict[Hashable, tuple[RewrittenPage, int]] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self._max_bytes > 0
+
+    def get(self, key: Hashable) -> RewrittenPage | None:
+        found = self._pages.get(key)
+        return found[0] if found is not None else None
+
+    def put(self, key: Hashable, page: RewrittenPage, key_bytes: int) -> None:
+        cost = page.size + key_bytes
+        if cost > self._max_bytes // 8:
+            return  # one huge page must not flush everything else
+        while self._pages and self._bytes + cost > self._max_bytes:
+            oldest = next(iter(self._pages))
+            self._bytes -= self._pages.pop(oldest)[1]
+        self._pages[key] = (page, cost)
+        self._bytes += cost
