@@ -21,6 +21,7 @@ from itsdangerous import BadData, TimestampSigner
 _SALT = "consent.cookie.v1"
 # Real values stay near 200 bytes; anything far larger is not ours and not worth verifying.
 MAX_COOKIE_VALUE = 1024
+_MAX_REMEMBERED = 8192  # verified values kept; about 2 MB at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class ConsentCookieCodec:
         )
         self._max_age = max_age
         self._policy_version = policy_version
+        self._verified: dict[str, tuple[CookiePayload | None, float]] = {}
 
     def encode(self, payload: CookiePayload) -> str:
         body: dict[str, object] = {
@@ -64,21 +66,37 @@ class ConsentCookieCodec:
 
     def decode(self, value: str | None, *, now: float | None = None) -> CookiePayload | None:
         """The payload, or None for anything missing, forged, expired, stale or unreadable."""
-        if not value or len(value) > MAX_COOKIE_VALUE or not _canonical(value):
+        if not value or len(value) > MAX_COOKIE_VALUE:
             return None
+        # A visitor sends the same value with every request: the signature is checked once,
+        # the lifetime every time.
+        verified = self._verified.get(value)
+        if verified is None:
+            verified = self._verify(value)
+            if len(self._verified) >= _MAX_REMEMBERED:
+                self._verified.clear()
+            self._verified[value] = verified
+        payload, signed_at = verified
+        if payload is None:
+            return None
+        age = (time.time() if now is None else now) - signed_at
+        if age > self._max_age or age < -300:
+            return None
+        return payload
+
+    def _verify(self, value: str) -> tuple[CookiePayload | None, float]:
+        if not _canonical(value):
+            return None, 0.0
         try:
             encoded, signed_at = self._signer.unsign(value, return_timestamp=True)
         except (BadData, UnicodeError, ValueError):
-            return None
-        age = (time.time() if now is None else now) - signed_at.timestamp()
-        if age > self._max_age or age < -300:
-            return None
+            return None, 0.0
         try:
             raw = base64.urlsafe_b64decode(encoded + b"=" * (-len(encoded) % 4))
             body = json.loads(raw)
         except (binascii.Error, ValueError):
-            return None
-        return _payload_from_body(body, self._policy_version)
+            return None, 0.0
+        return _payload_from_body(body, self._policy_version), signed_at.timestamp()
 
 
 def _canonical(value: str) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
@@ -56,7 +56,13 @@ class RequestInfo:
     csrf_cookie_name: str
     csrf_nonce: str | None = None
     new_csrf_cookie: bool = False
-    all_cookie_names: list[str] = field(default_factory=list)
+    cookie_header: str = ""
+
+    @property
+    def all_cookie_names(self) -> list[str]:
+        """Every cookie name the browser sent; only decisions need them, so parsed on demand."""
+        names = (p.split("=", 1)[0].strip() for p in self.cookie_header.split(";") if "=" in p)
+        return list(dict.fromkeys(names))
 
     @classmethod
     def from_scope(cls, scope: Scope, config: ConsentConfig) -> RequestInfo:
@@ -79,7 +85,6 @@ class RequestInfo:
                 host = value.decode("latin-1")
         cookies = parse_cookie_header(cookie_header, (config.cookie_name, config.csrf_cookie_name))
         nonce = cookies.get(config.csrf_cookie_name)
-        names = [p.split("=", 1)[0].strip() for p in cookie_header.split(";") if "=" in p]
         return cls(
             cookies=cookies,
             accept_language=accept_language,
@@ -88,7 +93,7 @@ class RequestInfo:
             host=host,
             csrf_cookie_name=config.csrf_cookie_name,
             csrf_nonce=nonce if is_valid_nonce(nonce) else None,
-            all_cookie_names=names,
+            cookie_header=cookie_header,
         )
 
     def ensure_csrf_nonce(self, shared: bool) -> None:

@@ -13,7 +13,7 @@ from consent.config import ConsentConfig
 from consent.csrf import token_for
 from consent.endpoints import ConsentEndpoints, RequestInfo
 from consent.names import SCOPE_KEY
-from consent.pagecache import BANNER_SLOT, RewrittenPage
+from consent.pagecache import BANNER_SLOT, RewrittenPage, body_key
 from consent.rewriter import HtmlRewriter
 from consent.runtime import ConsentRuntime
 from consent.state import ConsentState
@@ -181,14 +181,14 @@ class _Responder:
     def _cached_output(self, raw: bytes, pipeline: _Pipeline) -> bytes:
         cache = self.runtime.page_cache
         assert pipeline.cache_key is not None
-        page = cache.get(pipeline.cache_key)
+        page = cache.get(pipeline.cache_key, raw)
         if page is None:
             rewritten = self._transform(raw, False)
             parts = tuple(rewritten.split(BANNER_SLOT))
-            page = RewrittenPage(parts, pipeline.rewriter.is_document)
+            page = RewrittenPage(parts, pipeline.rewriter.is_document, raw)
             if len(parts) > 2 or pipeline.rewriter.failed or self.passthrough:
                 return rewritten.replace(BANNER_SLOT, pipeline.banner)
-            cache.put(pipeline.cache_key, page, len(raw))
+            cache.put(pipeline.cache_key, page, 2 * 2048)
         self.cached_is_document = page.is_document
         return page.render(pipeline.banner)
 
@@ -236,7 +236,7 @@ class _Responder:
         banner_bytes = banner.encode(charset, "xmlcharrefreplace")
         cache_key: Hashable | None = None
         if self._single_message and decoder is None and self.runtime.page_cache.enabled:
-            cache_key = (raw, granted, locale.tag, charset, head_bytes)
+            cache_key = (body_key(raw), granted, locale.tag, charset, head_bytes)
         rewriter = HtmlRewriter(
             None
             if everything_granted

@@ -16,10 +16,20 @@ from dataclasses import dataclass
 BANNER_SLOT = b"\x00consent:banner-slot\x00"
 
 
+# Hashing a whole 100 KB body costs more than the rest of a cache hit, so entries are found by
+# the body's length and edges and confirmed by comparing the whole body (a memcmp).
+_EDGE = 2048
+
+
+def body_key(body: bytes) -> tuple[int, bytes, bytes]:
+    return (len(body), body[:_EDGE], body[-_EDGE:])
+
+
 @dataclass(frozen=True, slots=True)
 class RewrittenPage:
     parts: tuple[bytes, ...]  # the output split at BANNER_SLOT: one part, or two around it
     is_document: bool | None
+    body: bytes = b""  # the input it was made from
 
     def render(self, banner: bytes) -> bytes:
         return banner.join(self.parts)
@@ -39,12 +49,14 @@ class PageCache:
     def enabled(self) -> bool:
         return self._max_bytes > 0
 
-    def get(self, key: Hashable) -> RewrittenPage | None:
+    def get(self, key: Hashable, body: bytes | None = None) -> RewrittenPage | None:
         found = self._pages.get(key)
-        return found[0] if found is not None else None
+        if found is None or (body is not None and found[0].body != body):
+            return None
+        return found[0]
 
     def put(self, key: Hashable, page: RewrittenPage, key_bytes: int) -> None:
-        cost = page.size + key_bytes
+        cost = page.size + key_bytes + len(page.body)
         if cost > self._max_bytes // 8:
             return  # one huge page must not flush everything else
         while self._pages and self._bytes + cost > self._max_bytes:

@@ -86,3 +86,13 @@ def test_rendering_puts_the_banner_in_the_slot() -> None:
     assert (
         RewrittenPage((b"<div>fragment</div>",), False).render(b"banner") == b"<div>fragment</div>"
     )
+
+
+def test_a_body_with_the_same_length_and_edges_is_not_confused() -> None:
+    cache = PageCache(max_bytes=1_000_000)
+    first = b"<html>" + b"a" * 10000 + b"</html>"
+    second = b"<html>" + b"a" * 4000 + b"b" + b"a" * 5999 + b"</html>"
+    page = RewrittenPage((first,), True, first)
+    cache.put(("k",), page, key_bytes=0)
+    assert cache.get(("k",), first) is page
+    assert cache.get(("k",), second) is None
