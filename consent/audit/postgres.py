@@ -24,56 +24,20 @@ from consent.audit.base import BaseStore
 from consent.audit.chain import Keyring, build_receipt, sign_checkpoint, sign_head
 from consent.audit.migrations import LATEST_VERSION, VERSION_TABLE, pending
 from consent.audit.model import AuditUnavailable, Checkpoint, Decision, Head, Receipt
+from consent.audit.rows import RECEIPT_COLUMNS, receipt_from_row, receipt_to_row
 
 # Queries interpolate only constants like this one and fixed clauses: hence the S608 waivers.
-_COLUMNS = (
-    "seq, receipt_id, recorded_at, previous_receipt_id, consent_id, action, method, granted,"
-    " refused, policy_version, locale, texts_hash, path, rule, client, key_id, mac"
-)
+_COLUMNS = RECEIPT_COLUMNS
 _INSERT = f"INSERT INTO receipts ({_COLUMNS}) VALUES ({', '.join(['%s'] * 17)})"  # noqa: S608
 
 
 def _to_row(receipt: Receipt) -> tuple[object, ...]:
-    return (
-        receipt.seq,
-        receipt.receipt_id,
-        receipt.recorded_at,
-        receipt.previous_receipt_id,
-        receipt.consent_id,
-        receipt.action,
-        receipt.method,
-        sorted(receipt.granted),
-        sorted(receipt.refused),
-        receipt.policy_version,
-        receipt.locale,
-        receipt.texts_hash,
-        receipt.path,
-        receipt.rule,
-        receipt.client,
-        receipt.key_id,
-        receipt.mac,
-    )
+    return receipt_to_row(receipt, time=lambda moment: moment, categories=lambda names: names)
 
 
 def _from_row(row: tuple[Any, ...]) -> Receipt:
-    return Receipt(
-        seq=row[0],
-        receipt_id=row[1],
-        recorded_at=row[2].astimezone(UTC),
-        previous_receipt_id=row[3],
-        consent_id=row[4],
-        action=row[5],
-        method=row[6],
-        granted=frozenset(row[7]),
-        refused=frozenset(row[8]),
-        policy_version=row[9],
-        locale=row[10],
-        texts_hash=row[11],
-        path=row[12],
-        rule=row[13],
-        client=row[14],
-        key_id=row[15],
-        mac=row[16],
+    return receipt_from_row(
+        row, time=lambda moment: moment.astimezone(UTC), categories=lambda names: names
     )
 
 
