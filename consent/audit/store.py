@@ -56,12 +56,16 @@ def postgres_conninfo(url: str) -> tuple[str, str | None]:
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(kept), parts.fragment)), schema
 
 
+_SQLITE_TIMEOUT = 15.0
+_PG_TIMEOUT = 5.0
+
+
 def open_store(
     url: str,
     audit_key: Keyring | bytes | str,
     *,
     pool_size: int = 4,
-    timeout: float = 5.0,
+    timeout: float | None = None,
 ) -> BaseStore:
     """A store for ``url``; nothing connects until the first call.
 
@@ -69,17 +73,19 @@ def open_store(
     ``postgresql://user@host:port/db`` (or ``postgres://``), optionally with ``?schema=name``
     to keep the tables in their own schema. ``audit_key`` is one secret or a keyring
     ``"id1:secret1,id2:secret2"`` whose first key signs. ``timeout`` bounds how long a call
-    waits for a lock or a connection before raising ``AuditUnavailable``.
+    waits for a lock or a connection before raising ``AuditUnavailable``: by default 15 s for
+    SQLite, where writers on one machine queue for the file's lock and always get their turn,
+    and 5 s for PostgreSQL, where waiting longer means a server that is down or far away.
     """
     keyring = Keyring.parse(audit_key)
     if pool_size < 1:
         raise AuditError("pool_size must be at least 1")
-    if timeout <= 0:
+    if timeout is not None and timeout <= 0:
         raise AuditError("timeout must be positive")
     if url.startswith("sqlite://"):
         from consent.audit.sqlite import SQLiteStore
 
-        return SQLiteStore(sqlite_path(url), keyring, timeout=timeout)
+        return SQLiteStore(sqlite_path(url), keyring, timeout=timeout or _SQLITE_TIMEOUT)
     if url.startswith(("postgresql://", "postgres://")):
         try:
             from consent.audit.postgres import PostgresStore
@@ -88,7 +94,9 @@ def open_store(
                 "PostgreSQL support needs the extra: pip install 'asgi-consent[postgres]'"
             ) from exc
         conninfo, schema = postgres_conninfo(url)
-        return PostgresStore(conninfo, keyring, schema=schema, pool_size=pool_size, timeout=timeout)
+        return PostgresStore(
+            conninfo, keyring, schema=schema, pool_size=pool_size, timeout=timeout or _PG_TIMEOUT
+        )
     scheme = url.split(":", 1)[0] if ":" in url else url
     raise AuditError(
         f"unsupported audit store URL scheme {scheme!r}: use sqlite:// or postgresql://"
