@@ -25,8 +25,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
-from consent.audit import AuditError, AuditUnavailable, BaseStore, Receipt, VerifyReport
-from consent.audit.chain import ChainVerifier
+from consent.audit import AuditError, AuditUnavailable, BaseStore, Receipt
 from consent.audit.export import CSV_FIELDS, csv_row
 from consent.audit.stats import StatsRow, compute_stats
 from consent.names import NECESSARY
@@ -170,7 +169,7 @@ class _View:
         today = datetime.now(UTC).date()
         days = [today - timedelta(days=offset) for offset in range(CHART_DAYS - 1, -1, -1)]
         since = datetime.combine(days[0], time(), tzinfo=UTC)
-        report = await verify_live(store)
+        report = await store.verify()
         total = await store.count()
         by_day = {row.key: row for row in await compute_stats(store, by="day", since=since)}
         by_locale = await compute_stats(store, by="locale", since=since)
@@ -252,24 +251,6 @@ class _View:
                 "content-disposition": f'attachment; filename="consent-receipts-{stamp}.{fmt}"',
             },
         )
-
-
-async def verify_live(store: BaseStore) -> VerifyReport:
-    """Verify the chain up to the head read at the start.
-
-    On a live site receipts keep arriving during the walk; the head read first vouches for
-    the receipts up to its ``seq``, and later ones are checked on the next visit.
-    """
-    verifier = ChainVerifier(store.keyring)
-    verifier.checkpoints(await store.checkpoints())
-    head = await store.head()
-    last = head.seq if head is not None else None
-    async for receipt in store.iter_receipts():
-        if last is not None and receipt.seq > last:
-            break
-        if not verifier.receipt(receipt):
-            break
-    return verifier.finish(head, await store.notices())
 
 
 async def _export_chunks(
@@ -399,24 +380,24 @@ class Tick:
     label: str
 
 
+_WIDTH, _HEIGHT = 720, 280
+_LEFT, _RIGHT, _TOP, _BOTTOM = 52, 704, 16, 244
+
+
 @dataclass(frozen=True, slots=True)
 class Chart:
-    """Geometry of one chart in SVG user units; the template only draws it."""
+    """One chart in SVG user units; the template only draws it. Every chart shares the frame."""
 
-    width: int
-    height: int
-    left: int
-    top: int
-    right: int
-    bottom: int
     x_ticks: tuple[Tick, ...]
     y_ticks: tuple[Tick, ...]
     series: tuple[Series, ...] = ()
     bars: tuple[Bar, ...] = ()
-
-
-_WIDTH, _HEIGHT = 720, 280
-_LEFT, _RIGHT, _TOP, _BOTTOM = 52, 704, 16, 244
+    width: int = _WIDTH
+    height: int = _HEIGHT
+    left: int = _LEFT
+    top: int = _TOP
+    right: int = _RIGHT
+    bottom: int = _BOTTOM
 
 
 def _day_ticks(days: Sequence[date], x_of: Any) -> tuple[Tick, ...]:
@@ -474,12 +455,6 @@ def rate_chart(
         )
     y_ticks = tuple(Tick(y_of(share / 100), f"{share}%") for share in (0, 25, 50, 75, 100))
     return Chart(
-        _WIDTH,
-        _HEIGHT,
-        _LEFT,
-        _TOP,
-        _RIGHT,
-        _BOTTOM,
         _day_ticks(days, x_of),
         y_ticks,
         series=tuple(series),
@@ -526,12 +501,6 @@ def count_chart(days: Sequence[date], by_day: dict[str, StatsRow]) -> Chart:
     step = top // 4 if top % 4 == 0 else top // 2 if top % 2 == 0 else top
     y_ticks = tuple(Tick(y_of(value), str(value)) for value in range(0, top + 1, step))
     return Chart(
-        _WIDTH,
-        _HEIGHT,
-        _LEFT,
-        _TOP,
-        _RIGHT,
-        _BOTTOM,
         _day_ticks(days, x_of),
         y_ticks,
         bars=tuple(bars),

@@ -132,14 +132,17 @@ def _cookie_decode(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 def _locales_check(args: argparse.Namespace) -> int:
     from consent.i18n import LocaleCatalogue
 
-    overrides: dict[str, object] = {}
-    extra_dirs: tuple[Path, ...] = ()
     path = args.config or os.environ.get(ENV_CONFIG)
     if path:
+        # Only the locale settings are read: no key is needed to check texts.
         config = ConsentConfig.from_toml(path, dev_mode=True)
-        overrides = dict(config.locale_overrides)
-        extra_dirs = tuple(config.locale_dirs)
-    catalogue = LocaleCatalogue.load(overrides=overrides, extra_dirs=extra_dirs)  # type: ignore[arg-type]
+        catalogue = LocaleCatalogue.load(
+            overrides=config.locale_overrides,
+            extra_dirs=tuple(config.locale_dirs),
+            default=config.default_locale,
+        )
+    else:
+        catalogue = LocaleCatalogue.load()
     problems = catalogue.check()
     for problem in problems:
         print(problem, file=sys.stderr)

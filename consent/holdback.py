@@ -78,11 +78,8 @@ class Verdict:
 class HoldbackPolicy:
     """Classifies elements once per page view; shared by all requests, holds no request state."""
 
-    def __init__(
-        self, catalogue: Catalogue, rules: Sequence[TrackerRule], known_categories: Sequence[str]
-    ) -> None:
+    def __init__(self, catalogue: Catalogue, rules: Sequence[TrackerRule]) -> None:
         self._catalogue = catalogue
-        self._known = frozenset(known_categories)
         self._host_rules = tuple((r.host.lower().strip("."), r) for r in rules if r.host)
         self._inline_rules = tuple((r.inline, r) for r in rules if r.inline)
         # Services met on the pages served, for the vendor lists; bounded by the catalogue.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -61,10 +61,25 @@ class ConsentMiddleware:
 @dataclass
 class _Pipeline:
     decoder: BodyDecoder | None
-    rewriter: HtmlRewriter
     charset: str
     banner: bytes
     cache_key: Hashable | None  # set when the body may be served from the page cache
+    new_rewriter: Callable[[], HtmlRewriter]
+    _rewriter: HtmlRewriter | None = None
+    cached_is_document: bool | None = None
+
+    @property
+    def rewriter(self) -> HtmlRewriter:
+        # Built on first use: a page served from the cache never needs one.
+        if self._rewriter is None:
+            self._rewriter = self.new_rewriter()
+        return self._rewriter
+
+    @property
+    def is_document(self) -> bool | None:
+        if self._rewriter is not None:
+            return self._rewriter.is_document
+        return self.cached_is_document
 
 
 class _Responder:
@@ -90,7 +105,10 @@ class _Responder:
         self.passthrough = False
         self.started = False
         self._single_message = False
-        self.cached_is_document: bool | None = None
+        # Read from the response's start in the same pass that filters its cookies.
+        self.content_type = ""
+        self.csp = ""
+        self.decoder: BodyDecoder | None = None
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -102,41 +120,47 @@ class _Responder:
             await self.downstream(message)
 
     async def _on_start(self, message: Message) -> None:
-        headers = self._filtered_cookies(message.get("headers", []))
+        headers, content_type, encoding = self._read_headers(message.get("headers", []))
         message["headers"] = headers
-        if not self._should_rewrite(message["status"], headers):
+        if not self._should_rewrite(message["status"], content_type, encoding):
             self.passthrough = True
             await self.downstream(message)
             return
         self.start = message
 
-    def _filtered_cookies(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    def _read_headers(
+        self, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[list[tuple[bytes, bytes]], bytes, bytes]:
+        """The headers without cookies of refused purposes, plus what decides the rewrite."""
         policy = self.runtime.cookie_policy
         granted = self.state.granted
         kept = []
-        for name, value in headers:
-            if name.lower() == b"set-cookie" and not policy.allows(
-                value.decode("latin-1"), granted
-            ):
-                continue
-            kept.append((name, value))
-        return kept
-
-    def _should_rewrite(self, status: int, headers: list[tuple[bytes, bytes]]) -> bool:
-        if self.scope.get("method") == "HEAD" or status < 200 or status in (204, 304):
-            return False
-        content_type = b""
-        encoding = b""
+        content_type = encoding = b""
         for name, value in headers:
             lowered = name.lower()
-            if lowered == b"content-type":
-                content_type = value.lower()
+            if lowered == b"set-cookie":
+                if not policy.allows(value.decode("latin-1"), granted):
+                    continue
+            elif lowered == b"content-type":
+                content_type = value
             elif lowered == b"content-encoding":
                 encoding = value.strip().lower()
-        if not content_type.startswith(b"text/html"):
+            elif lowered == b"content-security-policy":
+                self.csp = value.decode("latin-1")
+            kept.append((name, value))
+        self.content_type = content_type.decode("latin-1")
+        return kept, content_type, encoding
+
+    def _should_rewrite(self, status: int, content_type: bytes, encoding: bytes) -> bool:
+        if self.scope.get("method") == "HEAD" or status < 200 or status in (204, 304):
             return False
+        if not content_type.lower().startswith(b"text/html"):
+            return False
+        if encoding in (b"", b"identity"):
+            return True
         # An encoding we cannot read goes out untouched rather than corrupted.
-        return encoding in (b"", b"identity") or decoder_for(encoding.decode("latin-1")) is not None
+        self.decoder = decoder_for(encoding.decode("latin-1"))
+        return self.decoder is not None
 
     async def _on_body(self, message: Message) -> None:
         body: bytes = message.get("body", b"")
@@ -159,7 +183,7 @@ class _Responder:
         assert self.start is not None
         headers = self.start["headers"]
         try:
-            self.pipeline = self._build_pipeline(raw, headers)
+            self.pipeline = self._build_pipeline(raw)
         except Exception:
             logger.exception("consent could not prepare this page; it is passed through untouched")
             self.pipeline = None
@@ -185,32 +209,27 @@ class _Responder:
         if page is None:
             rewritten = self._transform(raw, False)
             parts = tuple(rewritten.split(BANNER_SLOT))
-            page = RewrittenPage(parts, pipeline.rewriter.is_document, raw)
             if len(parts) > 2 or pipeline.rewriter.failed or self.passthrough:
                 return rewritten.replace(BANNER_SLOT, pipeline.banner)
-            cache.put(pipeline.cache_key, page, 2 * 2048)
-        self.cached_is_document = page.is_document
+            page = RewrittenPage(parts, pipeline.rewriter.is_document, raw)
+            cache.put(pipeline.cache_key, page)
+        pipeline.cached_is_document = page.is_document
         return page.render(pipeline.banner)
 
-    def _build_pipeline(self, raw: bytes, headers: list[tuple[bytes, bytes]]) -> _Pipeline | None:
-        header_map = {name.lower(): value.decode("latin-1") for name, value in headers}
-        decoder = None
-        encoding = header_map.get(b"content-encoding", "").strip().lower()
-        if encoding not in ("", "identity"):
-            decoder = decoder_for(encoding)
-            if decoder is None or not decoder.probe(raw):
-                return None
-        sample = decoder.peek(raw) if decoder is not None else raw
-        charset = sniff_charset(header_map.get(b"content-type", ""), sample[:_SNIFF_BYTES])
+    def _build_pipeline(self, raw: bytes) -> _Pipeline | None:
+        decoder = self.decoder
+        if decoder is not None and not decoder.probe(raw):
+            return None
+        sample = (decoder.peek(raw) if decoder is not None else raw)[:_SNIFF_BYTES]
+        charset = sniff_charset(self.content_type, sample)
         if charset is None:
             return None
-        page_lang = _page_lang(sample[:_SNIFF_BYTES])
-        nonce_match = _CSP_NONCE.search(header_map.get(b"content-security-policy", ""))
+        nonce_match = _CSP_NONCE.search(self.csp)
         nonce = nonce_match.group(1) if nonce_match else None
         shared = self.config.shared_cache_mode
         resolved = self.config.locale_resolver(self.scope) if self.config.locale_resolver else None
         locale = self.runtime.locale_for(
-            page_lang, None if shared else self.info.accept_language, resolved
+            _page_lang(sample), None if shared else self.info.accept_language, resolved
         )
         state = self.state
         granted = self.runtime.required if shared else state.granted
@@ -222,31 +241,31 @@ class _Responder:
             if shared
             else token_for(self.info.csrf_nonce or "", self.config.secret_keys),
             next_path=self._current_path(),
+        ).encode(charset, "xmlcharrefreplace")
+        head = self.runtime.head_injection(nonce=nonce, gpc=state.gpc).encode(
+            charset, "xmlcharrefreplace"
         )
-        head = self.runtime.head_injection(nonce=nonce, gpc=state.gpc)
-        if nonce:
-            banner = banner.replace("<script", f'<script nonce="{nonce}"')
+        cache_key: Hashable | None = None
+        if self._single_message and decoder is None and self.runtime.page_cache.enabled:
+            cache_key = (body_key(raw), granted, locale.tag, charset, head)
 
         def placeholder(category_id: str, vendor: str) -> bytes:
             markup = self.runtime.placeholder(locale, category_id, vendor)
-            return markup.decode("utf-8").encode(charset, "xmlcharrefreplace")
+            return markup.encode(charset, "xmlcharrefreplace")
 
-        everything_granted = granted >= self.runtime.all_categories
-        head_bytes = head.encode(charset, "xmlcharrefreplace")
-        banner_bytes = banner.encode(charset, "xmlcharrefreplace")
-        cache_key: Hashable | None = None
-        if self._single_message and decoder is None and self.runtime.page_cache.enabled:
-            cache_key = (body_key(raw), granted, locale.tag, charset, head_bytes)
-        rewriter = HtmlRewriter(
-            None
-            if everything_granted
-            else self.runtime.holdback.classifier(
-                granted, placeholder, memo_key=(locale.tag, charset)
-            ),
-            head_injection=head_bytes,
-            body_injection=BANNER_SLOT if cache_key is not None else banner_bytes,
-        )
-        return _Pipeline(decoder, rewriter, charset, banner_bytes, cache_key)
+        def new_rewriter() -> HtmlRewriter:
+            classify = None
+            if not granted >= self.runtime.all_categories:
+                classify = self.runtime.holdback.classifier(
+                    granted, placeholder, memo_key=(locale.tag, charset)
+                )
+            return HtmlRewriter(
+                classify,
+                head_injection=head,
+                body_injection=BANNER_SLOT if cache_key is not None else banner,
+            )
+
+        return _Pipeline(decoder, charset, banner, cache_key, new_rewriter)
 
     def _transform(self, data: bytes, more: bool) -> bytes:
         pipeline = self.pipeline
@@ -299,8 +318,7 @@ class _Responder:
         if not vary_seen:
             result.append((b"vary", b"Cookie"))
         result.append((b"cache-control", _private(cache_control)))
-        is_document = self.pipeline.rewriter.is_document or self.cached_is_document
-        if self.info.new_csrf_cookie and is_document:
+        if self.info.new_csrf_cookie and self.pipeline.is_document:
             result.append(
                 (b"set-cookie", self.info.csrf_cookie_header(self.config).encode("latin-1"))
             )

@@ -55,7 +55,7 @@ class PageCache:
             return None
         return found[0]
 
-    def put(self, key: Hashable, page: RewrittenPage, key_bytes: int) -> None:
+    def put(self, key: Hashable, page: RewrittenPage, key_bytes: int = 2 * _EDGE) -> None:
         cost = page.size + key_bytes + len(page.body)
         if cost > self._max_bytes // 8:
             return  # one huge page must not flush everything else

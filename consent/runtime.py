@@ -78,7 +78,7 @@ class ConsentRuntime:
         self.operator_services, self.catalogue = _catalogue(config)
         self.required = config.required_categories
         self.all_categories = frozenset(config.category_ids)
-        self.holdback = HoldbackPolicy(self.catalogue, config.rules, config.category_ids)
+        self.holdback = HoldbackPolicy(self.catalogue, config.rules)
         self.cookie_policy = CookiePolicy(
             self.catalogue,
             config.cookie_categories,
@@ -86,10 +86,10 @@ class ConsentRuntime:
             required=self.required,
             block_undeclared=config.undeclared_cookies == "block",
         )
-        self.gpc_refuses = frozenset({MARKETING}) & frozenset(config.category_ids)
+        self.gpc_refuses = frozenset({MARKETING}) & self.all_categories
         self.theme_style = css_custom_properties(tuple(sorted(config.theme.items())))
         self._banner_cache: dict[tuple[str, bool, frozenset[str], bool, bool, int], str] = {}
-        self._placeholder_cache: dict[tuple[str, str, str], bytes] = {}
+        self._placeholder_cache: dict[tuple[str, str, str], str] = {}
         self._head_cache: dict[bool, str] = {}
         self.page_cache = PageCache(config.page_cache_bytes)
         self._store: AuditStore | None = None
@@ -105,8 +105,7 @@ class ConsentRuntime:
         return self.state_from_payload(payload, gpc=gpc)
 
     def state_from_payload(self, payload: CookiePayload, *, gpc: bool) -> ConsentState:
-        known = frozenset(self.config.category_ids)
-        granted = (payload.granted & known) | self.required
+        granted = (payload.granted & self.all_categories) | self.required
         if gpc:
             granted -= self.gpc_refuses
         return ConsentState(
@@ -301,7 +300,7 @@ class ConsentRuntime:
             for category_id in self.config.category_ids
         ]
 
-    def placeholder(self, locale: Locale, category_id: str, vendor: str) -> bytes:
+    def placeholder(self, locale: Locale, category_id: str, vendor: str) -> str:
         key = (locale.tag, category_id, vendor)
         cached = self._placeholder_cache.get(key)
         if cached is None:
@@ -315,7 +314,7 @@ class ConsentRuntime:
                 if category_id in self.config.category_ids
                 else category_id,
                 vendor=vendor or "?",
-            ).encode("utf-8")
+            )
             if len(self._placeholder_cache) < 4096:
                 self._placeholder_cache[key] = cached
         return cached

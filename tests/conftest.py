@@ -94,6 +94,26 @@ def csrf_token(client: TestClient, path: str = "/") -> str:
     return match.group(1)
 
 
+def http_scope(
+    path: str = "/", *, host: str = "testserver", headers: list[tuple[bytes, bytes]] | None = None
+) -> dict[str, Any]:
+    """An ASGI HTTP scope for driving an app directly, without a test client."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", host.encode()), *(headers or [])],
+        "client": ("127.0.0.1", 1),
+        "server": (host, 80),
+    }
+
+
 def require(kind: str) -> bool:
     """True when CI demands this kind of test to run (and so to fail, not skip)."""
     return os.environ.get(f"CONSENT_REQUIRE_{kind.upper()}") == "1"

@@ -33,7 +33,7 @@ from consent.names import (
     NECESSARY,
     PREFERENCES,
 )
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, http_scope
 from tests.holdback.pages import (
     ALL,
     CATALOGUE,
@@ -542,20 +542,7 @@ async def stream_through(
             await send({"type": "http.response.body", "body": chunk, "more_body": more})
 
     middleware.app = app
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/news/night-trams",
-        "raw_path": b"/news/night-trams",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", SITE_HOST.encode()), (b"cookie", cookie.encode())],
-        "client": ("127.0.0.1", 1),
-        "server": (SITE_HOST, 80),
-    }
+    scope = http_scope("/news/night-trams", host=SITE_HOST, headers=[(b"cookie", cookie.encode())])
     body: list[bytes] = []
 
     async def receive() -> dict[str, Any]:

@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
 from consent import ConsentConfig, ConsentMiddleware
-from tests.conftest import PAGE, csrf_token, page_app
+from tests.conftest import PAGE, csrf_token, http_scope, page_app
 
 
 def wrap(app: Starlette, config: ConsentConfig) -> TestClient:
@@ -270,20 +270,7 @@ def test_corrupt_gzip_passes_untouched(make_config: Callable[..., ConsentConfig]
 
 
 async def call_asgi(app: ConsentMiddleware, path: str = "/") -> list[dict[str, object]]:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 1),
-        "server": ("testserver", 80),
-    }
+    scope = http_scope(path)
     messages: list[dict[str, object]] = []
 
     async def receive() -> dict[str, object]:
