@@ -58,13 +58,14 @@ def parse_choice(
         return Choice(action, frozenset(), frozenset(), "banner")
     if action not in DECISION_ACTIONS:
         raise DecisionError(400, "unknown action")
-    chosen = [value for key, value in fields if key == "category"]
     known = set(categories)
-    unknown = [c for c in chosen if c not in known]
-    if unknown:
-        raise DecisionError(400, "unknown category")
-    if action != ACTION_CUSTOM and chosen:
-        raise DecisionError(400, "categories go with the custom action only")
+    chosen: list[str] = []
+    if action == ACTION_CUSTOM:
+        chosen = [value for key, value in fields if key == "category"]
+        if any(c not in known for c in chosen):
+            raise DecisionError(400, "unknown category")
+    # Otherwise the button decides: a form submits its ticked boxes with every button, and
+    # "Reject all" must work without unticking them first.
     optional = known - required
     if action == ACTION_ACCEPT_ALL:
         granted = set(optional)

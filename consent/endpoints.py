@@ -246,7 +246,10 @@ class ConsentEndpoints:
             )
         )
         withdrawn = self.runtime.cookie_policy.withdrawn(info.all_cookie_names, choice.granted)
-        for value in expiry_headers(withdrawn, info.host, secure=secure):
+        expired = expiry_headers(
+            withdrawn, info.host, secure=secure, cookie_domain=self.config.cookie_domain
+        )
+        for value in expired:
             response.raw_headers.append((b"set-cookie", value.encode("latin-1")))
         return response
 

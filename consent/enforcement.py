@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from calendar import timegm
+from calendar import monthrange, timegm
 from collections.abc import Iterable, Mapping, Sequence
 
 from consent.catalogue import Catalogue
@@ -18,9 +18,19 @@ logger = logging.getLogger("consent")
 
 _MAX_REPORTED = 500
 # Cookie name prefixes that only add rules for the browser (RFC 6265bis); the purpose is the
-# same as the bare name's.
-_NAME_PREFIXES = ("__Secure-", "__Host-")
+# same as the bare name's. Browsers match them regardless of case.
+_HOST_PREFIX = "__host-"
+_SECURE_PREFIX = "__secure-"
 _GLOB_CHARS = frozenset("*?")
+
+# One decision post names the cookies to expire (its Cookie header) and the host (its Host
+# header): both are the visitor's to choose, so what the answer carries is bounded.
+MAX_EXPIRY_HEADERS = 64
+MAX_EXPIRY_BYTES = 8192  # a proxy in front needs header buffers above this (see the docs)
+MAX_DOMAIN_LEVELS = 4  # Domain= variants per name: "news.example" up to "a.b.www.news.example"
+_MAX_COOKIE_NAME = 256
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HOSTNAME = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9-]{1,63}")
 
 
 class CookiePolicy:
@@ -51,9 +61,9 @@ class CookiePolicy:
         """The purpose a cookie stored on the site's own domain serves, or None if unknown."""
         category = self._lookup(cookie_name)
         if category is None:
-            for prefix in _NAME_PREFIXES:
-                if cookie_name.startswith(prefix):
-                    return self._lookup(cookie_name[len(prefix) :])
+            bare = _unprefixed(cookie_name)
+            if bare != cookie_name:
+                return self._lookup(bare)
         return category
 
     def _lookup(self, name: str) -> str | None:
@@ -98,55 +108,105 @@ class CookiePolicy:
             )
 
 
-def expiry_headers(names: Sequence[str], host: str, *, secure: bool) -> list[str]:
+def expiry_headers(
+    names: Sequence[str], host: str, *, secure: bool, cookie_domain: str | None = None
+) -> list[str]:
     """`Set-Cookie` values that delete each cookie host-only and on the parent domains
     trackers usually write to, since a browser deletes only an exact domain match.
 
     For ``www.news.example``: host-only, ``Domain=.www.news.example`` and
-    ``Domain=.news.example``; never a bare top-level domain, which browsers refuse.
+    ``Domain=.news.example``; never a bare top-level domain, which browsers refuse. The
+    domains come from the configured cookie domain when the host is not under it, and at most
+    ``MAX_DOMAIN_LEVELS`` of them from the top; the whole answer stays within
+    ``MAX_EXPIRY_HEADERS`` headers and ``MAX_EXPIRY_BYTES`` bytes, whatever the request said.
     """
-    bare_host = _bare_host(host)
-    labels = bare_host.split(".")
-    domains: list[str | None] = [None]
-    if len(labels) >= 2 and not _is_ip(bare_host):
-        domains.extend("." + ".".join(labels[i:]) for i in range(len(labels) - 1))
+    domains: list[str | None] = [None, *_expiry_domains(host, cookie_domain)]
     suffix = "; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax"
-    values = []
+    values: list[str] = []
+    size = 0
     for name in dict.fromkeys(names):
-        if name.startswith("__Host-"):
+        if len(name) > _MAX_COOKIE_NAME or not _TOKEN.fullmatch(name):
+            continue  # no browser holds such a cookie; the name only costs bytes
+        lowered = name.lower()
+        if lowered.startswith(_HOST_PREFIX):
             # The browser keeps such a cookie only host-only and Secure; so must its deletion.
-            values.append(f"{name}={suffix}; Secure")
-            continue
-        end = "; Secure" if secure or name.startswith("__Secure-") else ""
-        for domain in domains:
-            values.append(f"{name}=" + (f"; Domain={domain}" if domain else "") + suffix + end)
+            batch = [f"{name}={suffix}; Secure"]
+        else:
+            end = "; Secure" if secure or lowered.startswith(_SECURE_PREFIX) else ""
+            batch = [
+                f"{name}=" + (f"; Domain={domain}" if domain else "") + suffix + end
+                for domain in domains
+            ]
+        size += sum(map(len, batch))
+        if len(values) + len(batch) > MAX_EXPIRY_HEADERS or size > MAX_EXPIRY_BYTES:
+            break
+        values.extend(batch)
     return values
 
 
-def _parse_set_cookie(value: str) -> tuple[str, dict[str, str]]:
-    """The cookie's name and its attributes (lower-cased names; the last one of each wins,
-    as in browsers). A pair without ``=`` is a value with an empty name (RFC 6265bis)."""
+def _expiry_domains(host: str, cookie_domain: str | None) -> list[str]:
+    """``Domain`` values a tracker on this site may have used, most specific first.
+
+    The request's host counts only when it is a well-formed name (and, with a configured
+    cookie domain, one under it); labels deeper than ``MAX_DOMAIN_LEVELS`` below the top-level
+    domain are never used, so a host of a thousand labels costs what a short one does.
+    """
+    bare_host = _bare_host(host)
+    configured = cookie_domain.strip().lower().strip(".") if cookie_domain else None
+    base = bare_host
+    if _is_ip(bare_host) or not _HOSTNAME.fullmatch(bare_host) or len(bare_host) > 253:
+        base = configured or ""
+    elif configured and not (bare_host == configured or bare_host.endswith("." + configured)):
+        base = configured
+    labels = base.split(".") if base else []
+    if len(labels) < 2:
+        return []
+    depth = min(len(labels), MAX_DOMAIN_LEVELS + 1)
+    return ["." + ".".join(labels[-n:]) for n in range(depth, 1, -1)]
+
+
+def _unprefixed(name: str) -> str:
+    lowered = name[:9].lower()
+    for prefix in (_HOST_PREFIX, _SECURE_PREFIX):
+        if lowered.startswith(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+def _parse_set_cookie(value: str) -> tuple[str, list[tuple[str, str]]]:
+    """The cookie's name and its attributes in order (lower-cased names). A pair without
+    ``=`` is a value with an empty name (RFC 6265bis)."""
     pair, _, rest = value.partition(";")
     name = pair.split("=", 1)[0].strip() if "=" in pair else ""
-    attributes: dict[str, str] = {}
+    attributes: list[tuple[str, str]] = []
     for item in rest.split(";"):
         key, _, attribute_value = item.partition("=")
         key = key.strip().lower()
         if key:
-            attributes[key] = attribute_value.strip()
+            attributes.append((key, attribute_value.strip()))
     return name, attributes
 
 
-def _deletes(attributes: Mapping[str, str]) -> bool:
-    """A Max-Age of zero or less, or (without Max-Age, which wins) an Expires in the past."""
-    max_age = attributes.get("max-age")
-    if max_age is not None and re.fullmatch(r"-?\d+", max_age):
-        return int(max_age) <= 0
-    expires = attributes.get("expires")
-    if expires:
-        when = cookie_date(expires)
-        return when is not None and when <= time.time()
-    return False
+def _deletes(attributes: Sequence[tuple[str, str]]) -> bool:
+    """Whether every browser reads the cookie as removed: a Max-Age of zero or less, or
+    (without Max-Age, which wins) an Expires in the past.
+
+    As in browsers, an attribute whose value cannot be read is skipped, so the last readable
+    one decides: ``Max-Age=60; Max-Age=x`` keeps the cookie for a minute. An Expires that is
+    no real calendar date (31 February) makes Chromium keep a session cookie: not a deletion.
+    """
+    max_age: int | None = None
+    expires: int | None = None
+    for key, value in attributes:
+        if key == "max-age" and re.fullmatch(r"-?\d+", value):
+            max_age = int(value)
+        elif key == "expires":
+            when = cookie_date(value)
+            if when is not None:
+                expires = when
+    if max_age is not None:
+        return max_age <= 0
+    return expires is not None and expires <= time.time()
 
 
 _DATE_DELIMITERS = re.compile(r"[\x09\x20-\x2f\x3b-\x40\x5b-\x60\x7b-\x7e]+")
@@ -176,7 +236,11 @@ def cookie_date(text: str) -> int | None:
         return None
     year += 1900 if 70 <= year <= 99 else 2000 if year <= 69 else 0
     hour, minute, second = found_time
-    if not (1 <= day <= 31 and year >= 1601 and hour <= 23 and minute <= 59 and second <= 59):
+    if not (year >= 1601 and hour <= 23 and minute <= 59 and second <= 59):
+        return None
+    # A day the month does not have is no date for Chromium (the cookie stays, for the
+    # session), while other readers roll it over: such a value never counts as a date here.
+    if not 1 <= day <= monthrange(min(year, 9999), month)[1]:
         return None
     return timegm((year, month, day, hour, minute, second))
 

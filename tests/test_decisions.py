@@ -44,13 +44,21 @@ def test_gpc_refuses_marketing_even_on_accept_all() -> None:
         [("action", "custom"), ("category", "profiling")],
         [],
         [("action", "accept_all"), ("action", "reject_all")],
-        [("action", "reject_all"), ("category", "analytics")],
     ],
 )
 def test_bad_fields_are_400(fields: list[tuple[str, str]]) -> None:
     with pytest.raises(DecisionError) as caught:
         parse_choice(fields, categories=CATEGORIES, required=REQUIRED)
     assert caught.value.status == 400
+
+
+@pytest.mark.parametrize("action", ["accept_all", "reject_all", "close"])
+@given(ticked=st.lists(st.sampled_from([*CATEGORIES, "profiling", ""]), max_size=6))
+def test_the_button_decides_whatever_boxes_are_ticked(action: str, ticked: list[str]) -> None:
+    # The preferences form sends its ticked boxes with every button.
+    fields = [("action", action), *(("category", c) for c in ticked)]
+    expected = choose(("action", action))
+    assert choose(*fields) == expected
 
 
 @pytest.mark.parametrize("target", ["/", "/news/a?x=1", "/uk/news/b#top"])

@@ -11,7 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consent.catalogue import Catalogue
-from consent.enforcement import CookiePolicy, cookie_date, expiry_headers
+from consent.enforcement import (
+    MAX_DOMAIN_LEVELS,
+    MAX_EXPIRY_BYTES,
+    MAX_EXPIRY_HEADERS,
+    CookiePolicy,
+    cookie_date,
+    expiry_headers,
+)
 from consent.names import ANALYTICS, MARKETING, NECESSARY, PREFERENCES
 
 CATALOGUE = Catalogue.builtin()
@@ -55,6 +62,8 @@ def policy(*, block: bool = False, table: dict[str, str] | None = None) -> Cooki
         ("__stripe_mid", category("stripe")),
         ("__Secure-_ga", category("google-analytics")),
         ("__Host-site_lang", PREFERENCES),
+        ("__host-site_lang", PREFERENCES),
+        ("__SECURE-_ga", category("google-analytics")),
     ],
 )
 def test_category_of_known_cookies(name: str, expected: str) -> None:
@@ -157,6 +166,32 @@ def test_withdrawn_lists_each_refused_cookie_once() -> None:
     assert policy().withdrawn(held, EVERYTHING) == []
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        # Browsers match the prefixes regardless of case: the cookie is still _ga.
+        "__host-_ga=GA1.1.1.1; Path=/; Secure; Max-Age=63072000",
+        "__SECURE-_ga=GA1.1.1.1; Path=/; Secure; Max-Age=63072000",
+        # No 31 February: Chromium keeps a session cookie where a lenient reader sees 1970.
+        "_ga=x; Expires=Sat, 31 Feb 1970 00:00:00 GMT",
+        "_ga=x; Expires=Sun, 29 Feb 1970 00:00:00 GMT",
+        "_ga=x; Expires=Thu, 31 Apr 1980 00:00:00 GMT",
+        "_ga=x; Expires=Thu, 99 Abc 9999",
+        # An unreadable attribute is skipped, so the readable Max-Age before it decides.
+        "_ga=x; Max-Age=3600; Max-Age=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+        "_ga=x; Max-Age=3600; Max-Age=+0",
+        "_ga=x; Max-Age=3600; Max-Age=0x0",
+    ],
+)
+def test_refused_cookies_are_kept_out_however_they_are_spelt(header: str) -> None:
+    assert not policy().allows(header, REQUIRED)
+
+
+def test_an_unreadable_expires_after_a_past_one_is_skipped_as_browsers_do() -> None:
+    header = "_ga=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Expires=Thu, 99 Abc 9999"
+    assert policy().allows(header, REQUIRED)
+
+
 # ----- expiry headers --------------------------------------------------------------------------
 
 
@@ -224,3 +259,59 @@ def test_cookie_dates_in_every_format_servers_write(moment: datetime) -> None:
 def test_any_expires_text_is_read_without_error(text: str) -> None:
     result = cookie_date(text)
     assert result is None or isinstance(result, int)
+
+
+def test_lower_case_host_prefix_is_expired_host_only_and_secure() -> None:
+    headers = expiry_headers(["__host-id"], "www.news.example", secure=False)
+    assert headers == [h for h in headers if "Domain" not in h and h.endswith("; Secure")]
+    assert len(headers) == 1
+
+
+def test_expiry_never_goes_deeper_than_the_levels_kept() -> None:
+    host = "a.b.c.d.e.www.news.example"
+    expected = {None, *("." + ".".join(host.split(".")[-n:]) for n in range(2, 6))}
+    assert MAX_DOMAIN_LEVELS == 4
+    assert domains(expiry_headers(["_ga"], host, secure=False), "_ga") == expected
+
+
+@pytest.mark.parametrize("host", ["evil.example", "news.example.evil.example", "bad_host!", ""])
+def test_a_host_outside_the_configured_domain_gets_the_configured_domain(host: str) -> None:
+    headers = expiry_headers(["_ga"], host, secure=True, cookie_domain=".news.example")
+    assert domains(headers, "_ga") == {None, ".news.example"}
+
+
+def test_a_host_under_the_configured_domain_keeps_its_own_levels() -> None:
+    headers = expiry_headers(["_ga"], "www.news.example", secure=True, cookie_domain="news.example")
+    assert domains(headers, "_ga") == {None, ".news.example", ".www.news.example"}
+
+
+LABEL = st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=63)
+
+
+@given(
+    labels=st.lists(LABEL, min_size=1, max_size=400),
+    names=st.lists(
+        st.sampled_from(["_ga", "_fbp", "_gid"]).flatmap(
+            lambda base: st.text("ABCDEFGH0123456789", max_size=300).map(lambda tail: base + tail)
+        ),
+        max_size=400,
+    ),
+    secure=st.booleans(),
+)
+def test_expiry_headers_are_bounded_whatever_the_request_says(
+    labels: list[str], names: list[str], secure: bool
+) -> None:
+    headers = expiry_headers(names, ".".join(labels), secure=secure)
+    assert len(headers) <= MAX_EXPIRY_HEADERS
+    assert sum(map(len, headers)) <= MAX_EXPIRY_BYTES
+    assert all(h.count("Domain=") <= 1 for h in headers)
+
+
+def test_a_long_host_and_many_names_cost_what_the_bound_allows() -> None:
+    host = ".".join(["a"] * 100) + ".news.example"  # as long as a host name may be
+    names = [f"_ga_{index:05d}" for index in range(3000)]
+    headers = expiry_headers(names, host, secure=True)
+    assert len(headers) == MAX_EXPIRY_HEADERS - MAX_EXPIRY_HEADERS % (MAX_DOMAIN_LEVELS + 1)
+    assert sum(map(len, headers)) <= MAX_EXPIRY_BYTES
+    # Each name keeps all its variants: a name is expired everywhere or left for later.
+    assert len({h.split("=", 1)[0] for h in headers}) * (MAX_DOMAIN_LEVELS + 1) == len(headers)
