@@ -10,6 +10,7 @@ from consent.audit.model import (
     Decision,
     Receipt,
     hash_texts,
+    receipt_path,
 )
 from consent.audit.store import DEFAULT_AUDIT_URL, AuditStore, open_store
 
@@ -28,6 +29,7 @@ __all__ = [
     "hash_texts",
     "open_store",
     "purge",
+    "receipt_path",
     "register_cli",
     "run",
     "show",

@@ -7,11 +7,21 @@ iteration and purge are written once here on top of them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 
+from consent.audit.anchor import AnchorSchedule
+from consent.audit.breaker import CircuitBreaker, CircuitOpen
 from consent.audit.chain import ChainVerifier, Keyring, VerifyReport
-from consent.audit.model import AuditError, Checkpoint, Decision, Head, Receipt
+from consent.audit.model import (
+    Anchor,
+    AuditError,
+    AuditUnavailable,
+    Checkpoint,
+    Decision,
+    Head,
+    Receipt,
+)
 
 BATCH_SIZE = 2000
 
@@ -24,10 +34,33 @@ class BaseStore(ABC):
 
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
+        self.breaker = CircuitBreaker()
+        self.anchors: AnchorSchedule | None = None
 
     # -- the public protocol -------------------------------------------------------------
+    async def record(self, decision: Decision) -> Receipt:
+        """Append a receipt, durable before returning; raises ``AuditUnavailable`` at once
+        while the circuit is open (see ``breaker.py``)."""
+        decision.validate()
+        ticket = self.breaker.admit()
+        try:
+            receipt = await self._append(decision, ticket)
+        except CircuitOpen:
+            raise
+        except AuditUnavailable:
+            self.breaker.failed(ticket)
+            raise
+        except BaseException:
+            self.breaker.abandoned(ticket)
+            raise
+        self.breaker.succeeded()
+        if self.anchors is not None:
+            self.anchors.after_record(self, receipt)
+        return receipt
+
     @abstractmethod
-    async def record(self, decision: Decision) -> Receipt: ...
+    async def _append(self, decision: Decision, ticket: int) -> Receipt:
+        """Append in one transaction; call ``self.breaker.check(ticket)`` before waiting."""
 
     @abstractmethod
     async def receipts_for(self, consent_id: str) -> list[Receipt]: ...
@@ -89,9 +122,14 @@ class BaseStore(ABC):
                 return
             after = batch[-1].seq
 
-    async def verify(self) -> VerifyReport:
-        """Walk the whole chain; the report names the first problem found."""
+    async def verify(self, anchors: Sequence[Anchor] = ()) -> VerifyReport:
+        """Walk the whole chain; the report names the first problem found.
+
+        ``anchors`` (read from outside the database, MACs checked) must each match the
+        receipt or checkpoint at their ``seq``, and the chain must reach the newest one.
+        """
         verifier = ChainVerifier(self.keyring)
+        verifier.anchors(anchors)
         verifier.checkpoints(await self.checkpoints())
         last_seq = 0
         intact = True

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from consent.audit.model import (
+    Anchor,
     AuditError,
     Checkpoint,
     Decision,
@@ -108,6 +109,26 @@ def head_payload(head: Head) -> bytes:
     return canonical_json(head.content())
 
 
+def anchor_payload(anchor: Anchor) -> bytes:
+    return canonical_json(anchor.content())
+
+
+def sign_anchor(seq: int, head_mac: str, count: int, at: datetime, keyring: Keyring) -> Anchor:
+    unsigned = Anchor(seq, head_mac, count, at, keyring.signing_id, "")
+    return Anchor(
+        seq,
+        head_mac,
+        count,
+        at,
+        unsigned.key_id,
+        keyring.sign(unsigned.key_id, anchor_payload(unsigned)),
+    )
+
+
+def anchor_is_genuine(anchor: Anchor, keyring: Keyring) -> bool:
+    return keyring.check(anchor.key_id, anchor_payload(anchor), anchor.mac)
+
+
 def build_receipt(
     decision: Decision,
     *,
@@ -198,6 +219,7 @@ class VerifyReport:
     checkpoints: int
     head: Head | None
     problem: Problem | None
+    anchors: int = 0  # anchors whose MAC matched the receipt or checkpoint at their seq
 
 
 class ChainVerifier:
@@ -216,11 +238,36 @@ class ChainVerifier:
         self._first_seq: int | None = None
         self._last_seq: int | None = None
         self._texts_hashes: set[str] = set()
+        self._anchored: dict[int, list[Anchor]] = {}
+        self._newest_anchor: Anchor | None = None
+        self._anchors_matched = 0
         self.problem: Problem | None = None
 
     def _fail(self, seq: int | None, receipt_id: str | None, reason: str) -> None:
         if self.problem is None:
             self.problem = Problem(seq, receipt_id, reason)
+
+    def anchors(self, anchors: Iterable[Anchor]) -> None:
+        """Anchors read from outside the database (their MACs already checked); call first.
+
+        Each one pins the MAC at its ``seq`` and says the chain reached at least that far.
+        """
+        for anchor in anchors:
+            self._anchored.setdefault(anchor.seq, []).append(anchor)
+            if self._newest_anchor is None or anchor.seq > self._newest_anchor.seq:
+                self._newest_anchor = anchor
+
+    def _match_anchors(self, seq: int, mac: str, receipt_id: str | None) -> bool:
+        for anchor in self._anchored.get(seq, ()):
+            if not hmac.compare_digest(anchor.head_mac, mac):
+                self._fail(
+                    seq,
+                    receipt_id,
+                    f"differs from {anchor.describe()}: history rewritten after it was anchored",
+                )
+                return False
+            self._anchors_matched += 1
+        return True
 
     def checkpoints(self, checkpoints: Iterable[Checkpoint]) -> None:
         previous_signature = ""
@@ -237,6 +284,8 @@ class ChainVerifier:
                 return
             if checkpoint.seq <= last_seq:
                 self._fail(checkpoint.seq, None, "checkpoints out of order")
+                return
+            if not self._match_anchors(checkpoint.seq, checkpoint.mac, None):
                 return
             previous_signature = checkpoint.signature
             last_seq = checkpoint.seq
@@ -271,6 +320,8 @@ class ChainVerifier:
                 "MAC mismatch: altered, forged, or moved from another position",
             )
             return False
+        if not self._match_anchors(receipt.seq, receipt.mac, receipt.receipt_id):
+            return False
         if self._first_seq is None:
             self._first_seq = receipt.seq
         self._last_seq = receipt.seq
@@ -284,6 +335,8 @@ class ChainVerifier:
         if self.problem is None:
             self._check_head(head)
         if self.problem is None:
+            self._check_newest_anchor()
+        if self.problem is None:
             self._check_notices(notices)
         return VerifyReport(
             ok=self.problem is None,
@@ -293,7 +346,19 @@ class ChainVerifier:
             checkpoints=self._checkpoints,
             head=head,
             problem=self.problem,
+            anchors=self._anchors_matched,
         )
+
+    def _check_newest_anchor(self) -> None:
+        anchor = self._newest_anchor
+        last = self._expected_seq - 1
+        if anchor is not None and anchor.seq > last:
+            self._fail(
+                None,
+                None,
+                f"the database is behind its last {anchor.describe()}: the chain ends at seq "
+                f"{last}, so receipts were removed or the database was rolled back",
+            )
 
     def _check_head(self, head: Head | None) -> None:
         last = self._expected_seq - 1

@@ -11,10 +11,13 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from consent.errors import ConsentError
 
 # Crockford's base32: no I, L, O or U, so ids read aloud without ambiguity.
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -22,11 +25,11 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CATEGORY_ID = re.compile(r"[^\s,;]+")
 
 
-class AuditError(ValueError):
+class AuditError(ConsentError, ValueError):
     """The caller asked for something impossible: a bad URL, a bad key, a malformed decision."""
 
 
-class AuditUnavailable(RuntimeError):
+class AuditUnavailable(ConsentError, RuntimeError):
     """The store cannot write or read now (database down, locked beyond the timeout, ...)."""
 
 
@@ -70,6 +73,22 @@ def new_receipt_id(now: float | None = None) -> str:
         chars.append(_CROCKFORD[value & 31])
         value >>= 5
     return "".join(reversed(chars))
+
+
+def receipt_path(target: str, keep: Iterable[str] = ()) -> str:
+    """What a receipt keeps of the address a decision was given on: the path, and of the query
+    only the parameters named in ``keep`` (search terms, tokens and ids in a query string are
+    personal data the proof does not need). The fragment is never kept."""
+    parts = urlsplit(target)
+    allowed = frozenset(keep)
+    if not allowed or not parts.query:
+        return parts.path
+    kept = [
+        (name, value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        if name in allowed
+    ]
+    return parts.path + ("?" + urlencode(kept) if kept else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +281,38 @@ class Head:
 
     def content(self) -> dict[str, object]:
         return {"v": 1, "head_seq": self.seq, "head_mac": self.mac, "key_id": self.key_id}
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A signed copy of the chain's end kept outside the database (see ``anchor.py``).
+
+    The database can be rolled back or cut short by whoever writes to it; an anchor written
+    elsewhere remembers how far the chain had already reached, and with which MAC.
+    """
+
+    seq: int
+    head_mac: str
+    count: int  # receipts held by the store when the anchor was taken
+    at: datetime
+    key_id: str
+    mac: str  # HMAC over content()
+    source: str = field(default="", compare=False)  # "FILE line N" once read back
+
+    def content(self) -> dict[str, object]:
+        return {
+            "v": 1,
+            "kind": "anchor",
+            "seq": self.seq,
+            "head_mac": self.head_mac,
+            "count": self.count,
+            "at": format_time(self.at),
+            "key_id": self.key_id,
+        }
+
+    def describe(self) -> str:
+        where = f"anchor {self.source}" if self.source else "anchor"
+        return f"{where} (seq {self.seq}, taken {format_time(self.at)})"
 
 
 def _optional(value: object) -> str | None:

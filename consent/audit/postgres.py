@@ -99,12 +99,16 @@ class PostgresStore(BaseStore):
             name="consent-audit",
         )
 
-    async def _ready_pool(self) -> AsyncConnectionPool:
+    async def _ready_pool(self, ticket: int | None = None) -> AsyncConnectionPool:
         if self._closed:
             raise AuditUnavailable("the audit store is closed")
         if self._pool is not None and self._migrated:
             return self._pool
         async with self._setup_lock:
+            if ticket is not None:
+                # Callers queue on this lock while the first one waits for a server that may be
+                # down: once it failed, the rest leave at once.
+                self.breaker.check(ticket)
             if self._pool is None:
                 self._pool = self._new_pool()
                 await self._pool.open(wait=False)
@@ -115,9 +119,13 @@ class PostgresStore(BaseStore):
         return self._pool
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def _connection(
+        self, ticket: int | None = None
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         try:
-            pool = await self._ready_pool()
+            pool = await self._ready_pool(ticket)
+            if ticket is not None:
+                self.breaker.check(ticket)
             async with pool.connection() as conn:
                 yield conn
         except psycopg.Error as exc:  # the pool's timeouts are psycopg errors too
@@ -147,9 +155,8 @@ class PostgresStore(BaseStore):
                 )
 
     # -- the public protocol --------------------------------------------------------------
-    async def record(self, decision: Decision) -> Receipt:
-        decision.validate()
-        async with self._connection() as conn, conn.transaction():
+    async def _append(self, decision: Decision, ticket: int) -> Receipt:
+        async with self._connection(ticket) as conn, conn.transaction():
             cur = await conn.execute(
                 "SELECT seq, mac, clock_timestamp() FROM chain_head WHERE id = 1 FOR UPDATE"
             )
@@ -209,6 +216,8 @@ class PostgresStore(BaseStore):
         return True
 
     async def close(self) -> None:
+        if self.anchors is not None and not self._closed:
+            await self.anchors.drain()
         self._closed = True
         if self._pool is not None:
             await self._pool.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import sqlite3
 import time
@@ -35,6 +36,8 @@ from consent.audit.model import (
 from consent.audit.rows import RECEIPT_COLUMNS, receipt_from_row, receipt_to_row
 
 T = TypeVar("T")
+
+_FILE_MODE = 0o600
 
 # Queries interpolate only constants like this one and fixed clauses: hence the S608 waivers.
 _COLUMNS = RECEIPT_COLUMNS
@@ -78,14 +81,20 @@ class SQLiteStore(BaseStore):
         return f"SQLiteStore({self.path!r})"
 
     # -- plumbing -------------------------------------------------------------------------
-    async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def _call(self, work: Callable[[sqlite3.Connection], T], ticket: int | None = None) -> T:
         if self._closed:
             raise AuditUnavailable("the audit store is closed")
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="consent-audit-sqlite")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, work)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._run, work, ticket
+        )
 
-    def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def _run(self, work: Callable[[sqlite3.Connection], T], ticket: int | None = None) -> T:
+        if ticket is not None:
+            # Calls queue on this one thread: once the call ahead of them failed, they leave
+            # at once instead of each waiting out the lock timeout in turn.
+            self.breaker.check(ticket)
         try:
             if self._conn is None:
                 self._conn = self._connect()
@@ -97,10 +106,15 @@ class SQLiteStore(BaseStore):
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # Receipts are personal data: a file we create is for its owner only. SQLite gives
+            # the -wal and -shm files it creates beside it the same mode.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, _FILE_MODE))
         conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
+            # Purged receipts are overwritten with zeros rather than left in free pages.
+            conn.execute("PRAGMA secure_delete=ON")
             self._write(conn, self._migrate)
         except BaseException:
             conn.close()
@@ -151,11 +165,12 @@ class SQLiteStore(BaseStore):
         return result
 
     # -- the public protocol --------------------------------------------------------------
-    async def record(self, decision: Decision) -> Receipt:
-        decision.validate()
-        return await self._call(lambda conn: self._write(conn, lambda c: self._append(c, decision)))
+    async def _append(self, decision: Decision, ticket: int) -> Receipt:
+        return await self._call(
+            lambda conn: self._write(conn, lambda c: self._append_row(c, decision)), ticket
+        )
 
-    def _append(self, conn: sqlite3.Connection, decision: Decision) -> Receipt:
+    def _append_row(self, conn: sqlite3.Connection, decision: Decision) -> Receipt:
         now = datetime.now(UTC)
         conn.execute(
             "INSERT INTO notices (texts_hash, texts, first_seen) VALUES (?, ?, ?)"
@@ -211,6 +226,8 @@ class SQLiteStore(BaseStore):
     async def close(self) -> None:
         if self._closed:
             return
+        if self.anchors is not None:
+            await self.anchors.drain()
         if self._executor is not None:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._disconnect)
             self._executor.shutdown(wait=False)
@@ -315,4 +332,11 @@ class SQLiteStore(BaseStore):
             conn.execute("DELETE FROM purge_guard")
             return checkpoint
 
-        return await self._call(lambda conn: self._write(conn, purge))
+        def purge_and_flush(conn: sqlite3.Connection) -> Checkpoint | None:
+            checkpoint = self._write(conn, purge)
+            # The deleted rows' old pages also sit in the write-ahead log until it is copied
+            # back and emptied; best effort, since a reader in another process may hold it.
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return checkpoint
+
+        return await self._call(purge_and_flush)

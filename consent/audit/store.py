@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from consent.audit.anchor import AnchorSchedule
 from consent.audit.base import BaseStore
 from consent.audit.chain import Keyring
 from consent.audit.model import AuditError, Decision, Receipt
@@ -66,6 +67,9 @@ def open_store(
     *,
     pool_size: int = 4,
     timeout: float | None = None,
+    anchor_file: str | None = None,
+    anchor_every: int = 100,
+    anchor_interval: float = 300.0,
 ) -> BaseStore:
     """A store for ``url``; nothing connects until the first call.
 
@@ -76,12 +80,22 @@ def open_store(
     waits for a lock or a connection before raising ``AuditUnavailable``: by default 15 s for
     SQLite, where writers on one machine queue for the file's lock and always get their turn,
     and 5 s for PostgreSQL, where waiting longer means a server that is down or far away.
+    ``anchor_file`` turns on anchors: after every ``anchor_every`` receipts or
+    ``anchor_interval`` seconds, a signed copy of the chain's end is appended there, in the
+    background (see ``consent.audit.anchor``).
     """
     keyring = Keyring.parse(audit_key)
     if pool_size < 1:
         raise AuditError("pool_size must be at least 1")
     if timeout is not None and timeout <= 0:
         raise AuditError("timeout must be positive")
+    store = _open(url, keyring, pool_size, timeout)
+    if anchor_file:
+        store.anchors = AnchorSchedule(anchor_file, every=anchor_every, interval=anchor_interval)
+    return store
+
+
+def _open(url: str, keyring: Keyring, pool_size: int, timeout: float | None) -> BaseStore:
     if url.startswith("sqlite://"):
         from consent.audit.sqlite import SQLiteStore
 
