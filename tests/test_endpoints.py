@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import gzip
 import re
+import socket
+import tracemalloc
 from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from starlette.testclient import TestClient
 
 from consent import ConsentConfig, ConsentMiddleware
 from consent.assets import assets
-from tests.conftest import csrf_token, page_app
+from consent.csrf import new_nonce, token_for
+from consent.enforcement import MAX_EXPIRY_BYTES, MAX_EXPIRY_HEADERS
+from tests.conftest import SECRET, csrf_token, http_scope, page_app
 
 DECISION = "/_consent/decision"
 
@@ -268,3 +274,109 @@ def test_configured_domain_shares_consent_across_subdomains(
     assert response.status_code == 303
     cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("consent="))
     assert "Domain=news.example" in cookie
+
+
+@pytest.mark.parametrize(
+    ("action", "granted"), [("reject_all", ["necessary"]), ("accept_all", None)]
+)
+def test_preferences_buttons_decide_whatever_boxes_are_ticked(
+    client: TestClient, action: str, granted: list[str] | None
+) -> None:
+    page = client.get("/_consent/preferences").text
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match is not None
+    # The form sends the boxes ticked after an earlier "accept all" with every button.
+    response = client.post(
+        DECISION,
+        data={
+            "action": action,
+            "category": ["preferences", "analytics", "marketing"],
+            "csrf_token": match.group(1),
+        },
+        headers={"accept": "application/json"},
+    )
+    assert response.status_code == 200
+    expected = granted or ["analytics", "marketing", "necessary", "preferences"]
+    assert response.json()["granted"] == expected
+
+
+# ----- expiry headers of a decision, under attack ------------------------------------------------
+
+
+def _amplifying_request() -> tuple[str, list[tuple[bytes, bytes]], bytes]:
+    """A decision post of about 16 KB: a Host of 1200 labels and 1050 catalogue cookie names."""
+    nonce = new_nonce()
+    host = "a." * 1200 + "news.example"
+    trackers = "; ".join(f"_ga_{index:04d}=1" for index in range(1050))
+    body = urlencode({"action": "reject_all", "csrf_token": token_for(nonce, [SECRET])})
+    headers = [
+        (b"content-type", b"application/x-www-form-urlencoded"),
+        (b"content-length", str(len(body)).encode()),
+        (b"sec-fetch-site", b"same-origin"),
+        (b"cookie", f"consent_csrf={nonce}; {trackers}".encode()),
+    ]
+    return host, headers, body.encode()
+
+
+def _assert_bounded(status: int, headers: list[tuple[bytes, bytes]]) -> None:
+    assert status == 303
+    cookies = [value for name, value in headers if name.lower() == b"set-cookie"]
+    expired = [value for value in cookies if b"Max-Age=0" in value]
+    assert expired, "the refused cookies are expired"
+    assert len(cookies) <= MAX_EXPIRY_HEADERS + 1  # the consent cookie itself
+    assert sum(len(n) + len(v) + 4 for n, v in headers) <= MAX_EXPIRY_BYTES + 2048
+
+
+async def test_a_16_kb_decision_post_gets_bounded_expiry_headers_in_process(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    app = ConsentMiddleware(page_app(), config=make_config())
+    host, headers, body = _amplifying_request()
+    assert len(host) + sum(len(n) + len(v) for n, v in headers) + len(body) > 15_000
+
+    async def post() -> tuple[int, list[tuple[bytes, bytes]]]:
+        scope = {**http_scope(DECISION, host=host, headers=headers), "method": "POST"}
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        return sent[0]["status"], list(sent[0]["headers"])
+
+    await post()  # opens the store first, so that only the decision itself is measured
+    tracemalloc.start()
+    try:
+        status, answer = await post()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    _assert_bounded(status, answer)
+    assert peak < 4 * 1024 * 1024, peak
+    await app.runtime.close()
+
+
+def test_a_16_kb_decision_post_gets_bounded_expiry_headers_over_uvicorn(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    from tests.browser.conftest import LiveServer
+
+    host, headers, body = _amplifying_request()
+    request = [f"POST {DECISION} HTTP/1.1".encode(), b"host: " + host.encode()]
+    request += [name + b": " + value for name, value in headers]
+    request += [b"connection: close", b"", body]
+    app = ConsentMiddleware(page_app(), config=make_config())
+    with LiveServer(app) as server, socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.settimeout(30)
+        sock.sendall(b"\r\n".join(request))
+        received = bytearray()
+        while chunk := sock.recv(65536):
+            received += chunk
+            assert len(received) < 1024 * 1024, "the answer keeps growing"
+    head = bytes(received).split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    status = int(head[0].split()[1])
+    answer = [tuple(line.split(b": ", 1)) for line in head[1:]]
+    _assert_bounded(status, [(n, v) for n, v in answer])
