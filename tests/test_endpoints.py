@@ -7,7 +7,6 @@ import re
 import socket
 import tracemalloc
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -17,6 +16,7 @@ from consent import ConsentConfig, ConsentMiddleware
 from consent.assets import assets
 from consent.csrf import new_nonce, token_for
 from consent.enforcement import MAX_EXPIRY_BYTES, MAX_EXPIRY_HEADERS
+from consent.types import Message
 from tests.conftest import SECRET, csrf_token, http_scope, page_app
 
 DECISION = "/_consent/decision"
@@ -336,12 +336,12 @@ async def test_a_16_kb_decision_post_gets_bounded_expiry_headers_in_process(
 
     async def post() -> tuple[int, list[tuple[bytes, bytes]]]:
         scope = {**http_scope(DECISION, host=host, headers=headers), "method": "POST"}
-        sent: list[dict[str, Any]] = []
+        sent: list[Message] = []
 
-        async def receive() -> dict[str, Any]:
+        async def receive() -> Message:
             return {"type": "http.request", "body": body, "more_body": False}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: Message) -> None:
             sent.append(message)
 
         await app(scope, receive, send)
@@ -378,5 +378,5 @@ def test_a_16_kb_decision_post_gets_bounded_expiry_headers_over_uvicorn(
             assert len(received) < 1024 * 1024, "the answer keeps growing"
     head = bytes(received).split(b"\r\n\r\n", 1)[0].split(b"\r\n")
     status = int(head[0].split()[1])
-    answer = [tuple(line.split(b": ", 1)) for line in head[1:]]
-    _assert_bounded(status, [(n, v) for n, v in answer])
+    answer = [line.partition(b": ") for line in head[1:]]
+    _assert_bounded(status, [(name, value) for name, _, value in answer])
