@@ -2,7 +2,16 @@
 
 from consent.audit.base import BaseStore
 from consent.audit.chain import Keyring, VerifyReport
-from consent.audit.commands import export, purge, register_cli, run, show, stats, verify
+from consent.audit.commands import (
+    anchor,
+    export,
+    purge,
+    register_cli,
+    run,
+    show,
+    stats,
+    verify,
+)
 from consent.audit.model import (
     AuditError,
     AuditUnavailable,
@@ -25,6 +34,7 @@ __all__ = [
     "Keyring",
     "Receipt",
     "VerifyReport",
+    "anchor",
     "export",
     "hash_texts",
     "open_store",

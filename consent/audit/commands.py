@@ -1,4 +1,5 @@
-"""``consent audit ...``: verify, show, export, stats and purge, for operators and auditors.
+"""``consent audit ...``: verify, anchor, show, export, stats and purge, for operators and
+auditors.
 
 Each command is a plain function taking a store URL and the audit key and writing to a text
 stream, returning the process exit code: 0 success, 1 the check failed (or nothing found),
@@ -17,10 +18,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
+from consent.audit.anchor import AnchorError, append_anchor, read_anchors
 from consent.audit.base import BaseStore
-from consent.audit.chain import Keyring
+from consent.audit.chain import Keyring, sign_anchor
 from consent.audit.export import ExportFormat, export_receipts
-from consent.audit.model import AuditError, AuditUnavailable, format_time
+from consent.audit.model import Anchor, AuditError, AuditUnavailable, format_time
 from consent.audit.stats import StatsBy, compute_stats, render_json, render_table
 from consent.audit.store import DEFAULT_AUDIT_URL, open_store
 from consent.names import ENV_AUDIT_KEY, ENV_AUDIT_URL
@@ -58,11 +60,33 @@ def _run(
         return EXIT_UNUSABLE
 
 
-def verify(url: str, key: AuditKey, out: TextIO, *, err: TextIO | None = None) -> int:
-    """Walk the whole chain; exit 1 naming the first bad receipt when anything was changed."""
+def verify(
+    url: str,
+    key: AuditKey,
+    out: TextIO,
+    *,
+    anchor: str | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Walk the whole chain; exit 1 naming the first bad receipt when anything was changed.
+
+    With ``anchor`` (a file written by ``anchor`` or the middleware) it also fails when the
+    database is behind the newest anchor or differs from any anchor, and when a line of the
+    file is not genuine.
+    """
+    anchors: list[Anchor] = []
+    if anchor is not None:
+        try:
+            anchors = read_anchors(anchor, Keyring.parse(key))
+        except AnchorError as exc:
+            out.write(f"FAILED: {exc}\n")
+            return EXIT_FAILED
+        except AuditError as exc:
+            (sys.stderr if err is None else err).write(f"consent audit: {exc}\n")
+            return EXIT_UNUSABLE
 
     async def work(store: BaseStore) -> int:
-        report = await store.verify()
+        report = await store.verify(anchors)
         if report.problem is not None:
             out.write(f"FAILED: first bad {report.problem.describe()}\n")
             out.write(f"{report.checked} receipts verified before it\n")
@@ -72,9 +96,43 @@ def verify(url: str, key: AuditKey, out: TextIO, *, err: TextIO | None = None) -
             f"OK: {report.checked} receipts verified{span},"
             f" {report.checkpoints} purge checkpoint(s)\n"
         )
+        if anchor is not None:
+            newest = max((a.seq for a in anchors), default=0)
+            out.write(
+                f"anchors: {len(anchors)} in {anchor}, {report.anchors} matched, newest at seq"
+                f" {newest}; the rest fall in purged receipts\n"
+                if report.anchors < len(anchors)
+                else f"anchors: {len(anchors)} in {anchor}, all matched, newest at seq {newest}\n"
+            )
         if report.head is not None:
             # Operators may copy this line elsewhere: it pins the chain's end.
             out.write(f"head: seq {report.head.seq} mac {report.head.mac or '-'}\n")
+        return EXIT_OK
+
+    return _run(url, key, work, err)
+
+
+def anchor(url: str, key: AuditKey, to: str, out: TextIO, *, err: TextIO | None = None) -> int:
+    """Append a signed anchor of the chain's end to the file ``to``, after verifying the chain.
+
+    A chain that does not verify is not anchored (exit 1): the anchor would vouch for it.
+    """
+
+    async def work(store: BaseStore) -> int:
+        report = await store.verify()
+        if report.problem is not None or report.head is None:
+            problem = report.problem.describe() if report.problem else "no chain head"
+            out.write(f"REFUSED: the chain does not verify: first bad {problem}\n")
+            return EXIT_FAILED
+        signed = sign_anchor(
+            report.head.seq, report.head.mac, report.checked, datetime.now(UTC), store.keyring
+        )
+        try:
+            await asyncio.to_thread(append_anchor, to, signed)
+        except OSError as exc:
+            (sys.stderr if err is None else err).write(f"consent audit: cannot write {to}: {exc}\n")
+            return EXIT_UNUSABLE
+        out.write(f"anchored seq {signed.seq} ({signed.count} receipts) in {to}\n")
         return EXIT_OK
 
     return _run(url, key, work, err)
@@ -221,7 +279,7 @@ def parse_moment(text: str) -> datetime:
 
 
 def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``audit verify|show|export|stats|purge``; ``args.handler(args)`` runs it."""
+    """Add ``audit verify|anchor|show|export|stats|purge``; ``args.handler(args)`` runs it."""
     audit = subparsers.add_parser(
         "audit",
         help="verify, look up, export, chart and purge consent receipts",
@@ -233,9 +291,21 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     _store_options(common, argparse_default=argparse.SUPPRESS)
     commands = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
 
-    commands.add_parser(
+    verify_parser = commands.add_parser(
         "verify", parents=[common], help="check the chain; exit 1 naming the first bad receipt"
     )
+    verify_parser.add_argument(
+        "--anchor",
+        metavar="FILE",
+        help="also check the chain against the signed anchors in FILE (truncation, rollback)",
+    )
+
+    anchor_parser = commands.add_parser(
+        "anchor",
+        parents=[common],
+        help="append a signed anchor of the chain's end to a file outside the database",
+    )
+    anchor_parser.add_argument("--to", required=True, metavar="FILE")
 
     show_parser = commands.add_parser(
         "show", parents=[common], help="one visitor's receipts as JSON (access requests)"
@@ -319,7 +389,9 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     command = args.audit_command
     if command == "verify":
-        return verify(url, key, out)
+        return verify(url, key, out, anchor=args.anchor)
+    if command == "anchor":
+        return anchor(url, key, args.to, out)
     if command == "show":
         return show(url, key, args.consent_id, out)
     if command == "stats":
