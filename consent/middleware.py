@@ -21,6 +21,7 @@ from consent.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("consent")
 
+_HANDSHAKE_ANSWERS = frozenset({"websocket.accept", "websocket.http.response.start"})
 _PAGE_LANG = re.compile(
     rb"<html\b[^>]{0,512}?\blang\s*=\s*[\"']?([A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8}){0,3})", re.I
 )
@@ -48,7 +49,7 @@ class ConsentMiddleware:
         state = self.runtime.state(info.cookies.get(self.config.cookie_name), gpc=info.gpc)
         scope[SCOPE_KEY] = state
         if kind == "websocket":
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, _handshake_filter(send, self.runtime, state))
             return
         path: str = scope.get("path", "")
         if path == self._prefix or path.startswith(self._prefix_slash):
@@ -56,6 +57,23 @@ class ConsentMiddleware:
             return
         responder = _Responder(self.runtime, scope, send, info, state)
         await self.app(scope, receive, responder.send)
+
+
+def _handshake_filter(send: Send, runtime: ConsentRuntime, state: ConsentState) -> Send:
+    """A websocket handshake answer (accept, or a denial response) can set cookies too: they
+    pass the same purpose check as an HTTP response's."""
+
+    async def filtered(message: Message) -> None:
+        if message["type"] in _HANDSHAKE_ANSWERS and message.get("headers"):
+            allows = runtime.cookie_policy.allows
+            message["headers"] = [
+                (name, value)
+                for name, value in message["headers"]
+                if name.lower() != b"set-cookie" or allows(value.decode("latin-1"), state.granted)
+            ]
+        await send(message)
+
+    return filtered
 
 
 @dataclass

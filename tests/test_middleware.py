@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
 from consent import ConsentConfig, ConsentMiddleware
+from consent.types import Message, Receive, Scope, Send
 from tests.conftest import PAGE, csrf_token, http_scope, page_app
 
 
@@ -467,3 +468,32 @@ def test_a_plain_client_without_cookie_gets_only_necessary_cookies(client: TestC
     names = set_cookie_names(response)
     assert names <= {"consent_csrf", "session"}
     assert "session" in names  # undeclared, allowed by default and reported to the operator
+
+
+@pytest.mark.parametrize("answer", ["websocket.accept", "websocket.http.response.start"])
+async def test_websocket_handshake_cookies_follow_the_purposes(
+    make_config: Callable[..., ConsentConfig], answer: str
+) -> None:
+    cookies = [b"_ga=GA1.1.1.1; Path=/; Max-Age=63072000", b"site_lang=en; Path=/"]
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        message: Message = {"type": answer, "headers": [(b"set-cookie", c) for c in cookies]}
+        if answer != "websocket.accept":
+            message["status"] = 403
+        await send(message)
+
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    middleware = ConsentMiddleware(app, config=make_config(cookie_categories={}))
+    scope = {**http_scope("/ws"), "type": "websocket", "scheme": "ws"}
+    await middleware(scope, receive, send)
+    assert sent[0]["type"] == answer
+    # An undecided visitor: the analytics cookie stays on the server, the undeclared one passes.
+    assert sent[0]["headers"] == [(b"set-cookie", cookies[1])]
