@@ -356,16 +356,7 @@ class ConsentEndpoints:
         locale = self.runtime.locale_for(
             None, info.accept_language, request.query_params.get("lang")
         )
-        t = self.runtime.texts(locale)
-        html = self.runtime.templates.render(
-            "consent/policy.html",
-            t=t,
-            locale=locale,
-            css_url=self.runtime.asset_url("consent.css"),
-            theme_style=self.runtime.theme_style,
-            preferences_url=self.runtime.urls.preferences + f"?lang={locale.tag}",
-            sections=self.runtime.policy_sections(t),
-        )
+        html = self.runtime.policy_page(locale)
         return HTMLResponse(
             html, headers={"cache-control": "public, max-age=300", "vary": "Accept-Language"}
         )

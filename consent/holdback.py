@@ -82,8 +82,6 @@ class HoldbackPolicy:
         self._catalogue = catalogue
         self._host_rules = tuple((r.host.lower().strip("."), r) for r in rules if r.host)
         self._inline_rules = tuple((r.inline, r) for r in rules if r.inline)
-        # Services met on the pages served, for the vendor lists; bounded by the catalogue.
-        self.seen: dict[str, Service] = {}
         self._memos: dict[
             tuple[frozenset[str], Hashable], dict[tuple[bytes, str | None], Hold | None]
         ] = {}
@@ -117,7 +115,6 @@ class HoldbackPolicy:
             service = self._catalogue.match_inline(inline)
         if service is None:
             return None
-        self.seen.setdefault(service.id, service)
         # Only players, posts, maps and threads are announced in place: a tracking frame or
         # an ad slot is no content the visitor misses. A script that builds such an embed
         # (X, Instagram, Disqus...) stands where it will appear, so it is announced too.

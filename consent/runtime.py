@@ -88,8 +88,9 @@ class ConsentRuntime:
         )
         self.gpc_refuses = frozenset({MARKETING}) & self.all_categories
         self.theme_style = css_custom_properties(tuple(sorted(config.theme.items())))
-        self._banner_cache: dict[tuple[str, bool, frozenset[str], bool, bool, int], str] = {}
+        self._banner_cache: dict[tuple[str, bool, frozenset[str], bool, bool], str] = {}
         self._placeholder_cache: dict[tuple[str, str, str], str] = {}
+        self._policy_cache: dict[tuple[str, str], str] = {}
         self._head_cache: dict[bool, str] = {}
         self.page_cache = PageCache(config.page_cache_bytes)
         self._store: AuditStore | None = None
@@ -161,7 +162,7 @@ class ConsentRuntime:
         self, locale: Locale, state: ConsentState, *, csrf_token: str, next_path: str
     ) -> str:
         shared = self.config.shared_cache_mode
-        key = (locale.tag, state.decided, state.granted, state.gpc, shared, len(self.holdback.seen))
+        key = (locale.tag, state.decided, state.granted, state.gpc, shared)
         cached = self._banner_cache.get(key)
         if cached is None:
             cached = self._render_banner(locale, state)
@@ -204,7 +205,7 @@ class ConsentRuntime:
         )
 
     def category_rows(self, t: TextLookup, state: ConsentState) -> list[dict[str, Any]]:
-        vendors = self._vendors_by_category()
+        vendors, more = self._vendors_by_category()
         rows = []
         for category in self.config.categories:
             required = category.id in self.required
@@ -217,21 +218,51 @@ class ConsentRuntime:
                     "title": t.category(category.id, "title"),
                     "description": t.category(category.id, "description"),
                     "vendors": ", ".join(vendors.get(category.id, ())),
+                    "more_services": more.get(category.id, 0),
                 }
             )
         return rows
 
-    def _vendors_by_category(self) -> Mapping[str, tuple[str, ...]]:
+    def _vendors_by_category(self) -> tuple[Mapping[str, tuple[str, ...]], Mapping[str, int]]:
+        """Per category, the vendors the operator declared by name, and how many more services
+        the catalogue knows: hundreds of names would bury the choice, so those are counted
+        here and listed on the cookie policy page."""
         found: dict[str, set[str]] = {}
-        for service in self.services_in_use():
+        for service in self.operator_services:
             found.setdefault(service.category, set()).add(service.vendor)
-        return {category: tuple(sorted(v)) for category, v in found.items()}
+        declared = {s.id for s in self.operator_services}
+        more: dict[str, int] = {}
+        for service in self.catalogue.services:
+            if service.id not in declared:
+                more[service.category] = more.get(service.category, 0) + 1
+        return {category: tuple(sorted(v)) for category, v in found.items()}, more
 
-    def services_in_use(self) -> tuple[Service, ...]:
-        """The services the operator declared and those seen on the pages served so far."""
-        seen = {s.id: s for s in self.operator_services}
-        seen.update(self.holdback.seen)
-        return tuple(sorted(seen.values(), key=lambda s: (s.category, s.name)))
+    def services_listed(self) -> tuple[Service, ...]:
+        """Every service the cookie policy names: the operator's and the catalogue's.
+
+        Built from the configuration alone, never from the pages a worker happened to serve,
+        so every worker gives every visitor the same banner and the same policy.
+        """
+        return tuple(sorted(self.catalogue.services, key=lambda s: (s.category, s.name)))
+
+    def policy_page(self, locale: Locale, root_path: str = "") -> str:
+        """The cookie policy page; it names hundreds of services, so each rendering is kept."""
+        key = (locale.tag, root_path)
+        cached = self._policy_cache.get(key)
+        if cached is None:
+            t = self.texts(locale)
+            cached = self.templates.render(
+                "consent/policy.html",
+                t=t,
+                locale=locale,
+                css_url=self.asset_url("consent.css"),
+                theme_style=self.theme_style,
+                preferences_url=self.urls.preferences + f"?lang={locale.tag}",
+                sections=self.policy_sections(t),
+            )
+            if len(self._policy_cache) < 256:
+                self._policy_cache[key] = cached
+        return cached
 
     def policy_sections(self, t: TextLookup) -> list[dict[str, Any]]:
         """The cookie policy, per category: our own cookies, the operator's, the services'."""
@@ -271,7 +302,7 @@ class ConsentRuntime:
                     False,
                 )
             )
-        for service in self.services_in_use():
+        for service in self.services_listed():
             if not service.cookies:
                 # Some services set no cookie of their own yet read or write elsewhere (a tag
                 # manager loads others): listed all the same, so that every vendor is named.
