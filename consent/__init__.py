@@ -1,7 +1,8 @@
 """consent: cookie-consent and privacy-compliance middleware for ASGI web sites."""
 
 from consent.categories import DEFAULT_CATEGORIES, Category
-from consent.config import ConfigError, ConsentConfig, TrackerRule
+from consent.config import ConsentConfig, TrackerRule
+from consent.errors import ConfigError, ConsentError
 from consent.middleware import ConsentMiddleware
 from consent.state import ConsentState
 
@@ -10,6 +11,7 @@ __all__ = [
     "Category",
     "ConfigError",
     "ConsentConfig",
+    "ConsentError",
     "ConsentMiddleware",
     "ConsentState",
     "TrackerRule",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any, Final, TypeVar
 
+from consent.errors import ConsentError
 from consent.names import ANALYTICS, MARKETING, NECESSARY, PREFERENCES
 
 DEFAULT_CATEGORY_IDS: Final = (NECESSARY, PREFERENCES, ANALYTICS, MARKETING)
@@ -47,7 +48,7 @@ _COOKIE_KEYS: Final = frozenset({"name", "pattern", "lifetime_days", "party", "p
 _T = TypeVar("_T")
 
 
-class CatalogueError(ValueError):
+class CatalogueError(ConsentError, ValueError):
     """The service data is not valid; the message names the file and the service id."""
 
 

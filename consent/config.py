@@ -1,22 +1,27 @@
 """Configuration: one immutable object built from keyword arguments or a TOML file.
 
-Nothing here performs I/O except `from_toml` reading its file and the constructor reading
-environment variables; everything above this module can rely on validated values.
+Nothing here performs I/O except `from_toml` reading its file, the constructor reading
+environment variables, and the check of operators' locale directories; everything above this
+module can rely on validated values. Every setting is checked when the object is built, so a
+mistake stops the site at start-up with a `ConfigError` naming the setting, never a visitor's
+request later.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import secrets
 import tomllib
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from consent.categories import DEFAULT_CATEGORIES, Category
+from consent.errors import ConfigError as ConfigError  # re-exported: older imports use it
 from consent.names import (
     ANALYTICS,
     COOKIE_CONSENT,
@@ -27,6 +32,7 @@ from consent.names import (
     MARKETING,
     NECESSARY,
 )
+from consent.redaction import MASK, redact_url
 from consent.types import Scope
 
 # CNIL recommends asking again after about six months: 183 days in seconds.
@@ -45,12 +51,34 @@ DEFAULT_GOOGLE_CONSENT_MAPPING: Mapping[str, str] = {
 _CATEGORY_ID = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _CSS_PROPERTY = re.compile(r"^--consent-[a-z0-9-]{1,40}$")
 _CSS_VALUE = re.compile(r"^[#(),.%\w\s-]{1,80}$")
+_PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
+# RFC 6265 cookie-name: an RFC 7230 token.
+_COOKIE_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
+_DOMAIN = re.compile(
+    r"^\.?[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$"
+)
+_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+SAMESITE_VALUES = ("lax", "strict", "none")
+UNDECLARED_COOKIE_VALUES = ("allow", "block")
+GOOGLE_CONSENT_TYPES = frozenset(
+    {
+        "ad_storage",
+        "ad_user_data",
+        "ad_personalization",
+        "analytics_storage",
+        "functionality_storage",
+        "personalization_storage",
+        "security_storage",
+    }
+)
+MAX_DECISION_BODY_RANGE = (256, 1024 * 1024)
+# Settings whose values never appear in repr() or messages.
+SECRET_SETTINGS = frozenset(
+    {"secret_key", "secret_keys", "audit_key", "resolved_audit_key", "admin_password"}
+)
+URL_SETTINGS = frozenset({"audit_url", "resolved_audit_url"})
 
 LocaleResolver = Callable[[Scope], str | None]
-
-
-class ConfigError(ValueError):
-    """The configuration cannot work; the message says what to change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +107,7 @@ class ConsentConfig:
     cookie_max_age: int = DEFAULT_COOKIE_MAX_AGE
     cookie_domain: str | None = None
     cookie_secure: bool | None = None  # None: Secure exactly when the request came over https
-    cookie_samesite: Literal["lax", "strict"] = "lax"
+    cookie_samesite: Literal["lax", "strict", "none"] = "lax"  # "none" needs cookie_secure=True
 
     # Locales.
     default_locale: str = "en"
@@ -117,6 +145,10 @@ class ConsentConfig:
     admin_user: str | None = None
     admin_password: str | None = None
 
+    # Paths where no banner is injected and no page is rewritten (admin pages, API docs): each
+    # entry covers itself and everything below it. Set-Cookie filtering still applies there.
+    exclude_paths: Sequence[str] = ()
+
     max_decision_body: int = 4096
     # Rewritten pages kept by their exact bytes (0 turns the cache off); see pagecache.py.
     page_cache_bytes: int = 32 * 1024 * 1024
@@ -127,56 +159,249 @@ class ConsentConfig:
     resolved_audit_key: str = field(init=False)
 
     def __post_init__(self) -> None:
+        _check_type("dev_mode", self.dev_mode, bool)
         keys = _resolve_secret_keys(self.secret_key, self.dev_mode)
         object.__setattr__(self, "secret_keys", keys)
+        _check_type("audit_url", self.audit_url, (str, type(None)))
+        _check_type("audit_key", self.audit_key, (str, type(None)))
         audit_url = self.audit_url or os.environ.get(ENV_AUDIT_URL) or DEFAULT_AUDIT_URL
         object.__setattr__(self, "resolved_audit_url", audit_url)
         audit_key = self.audit_key or os.environ.get(ENV_AUDIT_KEY) or _derived_audit_key(keys)
         object.__setattr__(self, "resolved_audit_key", audit_key)
         self._validate()
+        self._check_with_lower_layers()
+
+    def __repr__(self) -> str:
+        # Secrets are masked and database URLs lose their passwords: configurations get printed
+        # in tracebacks, debuggers and log lines.
+        parts = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in SECRET_SETTINGS and value is not None:
+                shown = MASK if isinstance(value, str) else f"[{', '.join([MASK] * len(value))}]"
+            elif item.name in URL_SETTINGS and isinstance(value, str):
+                shown = repr(redact_url(value))
+            else:
+                shown = repr(value)
+            parts.append(f"{item.name}={shown}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     def _validate(self) -> None:
-        if not self.prefix.startswith("/") or self.prefix.endswith("/") or len(self.prefix) < 2:
-            raise ConfigError(f"prefix must look like '/_consent', got {self.prefix!r}")
+        for name in ("honour_gpc", "google_consent_mode", "shared_cache_mode", "use_catalogue"):
+            _check_type(name, getattr(self, name), bool)
+        _check_type("cookie_secure", self.cookie_secure, (bool, type(None)))
+        _check_text("policy_version", self.policy_version)
+        _check_text("rule_name", self.rule_name)
+        _check_text("default_locale", self.default_locale)
+        _check_int("cookie_max_age", self.cookie_max_age, 60, 2 * DEFAULT_COOKIE_MAX_AGE)
+        _check_int("max_decision_body", self.max_decision_body, *MAX_DECISION_BODY_RANGE)
+        _check_int("page_cache_bytes", self.page_cache_bytes, 0, None)
+        _check_choice("cookie_samesite", self.cookie_samesite, SAMESITE_VALUES)
+        if self.cookie_samesite == "none" and self.cookie_secure is not True:
+            # Browsers drop SameSite=None cookies that lack Secure, so every decision would vanish.
+            raise ConfigError(
+                "cookie_samesite='none' needs cookie_secure=True (browsers refuse SameSite=None "
+                "cookies without Secure)",
+                setting="cookie_samesite",
+            )
+        _check_choice("undeclared_cookies", self.undeclared_cookies, UNDECLARED_COOKIE_VALUES)
+        for name in ("cookie_name", "csrf_cookie_name"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not _COOKIE_NAME.match(value):
+                raise ConfigError(
+                    f"{name} must be a cookie name (letters, digits and !#$%&'*+.^_`|~-), "
+                    f"got {value!r}",
+                    setting=name,
+                )
+        if self.cookie_name == self.csrf_cookie_name:
+            raise ConfigError(
+                f"cookie_name and csrf_cookie_name must differ, both are {self.cookie_name!r}",
+                setting="csrf_cookie_name",
+            )
+        if self.cookie_domain is not None and (
+            not isinstance(self.cookie_domain, str) or not _DOMAIN.match(self.cookie_domain)
+        ):
+            raise ConfigError(
+                "cookie_domain must be a host name such as 'example.com' (no scheme, port or "
+                f"path), got {self.cookie_domain!r}",
+                setting="cookie_domain",
+            )
+        if not isinstance(self.prefix, str) or not _PREFIX.match(self.prefix):
+            raise ConfigError(
+                "prefix must be a path such as '/_consent' (starting with '/', no trailing '/'), "
+                f"got {self.prefix!r}",
+                setting="prefix",
+            )
+        self._validate_paths()
+        if self.locale_resolver is not None and not callable(self.locale_resolver):
+            raise ConfigError(
+                "locale_resolver must be a callable(scope) -> str | None",
+                setting="locale_resolver",
+            )
+        for name in ("locale_dirs", "template_dirs"):
+            for directory in getattr(self, name):
+                if not Path(directory).is_dir():
+                    raise ConfigError(
+                        f"{name}: {str(directory)!r} is not a directory", setting=name
+                    )
+        for category in self.categories:
+            if not isinstance(category, Category):
+                raise ConfigError(
+                    f"categories: entries must be Category objects, got {category!r}",
+                    setting="categories",
+                )
         ids = [category.id for category in self.categories]
         if len(set(ids)) != len(ids):
-            raise ConfigError(f"category ids must be unique, got {ids}")
+            raise ConfigError(f"categories: ids must be unique, got {ids}", setting="categories")
         for category_id in ids:
-            if not _CATEGORY_ID.match(category_id):
+            if not isinstance(category_id, str) or not _CATEGORY_ID.match(category_id):
                 raise ConfigError(
-                    f"category id {category_id!r} must be lower-case letters, digits, - or _"
+                    f"categories: id {category_id!r} must be lower-case letters, digits, - or _",
+                    setting="categories",
                 )
         if NECESSARY not in ids:
-            raise ConfigError(f"the {NECESSARY!r} category cannot be removed")
-        if not 60 <= self.cookie_max_age <= 2 * DEFAULT_COOKIE_MAX_AGE:
-            raise ConfigError("cookie_max_age must be between 60 seconds and about 13 months")
+            raise ConfigError(
+                f"categories: the {NECESSARY!r} category cannot be removed", setting="categories"
+            )
         known = set(ids)
+        allowed = ", ".join(ids)
         for rule in self.rules:
+            if not isinstance(rule, TrackerRule):
+                raise ConfigError(
+                    f"rules: entries must be TrackerRule objects, got {rule!r}", setting="rules"
+                )
             if rule.category not in known:
-                raise ConfigError(f"rule {rule} names an unknown category")
+                raise ConfigError(
+                    f"rules: {rule} names an unknown category; use one of: {allowed}",
+                    setting="rules",
+                )
             if not (rule.host or rule.inline):
-                raise ConfigError(f"rule {rule} needs a host or an inline pattern")
+                raise ConfigError(
+                    f"rules: {rule} needs a host or an inline pattern", setting="rules"
+                )
         for cookie, category_id in self.cookie_categories.items():
             if category_id not in known:
                 raise ConfigError(
-                    f"cookie {cookie!r} is assigned to unknown category {category_id!r}"
+                    f"cookie_categories: {cookie!r} is assigned to unknown category {category_id!r}; "
+                    f"use one of: {allowed}",
+                    setting="cookie_categories",
                 )
+        for cookie, details in self.cookie_details.items():
+            _check_cookie_details(cookie, details)
         if dict(self.google_consent_mapping) == dict(DEFAULT_GOOGLE_CONSENT_MAPPING):
             # Sites without a marketing category keep the ad_* types denied, silently.
             kept = {k: v for k, v in self.google_consent_mapping.items() if v in known}
             object.__setattr__(self, "google_consent_mapping", kept)
         for storage, category_id in self.google_consent_mapping.items():
+            if storage not in GOOGLE_CONSENT_TYPES:
+                raise ConfigError(
+                    f"google_consent_mapping: unknown Google consent type {storage!r}; use one of: "
+                    f"{', '.join(sorted(GOOGLE_CONSENT_TYPES))}",
+                    setting="google_consent_mapping",
+                )
             if category_id not in known:
                 raise ConfigError(
-                    f"Google consent type {storage!r} maps to unknown {category_id!r}"
+                    f"google_consent_mapping: {storage!r} maps to unknown category {category_id!r}; "
+                    f"use one of: {allowed}",
+                    setting="google_consent_mapping",
                 )
         for prop, value in self.theme.items():
-            if not _CSS_PROPERTY.match(prop) or not _CSS_VALUE.match(value):
+            if (
+                not isinstance(value, str)
+                or not _CSS_PROPERTY.match(prop)
+                or not _CSS_VALUE.match(value)
+            ):
                 raise ConfigError(
-                    f"theme entry {prop!r}: {value!r} must be a --consent-* property with a plain value"
+                    f"theme: {prop!r} = {value!r} must be a --consent-* property with a plain value",
+                    setting="theme",
                 )
+        _check_type("admin_user", self.admin_user, (str, type(None)))
+        _check_type("admin_password", self.admin_password, (str, type(None)))
         if bool(self.admin_user) != bool(self.admin_password):
-            raise ConfigError("admin_user and admin_password go together")
+            raise ConfigError(
+                "admin_user and admin_password go together: set both or neither",
+                setting="admin_password" if self.admin_user else "admin_user",
+            )
+
+    def _validate_paths(self) -> None:
+        if isinstance(self.exclude_paths, str):
+            raise ConfigError(
+                "exclude_paths must be a list of paths, not one string", setting="exclude_paths"
+            )
+        for path in self.exclude_paths:
+            if (
+                not isinstance(path, str)
+                or not path.startswith("/")
+                or any(c.isspace() for c in path)
+            ):
+                raise ConfigError(
+                    f"exclude_paths entries must be paths starting with '/', got {path!r}",
+                    setting="exclude_paths",
+                )
+            if not path.strip("/"):
+                raise ConfigError(
+                    "exclude_paths cannot hold '/': that would exclude the whole site",
+                    setting="exclude_paths",
+                )
+
+    def _check_with_lower_layers(self) -> None:
+        """Settings whose format belongs to another module are checked by that module now.
+
+        Imported here rather than at the top: the audit store, locale and catalogue modules
+        sit above this one and must stay importable without it.
+        """
+        from consent.audit.chain import Keyring
+        from consent.audit.model import AuditError
+        from consent.audit.store import postgres_conninfo, sqlite_path
+
+        url = self.resolved_audit_url
+        source = "audit_url" if self.audit_url else ENV_AUDIT_URL
+        try:
+            if url.startswith("sqlite://"):
+                sqlite_path(url)
+            elif url.startswith(("postgresql://", "postgres://")):
+                postgres_conninfo(url)
+                if importlib.util.find_spec("psycopg") is None:
+                    raise AuditError(
+                        "PostgreSQL support needs the extra: pip install 'asgi-consent[postgres]'"
+                    )
+            else:
+                raise AuditError(
+                    f"{redact_url(url)!r} is not a store URL; use sqlite:///relative/path.db, "
+                    "sqlite:////absolute/path.db or postgresql://user@host:port/dbname"
+                )
+        except AuditError as exc:
+            raise ConfigError(f"{source}: {redact_url(str(exc))}", setting="audit_url") from None
+        try:
+            Keyring.parse(self.resolved_audit_key)
+        except AuditError as exc:
+            name = "audit_key" if self.audit_key else ENV_AUDIT_KEY
+            raise ConfigError(
+                f"{name}: {exc}; use one secret of at least 16 bytes or a keyring "
+                "'id1:secret1,id2:secret2'",
+                setting="audit_key",
+            ) from None
+        if self.locale_overrides or self.locale_dirs or self.default_locale != "en":
+            from consent.i18n import LocaleCatalogue, LocaleError
+
+            try:
+                LocaleCatalogue.load(
+                    overrides=self.locale_overrides,
+                    extra_dirs=tuple(self.locale_dirs),
+                    default=self.default_locale,
+                )
+            except LocaleError as exc:
+                setting = "default_locale" if "default locale" in str(exc) else "locale_overrides"
+                raise ConfigError(f"{setting}: {exc}", setting=setting) from exc
+        if self.services:
+            from consent.catalogue import Catalogue, CatalogueError
+
+            try:
+                Catalogue.from_config(
+                    self.services, include_builtin=self.use_catalogue, categories=self.category_ids
+                )
+            except CatalogueError as exc:
+                raise ConfigError(f"services: {exc}", setting="services") from exc
 
     @property
     def category_ids(self) -> tuple[str, ...]:
@@ -198,11 +423,84 @@ class ConsentConfig:
         try:
             with file_path.open("rb") as handle:
                 data = tomllib.load(handle)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read configuration {file_path}: {exc}") from exc
-        kwargs = _kwargs_from_toml(data, base=file_path.parent)
-        kwargs.update(overrides)
-        return cls(**kwargs)
+        except OSError as exc:
+            raise ConfigError(f"{file_path}: cannot read the configuration: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            # The decoder's message ends with "(at line L, column C)".
+            raise ConfigError(f"{file_path}: not valid TOML: {exc}") from exc
+        try:
+            kwargs = _kwargs_from_toml(data, base=file_path.parent)
+            kwargs.update(overrides)
+            return cls(**kwargs)
+        except ConfigError as exc:
+            if exc.setting is not None and exc.setting in overrides:
+                raise  # the caller's keyword, not the file, is at fault
+            key = _TOML_KEYS.get(exc.setting or "", exc.setting)
+            where = f"{file_path}: key {key!r}" if key else str(file_path)
+            raise ConfigError(f"{where}: {exc}", setting=exc.setting) from exc
+
+
+def _check_type(name: str, value: object, kinds: type | tuple[type, ...]) -> None:
+    if not isinstance(value, kinds):
+        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+        expected = " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
+        raise ConfigError(f"{name} must be {expected}, got {value!r}", setting=name)
+
+
+def _check_text(name: str, value: object) -> None:
+    if not isinstance(value, str) or not _PRINTABLE.match(value):
+        raise ConfigError(
+            f"{name} must be a non-empty string of at most 64 printable characters, got {value!r}",
+            setting=name,
+        )
+
+
+def _check_int(
+    name: str, value: object, low: int, high: int | None, *, setting: str | None = None
+) -> None:
+    # bool is an int to Python, never to an operator.
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        span = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(
+            f"{name} must be a whole number {span}, got {value!r}", setting=setting or name
+        )
+
+
+def _check_choice(name: str, value: object, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise ConfigError(
+            f"{name} must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}",
+            setting=name,
+        )
+
+
+def _check_cookie_details(cookie: str, details: object) -> None:
+    if not isinstance(details, Mapping):
+        raise ConfigError(f"cookie_details: {cookie!r} must be a table", setting="cookie_details")
+    for key, value in details.items():
+        if key == "lifetime_days":
+            _check_int(
+                f"cookie_details: {cookie!r} lifetime_days",
+                value,
+                0,
+                None,
+                setting="cookie_details",
+            )
+        elif key == "purpose":
+            if not isinstance(value, str):
+                raise ConfigError(
+                    f"cookie_details: {cookie!r} purpose must be a string", setting="cookie_details"
+                )
+        else:
+            raise ConfigError(
+                f"cookie_details: {cookie!r} has unknown detail {key!r}; use category, lifetime_days, purpose",
+                setting="cookie_details",
+            )
 
 
 def _resolve_secret_keys(secret_key: str | Sequence[str] | None, dev_mode: bool) -> tuple[str, ...]:
@@ -215,7 +513,8 @@ def _resolve_secret_keys(secret_key: str | Sequence[str] | None, dev_mode: bool)
                 "consent needs a secret key to sign consent cookies. Pass "
                 "ConsentConfig(secret_key=...) or set the CONSENT_SECRET_KEY environment variable "
                 "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'). "
-                "For local development only, ConsentConfig(dev_mode=True) uses a throw-away key."
+                "For local development only, ConsentConfig(dev_mode=True) uses a throw-away key.",
+                setting="secret_key",
             )
         warnings.warn(
             "consent is running in development mode with a throw-away secret key: every consent "
@@ -224,9 +523,14 @@ def _resolve_secret_keys(secret_key: str | Sequence[str] | None, dev_mode: bool)
             stacklevel=4,
         )
         return (secrets.token_urlsafe(32),)
+    if not isinstance(secret_key, str | list | tuple):
+        raise ConfigError("secret_key must be a string or a list of strings", setting="secret_key")
     keys = (secret_key,) if isinstance(secret_key, str) else tuple(secret_key)
     if not keys or any(not isinstance(k, str) or len(k) < 16 for k in keys):
-        raise ConfigError("every secret key must be a string of at least 16 characters")
+        raise ConfigError(
+            "secret_key: every secret key must be a string of at least 16 characters",
+            setting="secret_key",
+        )
     return keys
 
 
@@ -237,6 +541,24 @@ def _derived_audit_key(keys: tuple[str, ...]) -> str:
     import hmac
 
     return hmac.new(keys[-1].encode(), b"consent audit key v1", hashlib.sha256).hexdigest()
+
+
+# Where each setting lives in a TOML file, when not at the top level under its own name.
+_TOML_KEYS = {
+    "cookie_name": "cookie.name",
+    "csrf_cookie_name": "cookie.csrf_name",
+    "cookie_max_age": "cookie.max_age",
+    "cookie_domain": "cookie.domain",
+    "cookie_secure": "cookie.secure",
+    "cookie_samesite": "cookie.samesite",
+    "locale_overrides": "locales",
+    "locale_dirs": "locales.dirs",
+    "template_dirs": "templates.dirs",
+    "cookie_categories": "cookies",
+    "cookie_details": "cookies",
+    "admin_user": "admin.user",
+    "admin_password": "admin.password",
+}
 
 
 def _kwargs_from_toml(data: Mapping[str, Any], *, base: Path) -> dict[str, Any]:
@@ -257,6 +579,7 @@ def _kwargs_from_toml(data: Mapping[str, Any], *, base: Path) -> dict[str, Any]:
         "rule_name",
         "max_decision_body",
         "page_cache_bytes",
+        "exclude_paths",
     }
     known_tables = {
         "cookie",
@@ -274,54 +597,73 @@ def _kwargs_from_toml(data: Mapping[str, Any], *, base: Path) -> dict[str, Any]:
         if key in simple:
             kwargs[key] = value
         elif key not in known_tables:
-            raise ConfigError(f"unknown configuration key {key!r}")
-    cookie = data.get("cookie", {})
+            raise ConfigError(
+                f"unknown key; top-level keys are {', '.join(sorted(simple))} and the tables "
+                f"{', '.join(sorted(known_tables))}",
+                setting=key,
+            )
+    cookie = _table(data, "cookie")
     for key, value in cookie.items():
         if key not in {"name", "max_age", "domain", "secure", "samesite", "csrf_name"}:
-            raise ConfigError(f"unknown key cookie.{key}")
+            raise ConfigError(
+                "unknown key; [cookie] takes name, csrf_name, max_age, domain, secure, samesite",
+                setting=f"cookie.{key}",
+            )
         target = {"csrf_name": "csrf_cookie_name"}.get(key, f"cookie_{key}")
         kwargs[target] = value
     if "categories" in data:
+        entries = _array_of_tables(data, "categories")
+        if any(not isinstance(entry.get("id"), str) for entry in entries):
+            raise ConfigError("every [[categories]] entry needs an id string", setting="categories")
         kwargs["categories"] = tuple(
             Category(
-                id=str(entry["id"]),
+                id=entry["id"],
                 required=bool(entry.get("required", False)),
-                texts={tag: dict(texts) for tag, texts in entry.get("texts", {}).items()},
+                texts={tag: dict(texts) for tag, texts in _table(entry, "texts").items()},
             )
-            for entry in data["categories"]
+            for entry in entries
         )
     if "locales" in data:
-        locales = dict(data["locales"])
+        locales = dict(_table(data, "locales"))
         directories = locales.pop("dirs", [])
-        kwargs["locale_dirs"] = tuple(base / d for d in directories)
+        kwargs["locale_dirs"] = tuple(base / d for d in _strings(directories, "locales.dirs"))
         kwargs["locale_overrides"] = locales
     if "templates" in data:
-        kwargs["template_dirs"] = tuple(base / d for d in data["templates"].get("dirs", []))
+        directories = _table(data, "templates").get("dirs", [])
+        kwargs["template_dirs"] = tuple(base / d for d in _strings(directories, "templates.dirs"))
     if "theme" in data:
-        kwargs["theme"] = dict(data["theme"])
+        kwargs["theme"] = dict(_table(data, "theme"))
     if "rules" in data:
         try:
-            kwargs["rules"] = tuple(TrackerRule(**entry) for entry in data["rules"])
-        except TypeError as exc:
+            kwargs["rules"] = tuple(
+                TrackerRule(**entry) for entry in _array_of_tables(data, "rules")
+            )
+        except TypeError:
             raise ConfigError(
-                f"[[rules]] entries take category, host, inline, vendor: {exc}"
-            ) from exc
+                "[[rules]] entries take category, host, inline and vendor", setting="rules"
+            ) from None
     if "services" in data:
-        kwargs["services"] = tuple(dict(entry) for entry in data["services"])
+        kwargs["services"] = tuple(dict(entry) for entry in _array_of_tables(data, "services"))
     if "cookies" in data:
         categories: dict[str, str] = {}
         details: dict[str, Mapping[str, Any]] = {}
-        for name, entry in data["cookies"].items():
+        for name, entry in _table(data, "cookies").items():
             if isinstance(entry, str):
                 categories[name] = entry
-            else:
+            elif isinstance(entry, Mapping):
                 categories[name] = str(entry.get("category", ""))
                 details[name] = {k: v for k, v in entry.items() if k != "category"}
+            else:
+                raise ConfigError(
+                    f"{name} must be a category id or a table with category, lifetime_days, "
+                    "purpose",
+                    setting="cookies",
+                )
         kwargs["cookie_categories"] = categories
         kwargs["cookie_details"] = details
     if "google_consent_mapping" in data:
-        kwargs["google_consent_mapping"] = dict(data["google_consent_mapping"])
-    admin = data.get("admin", {})
+        kwargs["google_consent_mapping"] = dict(_table(data, "google_consent_mapping"))
+    admin = _table(data, "admin")
     if admin:
         kwargs["admin_user"] = admin.get("user")
         password = admin.get("password")
@@ -329,3 +671,23 @@ def _kwargs_from_toml(data: Mapping[str, Any], *, base: Path) -> dict[str, Any]:
             password = os.environ.get(str(admin["password_env"]))
         kwargs["admin_password"] = password
     return kwargs
+
+
+def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"must be a table ([{key}])", setting=key)
+    return value
+
+
+def _array_of_tables(data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    value = data[key]
+    if not isinstance(value, list) or not all(isinstance(entry, Mapping) for entry in value):
+        raise ConfigError(f"must be an array of tables ([[{key}]])", setting=key)
+    return value
+
+
+def _strings(value: object, key: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(entry, str) for entry in value):
+        raise ConfigError("must be a list of strings", setting=key)
+    return value

@@ -21,6 +21,8 @@ from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 
+from consent.errors import ConsentError
+
 __all__ = [
     "Locale",
     "LocaleCatalogue",
@@ -63,7 +65,7 @@ _ALIASES: Mapping[str, str] = {
 }
 
 
-class LocaleError(ValueError):
+class LocaleError(ConsentError, ValueError):
     """A locale file, override or text request that cannot be honoured."""
 
 
