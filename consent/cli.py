@@ -16,10 +16,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import TextIO
 
-from consent.config import ConfigError, ConsentConfig
+from consent.config import ConsentConfig
 from consent.cookie import ConsentCookieCodec
-
-ENV_CONFIG = "CONSENT_CONFIG"
+from consent.errors import ConfigError
+from consent.names import ENV_CONFIG
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,7 +76,16 @@ def load_config(path: str | None, **overrides: object) -> ConsentConfig:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import uvicorn
+    try:
+        import uvicorn
+    except ImportError:
+        # The library never needs a server; only the demo does, so it is an extra.
+        print(
+            "consent demo needs uvicorn, which is not installed: "
+            "pip install 'asgi-consent[demo]' (or pip install uvicorn)",
+            file=sys.stderr,
+        )
+        return 2
 
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -58,6 +58,7 @@ EVENT_CHANGE: Final = "consent:change"
 ENV_SECRET_KEY: Final = "CONSENT_SECRET_KEY"  # noqa: S105 (a variable name, not a secret)
 ENV_AUDIT_URL: Final = "CONSENT_AUDIT_URL"
 ENV_AUDIT_KEY: Final = "CONSENT_AUDIT_KEY"
+ENV_CONFIG: Final = "CONSENT_CONFIG"  # the TOML file the `consent` command reads
 
 # Set by the HTML rewriter on what it holds back: a boolean marker, and the prefix that any
 # other fetching attribute (srcset, poster, href, ...) gets, as ATTR_HELD_SRC does for src.

@@ -25,7 +25,9 @@ from consent.audit.export import ExportFormat, export_receipts
 from consent.audit.model import Anchor, AuditError, AuditUnavailable, format_time
 from consent.audit.stats import StatsBy, compute_stats, render_json, render_table
 from consent.audit.store import DEFAULT_AUDIT_URL, open_store
-from consent.names import ENV_AUDIT_KEY, ENV_AUDIT_URL
+from consent.config import ConsentConfig
+from consent.errors import ConfigError
+from consent.names import ENV_AUDIT_KEY, ENV_AUDIT_URL, ENV_CONFIG, ENV_SECRET_KEY
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -344,13 +346,23 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def _store_options(parser: argparse.ArgumentParser, *, argparse_default: object) -> None:
     parser.add_argument(
+        "--config",
+        # SUPPRESS at every level: `consent --config FILE audit ...` must survive the sub-parsers.
+        default=argparse.SUPPRESS,
+        metavar="FILE",
+        help=f"read the store URL and audit key from this TOML file (default: ${ENV_CONFIG})",
+    )
+    parser.add_argument(
         "--db",
         default=argparse_default,
         metavar="URL",
-        help=f"store URL (default: ${ENV_AUDIT_URL}, else {DEFAULT_AUDIT_URL})",
+        help=f"store URL (default: the configuration's, else ${ENV_AUDIT_URL}, else {DEFAULT_AUDIT_URL})",
     )
     parser.add_argument(
-        "--key", default=argparse_default, help=f"audit key or keyring (default: ${ENV_AUDIT_KEY})"
+        "--key",
+        default=argparse_default,
+        help=f"audit key or keyring (default: the configuration's, else ${ENV_AUDIT_KEY}, else "
+        f"derived from ${ENV_SECRET_KEY} as the middleware does)",
     )
     parser.add_argument(
         "--key-file",
@@ -365,26 +377,61 @@ def _range_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", type=parse_moment, help="up to this UTC date or time (excluded)")
 
 
-def _resolve_key(args: argparse.Namespace) -> str | None:
+def _explicit_key(args: argparse.Namespace) -> str | None:
     if getattr(args, "key", None):
         return str(args.key)
     key_file = getattr(args, "key_file", None)
     if key_file:
         with open(key_file, encoding="utf-8") as handle:
             return handle.read().strip()
-    return os.environ.get(ENV_AUDIT_KEY) or None
+    return None
+
+
+def _configured(args: argparse.Namespace) -> ConsentConfig | None:
+    """The middleware's own configuration, when the command line can find one.
+
+    The same object the site builds, so the store URL and the audit key (given, from the
+    environment, or derived from the secret key) are the ones the site writes with.
+    """
+    path = getattr(args, "config", None) or os.environ.get(ENV_CONFIG)
+    if path:
+        return ConsentConfig.from_toml(path)
+    if os.environ.get(ENV_SECRET_KEY):
+        return ConsentConfig()
+    return None
+
+
+def resolve_store(args: argparse.Namespace) -> tuple[str, str | None]:
+    """(store URL, audit key): options first, then the configuration, then the environment.
+
+    Raises ``OSError`` for an unreadable key file and ``ConfigError`` for a bad configuration.
+    """
+    key = _explicit_key(args)
+    url: str | None = getattr(args, "db", None)
+    if key is None or url is None:
+        config = _configured(args)
+        if config is not None:
+            key = key or config.resolved_audit_key
+            url = url or config.resolved_audit_url
+    url = url or os.environ.get(ENV_AUDIT_URL) or DEFAULT_AUDIT_URL
+    return url, key or os.environ.get(ENV_AUDIT_KEY) or None
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``consent audit`` command described by ``args``."""
-    url = getattr(args, "db", None) or os.environ.get(ENV_AUDIT_URL) or DEFAULT_AUDIT_URL
     try:
-        key = _resolve_key(args)
+        url, key = resolve_store(args)
     except OSError as exc:
-        sys.stderr.write(f"consent audit: cannot read the key file: {exc}\n")
+        sys.stderr.write(f"consent audit: cannot read a file: {exc}\n")
+        return EXIT_UNUSABLE
+    except ConfigError as exc:
+        sys.stderr.write(f"consent audit: {exc}\n")
         return EXIT_UNUSABLE
     if not key:
-        sys.stderr.write(f"consent audit: no audit key: pass --key or set {ENV_AUDIT_KEY}\n")
+        sys.stderr.write(
+            "consent audit: no audit key: pass --key, --key-file or --config, or set "
+            f"{ENV_AUDIT_KEY} or {ENV_SECRET_KEY} as for the site\n"
+        )
         return EXIT_UNUSABLE
     out = sys.stdout
     command = args.audit_command
