@@ -10,23 +10,26 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
 import hashlib
 import hmac
 import io
 import json
 import logging
+import math
 import secrets
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
 from consent.audit import AuditError, AuditUnavailable, BaseStore, Receipt
-from consent.audit.export import CSV_FIELDS, csv_row
+from consent.audit.export import CSV_FIELDS, csv_row, csv_writer, receipt_texts
 from consent.audit.stats import StatsRow, compute_stats
 from consent.names import NECESSARY
 from consent.runtime import ConsentRuntime
@@ -54,9 +57,20 @@ async def admin_response(request: Request, runtime: ConsentRuntime) -> Response:
     nonce = secrets.token_urlsafe(16)
     headers = _security_headers(nonce)
     config = runtime.config
-    if not authorised(
-        request.headers.get("authorization"), config.admin_user or "", config.admin_password or ""
-    ):
+    limiter = _limiters.setdefault(runtime, LoginLimiter())
+    client = request.client.host if request.client else ""
+    # Refused before the credentials are even looked at: a guesser learns nothing while limited.
+    wait = limiter.retry_after(client)
+    if wait > 0:
+        return PlainTextResponse(
+            "Too many failed logins; try again later",
+            status_code=429,
+            headers={**headers, "retry-after": str(math.ceil(wait))},
+        )
+    credentials = request.headers.get("authorization")
+    if not authorised(credentials, config.admin_user or "", config.admin_password or ""):
+        if credentials:  # a browser's first request, before it asks for a password, is no guess
+            limiter.failed(client)
         return PlainTextResponse(
             "Authentication required",
             status_code=401,
@@ -85,6 +99,59 @@ async def admin_response(request: Request, runtime: ConsentRuntime) -> Response:
             status_code=503,
         )
     return view.message("Not found", "There is no admin page at this address.", status_code=404)
+
+
+class LoginLimiter:
+    """Failed logins allowed per client address and in total, as token buckets.
+
+    Each bucket holds ``burst`` failures and refills at ``burst`` per ``window`` seconds. The
+    overall bucket stops guessing spread over many addresses; its price is that such an
+    attack also locks out the real operator for a while (the command line still works).
+    """
+
+    def __init__(
+        self,
+        *,
+        burst: int = 5,
+        overall_burst: int = 50,
+        window: float = 60.0,
+        max_clients: int = 4096,
+        clock: Callable[[], float] = monotonic,
+    ) -> None:
+        self._burst = burst
+        self._overall_burst = overall_burst
+        self._window = window
+        self._max_clients = max_clients
+        self._clock = clock
+        self._clients: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._overall = (float(overall_burst), clock())
+
+    def _level(self, bucket: tuple[float, float], burst: int) -> float:
+        tokens, at = bucket
+        return min(float(burst), tokens + (self._clock() - at) * burst / self._window)
+
+    def _wait(self, tokens: float, burst: int) -> float:
+        return 0.0 if tokens >= 1 else (1 - tokens) * self._window / burst
+
+    def retry_after(self, client: str) -> float:
+        """Seconds until ``client`` may try again (0: now)."""
+        overall = self._wait(self._level(self._overall, self._overall_burst), self._overall_burst)
+        bucket = self._clients.get(client)
+        mine = 0.0 if bucket is None else self._wait(self._level(bucket, self._burst), self._burst)
+        return max(overall, mine)
+
+    def failed(self, client: str) -> None:
+        now = self._clock()
+        self._overall = (self._level(self._overall, self._overall_burst) - 1, now)
+        bucket = self._clients.pop(client, (float(self._burst), now))
+        self._clients[client] = (self._level(bucket, self._burst) - 1, now)
+        # Bounded memory: the addresses that failed longest ago are forgotten first (the
+        # overall bucket still counts their failures).
+        while len(self._clients) > self._max_clients:
+            self._clients.popitem(last=False)
+
+
+_limiters: WeakKeyDictionary[ConsentRuntime, LoginLimiter] = WeakKeyDictionary()
 
 
 def authorised(header: str | None, user: str, password: str) -> bool:
@@ -261,7 +328,7 @@ async def _export_chunks(
     until: datetime | None,
 ) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer = csv_writer(buffer)
     if fmt == "csv":
         writer.writeheader()
     batch = first
@@ -299,7 +366,7 @@ def parse_moment(text: str) -> datetime | None:
 
 def receipt_fields(receipt: Receipt) -> list[tuple[str, str]]:
     """Every field of a receipt as label and text, in the order of the export."""
-    row = csv_row(receipt)
+    row = receipt_texts(receipt)  # shown as HTML text: no spreadsheet guard needed
     return [(name, row[name]) for name in CSV_FIELDS]
 
 

