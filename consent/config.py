@@ -140,6 +140,15 @@ class ConsentConfig:
     audit_url: str | None = None
     audit_key: str | None = None
     rule_name: str = "gdpr"
+    # Query parameters a receipt keeps of the page it was given on; by default the path alone.
+    audit_query_params: Sequence[str] = ()
+    # How long a decision waits for the store's lock or a connection; None: 15 s for SQLite,
+    # 5 s for PostgreSQL. After a failure further decisions are refused at once for a while.
+    audit_timeout: float | None = None
+    # Signed copies of the chain's end, appended outside the database (docs/audit.md, Anchors).
+    audit_anchor_file: str | None = None
+    audit_anchor_every: int = 100
+    audit_anchor_interval: float = 300.0
 
     # Admin view: off unless both are set.
     admin_user: str | None = None
@@ -192,6 +201,7 @@ class ConsentConfig:
         _check_type("cookie_secure", self.cookie_secure, (bool, type(None)))
         _check_text("policy_version", self.policy_version)
         _check_text("rule_name", self.rule_name)
+        _check_audit_settings(self)
         _check_text("default_locale", self.default_locale)
         _check_int("cookie_max_age", self.cookie_max_age, 60, 2 * DEFAULT_COOKIE_MAX_AGE)
         _check_int("max_decision_body", self.max_decision_body, *MAX_DECISION_BODY_RANGE)
@@ -447,6 +457,22 @@ def _check_type(name: str, value: object, kinds: type | tuple[type, ...]) -> Non
         raise ConfigError(f"{name} must be {expected}, got {value!r}", setting=name)
 
 
+def _check_audit_settings(config: ConsentConfig) -> None:
+    names = config.audit_query_params
+    if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
+        raise ConfigError(
+            "audit_query_params must be a list of parameter names", setting="audit_query_params"
+        )
+    _check_type("audit_anchor_file", config.audit_anchor_file, (str, type(None)))
+    _check_int("audit_anchor_every", config.audit_anchor_every, 1, None)
+    for name in ("audit_timeout", "audit_anchor_interval"):
+        value = getattr(config, name)
+        if value is None and name == "audit_timeout":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"{name} must be a positive number of seconds", setting=name)
+
+
 def _check_text(name: str, value: object) -> None:
     if not isinstance(value, str) or not _PRINTABLE.match(value):
         raise ConfigError(
@@ -577,6 +603,11 @@ def _kwargs_from_toml(data: Mapping[str, Any], *, base: Path) -> dict[str, Any]:
         "undeclared_cookies",
         "use_catalogue",
         "rule_name",
+        "audit_query_params",
+        "audit_timeout",
+        "audit_anchor_file",
+        "audit_anchor_every",
+        "audit_anchor_interval",
         "max_decision_body",
         "page_cache_bytes",
         "exclude_paths",

@@ -21,7 +21,7 @@ from starlette.responses import (
 )
 
 from consent.assets import assets
-from consent.audit import AuditUnavailable, Decision
+from consent.audit import AuditUnavailable, Decision, receipt_path
 from consent.config import ConsentConfig
 from consent.cookie import CookiePayload, parse_cookie_header
 from consent.csrf import is_valid_nonce, new_nonce, token_for, verify_token
@@ -198,7 +198,7 @@ class ConsentEndpoints:
             locale=locale.tag,
             texts_hash=locale.texts_hash(),
             texts=texts,
-            path=next_path,
+            path=receipt_path(next_path, self.config.audit_query_params),
             rule="gpc" if state.gpc else self.config.rule_name,
         )
         try:

@@ -356,8 +356,14 @@ class ConsentRuntime:
         if self._store is None:
             async with self._store_lock:
                 if self._store is None:
+                    config = self.config
                     self._store = open_store(
-                        self.config.resolved_audit_url, self.config.resolved_audit_key
+                        config.resolved_audit_url,
+                        config.resolved_audit_key,
+                        timeout=config.audit_timeout,
+                        anchor_file=config.audit_anchor_file,
+                        anchor_every=config.audit_anchor_every,
+                        anchor_interval=config.audit_anchor_interval,
                     )
         return self._store
 

@@ -380,3 +380,23 @@ def test_a_16_kb_decision_post_gets_bounded_expiry_headers_over_uvicorn(
     status = int(head[0].split()[1])
     answer = [line.partition(b": ") for line in head[1:]]
     _assert_bounded(status, [(name, value) for name, _, value in answer])
+
+
+@pytest.mark.parametrize(
+    ("keep", "stored"), [((), "/search"), (("page",), "/search?page=2")], ids=["default", "allowed"]
+)
+def test_receipts_keep_the_path_without_the_query_string(
+    make_config: Callable[..., ConsentConfig], keep: tuple[str, ...], stored: str
+) -> None:
+    config = make_config(audit_query_params=keep)
+    with TestClient(ConsentMiddleware(page_app(), config=config)) as client:
+        token = csrf_token(client)
+        next_path = "/search?q=my+diagnosis&page=2"
+        answer = client.post(
+            DECISION,
+            data={"action": "reject_all", "csrf_token": token, "next": next_path},
+            follow_redirects=False,
+        )
+        assert answer.headers["location"] == next_path  # the visitor still goes back there
+        receipts = client.get("/_consent/receipt").json()["receipts"]
+    assert [receipt["path"] for receipt in receipts] == [stored]

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consent.audit import AuditError, Decision, Receipt, hash_texts
-from consent.audit.model import format_time, new_receipt_id, parse_time
+from consent.audit.model import format_time, new_receipt_id, parse_time, receipt_path
 from tests.audit.conftest import decision
 
 texts_strategy = st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=40), max_size=6)
@@ -159,3 +159,19 @@ def test_from_json_refuses_incomplete_data() -> None:
     del data["mac"]
     with pytest.raises(AuditError):
         Receipt.from_json(data)
+
+
+@pytest.mark.parametrize(
+    ("target", "keep", "stored"),
+    [
+        ("/search?q=my+illness&page=2", (), "/search"),
+        ("/news/1?utm_source=x&session=abc#comments", (), "/news/1"),
+        ("/search?q=secret&page=2&lang=de", ("page", "lang"), "/search?page=2&lang=de"),
+        ("/search?q=secret", ("page",), "/search"),
+        ("/", ("page",), "/"),
+    ],
+)
+def test_a_receipt_keeps_the_path_and_only_allowed_query_parameters(
+    target: str, keep: tuple[str, ...], stored: str
+) -> None:
+    assert receipt_path(target, keep) == stored
