@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import stat
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -268,3 +270,34 @@ async def test_memory_store_works_in_one_process() -> None:
     await store.record(decision())
     assert (await store.verify()).ok
     await store.close()
+
+
+async def test_sqlite_files_are_created_for_their_owner_only(tmp_path: Path) -> None:
+    previous = os.umask(0o022)  # the usual default, which leaves new files world-readable
+    try:
+        path = tmp_path / "audit.db"
+        store = open_store(f"sqlite:///{path}", KEY)
+        await store.record(decision())
+        modes = {
+            name: stat.S_IMODE((tmp_path / name).stat().st_mode)
+            for name in ("audit.db", "audit.db-wal", "audit.db-shm")
+        }
+        await store.close()
+    finally:
+        os.umask(previous)
+    assert modes == {"audit.db": 0o600, "audit.db-wal": 0o600, "audit.db-shm": 0o600}
+
+
+async def test_sqlite_purged_receipts_leave_no_trace_in_the_files(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    store = open_store(f"sqlite:///{path}", KEY)
+    marker = "visitor-to-be-forgotten-7f3a"
+    for index in range(20):
+        await store.record(decision(f"{marker}-{index}", path=f"/{marker}/{index}"))
+    report, checkpoint = await store.purge(datetime.now(UTC) + timedelta(seconds=1))
+    assert report.ok and checkpoint is not None and checkpoint.deleted == 20
+    kept = await store.record(decision("visitor-kept"))
+    files = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("audit.db"))
+    await store.close()
+    assert kept.consent_id.encode() in files
+    assert marker.encode() not in files
