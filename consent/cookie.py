@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 
 from itsdangerous import BadData, TimestampSigner
 
+from consent.names import COOKIE_HOST_PREFIX
+
 _SALT = "consent.cookie.v1"
 # Real values stay near 200 bytes; anything far larger is not ours and not worth verifying.
 MAX_COOKIE_VALUE = 1024
@@ -135,6 +137,14 @@ def _payload_from_body(body: object, policy_version: str) -> CookiePayload | Non
         decided_at=decided_at,
         receipt_id=receipt_id,
     )
+
+
+def cookie_name_for(name: str, *, secure: bool, domain: str | None) -> str:
+    """The name one of the middleware's cookies has on this site: ``__Host-`` prefixed where
+    the browser can enforce it (Secure, no Domain), the configured name elsewhere."""
+    if not secure or domain or name.lower().startswith(("__host-", "__secure-")):
+        return name
+    return COOKIE_HOST_PREFIX + name
 
 
 def parse_cookie_header(header: str, wanted: Iterable[str]) -> dict[str, str]:

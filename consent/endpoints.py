@@ -21,9 +21,9 @@ from starlette.responses import (
 )
 
 from consent.assets import assets
-from consent.audit import AuditUnavailable, Decision, receipt_path
+from consent.audit import AuditStore, AuditUnavailable, Decision, receipt_path
 from consent.config import ConsentConfig
-from consent.cookie import CookiePayload, parse_cookie_header
+from consent.cookie import CookiePayload, cookie_name_for, parse_cookie_header
 from consent.csrf import is_valid_nonce, new_nonce, token_for, verify_token
 from consent.decisions import DecisionError, parse_choice, safe_next
 from consent.enforcement import expiry_headers
@@ -54,9 +54,14 @@ class RequestInfo:
     https: bool
     host: str
     csrf_cookie_name: str
+    consent_cookie_name: str = ""
     csrf_nonce: str | None = None
     new_csrf_cookie: bool = False
     cookie_header: str = ""
+
+    @property
+    def consent_cookie(self) -> str | None:
+        return self.cookies.get(self.consent_cookie_name)
 
     @property
     def all_cookie_names(self) -> list[str]:
@@ -83,15 +88,24 @@ class RequestInfo:
                 gpc = value.strip() == b"1"
             elif name == b"host":
                 host = value.decode("latin-1")
-        cookies = parse_cookie_header(cookie_header, (config.cookie_name, config.csrf_cookie_name))
-        nonce = cookies.get(config.csrf_cookie_name)
+        https = scope.get("scheme") in ("https", "wss")
+        # Only the name this site uses is read: on https a plain-named cookie may have been
+        # planted by a sibling subdomain or over plain http, so it counts for nothing.
+        secure = https if config.cookie_secure is None else config.cookie_secure
+        consent_name, csrf_name = (
+            cookie_name_for(name, secure=secure, domain=config.cookie_domain)
+            for name in (config.cookie_name, config.csrf_cookie_name)
+        )
+        cookies = parse_cookie_header(cookie_header, (consent_name, csrf_name))
+        nonce = cookies.get(csrf_name)
         return cls(
             cookies=cookies,
             accept_language=accept_language,
             gpc=gpc,
-            https=scope.get("scheme") in ("https", "wss"),
+            https=https,
             host=host,
-            csrf_cookie_name=config.csrf_cookie_name,
+            csrf_cookie_name=csrf_name,
+            consent_cookie_name=consent_name,
             csrf_nonce=nonce if is_valid_nonce(nonce) else None,
             cookie_header=cookie_header,
         )
@@ -186,23 +200,24 @@ class ConsentEndpoints:
             return RedirectResponse(target, status_code=303, headers=_NO_STORE)
         shown = next((v for k, v in fields if k == FIELD_LOCALE), None)
         locale = self.runtime.locale_for(None, info.accept_language, shown)
-        consent_id = state.consent_id or secrets.token_urlsafe(16)
         texts = dict(locale.texts)
-        decision = Decision(
-            consent_id=consent_id,
-            action=choice.action,
-            method=choice.source,
-            granted=choice.granted,
-            refused=choice.refused,
-            policy_version=self.config.policy_version,
-            locale=locale.tag,
-            texts_hash=locale.texts_hash(),
-            texts=texts,
-            path=receipt_path(next_path, self.config.audit_query_params),
-            rule="gpc" if state.gpc else self.config.rule_name,
-        )
         try:
             store = await self.runtime.store()
+            previous = self.runtime.codec.decode(info.consent_cookie)
+            consent_id = await _continued_consent_id(store, previous)
+            decision = Decision(
+                consent_id=consent_id,
+                action=choice.action,
+                method=choice.source,
+                granted=choice.granted,
+                refused=choice.refused,
+                policy_version=self.config.policy_version,
+                locale=locale.tag,
+                texts_hash=locale.texts_hash(),
+                texts=texts,
+                path=receipt_path(next_path, self.config.audit_query_params),
+                rule="gpc" if state.gpc else self.config.rule_name,
+            )
             receipt = await store.record(decision)
         except AuditUnavailable:
             logger.exception("the audit store could not record a decision")
@@ -235,7 +250,7 @@ class ConsentEndpoints:
             (
                 b"set-cookie",
                 _cookie_header(
-                    self.config.cookie_name,
+                    info.consent_cookie_name,
                     self.runtime.codec.encode(payload),
                     max_age=self.config.cookie_max_age,
                     secure=secure,
@@ -249,6 +264,10 @@ class ConsentEndpoints:
         expired = expiry_headers(
             withdrawn, info.host, secure=secure, cookie_domain=self.config.cookie_domain
         )
+        if info.consent_cookie_name != self.config.cookie_name:
+            # The plain-named cookie of before the prefix, never read again on this site.
+            legacy = [n for n in info.all_cookie_names if n == self.config.cookie_name]
+            expired += expiry_headers(legacy, "", secure=True)
         for value in expired:
             response.raw_headers.append((b"set-cookie", value.encode("latin-1")))
         return response
@@ -362,18 +381,22 @@ class ConsentEndpoints:
         )
 
     async def receipt(self, request: Request, info: RequestInfo, state: ConsentState) -> Response:
-        payload = self.runtime.codec.decode(info.cookies.get(self.config.cookie_name))
+        payload = self.runtime.codec.decode(info.consent_cookie)
         if payload is None:
             return JSONResponse(
                 {"error": "no consent cookie with this request"}, status_code=404, headers=_NO_STORE
             )
         try:
             store = await self.runtime.store()
-            receipts = await store.receipts_for(payload.consent_id)
+            history = await store.receipts_for(payload.consent_id)
         except AuditUnavailable:
             return JSONResponse(
                 {"error": "the receipt store is unavailable"}, status_code=503, headers=_NO_STORE
             )
+        # Only the history up to the receipt this very cookie was issued with: a cookie planted
+        # in someone else's browser never shows the decisions they made after it.
+        ids = [r.receipt_id for r in history]
+        receipts = history[: ids.index(payload.receipt_id) + 1] if payload.receipt_id in ids else []
         if not receipts:
             return JSONResponse(
                 {"error": "no receipt stored for this consent id"},
@@ -423,6 +446,20 @@ class ConsentEndpoints:
         from consent.admin import admin_response
 
         return await admin_response(request, self.runtime)
+
+
+async def _continued_consent_id(store: AuditStore, previous: CookiePayload | None) -> str:
+    """The consent id a decision is recorded under: the visitor's own, when their cookie is the
+    one the latest receipt of that id issued; a fresh one otherwise.
+
+    So a cookie planted in a victim's browser and kept by its planter stops at the victim's
+    first decision: the planter's next decision starts a history of its own.
+    """
+    if previous is not None and previous.receipt_id is not None:
+        history = await store.receipts_for(previous.consent_id)
+        if history and history[-1].receipt_id == previous.receipt_id:
+            return previous.consent_id
+    return secrets.token_urlsafe(16)
 
 
 def _refusal(status: int, reason: str, wants_json: bool) -> Response:

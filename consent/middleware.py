@@ -46,7 +46,7 @@ class ConsentMiddleware:
             await self.app(scope, receive, send)
             return
         info = RequestInfo.from_scope(scope, self.config)
-        state = self.runtime.state(info.cookies.get(self.config.cookie_name), gpc=info.gpc)
+        state = self.runtime.state(info.consent_cookie, gpc=info.gpc)
         scope[SCOPE_KEY] = state
         if kind == "websocket":
             await self.app(scope, receive, _handshake_filter(send, self.runtime, state))

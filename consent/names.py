@@ -33,6 +33,10 @@ FIELD_LOCALE: Final = "locale"  # the locale the visitor read the texts in
 # Cookies set by the middleware itself (both strictly necessary).
 COOKIE_CONSENT: Final = "consent"
 COOKIE_CSRF: Final = "consent_csrf"
+# On https without a shared cookie domain both get this prefix: browsers then accept them only
+# from the site itself over https, host-only, so a sibling subdomain or a network attacker on
+# plain http cannot plant one.
+COOKIE_HOST_PREFIX: Final = "__Host-"
 
 # HTML attributes.
 ATTR_BANNER: Final = "data-consent-banner"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import re
 import socket
+import time
 import tracemalloc
 from collections.abc import Callable
 from urllib.parse import urlencode
@@ -14,6 +15,7 @@ from starlette.testclient import TestClient
 
 from consent import ConsentConfig, ConsentMiddleware
 from consent.assets import assets
+from consent.cookie import CookiePayload
 from consent.csrf import new_nonce, token_for
 from consent.enforcement import MAX_EXPIRY_BYTES, MAX_EXPIRY_HEADERS
 from consent.types import Message
@@ -252,9 +254,12 @@ def test_cookie_is_secure_over_https(make_config: Callable[..., ConsentConfig]) 
     response = client.post(
         DECISION, data={"action": "reject_all", "csrf_token": token}, follow_redirects=False
     )
-    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("consent="))
-    assert "; Secure" in cookie
+    cookies = response.headers.get_list("set-cookie")
+    # Without a shared domain the prefix makes the browser refuse a planted copy.
+    cookie = next(h for h in cookies if h.startswith("__Host-consent="))
+    assert "; Secure" in cookie and "Path=/;" in cookie
     assert "Domain=" not in cookie
+    assert not any(h.startswith("consent=") for h in cookies)
 
 
 def test_configured_domain_shares_consent_across_subdomains(
@@ -400,3 +405,87 @@ def test_receipts_keep_the_path_without_the_query_string(
         assert answer.headers["location"] == next_path  # the visitor still goes back there
         receipts = client.get("/_consent/receipt").json()["receipts"]
     assert [receipt["path"] for receipt in receipts] == [stored]
+
+
+# ----- consent fixation ------------------------------------------------------------------------
+
+
+def _decide(client: TestClient, action: str, next_path: str = "/") -> dict[str, str]:
+    token = csrf_token(client)
+    response = client.post(
+        DECISION,
+        data={"action": action, "csrf_token": token, "next": next_path},
+        headers={"accept": "application/json"},
+    )
+    assert response.status_code == 200
+    body: dict[str, str] = response.json()
+    return body
+
+
+def test_a_planted_cookie_never_shows_its_planter_the_victims_receipts(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    app = ConsentMiddleware(page_app(), config=make_config())
+    attacker, victim = TestClient(app), TestClient(app)
+    planted = _decide(attacker, "accept_all")
+    for cookie in attacker.cookies.jar:
+        if cookie.name == "consent":
+            victim.cookies.jar.set_cookie(cookie)
+    own = _decide(victim, "reject_all", "/account/health?topic=private")
+    # The planter's cookie shows the history up to its own receipt, never what came after.
+    seen = attacker.get("/_consent/receipt").json()["receipts"]
+    assert [r["receipt_id"] for r in seen] == [planted["receipt_id"]]
+    # The planter's next decision starts a history of its own.
+    again = _decide(attacker, "accept_all")
+    assert again["consent_id"] != own["consent_id"]
+    seen = attacker.get("/_consent/receipt").json()["receipts"]
+    assert own["receipt_id"] not in {r["receipt_id"] for r in seen}
+    # The victim's own cookie shows the victim's decision.
+    mine = victim.get("/_consent/receipt").json()["receipts"]
+    assert mine[-1]["receipt_id"] == own["receipt_id"]
+
+
+def test_a_cookie_without_its_receipt_shows_no_receipts(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    config = make_config()
+    app = ConsentMiddleware(page_app(), config=config)
+    client = TestClient(app)
+    decided = _decide(client, "accept_all")
+    # Signed with the site's key, but not the cookie any decision issued.
+    bare = CookiePayload(
+        consent_id=decided["consent_id"],
+        granted=frozenset({"necessary"}),
+        policy_version=config.policy_version,
+        decided_at=int(time.time()),
+    )
+    client.cookies.set("consent", app.runtime.codec.encode(bare))
+    assert client.get("/_consent/receipt").status_code == 404
+
+
+def test_over_https_only_the_host_prefixed_cookies_count(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    app = ConsentMiddleware(page_app(), config=make_config())
+    client = TestClient(app, base_url="https://news.example")
+    assert client.get("/state").json()["decided"] is False
+    csrf = next(h for h in client.get("/").headers.get_list("set-cookie") if "csrf" in h)
+    assert csrf.startswith("__Host-consent_csrf=") and "; Secure" in csrf
+    assert "Path=/;" in csrf and "Domain" not in csrf
+    # A validly signed cookie under the plain name, as a sibling subdomain or a network
+    # attacker on http could plant it, is not the site's.
+    stranger = TestClient(app, base_url="https://news.example")
+    _decide(stranger, "accept_all")
+    planted = stranger.cookies["__Host-consent"]
+    client.cookies.set("consent", planted)
+    assert client.get("/state").json()["decided"] is False
+    assert client.get("/_consent/receipt").status_code == 404
+    # A decision expires the plain-named cookie, which nothing reads any more.
+    token = csrf_token(client)
+    response = client.post(
+        DECISION, data={"action": "reject_all", "csrf_token": token}, follow_redirects=False
+    )
+    cookies = response.headers.get_list("set-cookie")
+    assert any(h.startswith("__Host-consent=") for h in cookies)
+    assert any(h.startswith("consent=;") and "Max-Age=0" in h for h in cookies)
+    assert client.get("/state").json()["decided"] is True
