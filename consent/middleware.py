@@ -12,6 +12,7 @@ from consent.body import BodyDecoder, decoder_for, sniff_charset
 from consent.config import ConsentConfig
 from consent.csrf import token_for
 from consent.endpoints import ConsentEndpoints, RequestInfo
+from consent.lifespan import lifespan
 from consent.names import SCOPE_KEY
 from consent.pagecache import BANNER_SLOT, RewrittenPage, body_key
 from consent.rewriter import HtmlRewriter
@@ -39,9 +40,13 @@ class ConsentMiddleware:
         self.endpoints = ConsentEndpoints(self.runtime)
         self._prefix = self.config.prefix
         self._prefix_slash = self.config.prefix + "/"
+        self._excluded = tuple(path.rstrip("/") for path in self.config.exclude_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if kind == "lifespan":
+            await lifespan(self.app, scope, receive, send, self.runtime.close)
+            return
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
@@ -55,8 +60,27 @@ class ConsentMiddleware:
         if path == self._prefix or path.startswith(self._prefix_slash):
             await self.endpoints(scope, receive, send, info, state)
             return
+        if self._excluded and any(path == p or path.startswith(p + "/") for p in self._excluded):
+            # The operator's own pages (admin, API docs): untouched, but cookies of refused
+            # purposes are still kept from the browser.
+            await self.app(scope, receive, _cookie_filter(send, self.runtime, state))
+            return
         responder = _Responder(self.runtime, scope, send, info, state)
         await self.app(scope, receive, responder.send)
+
+
+def _cookie_filter(send: Send, runtime: ConsentRuntime, state: ConsentState) -> Send:
+    async def filtered(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            allows = runtime.cookie_policy.allows
+            message["headers"] = [
+                (name, value)
+                for name, value in message.get("headers", [])
+                if name.lower() != b"set-cookie" or allows(value.decode("latin-1"), state.granted)
+            ]
+        await send(message)
+
+    return filtered
 
 
 def _handshake_filter(send: Send, runtime: ConsentRuntime, state: ConsentState) -> Send:

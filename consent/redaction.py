@@ -6,6 +6,11 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from consent.config import ConsentConfig
 
 MASK = "***"
 # scheme://user:password@host...: the password is whatever sits between the first ':' after
@@ -59,6 +64,26 @@ class SecretFilter(logging.Filter):
 
 
 _FILTER = SecretFilter()
+
+
+def secrets_of(config: ConsentConfig) -> set[str]:
+    """Every secret value a configuration holds, as it could appear in text."""
+    found = set(config.secret_keys)
+    audit_key = config.resolved_audit_key
+    found.add(audit_key)
+    # A keyring "id1:secret1,id2:secret2": each secret on its own too.
+    for entry in audit_key.split(","):
+        found.add(entry.strip())
+        found.add(entry.partition(":")[2].strip())
+    if config.admin_password:
+        found.add(config.admin_password)
+    try:
+        password = urlsplit(config.resolved_audit_url).password
+    except ValueError:
+        password = None
+    if password:
+        found.add(password)
+    return {value for value in found if value}
 
 
 def hide_in_logs(values: Iterable[str]) -> None:

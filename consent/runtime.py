@@ -24,6 +24,7 @@ from consent.holdback import HoldbackPolicy
 from consent.i18n import Locale, LocaleCatalogue
 from consent.names import MARKETING
 from consent.pagecache import PageCache
+from consent.redaction import hide_in_logs, secrets_of
 from consent.state import ConsentState
 from consent.templating import (
     CSRF_MARKER,
@@ -65,6 +66,8 @@ class Urls:
 class ConsentRuntime:
     def __init__(self, config: ConsentConfig) -> None:
         self.config = config
+        # Exceptions from the store or a codec may quote a key or a connection string.
+        hide_in_logs(secrets_of(config))
         self.urls = Urls.under(config.prefix)
         self.codec = ConsentCookieCodec(
             config.secret_keys, max_age=config.cookie_max_age, policy_version=config.policy_version

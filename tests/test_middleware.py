@@ -497,3 +497,43 @@ async def test_websocket_handshake_cookies_follow_the_purposes(
     assert sent[0]["type"] == answer
     # An undecided visitor: the analytics cookie stays on the server, the undeclared one passes.
     assert sent[0]["headers"] == [(b"set-cookie", cookies[1])]
+
+
+# -- exclude_paths --------------------------------------------------------------------------
+
+
+def _site_with_admin() -> Starlette:
+    async def page(request: Request) -> Response:
+        response = Response(PAGE, media_type="text/html; charset=utf-8")
+        response.set_cookie("visit_id", "v1")  # declared analytics in the test configuration
+        response.set_cookie("csrftoken", "t1")
+        response.headers["x-consent-decided"] = str(request.scope["consent"].decided)
+        return response
+
+    return Starlette(
+        routes=[
+            Route("/admin", page),
+            Route("/admin/{rest:path}", page),
+            Route("/administrator", page),
+        ]
+    )
+
+
+def test_excluded_paths_are_served_untouched_but_refused_cookies_stay_out(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    config = make_config(
+        exclude_paths=["/admin"],
+        cookie_categories={"visit_id": "analytics", "csrftoken": "necessary"},
+    )
+    client = TestClient(ConsentMiddleware(_site_with_admin(), config=config))
+    for path in ("/admin", "/admin/", "/admin/app/article/1/change/"):
+        response = client.get(path)
+        assert response.text == PAGE  # no banner, nothing held back, not re-encoded
+        assert response.headers["x-consent-decided"] == "False"  # scope["consent"] is set
+        cookies = response.headers.get_list("set-cookie")
+        assert any(c.startswith("csrftoken=") for c in cookies)
+        assert not any(c.startswith("visit_id=") for c in cookies)
+        assert "cache-control" not in response.headers
+    # A prefix covers whole path segments only.
+    assert "data-consent-banner" in client.get("/administrator").text
