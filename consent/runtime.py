@@ -22,9 +22,9 @@ from consent.cookie import ConsentCookieCodec, CookiePayload
 from consent.enforcement import CookiePolicy
 from consent.holdback import HoldbackPolicy
 from consent.i18n import Locale, LocaleCatalogue
+from consent.lru import LruCache
 from consent.names import MARKETING
 from consent.pagecache import PageCache
-from consent.redaction import hide_in_logs, secrets_of
 from consent.state import ConsentState
 from consent.templating import (
     CSRF_MARKER,
@@ -38,6 +38,11 @@ from consent.templating import (
 logger = logging.getLogger("consent")
 
 UNDECIDED = ConsentState(decided=False, granted=frozenset())
+
+# Rendered markup kept per key; keys depend on what visitors and page content choose, so each
+# cache is an LRU of fixed size. Every locale with every choice fits in the banner's.
+BANNER_CACHE_SIZE = 512
+PLACEHOLDER_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +71,6 @@ class Urls:
 class ConsentRuntime:
     def __init__(self, config: ConsentConfig) -> None:
         self.config = config
-        # Exceptions from the store or a codec may quote a key or a connection string.
-        hide_in_logs(secrets_of(config))
         self.urls = Urls.under(config.prefix)
         self.codec = ConsentCookieCodec(
             config.secret_keys, max_age=config.cookie_max_age, policy_version=config.policy_version
@@ -91,8 +94,10 @@ class ConsentRuntime:
         )
         self.gpc_refuses = frozenset({MARKETING}) & self.all_categories
         self.theme_style = css_custom_properties(tuple(sorted(config.theme.items())))
-        self._banner_cache: dict[tuple[str, bool, frozenset[str], bool, bool], str] = {}
-        self._placeholder_cache: dict[tuple[str, str, str], str] = {}
+        self._banner_cache: LruCache[tuple[Any, ...], str] = LruCache(BANNER_CACHE_SIZE)
+        self._placeholder_cache: LruCache[tuple[str, str, str], str] = LruCache(
+            PLACEHOLDER_CACHE_SIZE
+        )
         self._policy_cache: dict[tuple[str, str], str] = {}
         self._head_cache: dict[bool, str] = {}
         self.page_cache = PageCache(config.page_cache_bytes)
@@ -169,8 +174,7 @@ class ConsentRuntime:
         cached = self._banner_cache.get(key)
         if cached is None:
             cached = self._render_banner(locale, state)
-            if len(self._banner_cache) < 2048:
-                self._banner_cache[key] = cached
+            self._banner_cache.put(key, cached)
         return cached.replace(CSRF_MARKER, html.escape(csrf_token)).replace(
             NEXT_MARKER, html.escape(next_path)
         )
@@ -349,8 +353,7 @@ class ConsentRuntime:
                 else category_id,
                 vendor=vendor or "?",
             )
-            if len(self._placeholder_cache) < 4096:
-                self._placeholder_cache[key] = cached
+            self._placeholder_cache.put(key, cached)
         return cached
 
     # ----- audit store -------------------------------------------------------------------
