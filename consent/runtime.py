@@ -40,7 +40,8 @@ logger = logging.getLogger("consent")
 UNDECIDED = ConsentState(decided=False, granted=frozenset())
 
 # Rendered markup kept per key; keys depend on what visitors and page content choose, so each
-# cache is an LRU of fixed size. Every locale with every choice fits in the banner's.
+# cache is an LRU of fixed size, which keeps the banners in use even when a flood of rare
+# combinations (every locale with every choice is about 650 banners) passes through.
 BANNER_CACHE_SIZE = 512
 PLACEHOLDER_CACHE_SIZE = 1024
 
@@ -72,6 +73,7 @@ class ConsentRuntime:
     def __init__(self, config: ConsentConfig) -> None:
         self.config = config
         self.urls = Urls.under(config.prefix)
+        self._mounted_urls: dict[str, Urls] = {"": self.urls}
         self.codec = ConsentCookieCodec(
             config.secret_keys, max_age=config.cookie_max_age, policy_version=config.policy_version
         )
@@ -99,7 +101,7 @@ class ConsentRuntime:
             PLACEHOLDER_CACHE_SIZE
         )
         self._policy_cache: dict[tuple[str, str], str] = {}
-        self._head_cache: dict[bool, str] = {}
+        self._head_cache: dict[tuple[bool, str], str] = {}
         self.page_cache = PageCache(config.page_cache_bytes)
         self._store: AuditStore | None = None
         self._store_lock = asyncio.Lock()
@@ -142,18 +144,28 @@ class ConsentRuntime:
 
     # ----- markup --------------------------------------------------------------------------
 
-    def asset_url(self, logical_name: str) -> str:
-        return self.urls.static + hashed_name(logical_name)
+    def urls_for(self, root_path: str) -> Urls:
+        """The endpoint URLs as browsers reach them when the app is mounted under root_path."""
+        urls = self._mounted_urls.get(root_path)
+        if urls is None:
+            urls = Urls.under(root_path + self.config.prefix)
+            # Set by the server, not the visitor, so few; bounded all the same.
+            if len(self._mounted_urls) < 64:
+                self._mounted_urls[root_path] = urls
+        return urls
 
-    def head_injection(self, *, nonce: str | None, gpc: bool) -> str:
+    def asset_url(self, logical_name: str, root_path: str = "") -> str:
+        return self.urls_for(root_path).static + hashed_name(logical_name)
+
+    def head_injection(self, *, nonce: str | None, gpc: bool, root_path: str = "") -> str:
         gpc = gpc and self.config.honour_gpc
-        cached = self._head_cache.get(gpc)
+        cached = self._head_cache.get((gpc, root_path))
         if cached is None:
             cached = self.templates.render(
                 "consent/head.html",
-                css_url=self.asset_url("consent.css"),
-                js_url=self.asset_url("consent.js"),
-                gcm_url=self.asset_url("gcm.js"),
+                css_url=self.asset_url("consent.css", root_path),
+                js_url=self.asset_url("consent.js", root_path),
+                gcm_url=self.asset_url("gcm.js", root_path),
                 google_consent_mode=self.config.google_consent_mode,
                 gcm_mapping=dict(self.config.google_consent_mapping),
                 cookie_name=self.config.cookie_name,
@@ -161,25 +173,32 @@ class ConsentRuntime:
                 gpc=gpc,
                 nonce=NONCE_MARKER,
             )
-            self._head_cache[gpc] = cached
+            if len(self._head_cache) < 256:
+                self._head_cache[(gpc, root_path)] = cached
         if nonce:
             return cached.replace(NONCE_MARKER, html.escape(nonce))
         return cached.replace(f' nonce="{NONCE_MARKER}"', "")
 
     def banner(
-        self, locale: Locale, state: ConsentState, *, csrf_token: str, next_path: str
+        self,
+        locale: Locale,
+        state: ConsentState,
+        *,
+        csrf_token: str,
+        next_path: str,
+        root_path: str = "",
     ) -> str:
         shared = self.config.shared_cache_mode
-        key = (locale.tag, state.decided, state.granted, state.gpc, shared)
+        key = (locale.tag, state.decided, state.granted, state.gpc, shared, root_path)
         cached = self._banner_cache.get(key)
         if cached is None:
-            cached = self._render_banner(locale, state)
+            cached = self._render_banner(locale, state, self.urls_for(root_path))
             self._banner_cache.put(key, cached)
         return cached.replace(CSRF_MARKER, html.escape(csrf_token)).replace(
             NEXT_MARKER, html.escape(next_path)
         )
 
-    def _render_banner(self, locale: Locale, state: ConsentState) -> str:
+    def _render_banner(self, locale: Locale, state: ConsentState, urls: Urls) -> str:
         shared = self.config.shared_cache_mode
         t = self.texts(locale)
         browser_config: dict[str, Any] = {
@@ -204,9 +223,9 @@ class ConsentRuntime:
             gpc=state.gpc,
             csrf=CSRF_MARKER,
             next=NEXT_MARKER,
-            decision_url=self.urls.decision,
-            policy_url=self.urls.policy + f"?lang={locale.tag}",
-            preferences_url=self.urls.preferences + f"?lang={locale.tag}",
+            decision_url=urls.decision,
+            policy_url=urls.policy + f"?lang={locale.tag}",
+            preferences_url=urls.preferences + f"?lang={locale.tag}",
             categories=self.category_rows(t, state if not shared else UNDECIDED),
             id_suffix="",
         )
@@ -262,9 +281,9 @@ class ConsentRuntime:
                 "consent/policy.html",
                 t=t,
                 locale=locale,
-                css_url=self.asset_url("consent.css"),
+                css_url=self.asset_url("consent.css", root_path),
                 theme_style=self.theme_style,
-                preferences_url=self.urls.preferences + f"?lang={locale.tag}",
+                preferences_url=self.urls_for(root_path).preferences + f"?lang={locale.tag}",
                 sections=self.policy_sections(t),
             )
             if len(self._policy_cache) < 256:
