@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
 
-.PHONY: demo test test-load check lint typecheck pytest browser postgres bench locales clean format
+.PHONY: demo test test-load check-install check lint typecheck pytest browser postgres bench locales clean format
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,9 @@ demo: $(STAMP)
 	mkdir -p var
 	$(BIN)/consent demo --host 127.0.0.1 --port 8000 --data-dir var
 
-## Build the environment, install the browser when missing, and run every check and test.
-test: $(STAMP) browser postgres check pytest test-load
+## Build the environment, install the browser when missing, and run every check and test
+## except the load test (minutes of four busy workers; `make test-load`, run by .ci/run).
+test: $(STAMP) browser postgres check pytest
 
 postgres:
 	@bash .ci/ensure-postgres
@@ -62,6 +63,10 @@ pytest: $(STAMP)
 ## The audit load test: 4 uvicorn workers, 20 000 decisions, a worker killed mid-run.
 test-load: $(STAMP) postgres
 	$(BIN)/python -m pytest -m load -p no:cacheprovider tests/load
+
+## Install the checkout, not editable and without extras, into a throw-away environment and use it.
+check-install:
+	bash .ci/check-install
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
