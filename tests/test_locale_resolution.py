@@ -71,7 +71,6 @@ POLICY_KEYS = [
     "policy.lifetime_days",
     "policy.party",
     "policy.first_party",
-    "policy.none",
     "policy.withdraw",
     "reopen.label",
     *CATEGORY_KEYS,
@@ -363,6 +362,17 @@ def test_policy_page_has_every_text(shared_client: TestClient, tag: str) -> None
     page = Page(response.text)
     assert page.html.get("lang") == tag
     assert missing_texts(page, tag, POLICY_KEYS) == []
+    assert leaks(page) == []
+
+
+@pytest.mark.parametrize("tag", TAGS)
+def test_policy_page_says_when_a_purpose_has_no_service(
+    make_client: Callable[..., TestClient], tag: str
+) -> None:
+    # With the catalogue every purpose has services; without it, some have none.
+    response = make_client(use_catalogue=False).get(f"/_consent/policy?lang={tag}")
+    page = Page(response.text)
+    assert missing_texts(page, tag, ["policy.none"]) == []
     assert leaks(page) == []
 
 
