@@ -25,6 +25,7 @@ from consent.i18n import Locale, LocaleCatalogue
 from consent.lru import LruCache
 from consent.names import MARKETING
 from consent.pagecache import PageCache
+from consent.redaction import hide_in_logs, secrets_of
 from consent.state import ConsentState
 from consent.templating import (
     CSRF_MARKER,
@@ -72,6 +73,8 @@ class Urls:
 class ConsentRuntime:
     def __init__(self, config: ConsentConfig) -> None:
         self.config = config
+        # Exceptions from the store or a codec may quote a key or a connection string.
+        hide_in_logs(secrets_of(config))
         self.urls = Urls.under(config.prefix)
         self._mounted_urls: dict[str, Urls] = {"": self.urls}
         self.codec = ConsentCookieCodec(
