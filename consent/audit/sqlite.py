@@ -101,6 +101,10 @@ class SQLiteStore(BaseStore):
             return work(self._conn)
         except (sqlite3.Error, OSError) as exc:
             self._disconnect()  # the next call reconnects from scratch
+            if ticket is not None:
+                # Opened here, in this thread, before the next queued call starts: counted
+                # only once the result reached the event loop, it would let one more through.
+                self.breaker.failed(ticket)
             raise AuditUnavailable(f"SQLite audit store {self.path!r}: {exc}") from exc
 
     def _connect(self) -> sqlite3.Connection:
