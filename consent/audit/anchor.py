@@ -56,8 +56,9 @@ def append_anchor(path: str | os.PathLike[str], anchor: Anchor) -> None:
         os.close(fd)
 
 
-def read_anchors(path: str | os.PathLike[str], keyring: Keyring) -> list[Anchor]:
+def read_anchors(path: str | os.PathLike[str], audit_key: Keyring | bytes | str) -> list[Anchor]:
     """Every anchor in the file, each MAC checked; the first bad line raises AnchorError."""
+    keyring = Keyring.parse(audit_key)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

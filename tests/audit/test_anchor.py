@@ -12,12 +12,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
+from consent import ConsentConfig, ConsentMiddleware
 from consent.audit import Receipt, open_store, register_cli
 from consent.audit.anchor import read_anchors
 from consent.audit.chain import Keyring
 from consent.audit.commands import anchor, purge, verify
 from tests.audit.conftest import KEY, Backend, decision, fill
+from tests.conftest import SECRET, csrf_token, page_app
 
 
 def cli(*argv: str) -> int:
@@ -174,3 +177,26 @@ async def test_a_failing_anchor_never_blocks_a_decision(
         await store.close()
     assert [r.seq for r in receipts] == [1, 2, 3]
     assert "could not write an audit anchor" in caplog.text
+
+
+def test_the_middleware_anchors_when_configured(backend: Backend, tmp_path: Path) -> None:
+    anchors = tmp_path / "anchors.jsonl"
+    config = ConsentConfig(
+        secret_key=SECRET,
+        audit_url=backend.url,
+        audit_key=KEY,
+        audit_anchor_file=str(anchors),
+        audit_anchor_every=2,
+    )
+    app = ConsentMiddleware(page_app(), config=config)
+    with TestClient(app) as client:
+        for _ in range(4):
+            token = csrf_token(client)
+            answer = client.post(
+                "/_consent/decision",
+                data={"action": "accept_all", "csrf_token": token},
+                headers={"accept": "application/json"},
+            )
+            assert answer.status_code == 200
+        client.portal.call(app.runtime.close)  # type: ignore[union-attr]
+    assert sorted(a.seq for a in read_anchors(anchors, KEY)) == [2, 4]
