@@ -33,9 +33,21 @@ CONSIDERED = frozenset(
         "input",
     }
 )
+# Other elements whose start tag changes how what follows is read or fetched: the page's base
+# URL, ``<noscript>`` (raw text in a browser that runs scripts), foreign content, frames, and
+# ``<image>``, which HTML's tree builder turns into ``<img>``.
+OTHER = frozenset({"noscript", "svg", "math", "base", "frame", "image"})
+# Attributes that make any element fetch (legacy backgrounds, link pings) or that name an SVG
+# resource; a tag carrying one is classified whatever its name.
+FETCH_ATTR = re.compile(
+    rb"[\t\n\f\r /\"'](?:ping|background|xlink:href)[\t\n\f\r ]*+=", re.IGNORECASE
+)
+# The same names, looked for in a lower-cased copy of a chunk (far faster than a search that
+# ignores case): each hit is checked against the tag around it.
+FETCH_ATTR_NAMES = (b"ping", b"background", b"xlink:href")
 # Most frequent first: the alternation stops at the first name that matches.
 _SEARCHED = ["img", "source", "script", "link", "iframe", "style", "video", "audio", "track"]
-_SEARCHED += sorted((CONSIDERED | RAW_TEXT | {"plaintext"}) - set(_SEARCHED))
+_SEARCHED += sorted((CONSIDERED | RAW_TEXT | OTHER | {"plaintext"}) - set(_SEARCHED))
 
 
 def _search(*extra: str) -> re.Pattern[bytes]:
@@ -77,6 +89,20 @@ _TAG_NAME_REST = re.compile(rb"[^\t\n\f\r />]*+")
 SPACES = re.compile(_W + rb"*+")
 _UNQUOTED = re.compile(rb"[^\t\n\f\r >]*+")
 COMMENT_END = re.compile(rb"--!?>")
+# A quoted attribute value holding `<` or `>`: only then can a tag's end or a `<` inside a tag
+# be mistaken by looking for `>` and `<` alone.
+QUOTED_ANGLE = re.compile(rb"=[\t\n\f\r ]*+(?:\"[^\"<>]*+[<>]|'[^'<>]*+[<>])")
+# Text and tags of no interest, read exactly as the tokenizer reads them (quotes, `<` inside
+# attribute names and values, `</` followed by anything but a letter). It stops before the
+# first construct that does not end within the searched range.
+SKIP = re.compile(
+    rb"(?:[^<]++"
+    rb"|</?[a-zA-Z][^\t\n\f\r />]*+" + ATTRS.pattern + rb">"
+    rb"|</>"
+    rb"|</(?![a-zA-Z>])[^>]*+>"
+    rb"|<(?![a-zA-Z/!?])"
+    rb")*+"
+)
 _END_TAGS: dict[str, re.Pattern[bytes]] = {}
 
 # Where an unfinished start tag stopped, as states of the HTML tokenizer.
@@ -168,6 +194,40 @@ def step_tag(buf: bytes | bytearray, state: int, pos: int) -> tuple[int, int]:
                     return DONE, pos + 1
                 state = BEFORE_NAME
     return state, n
+
+
+# Script data, its escaped and double-escaped states: inside `<!--`, a `<script>` makes the
+# next `</script>` part of the text, as browsers read old pages that hid scripts in comments.
+SCRIPT_DATA, SCRIPT_ESCAPED, SCRIPT_DOUBLE = range(3)
+_SCRIPT_PATTERNS = (
+    re.compile(rb"<(?:!--|/(?i:script)[\t\n\f\r />])"),  # one literal first: a fast search
+    re.compile(rb"-->|<(/?)(?i:script)[\t\n\f\r />]"),
+    re.compile(rb"-->|</(?i:script)[\t\n\f\r />]"),
+)
+
+
+def script_end(buf: bytes | bytearray, pos: int, state: int) -> tuple[int, int, int]:
+    """Where the script text from ``pos`` in ``state`` ends: ``(start of its end tag, state,
+    _)``, or ``(-1, state, resume)`` when ``buf`` ends first and the search must go on from
+    ``resume`` once more bytes arrive."""
+    while True:
+        m = _SCRIPT_PATTERNS[state].search(buf, pos)
+        if m is None:
+            return -1, state, max(pos, len(buf) - 9)
+        token = m.group()
+        if state == SCRIPT_DATA:
+            if token != b"<!--":
+                return m.start(), state, m.start()
+            # The dashes may be those of `-->`: `<!-->` opens and closes at once.
+            state, pos = SCRIPT_ESCAPED, m.start() + 2
+        elif token == b"-->":
+            state, pos = SCRIPT_DATA, m.end()
+        elif state == SCRIPT_DOUBLE:
+            state, pos = SCRIPT_ESCAPED, m.end() - 1
+        elif m.group(1):
+            return m.start(), state, m.start()
+        else:
+            state, pos = SCRIPT_DOUBLE, m.end() - 1
 
 
 def decode_value(raw: bytes) -> str:

@@ -17,6 +17,7 @@ from typing import Any, Final, TypeVar
 
 from consent.errors import ConsentError
 from consent.names import ANALYTICS, MARKETING, NECESSARY, PREFERENCES
+from consent.urls import host_of
 
 DEFAULT_CATEGORY_IDS: Final = (NECESSARY, PREFERENCES, ANALYTICS, MARKETING)
 PARTIES: Final = frozenset({"first", "third"})
@@ -131,40 +132,6 @@ def _trie_node(node: Mapping[str, Any]) -> str:
     if ends:
         return "(?:" + body + ")?"
     return body
-
-
-def _host_of(url: str) -> tuple[str, str] | None:
-    """(host, path with query) of an absolute or protocol-relative URL, lower-cased.
-
-    Parsed by hand: this runs for every fetching element of every page, and the general
-    parser costs several times more for the two parts needed here.
-    """
-    text = url.strip()
-    if text.startswith("//"):
-        start = 2
-    else:
-        sep = text.find("://", 0, 20)
-        if sep <= 0 or not text[:sep].isalpha():
-            return None
-        start = sep + 3
-    end = len(text)
-    for char in "/?#\\":  # browsers read a backslash in an http URL as a slash
-        index = text.find(char, start, end)
-        if index >= 0:
-            end = index
-    authority = text[start:end]
-    authority = authority[authority.rfind("@") + 1 :]
-    if authority.startswith("["):
-        host = authority[: authority.find("]") + 1]
-    else:
-        host = authority.partition(":")[0]
-    host = host.lower().rstrip(".")
-    if not host:
-        return None
-    rest = text[end:].partition("#")[0].replace("\\", "/").lower()
-    if not rest.startswith("/"):
-        rest = "/" + rest
-    return host, rest
 
 
 def _suffixes(host: str) -> Iterator[str]:
@@ -293,14 +260,15 @@ class Catalogue:
                 return found
         return None
 
-    def match_url(self, url: str) -> Service | None:
-        """The service behind an absolute or protocol-relative URL; relative URLs are ours."""
+    def match_url(self, url: str, base: str | None = None) -> Service | None:
+        """The service behind a URL as the browser reads it (see :func:`consent.urls.host_of`);
+        relative URLs are the site's own unless the page's ``base`` names another host."""
         if len(url) > 4096:  # long data: or tracking URLs are not worth a cache slot
-            return self._match_url(url)
-        return self._match_url_cached(url)
+            return self._match_url(url, base)
+        return self._match_url_cached(url, base)
 
-    def _match_url(self, url: str) -> Service | None:
-        parsed = _host_of(url)
+    def _match_url(self, url: str, base: str | None = None) -> Service | None:
+        parsed = host_of(url, base)
         if parsed is None:
             return None
         host, rest = parsed

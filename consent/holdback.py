@@ -3,19 +3,22 @@ the site's own markup, then operator rules, then the built-in catalogue."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from dataclasses import dataclass, replace
 
 from consent.catalogue import Catalogue, Service
 from consent.config import TrackerRule
-from consent.names import ATTR_CATEGORY, ATTR_VENDOR
-from consent.rewriter import Element, Hold
+from consent.names import ATTR_CATEGORY, ATTR_VENDOR, MARKETING
+from consent.rewriter import Element, Hold, rewrite
+from consent.urls import resolve
 
-# The attributes that make each kind of element fetch something.
+# The attributes that make each kind of element fetch something; SVG's ``href`` and its older
+# ``xlink:href`` spelling load images, scripts and filters.
 _URL_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
-    "script": ("src",),
+    "script": ("src", "href", "xlink:href"),
     "iframe": ("src",),
+    "frame": ("src",),
     "img": ("src", "srcset"),
     "embed": ("src",),
     "object": ("data",),
@@ -25,13 +28,42 @@ _URL_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
     "track": ("src",),
     "link": ("href", "imagesrcset"),
     "input": ("src",),
+    "image": ("href", "xlink:href"),
+    "use": ("href", "xlink:href"),
+    "feimage": ("href", "xlink:href"),
 }
+# Fetching attributes of any element: legacy backgrounds (body, table cells) and link pings.
+_ANY_ELEMENT_URLS = ("background", "ping")
 _SRCSET = frozenset({"srcset", "imagesrcset"})
+_SPACE_SEPARATED = frozenset({"ping"})
 # Elements that take room on the page: a held one is announced by a placeholder in place.
 _EMBED_TAGS = frozenset({"iframe", "embed", "object", "video", "audio"})
-_LINK_RELS_THAT_FETCH = frozenset(
-    {"preload", "prefetch", "preconnect", "dns-prefetch", "modulepreload", "stylesheet"}
+# Link types that never make the browser fetch; any other (stylesheet, icon, preload,
+# prefetch, modulepreload, manifest, preconnect, ...) may.
+_LINK_RELS_WITHOUT_FETCH = frozenset(
+    {
+        "alternate",
+        "author",
+        "bookmark",
+        "canonical",
+        "external",
+        "help",
+        "license",
+        "me",
+        "next",
+        "nofollow",
+        "noopener",
+        "noreferrer",
+        "opener",
+        "prev",
+        "privacy-policy",
+        "search",
+        "tag",
+        "terms-of-service",
+    }
 )
+# How deep ``srcdoc`` documents inside ``srcdoc`` documents are read; deeper ones are held.
+_MAX_SRCDOC_DEPTH = 4
 # Every type a browser runs as a classic script or a module (HTML's JavaScript MIME types);
 # old pasted tags still use the legacy ones.
 _SCRIPT_TYPES = frozenset(
@@ -83,7 +115,7 @@ class HoldbackPolicy:
         self._host_rules = tuple((r.host.lower().strip("."), r) for r in rules if r.host)
         self._inline_rules = tuple((r.inline, r) for r in rules if r.inline)
         self._memos: dict[
-            tuple[frozenset[str], Hashable], dict[tuple[bytes, str | None], Hold | None]
+            tuple[frozenset[str], Hashable], dict[tuple[bytes, str | None, str | None], Hold | None]
         ] = {}
 
     def verdict(self, element: Element) -> Verdict | None:
@@ -92,28 +124,37 @@ class HoldbackPolicy:
         The site's own ``data-consent-category`` decides first, then the operator's rules
         (hosts of every URL the element fetches, then inline patterns), then the catalogue.
         """
+        return self._verdict(element, 0)
+
+    def _verdict(self, element: Element, depth: int) -> Verdict | None:
+        base = element.base
         marked = (element.attrs.get(ATTR_CATEGORY) or "").strip().lower()
         if marked:
             vendor = (element.attrs.get(ATTR_VENDOR) or "").strip() or None
             if vendor is None:
-                vendor = next(filter(None, map(_host, _urls(element))), None)
+                hosts = (resolve(url, base) for url in _urls(element))
+                vendor = next(filter(None, hosts), None)
             return Verdict(marked, vendor=vendor, embed=element.tag in _EMBED_TAGS)
-        if element.tag == "link" and not _fetching_link(element):
-            return None
         urls = _urls(element)
         inline = element.text if element.text and _executable(element) else None
-        rule = self._rule(urls, inline)
+        rule = self._rule(urls, base, inline)
         if rule is not None:
             vendor = rule.vendor or rule.host or None
             return Verdict(rule.category, vendor=vendor, embed=element.tag in _EMBED_TAGS)
         service = None
         for url in urls:
-            service = self._catalogue.match_url(url)
+            service = self._catalogue.match_url(url, base)
             if service is not None:
                 break
         if service is None and inline is not None:
             service = self._catalogue.match_inline(inline)
         if service is None:
+            srcdoc = element.attrs.get("srcdoc") if element.tag == "iframe" else None
+            if srcdoc is not None:
+                return self._srcdoc_verdict(srcdoc, depth)
+            if not element.complete and element.tag == "script" and _executable(element):
+                # Only the start of this script was read: nothing in it proves it harmless.
+                return Verdict(MARKETING)
             return None
         # Only players, posts, maps and threads are announced in place: a tracking frame or
         # an ad slot is no content the visitor misses. A script that builds such an embed
@@ -121,9 +162,29 @@ class HoldbackPolicy:
         embed = service.embed and (element.tag in _EMBED_TAGS or element.tag == "script")
         return Verdict(service.category, service, service.name, embed)
 
-    def _rule(self, urls: Sequence[str], inline: str | None) -> TrackerRule | None:
+    def _srcdoc_verdict(self, srcdoc: str, depth: int) -> Verdict | None:
+        """A frame whose document is given inline waits for what that document would load."""
+        if depth >= _MAX_SRCDOC_DEPTH:
+            return Verdict(MARKETING, embed=True)
+        found: list[Verdict] = []
+
+        def look(inner: Element) -> Hold | None:
+            if not found:
+                verdict = self._verdict(inner, depth + 1)
+                if verdict is not None:
+                    found.append(verdict)
+            return None
+
+        rewrite(srcdoc.encode("utf-8", "surrogatepass"), look)
+        if not found:
+            return None
+        return replace(found[0], embed=True)
+
+    def _rule(
+        self, urls: Sequence[str], base: str | None, inline: str | None
+    ) -> TrackerRule | None:
         for url in urls:
-            host = _host(url)
+            host = resolve(url, base)
             if host is None:
                 continue
             for rule_host, rule in self._host_rules:
@@ -147,7 +208,7 @@ class HoldbackPolicy:
         With a ``memo_key`` (what else the answer depends on: the placeholder's locale and
         charset), answers are remembered across page views by the element's exact bytes.
         """
-        memo: dict[tuple[bytes, str | None], Hold | None] | None = None
+        memo: dict[tuple[bytes, str | None, str | None], Hold | None] | None = None
         if memo_key is not None:
             memo = self._memos.get((granted, memo_key))
             if memo is None:
@@ -169,9 +230,10 @@ class HoldbackPolicy:
         remembered = memo
 
         def classify(element: Element) -> Hold | None:
-            if not element.raw or (element.text is not None and len(element.text) > _MAX_MEMO_TEXT):
+            text = element.text
+            if not element.raw or (text is not None and len(text) > _MAX_MEMO_TEXT):
                 return decide(element)
-            key = (element.raw, element.text)
+            key = (element.raw, text, element.base)
             try:
                 return remembered[key]
             except KeyError:
@@ -192,32 +254,76 @@ def _executable(element: Element) -> bool:
 
 def _fetching_link(element: Element) -> bool:
     rels = (element.attrs.get("rel") or "").lower().split()
-    return any(rel in _LINK_RELS_THAT_FETCH for rel in rels)
+    return any(rel not in _LINK_RELS_WITHOUT_FETCH for rel in rels) or "stylesheet" in rels
 
 
 def _urls(element: Element) -> list[str]:
+    """Every URL the element would fetch, as the page's text."""
+    if element.tag == "link" and not _fetching_link(element):
+        names: tuple[str, ...] = _ANY_ELEMENT_URLS
+    else:
+        names = _URL_ATTRIBUTES.get(element.tag, ()) + _ANY_ELEMENT_URLS
+    attrs = element.attrs
     urls: list[str] = []
-    for name in _URL_ATTRIBUTES.get(element.tag, ()):
-        value = element.attrs.get(name)
+    for name in names:
+        value = attrs.get(name)
         if not value:
             continue
         if name in _SRCSET:
-            for part in value.split(","):
-                candidate = part.strip().split(None, 1)
-                if candidate:
-                    urls.append(candidate[0])
+            urls.extend(_srcset_urls(value))
+        elif name in _SPACE_SEPARATED:
+            urls.extend(value.split())
         else:
-            urls.append(value.strip())
-    return urls
+            urls.append(value)
+    return [url if url.isascii() else _page_text(url) for url in urls]
 
 
-def _host(url: str) -> str | None:
-    # Browsers read a backslash in an http(s) URL as a slash.
-    url = url.replace("\\", "/")
-    if not (url.startswith("//") or "://" in url[:12]):
-        return None
+_HIGH_BYTES = re.compile("[\x80-\xff]+")
+
+
+def _utf8_run(match: re.Match[str]) -> str:
+    run = match.group()
     try:
-        host = urlsplit(url if not url.startswith("//") else "https:" + url).hostname
-    except ValueError:
-        return None
-    return host.lower().rstrip(".") if host else None
+        return run.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        return run
+
+
+def _page_text(value: str) -> str:
+    """Attribute text comes as bytes read one to a character: UTF-8 sequences are put back
+    together, so a host written with a full-width dot is read as the browser reads it."""
+    return _HIGH_BYTES.sub(_utf8_run, value)
+
+
+_ASCII_SPACE = "\t\n\f\r "
+
+
+def _srcset_urls(value: str) -> list[str]:
+    """The URLs of a ``srcset``, split as HTML's srcset parser splits it (commas may appear
+    inside URLs; descriptors may hold commas inside parentheses)."""
+    urls: list[str] = []
+    pos, n = 0, len(value)
+    while True:
+        while pos < n and (value[pos] in _ASCII_SPACE or value[pos] == ","):
+            pos += 1
+        if pos >= n:
+            return urls
+        start = pos
+        while pos < n and value[pos] not in _ASCII_SPACE:
+            pos += 1
+        url = value[start:pos]
+        if url.endswith(","):
+            url = url.rstrip(",")
+        else:
+            depth = 0
+            while pos < n:
+                char = value[pos]
+                pos += 1
+                if char == "(":
+                    depth += 1
+                elif char == ")":
+                    depth = max(0, depth - 1)
+                elif char == "," and not depth:
+                    break
+        if url:
+            urls.append(url)

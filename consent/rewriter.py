@@ -14,6 +14,7 @@ markup; templating engines escape it as ``&lt;``, so pages rarely carry one.
 """
 
 import html
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -36,7 +37,9 @@ class Element:
 
     ``attrs`` has lower-case names, the first of duplicates, and values with character
     references decoded (``None`` for an attribute without a value). ``text`` is the content of
-    an inline ``<script>`` (up to the rewriter's limit), else ``None``. Text is latin-1 decoded.
+    an inline ``<script>`` (up to the rewriter's limit, ``complete`` tells whether it is all of
+    it), else ``None``. Text is latin-1 decoded. ``base`` is the ``href`` of the page's
+    ``<base>`` when one came before the element: relative URLs resolve against it.
     """
 
     tag: str
@@ -45,6 +48,8 @@ class Element:
     # The start tag exactly as written: the same bytes always classify the same way, which
     # lets a classifier remember its answers across pages (news pages repeat their tags).
     raw: bytes = b""
+    base: str | None = None
+    complete: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +63,7 @@ class Hold:
 
 Classifier = Callable[[Element], Hold | None]
 
-_DATA, _TAG, _SCRIPT, _RAW, _COMMENT, _BOGUS, _PLAIN = range(7)
+_DATA, _TAG, _SCRIPT, _RAW, _COMMENT, _BOGUS, _PLAIN, _NOSCRIPT, _CDATA = range(9)
 _PRE, _HEAD, _BODY, _MAIN = range(4)  # before the first markup, then until each injection
 
 _DOCUMENT_START = frozenset({"html", "head", "body", "meta", "title", "link"})
@@ -68,20 +73,175 @@ _OBJECT_FETCHING = _FETCHING | {"data"}
 _SCRIPT_FETCHING = frozenset({"src"})
 # Elements with no content of interest, classified without leaving the scanning loop.
 _PLAIN_NAMES = {
-    n.encode(): n for n in ("img", "source", "link", "video", "audio", "embed", "object", "track")
+    n.encode(): n
+    for n in ("img", "source", "link", "video", "audio", "embed", "object", "track", "frame")
 }
+_PLAIN_NAMES[b"image"] = "img"  # HTML's tree builder reads <image> as <img>
+# What SVG elements fetch, and what any element fetches.
+_SVG_FETCHING = frozenset({"href", "xlink:href"})
+_ANY_FETCHING = frozenset({"background", "ping"})
+_SVG_CONSIDERED = frozenset({"script", "image", "use", "feimage"})
+# Foreign content (WHATWG HTML, "parsing main inside foreign content"): namespaces of the
+# elements open inside <svg> or <math>, and which of them are integration points.
+_HTML_NS, _SVG_NS, _MATH_NS = range(3)
+_NO_IP, _HTML_IP, _TEXT_IP = range(3)
+_BREAKOUT = frozenset(
+    [
+        "b",
+        "big",
+        "blockquote",
+        "body",
+        "br",
+        "center",
+        "code",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "em",
+        "embed",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "head",
+        "hr",
+        "i",
+        "img",
+        "li",
+        "listing",
+        "menu",
+        "meta",
+        "nobr",
+        "ol",
+        "p",
+        "pre",
+        "ruby",
+        "s",
+        "small",
+        "span",
+        "strong",
+        "strike",
+        "sub",
+        "sup",
+        "table",
+        "tt",
+        "u",
+        "ul",
+        "var",
+    ]
+)
+_VOID = frozenset(
+    "area base br col embed frame hr img input keygen link meta param source track wbr".split()  # noqa: SIM905
+)
+_NOSCRIPT_END = sc.end_tag("noscript")
+# End tags that the "in body" rules match against an open element through foreign content:
+# the block containers, list items, headings and formatting elements.
+_CLOSES_AROUND = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "button",
+        "center",
+        "details",
+        "dialog",
+        "dir",
+        "div",
+        "dl",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "header",
+        "hgroup",
+        "listing",
+        "main",
+        "menu",
+        "nav",
+        "ol",
+        "pre",
+        "search",
+        "section",
+        "summary",
+        "ul",
+        "li",
+        "dd",
+        "dt",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "applet",
+        "marquee",
+        "object",
+        "a",
+        "b",
+        "big",
+        "code",
+        "em",
+        "font",
+        "i",
+        "nobr",
+        "s",
+        "small",
+        "strike",
+        "strong",
+        "tt",
+        "u",
+    ]
+)
+# What can make foreign content differ from inert drawing markup: any name that HTML or the
+# tree builder treats specially, declarations, and attributes that fetch.
+_FOREIGN_NAMES = (
+    _BREAKOUT
+    | sc.RAW_TEXT
+    | sc.CONSIDERED
+    | sc.OTHER
+    | _SVG_CONSIDERED
+    | {"plaintext", "body", "template", "font", "foreignobject", "desc", "annotation-xml"}
+    | {"mi", "mo", "mn", "ms", "mtext", "mglyph", "malignmark", "a"}
+)
+_STOP_NAMES = b"|".join(
+    re.escape(n.encode()) for n in sorted(_FOREIGN_NAMES, key=len, reverse=True)
+)
+# The rest of an <svg> or <math> start tag and all its content up to its end tag, when that is
+# drawing markup alone (no name from the list above, no declaration, no attribute that
+# fetches): matched in one go, it is the common icon, and it reads the same in any namespace.
+_INERT_ATTRS = sc.ATTRS.pattern.replace(
+    rb"|[^\t\n\f\r />][^\t\n\f\r />=]*+",
+    rb"|(?!(?i:href|xlink:href|ping|background)[\t\n\f\r />=])[^\t\n\f\r />][^\t\n\f\r />=]*+",
+)
+_INERT_FOREIGN = {
+    name.encode(): re.compile(
+        _INERT_ATTRS
+        + rb">(?:[^<]++|<(?![!?]|/?(?i:"
+        + _STOP_NAMES
+        + rb")[\t\n\f\r />])/?[a-zA-Z][^\t\n\f\r />]*+"
+        + _INERT_ATTRS
+        + rb">)*+(?=</(?i:"
+        + name.encode()
+        + rb")[\t\n\f\r />])"
+    )
+    for name in ("svg", "math")
+}
+_CDATA_START = b"<![CDATA["
+_FONT_BREAKOUT = re.compile(rb"[\t\n\f\r /\"'](?:color|face|size)[\t\n\f\r />=]", re.IGNORECASE)
 _BOM = b"\xef\xbb\xbf"
 _SMALL = 16384  # held-back bytes below this are copied into each new chunk
 _DOCTYPE = b"<!doctype"
 _SCRIPT_END = sc.end_tag("script")
 _LT, _GT, _BANG, _QUESTION, _SLASH, _DASH = b"<>!?/-"
 _LETTERS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_LONGEST = max(len(n) for n in sc.RAW_TEXT | sc.CONSIDERED | {"plaintext", "/template"}) + 1
-_PREFIXES = frozenset(
-    b"<" + n.encode()[:i]
-    for n in sc.RAW_TEXT | sc.CONSIDERED | {"plaintext", "body", "template", "/template"}
-    for i in range(len(n) + 1)
-)
+_SEARCHED = sc.RAW_TEXT | sc.CONSIDERED | sc.OTHER | {"plaintext", "body", "template", "/template"}
+_LONGEST = max(len(n) for n in _SEARCHED) + 1
+_PREFIXES = frozenset(b"<" + n.encode()[:i] for n in _SEARCHED for i in range(len(n) + 1))
 
 
 def _held_name(attr: str) -> bytes:
@@ -144,7 +304,21 @@ class HtmlRewriter:
         self._raw_end = _SCRIPT_END
         self._raw_keep = 0
         self._script_text = 0  # offset of an undecided inline script's text (its tag is at 0)
+        self._script_state = sc.SCRIPT_DATA
+        self._script_foreign = False  # an SVG script: its text is read, then parsed as markup
+        self._base: str | None = None  # the first <base href>, as written
+        # Elements open inside <svg>/<math>: (name, namespace, integration point).
+        self._foreign: list[tuple[str, int, int]] = []
+        # A browser running our script reads <noscript> as raw text; what a browser without
+        # scripts would read in it goes through a nested rewriter confined to that text.
+        self._noscript_raw = True
+        self._inner: HtmlRewriter | None = None
+        self._inner_end = _NOSCRIPT_END
+        # Left foreign content on an end tag whose element may not be open: the page may
+        # still be inside <svg>, so raw text is also read as markup from then on.
+        self._uncertain = False
         # Per call of _run.
+        self._quoted_angle = -1  # where the next quoted value holding `<` or `>` starts
         self._out: list[bytes | bytearray] = []
         self._emit = 0
         self._keep = 0
@@ -223,12 +397,15 @@ class HtmlRewriter:
         out: list[bytes | bytearray] = []
         self._out = out
         self._emit = 0
+        self._quoted_angle = -1
         n = len(buf)
         pos = self._pos
         while pos < n or (final and self._mode == _SCRIPT):
             mode = self._mode
             if mode == _DATA:
-                if self._phase == _MAIN and self._passthrough_after_body:
+                if self._foreign:
+                    pos = self._scan_foreign(buf, pos, final)
+                elif self._phase == _MAIN and self._passthrough_after_body:
                     pos = n
                 elif self._phase >= _BODY:
                     pos = self._scan(buf, pos, final)
@@ -244,6 +421,10 @@ class HtmlRewriter:
                 pos = self._comment(buf, pos, final)
             elif mode == _BOGUS:
                 pos = self._bogus(buf, pos, final)
+            elif mode == _NOSCRIPT:
+                pos = self._noscript(buf, pos, final)
+            elif mode == _CDATA:
+                pos = self._cdata(buf, pos, final)
             else:
                 pos = n
             if pos < 0:
@@ -293,14 +474,40 @@ class HtmlRewriter:
         while True:
             m = search(buf, pos)
             if m is None:
+                if final:
+                    return n
+                # A tag of no interest may be cut by the chunk's end: a `<` in its attributes
+                # is no markup, so it waits to be read whole.
+                start = self._open_construct(buf, pos, n)
+                if start >= 0:
+                    return self._enclosing(buf, start, final)
                 last = buf.rfind(b"<", max(pos, n - _LONGEST))
-                if last >= 0 and not final and bytes(buf[last:]).lower() in _PREFIXES:
+                if last >= 0 and bytes(buf[last:]).lower() in _PREFIXES:
                     return self._wait(last, last)
                 return n
             p = m.start()
+            if p > pos and (
+                self._quoted_angle <= p
+                or buf.find(b"<", max(pos, buf.rfind(b">", pos, p) + 1), p) >= 0
+            ):
+                # Worth a closer look: the match may lie inside another tag's attributes.
+                start = self._open_construct(buf, pos, p)
+                if start >= 0:
+                    pos = self._enclosing(buf, start, final)
+                    if pos < 0 or self._mode != _DATA or self._phase != phase or self._foreign:
+                        return pos
+                    continue
             name_bytes = m.group(1)
             name = _PLAIN_NAMES.get(name_bytes)
             if name is None and name_bytes is not None:
+                inert = _INERT_FOREIGN.get(name_bytes.lower())
+                if inert is not None:
+                    # Mostly an icon, repeated on the page: skipped at once when its exact
+                    # bytes were seen to be inert drawing markup.
+                    close = _inert_end(buf, m.end() - 1, inert)
+                    if close >= 0:
+                        pos = close
+                        continue
                 name_bytes = name_bytes.lower()
                 name = _PLAIN_NAMES.get(name_bytes)
             if name is not None:
@@ -313,7 +520,7 @@ class HtmlRewriter:
                     raw = bytes(buf[p:end])
                     attrs = sc.LazyAttrs(raw, name_end - p, end - p - 1)
                     try:
-                        hold = classify(Element(name, attrs, None, raw))
+                        hold = classify(Element(name, attrs, None, raw, self._base))
                     except Exception as exc:
                         raise _ClassifierFailed(exc) from exc
                     if hold is not None:
@@ -327,8 +534,102 @@ class HtmlRewriter:
                 if self._mode == _RAW and pos >= 0:
                     # Mostly a short external script or a style sheet: find its end right here.
                     pos = self._raw(buf, pos, final)
-            if pos < 0 or self._mode != _DATA or self._phase != phase:
+            if pos < 0 or self._mode != _DATA or self._phase != phase or self._foreign:
                 return pos
+
+    def _open_construct(self, buf: bytes | bytearray, pos: int, p: int) -> int:
+        """Where a tag or bogus comment still open at ``p`` starts, or -1 when ``p`` is in
+        text. ``pos`` is in text and nothing searched for lies between."""
+        if self._quoted_angle < pos:
+            self._next_quoted_angle(buf, pos)
+        if self._quoted_angle > p:
+            # Every `>` then ends a tag or is text, so the tokenizer is in text after the last.
+            gt = buf.rfind(b">", pos, p)
+            if gt >= 0:
+                pos = gt + 1
+            if buf.find(b"<", pos, p) < 0:
+                return -1
+        m = sc.SKIP.match(buf, pos, p)
+        end = m.end() if m is not None else pos
+        return -1 if end >= p else end
+
+    def _next_quoted_angle(self, buf: bytes | bytearray, pos: int) -> None:
+        # One search finds the next such value for all the matches before it.
+        m = sc.QUOTED_ANGLE.search(buf, pos)
+        self._quoted_angle = len(buf) + 1 if m is None else m.start()
+
+    def _enclosing(self, buf: bytes | bytearray, start: int, final: bool) -> int:
+        """Reads the tag or bogus comment at ``start`` to its real end."""
+        n = len(buf)
+        if buf[start + 1] == _SLASH and (start + 2 >= n or buf[start + 2] not in _LETTERS):
+            if start + 2 >= n:
+                return n if final else self._wait(start, start)
+            if buf[start + 2] == _GT:
+                return start + 3
+            return self._bogus(buf, start + 2, final)
+        return self._tag(buf, start, sc.skip(sc.TAG_NAME, buf, start), final, None)
+
+    def _scan_foreign(self, buf: bytes | bytearray, pos: int, final: bool) -> int:
+        """Inside <svg> or <math>: every tag is read, as the tree builder's stack matters."""
+        n = len(buf)
+        while self._foreign and self._mode == _DATA:
+            p = buf.find(b"<", pos)
+            if p < 0:
+                return n
+            if p + 2 >= n and not final:
+                return self._wait(p, p)
+            c = buf[p + 1] if p + 1 < n else 0
+            if c in _LETTERS:
+                pos = self._tag(buf, p, sc.skip(sc.TAG_NAME, buf, p), final, None)
+            elif c == _SLASH:
+                pos = self._enclosing(buf, p, final) if p + 2 < n else n
+            elif c == _BANG:
+                if buf.startswith(_CDATA_START, p) and self._foreign[-1][1] != _HTML_NS:
+                    pos = self._cdata(buf, p + len(_CDATA_START), final)
+                elif n - p < len(_CDATA_START) and _CDATA_START.startswith(buf[p:]) and not final:
+                    return self._wait(p, p)
+                else:
+                    pos = self._declaration(buf, p, final)
+            elif c == _QUESTION:
+                pos = self._bogus(buf, p + 2, final)
+            else:
+                pos = p + 1
+            if pos < 0:
+                return pos
+        return pos
+
+    def _cdata(self, buf: bytes | bytearray, pos: int, final: bool) -> int:
+        end = buf.find(b"]]>", pos)
+        if end >= 0:
+            self._mode = _DATA
+            return end + 3
+        if final:
+            return len(buf)
+        self._mode = _CDATA
+        resume = max(pos, len(buf) - 2)
+        return self._wait(resume, resume)
+
+    def _noscript(self, buf: bytes | bytearray, pos: int, final: bool) -> int:
+        inner = self._inner
+        assert inner is not None
+        m = self._inner_end.search(buf, pos)
+        n = len(buf)
+        stop = m.start() if m is not None else n if final else max(pos, n - 10)
+        try:
+            out = inner.feed(bytes(buf[pos:stop])) if stop > pos else b""
+            done = m is not None or final
+            if done:
+                out += inner.close()
+        except Exception as exc:
+            raise _ClassifierFailed(exc) from exc
+        self._put(buf, pos, out)
+        self._emit = stop
+        if not done:
+            return self._wait(stop, stop)
+        self.held_count += inner.held_count
+        self._inner = None
+        self._mode = _DATA
+        return stop
 
     def _scan_head(self, buf: bytes | bytearray, pos: int, final: bool) -> int:
         """Markup before the head injection: every construct is looked at."""
@@ -487,22 +788,161 @@ class HtmlRewriter:
                 phase = self._phase = _BODY
         if phase == _BODY:
             if name == "body" and not closing and not self._templates:
+                if sc.FETCH_ATTR.search(buf, name_end - 1, end):
+                    self._consider(buf, p, end, name_end, name, final)
                 self._put(buf, end, self._body)
                 self._phase = _MAIN
                 return end
             if name == "template":
                 self._templates = max(0, self._templates + (-1 if closing else 1))
+        if self._foreign:
+            return self._foreign_tag(buf, p, end, name_end, name, closing, final)
         if closing:
             return end
-        if name in sc.CONSIDERED:
+        return self._html_tag(buf, p, end, name_end, name, final)
+
+    def _html_tag(
+        self, buf: bytes | bytearray, p: int, end: int, name_end: int, name: str, final: bool
+    ) -> int:
+        """A start tag read by HTML's own rules."""
+        if name in sc.CONSIDERED and not (self._uncertain and name in sc.RAW_TEXT):
             return self._consider(buf, p, end, name_end, name, final)
-        if name in sc.RAW_TEXT:
+        if name in sc.RAW_TEXT and self._uncertain:
+            # Maybe still inside <svg>, where this is no raw text: its content is read as
+            # markup as well, up to where raw text would end.
+            if name == "script":
+                # Its text is not read as a whole here: it is judged without it.
+                tag = bytes(buf[p:end])
+                attrs = sc.LazyAttrs(tag, name_end - p, end - p - 1)
+                element = Element(name, attrs, None, tag, self._base, complete=False)
+                hold = self._classify(element)
+                if hold is not None:
+                    self._hold(buf, p, end, tag, name_end - p, name, hold)
+            self._read_twice(name)
+        elif name in sc.RAW_TEXT:
             self._mode = _RAW
             self._raw_end = sc.end_tag(name)
             self._raw_keep = len(name) + 2
+            self._script_state = sc.SCRIPT_DATA
+        elif name in sc.OTHER:
+            if name == "image":
+                return self._consider(buf, p, end, name_end, "img", final)
+            if name in ("svg", "math"):
+                if buf[end - 2] != _SLASH:
+                    inert = _INERT_FOREIGN[name.encode()].match(buf, end)
+                    if inert is not None:
+                        return inert.end()
+                    self._foreign.append((name, _SVG_NS if name == "svg" else _MATH_NS, _NO_IP))
+            elif name == "base":
+                if self._base is None:
+                    self._base = sc.parse_attrs(buf, name_end, end - 1).get("href")
+            elif name == "noscript" and self._noscript_raw:
+                self._read_twice(name)
+            elif name == "frame":
+                return self._consider(buf, p, end, name_end, name, final)
         elif name == "plaintext":
             self._mode = _PLAIN
+        elif sc.FETCH_ATTR.search(buf, name_end - 1, end):
+            return self._consider(buf, p, end, name_end, name, final)
         return end
+
+    def _read_twice(self, name: str) -> None:
+        self._mode = _NOSCRIPT
+        self._inner_end = sc.end_tag(name)
+        self._inner = self._nested()
+
+    def _nested(self) -> "HtmlRewriter":
+        inner = HtmlRewriter(self._classifier, max_inline_script=self._cap)
+        inner._phase = _MAIN
+        inner._document = False
+        inner._at_start = False
+        inner._noscript_raw = False
+        inner._base = self._base
+        return inner
+
+    def _foreign_tag(
+        self,
+        buf: bytes | bytearray,
+        p: int,
+        end: int,
+        name_end: int,
+        name: str,
+        closing: bool,
+        final: bool,
+    ) -> int:
+        """A tag inside <svg> or <math>, dispatched as HTML's tree builder does."""
+        stack = self._foreign
+        top, ns, point = stack[-1]
+        if closing:
+            if ns == _HTML_NS:
+                self._html_end_tag(name)
+                return end
+            if name in ("br", "p"):
+                self._pop_to_html()
+                return end
+            for i in range(len(stack) - 1, -1, -1):
+                entry = stack[i]
+                if entry[0] == name:
+                    del stack[i:]
+                    return end
+                if entry[1] == _HTML_NS:
+                    del stack[i + 1 :]
+                    self._html_end_tag(name)
+                    return end
+            # Read by the rules of the page around: a container's end tag closes it, and all
+            # inside, when it is open there (the usual case for user content: the element
+            # that holds it); any other name is ignored unless its element is open with
+            # nothing special in between, which is rare.
+            if name in _CLOSES_AROUND:
+                stack.clear()
+                self._uncertain = True
+            return end
+        self_closing = buf[end - 2] == _SLASH
+        html_rules = (
+            ns == _HTML_NS
+            or point == _HTML_IP
+            or (point == _TEXT_IP and name not in ("mglyph", "malignmark"))
+        )
+        breakout = name in _BREAKOUT or (name == "font" and _FONT_BREAKOUT.search(buf, p, end))
+        if breakout and not html_rules and not (top == "annotation-xml" and name == "svg"):
+            self._pop_to_html()
+            if not stack:
+                return self._html_tag(buf, p, end, name_end, name, final)
+            html_rules = True
+        if html_rules:
+            if name in ("svg", "math"):
+                if not self_closing:
+                    stack.append((name, _SVG_NS if name == "svg" else _MATH_NS, _NO_IP))
+                return end
+            if name == "image":
+                name = "img"
+            if name not in _VOID:
+                stack.append((name, _HTML_NS, _NO_IP))
+            return self._html_tag(buf, p, end, name_end, name, final)
+        child_ns = _SVG_NS if name == "svg" else ns
+        if not self_closing:
+            stack.append((name, child_ns, _integration_point(name, child_ns, buf, p, end)))
+        if child_ns == _SVG_NS and (name in _SVG_CONSIDERED or sc.FETCH_ATTR.search(buf, p, end)):
+            if name == "script":
+                self._script_foreign = True
+            return self._consider(buf, p, end, name_end, name, final)
+        return end
+
+    def _pop_to_html(self) -> None:
+        stack = self._foreign
+        while stack and stack[-1][1] != _HTML_NS and stack[-1][2] == _NO_IP:
+            stack.pop()
+
+    def _html_end_tag(self, name: str) -> None:
+        """An end tag by HTML's rules inside an integration point: it closes an HTML element
+        of that name above the nearest foreign element, else it is ignored."""
+        stack = self._foreign
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i][1] != _HTML_NS:
+                return
+            if stack[i][0] == name:
+                del stack[i:]
+                return
 
     def _consider(
         self, buf: bytes | bytearray, p: int, end: int, name_end: int, name: str, final: bool
@@ -510,11 +950,17 @@ class HtmlRewriter:
         tag = bytes(buf[p:end])
         attrs = sc.LazyAttrs(tag, name_end - p, end - p - 1)
         if name == "script":
-            self._mode = _RAW
-            self._raw_end = _SCRIPT_END
-            self._raw_keep = 8
-            if "src" not in attrs:
+            foreign = self._script_foreign
+            self._script_foreign = False
+            self._script_state = sc.SCRIPT_DATA
+            if not foreign:
+                self._mode = _RAW
+                self._raw_end = _SCRIPT_END
+                self._raw_keep = 8
+            external = "src" in attrs or (foreign and ("href" in attrs or "xlink:href" in attrs))
+            if not external:
                 self._mode = _SCRIPT
+                self._script_foreign = foreign
                 self._script_text = end
                 return self._script(buf, end, final, p)
         elif name == "input" and (attrs.get("type") or "").lower() != "image":
@@ -523,7 +969,7 @@ class HtmlRewriter:
             self._mode = _RAW
             self._raw_end = sc.end_tag("iframe")
             self._raw_keep = 8
-        hold = self._classify(Element(name, attrs, None, tag))
+        hold = self._classify(Element(name, attrs, None, tag, self._base))
         if hold is not None:
             self._hold(buf, p, end, tag, name_end - p, name, hold)
         return end
@@ -533,33 +979,51 @@ class HtmlRewriter:
         n = len(buf)
         text = self._script_text
         limit = text + self._cap
-        m = _SCRIPT_END.search(buf, pos)
-        if m is not None:
-            stop = min(m.start(), limit)
+        close, state, resume = sc.script_end(buf, pos, self._script_state)
+        if close >= 0:
+            stop = min(close, limit)
         elif limit + 9 <= n or final:
             stop = min(n, limit)
         else:
-            return self._wait(start, max(pos, n - 8))
+            self._script_state = state
+            return self._wait(start, resume)
+        # Past the limit the script is judged on its start; the classifier is told so, and
+        # holds it unless that start shows it harmless.
+        complete = close <= limit if close >= 0 else n <= limit
         tag = bytes(buf[start:text])
         name_end = start + len("<script")
         attrs = sc.LazyAttrs(tag, name_end - start, text - start - 1)
-        hold = self._classify(
-            Element("script", attrs, bytes(buf[text:stop]).decode("latin-1"), tag)
-        )
+        script = bytes(buf[text:stop]).decode("latin-1")
+        hold = self._classify(Element("script", attrs, script, tag, self._base, complete))
         if hold is not None:
             self._hold(buf, start, text, tag, name_end - start, "script", hold)
-        self._mode = _RAW
-        if m is not None:
+        if self._script_foreign:
+            # An SVG script's content is markup to the tokenizer: read it as such.
+            self._script_foreign = False
             self._mode = _DATA
-            return m.start()
-        return self._raw(buf, stop, final)
+            return text
+        if close >= 0:
+            self._mode = _DATA
+            return close
+        self._mode = _RAW
+        self._script_state = state
+        return self._raw(buf, resume, final)
 
     def _raw(self, buf: bytes | bytearray, pos: int, final: bool) -> int:
+        n = len(buf)
+        if self._raw_end is _SCRIPT_END:
+            close, state, resume = sc.script_end(buf, pos, self._script_state)
+            if close >= 0:
+                self._mode = _DATA
+                return close
+            if final:
+                return n
+            self._script_state = state
+            return self._wait(resume, resume)
         m = self._raw_end.search(buf, pos)
         if m is not None:
             self._mode = _DATA
             return m.start()
-        n = len(buf)
         if final:
             return n
         resume = max(pos, n - self._raw_keep)
@@ -588,6 +1052,40 @@ class HtmlRewriter:
         self.held_count += 1
 
 
+_INERT_SEEN: dict[bytes, None] = {}
+_FOREIGN_CLOSE = re.compile(rb"</(?i:svg|math)[\t\n\f\r />]")
+
+
+def _inert_end(buf: bytes | bytearray, pos: int, inert: re.Pattern[bytes]) -> int:
+    """Where the end tag of inert foreign content from ``pos`` starts, or -1."""
+    found = _FOREIGN_CLOSE.search(buf, pos, pos + 4096)
+    close = found.start() if found is not None else -1
+    key = bytes(buf[pos : close + 6]) if close >= 0 else b""
+    if key and key in _INERT_SEEN:
+        return close
+    m = inert.match(buf, pos)
+    if m is None:
+        return -1
+    if m.end() == close and len(key) > 6:
+        if len(_INERT_SEEN) >= 512:
+            _INERT_SEEN.clear()
+        _INERT_SEEN[key] = None
+    return m.end()
+
+
+def _integration_point(name: str, ns: int, buf: bytes | bytearray, p: int, end: int) -> int:
+    """Whether a foreign element reads its content by HTML's rules (an integration point)."""
+    if ns == _SVG_NS:
+        return _HTML_IP if name in ("foreignobject", "desc", "title") else _NO_IP
+    if name in ("mi", "mo", "mn", "ms", "mtext"):
+        return _TEXT_IP
+    if name == "annotation-xml":
+        encoding = (sc.parse_attrs(buf, p, end - 1).get("encoding") or "").lower()
+        if encoding in ("text/html", "application/xhtml+xml"):
+            return _HTML_IP
+    return _NO_IP
+
+
 def _held_tag(tag: bytes, name_end: int, name: str, hold: Hold) -> bytes:
     """``tag`` with its fetching attributes moved aside and the held-back markers added.
 
@@ -595,7 +1093,16 @@ def _held_tag(tag: bytes, name_end: int, name: str, hold: Hold) -> bytes:
     ignore them anyway, and a second ``src`` must not become the one that loads.
     """
     script = name == "script"
-    fetching = _SCRIPT_FETCHING if script else _OBJECT_FETCHING if name == "object" else _FETCHING
+    if script:
+        fetching = _SCRIPT_FETCHING | _SVG_FETCHING
+    elif name in _SVG_CONSIDERED:
+        fetching = _SVG_FETCHING
+    elif name == "object":
+        fetching = _OBJECT_FETCHING | _ANY_FETCHING
+    elif name in sc.CONSIDERED or name in ("img", "frame"):
+        fetching = _FETCHING | _ANY_FETCHING
+    else:
+        fetching = _ANY_FETCHING
     found = [
         (m.group(1).lower().decode("latin-1"), m)
         for m in sc.ATTR.finditer(tag, name_end, len(tag) - 1)
