@@ -375,7 +375,7 @@ class ConsentEndpoints:
         locale = self.runtime.locale_for(
             None, info.accept_language, request.query_params.get("lang")
         )
-        html = self.runtime.policy_page(locale)
+        html = self.runtime.policy_page(locale, secure=info.secure(self.config))
         return HTMLResponse(
             html, headers={"cache-control": "public, max-age=300", "vary": "Accept-Language"}
         )

@@ -18,7 +18,7 @@ from consent.assets import hashed_name
 from consent.audit import AuditStore, open_store
 from consent.catalogue import Catalogue, CatalogueError, Service, service_from_mapping
 from consent.config import ConfigError, ConsentConfig
-from consent.cookie import ConsentCookieCodec, CookiePayload
+from consent.cookie import ConsentCookieCodec, CookiePayload, cookie_name_for
 from consent.enforcement import CookiePolicy
 from consent.holdback import HoldbackPolicy
 from consent.i18n import Locale, LocaleCatalogue
@@ -103,7 +103,7 @@ class ConsentRuntime:
         self._placeholder_cache: LruCache[tuple[str, str, str], str] = LruCache(
             PLACEHOLDER_CACHE_SIZE
         )
-        self._policy_cache: dict[tuple[str, str], str] = {}
+        self._policy_cache: dict[tuple[str, str, bool], str] = {}
         self._head_cache: dict[tuple[bool, str], str] = {}
         self.page_cache = PageCache(config.page_cache_bytes)
         self._store: AuditStore | None = None
@@ -274,9 +274,9 @@ class ConsentRuntime:
         """
         return tuple(sorted(self.catalogue.services, key=lambda s: (s.category, s.name)))
 
-    def policy_page(self, locale: Locale, root_path: str = "") -> str:
+    def policy_page(self, locale: Locale, root_path: str = "", *, secure: bool = False) -> str:
         """The cookie policy page; it names hundreds of services, so each rendering is kept."""
-        key = (locale.tag, root_path)
+        key = (locale.tag, root_path, secure)
         cached = self._policy_cache.get(key)
         if cached is None:
             t = self.texts(locale)
@@ -287,21 +287,23 @@ class ConsentRuntime:
                 css_url=self.asset_url("consent.css", root_path),
                 theme_style=self.theme_style,
                 preferences_url=self.urls_for(root_path).preferences + f"?lang={locale.tag}",
-                sections=self.policy_sections(t),
+                sections=self.policy_sections(t, secure=secure),
             )
             if len(self._policy_cache) < 256:
                 self._policy_cache[key] = cached
         return cached
 
-    def policy_sections(self, t: TextLookup) -> list[dict[str, Any]]:
-        """The cookie policy, per category: our own cookies, the operator's, the services'."""
+    def policy_sections(self, t: TextLookup, *, secure: bool = False) -> list[dict[str, Any]]:
+        """The cookie policy, per category: our own cookies (named as a browser on this scheme
+        holds them), the operator's, the services'."""
         rows: dict[str, list[dict[str, Any]]] = {c: [] for c in self.config.category_ids}
         necessary = sorted(self.required)[0]
         own_days = self.config.cookie_max_age // 86400
+        domain = self.config.cookie_domain
         site = t("policy.first_party")
         rows[necessary].append(
             _row(
-                self.config.cookie_name,
+                cookie_name_for(self.config.cookie_name, secure=secure, domain=domain),
                 site,
                 site,
                 t("categories.necessary.description"),
@@ -311,7 +313,7 @@ class ConsentRuntime:
         )
         rows[necessary].append(
             _row(
-                self.config.csrf_cookie_name,
+                cookie_name_for(self.config.csrf_cookie_name, secure=secure, domain=domain),
                 site,
                 site,
                 t("categories.necessary.description"),

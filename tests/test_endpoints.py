@@ -489,3 +489,14 @@ def test_over_https_only_the_host_prefixed_cookies_count(
     assert any(h.startswith("__Host-consent=") for h in cookies)
     assert any(h.startswith("consent=;") and "Max-Age=0" in h for h in cookies)
     assert client.get("/state").json()["decided"] is True
+
+
+def test_the_policy_page_names_the_cookies_as_the_browser_holds_them(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    app = ConsentMiddleware(page_app(), config=make_config())
+    secure = TestClient(app, base_url="https://news.example").get("/_consent/policy?lang=en")
+    plain = TestClient(app).get("/_consent/policy?lang=en")
+    for name in ("consent", "consent_csrf"):
+        assert f"<code>__Host-{name}</code>" in secure.text
+        assert f"<code>{name}</code>" in plain.text
