@@ -5,7 +5,6 @@ The only module of the request path that uses Starlette (requests, responses, fo
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 from dataclasses import dataclass
@@ -35,6 +34,14 @@ from consent.names import (
     FIELD_NEXT,
 )
 from consent.runtime import ConsentRuntime
+from consent.site import (
+    clean_root_path,
+    decision_allowed,
+    is_https,
+    request_origin,
+    same_origin,
+    split_root_path,
+)
 from consent.state import ConsentState
 from consent.types import Receive, Scope, Send
 
@@ -58,6 +65,12 @@ class RequestInfo:
     csrf_nonce: str | None = None
     new_csrf_cookie: bool = False
     cookie_header: str = ""
+    # Where the app is mounted ("" or "/news") and the path below it, whichever convention
+    # the server follows for scope["path"]; see site.split_root_path.
+    root_path: str = ""
+    route_path: str = "/"
+    # The origin browsers use for this site (public_origin, else scheme and Host).
+    origin: str | None = None
 
     @property
     def consent_cookie(self) -> str | None:
@@ -88,7 +101,8 @@ class RequestInfo:
                 gpc = value.strip() == b"1"
             elif name == b"host":
                 host = value.decode("latin-1")
-        https = scope.get("scheme") in ("https", "wss")
+        scheme = str(scope.get("scheme", "http"))
+        https = is_https(scheme, config.public_origin)
         # Only the name this site uses is read: on https a plain-named cookie may have been
         # planted by a sibling subdomain or over plain http, so it counts for nothing.
         secure = https if config.cookie_secure is None else config.cookie_secure
@@ -98,6 +112,7 @@ class RequestInfo:
         )
         cookies = parse_cookie_header(cookie_header, (consent_name, csrf_name))
         nonce = cookies.get(csrf_name)
+        root_path = clean_root_path(str(scope.get("root_path", "")))
         return cls(
             cookies=cookies,
             accept_language=accept_language,
@@ -108,6 +123,9 @@ class RequestInfo:
             consent_cookie_name=consent_name,
             csrf_nonce=nonce if is_valid_nonce(nonce) else None,
             cookie_header=cookie_header,
+            root_path=root_path,
+            route_path=split_root_path(str(scope.get("path", "/")), root_path),
+            origin=request_origin(scheme, host, config.public_origin),
         )
 
     def ensure_csrf_nonce(self, shared: bool) -> None:
@@ -168,14 +186,16 @@ class ConsentEndpoints:
         self, scope: Scope, receive: Receive, send: Send, info: RequestInfo, state: ConsentState
     ) -> None:
         request = Request(scope, receive)
-        path = scope["path"]
+        path = info.route_path
         handler = self._routes.get(path)
         if handler is not None:
             response = await handler(request, info, state)
         elif path.startswith(self.runtime.urls.static):
             response = self.static(request, path[len(self.runtime.urls.static) :])
         elif path == self.runtime.urls.admin or path.startswith(self.runtime.urls.admin + "/"):
-            response = await self.admin(request, info, state)
+            # The admin view reads its page from the path below the mount point.
+            admin_scope = {**scope, "path": path, "root_path": info.root_path}
+            response = await self.admin(Request(admin_scope, receive), info, state)
         else:
             response = PlainTextResponse("Not found", status_code=404, headers=_NO_STORE)
         await response(scope, receive, send)
@@ -194,9 +214,15 @@ class ConsentEndpoints:
             )
         except DecisionError as error:
             return _refusal(error.status, error.reason, wants_json)
-        next_path = safe_next(next((v for k, v in fields if k == FIELD_NEXT), None))
+        next_path = safe_next(
+            next((v for k, v in fields if k == FIELD_NEXT), None), home=info.root_path + "/"
+        )
         if choice.action == ACTION_CUSTOMIZE:
-            target = self.runtime.urls.preferences + "?" + urlencode({"next": next_path})
+            target = (
+                self.runtime.urls_for(info.root_path).preferences
+                + "?"
+                + urlencode({"next": next_path})
+            )
             return RedirectResponse(target, status_code=303, headers=_NO_STORE)
         shown = next((v for k, v in fields if k == FIELD_LOCALE), None)
         locale = self.runtime.locale_for(None, info.accept_language, shown)
@@ -278,7 +304,7 @@ class ConsentEndpoints:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != _FORM_TYPE:
             raise DecisionError(415, f"send {_FORM_TYPE}")
-        self._check_origin(request)
+        self._check_origin(request, info)
         limit = self.config.max_decision_body
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -295,7 +321,7 @@ class ConsentEndpoints:
         tokens = [v for k, v in fields if k == FIELD_CSRF]
         token = tokens[0] if len(tokens) == 1 else None
         if self.config.shared_cache_mode and not token:
-            if not _same_origin_proven(request):
+            if not _same_origin_proven(request, info):
                 raise DecisionError(403, "cross-site request refused")
         elif not verify_token(token, info.csrf_nonce, self.config.secret_keys):
             raise DecisionError(403, "missing or invalid CSRF token")
@@ -303,21 +329,15 @@ class ConsentEndpoints:
             raise DecisionError(400, "exactly one action is required")
         return fields
 
-    def _check_origin(self, request: Request) -> None:
-        site = request.headers.get("sec-fetch-site")
-        allowed_sites = {"same-origin", "none"} | (
-            {"same-site"} if self.config.cookie_domain else set()
-        )
-        if site is not None and site not in allowed_sites:
-            raise DecisionError(403, "cross-site request refused")
-        origin = request.headers.get("origin")
-        if origin is not None and origin != "null":
-            expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
-            if not hmac.compare_digest(origin.lower(), expected.lower()) and not (
-                self.config.cookie_domain and _origin_in_domain(origin, self.config.cookie_domain)
-            ):
-                raise DecisionError(403, "cross-site request refused")
-        elif origin == "null":
+    def _check_origin(self, request: Request, info: RequestInfo) -> None:
+        headers = request.headers
+        if not decision_allowed(
+            fetch_site=headers.get("sec-fetch-site"),
+            origin=headers.get("origin"),
+            referer=headers.get("referer"),
+            expected=info.origin,
+            cookie_domain=self.config.cookie_domain,
+        ):
             raise DecisionError(403, "cross-site request refused")
 
     def _unavailable(self, wants_json: bool, next_path: str) -> Response:
@@ -342,7 +362,8 @@ class ConsentEndpoints:
         )
         t = self.runtime.texts(locale)
         info.ensure_csrf_nonce(shared=False)
-        next_path = safe_next(request.query_params.get("next"))
+        next_path = safe_next(request.query_params.get("next"), home=info.root_path + "/")
+        urls = self.runtime.urls_for(info.root_path)
         message = None
         if request.query_params.get("saved") == "1":
             message = t("preferences.saved")
@@ -350,10 +371,10 @@ class ConsentEndpoints:
             "consent/preferences.html",
             t=t,
             locale=locale,
-            css_url=self.runtime.asset_url("consent.css"),
+            css_url=self.runtime.asset_url("consent.css", info.root_path),
             theme_style=self.runtime.theme_style,
-            decision_url=self.runtime.urls.decision,
-            policy_url=self.runtime.urls.policy + f"?lang={locale.tag}",
+            decision_url=urls.decision,
+            policy_url=urls.policy + f"?lang={locale.tag}",
             back_url=next_path,
             csrf=token_for(info.csrf_nonce or "", self.config.secret_keys),
             next=next_path,
@@ -375,7 +396,7 @@ class ConsentEndpoints:
         locale = self.runtime.locale_for(
             None, info.accept_language, request.query_params.get("lang")
         )
-        html = self.runtime.policy_page(locale, secure=info.secure(self.config))
+        html = self.runtime.policy_page(locale, info.root_path, secure=info.secure(self.config))
         return HTMLResponse(
             html, headers={"cache-control": "public, max-age=300", "vary": "Accept-Language"}
         )
@@ -468,15 +489,8 @@ def _refusal(status: int, reason: str, wants_json: bool) -> Response:
     return PlainTextResponse(reason, status_code=status, headers=_NO_STORE)
 
 
-def _same_origin_proven(request: Request) -> bool:
+def _same_origin_proven(request: Request, info: RequestInfo) -> bool:
+    # Without a token (shared-cache pages carry none) only a positive proof will do.
     if request.headers.get("sec-fetch-site") == "same-origin":
         return True
-    origin = request.headers.get("origin")
-    expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
-    return origin is not None and origin.lower() == expected.lower()
-
-
-def _origin_in_domain(origin: str, domain: str) -> bool:
-    host = origin.split("://", 1)[-1].split(":", 1)[0].lower()
-    domain = domain.lower().lstrip(".")
-    return origin.lower().startswith("https://") and (host == domain or host.endswith("." + domain))
+    return same_origin(request.headers.get("origin"), info.origin)

@@ -56,7 +56,7 @@ class ConsentMiddleware:
         if kind == "websocket":
             await self.app(scope, receive, _handshake_filter(send, self.runtime, state))
             return
-        path: str = scope.get("path", "")
+        path = info.route_path
         if path == self._prefix or path.startswith(self._prefix_slash):
             await self.endpoints(scope, receive, send, info, state)
             return
@@ -283,10 +283,11 @@ class _Responder:
             if shared
             else token_for(self.info.csrf_nonce or "", self.config.secret_keys),
             next_path=self._current_path(),
+            root_path=self.info.root_path,
         ).encode(charset, "xmlcharrefreplace")
-        head = self.runtime.head_injection(nonce=nonce, gpc=state.gpc).encode(
-            charset, "xmlcharrefreplace"
-        )
+        head = self.runtime.head_injection(
+            nonce=nonce, gpc=state.gpc, root_path=self.info.root_path
+        ).encode(charset, "xmlcharrefreplace")
         cache_key: Hashable | None = None
         if self._single_message and decoder is None and self.runtime.page_cache.enabled:
             cache_key = (body_key(raw), granted, locale.tag, charset, head)
@@ -367,7 +368,8 @@ class _Responder:
         return result
 
     def _current_path(self) -> str:
-        path = self.scope.get("root_path", "") + self.scope.get("path", "/")
+        # The path as the browser sees it: the mount point once, whatever the server's convention.
+        path = self.info.root_path + self.info.route_path
         query = self.scope.get("query_string", b"")
         quoted = quote(path, safe="/%:@!$&'()*+,;=-._~")
         return quoted + ("?" + query.decode("latin-1") if query else "")

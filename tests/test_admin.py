@@ -540,3 +540,21 @@ def test_the_login_limit_refills_with_time_and_forgets_old_addresses() -> None:
         limiter.failed(client)
     assert limiter.retry_after("a") == 0 and limiter.retry_after("e") > 0
     assert len(limiter._clients) == 3  # bounded memory
+
+
+def test_csv_export_guards_operator_values_a_spreadsheet_would_run(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    config = make_config(
+        admin_user=USER, admin_password=PASSWORD, policy_version="=1+1", rule_name="@rule"
+    )
+    with TestClient(ConsentMiddleware(page_app(), config=config)) as client:
+        made = decide(client, "accept_all")
+        table = _exported(client, format="csv")
+        lookup = client.get(
+            f"{ADMIN}/lookup", params={"consent_id": made["consent_id"]}, headers=AUTH
+        )
+    record = next(csv.DictReader(io.StringIO(table.text)))
+    assert record["policy_version"] == "'=1+1" and record["rule"] == "'@rule"
+    # The lookup page is HTML, not a spreadsheet: it shows the values as stored.
+    assert lookup.status_code == 200 and ">=1+1<" in lookup.text and "&#39;=1+1" not in lookup.text
