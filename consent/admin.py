@@ -209,7 +209,7 @@ class _View:
         self.runtime = runtime
         self.nonce = nonce
         self.headers = headers
-        self.base = runtime.urls.admin
+        self.base = runtime.urls_for(str(request.scope.get("root_path", ""))).admin
 
     def render(self, page: str, title: str, *, status_code: int = 200, **context: Any) -> Response:
         html = self.runtime.templates.render(

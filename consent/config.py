@@ -33,6 +33,7 @@ from consent.names import (
     NECESSARY,
 )
 from consent.redaction import MASK, redact_url
+from consent.site import OriginError, normalise_origin
 from consent.types import Scope
 
 # CNIL recommends asking again after about six months: 183 days in seconds.
@@ -135,6 +136,10 @@ class ConsentConfig:
 
     # Caching: identical HTML for every visitor, state applied in the browser.
     shared_cache_mode: bool = False
+
+    # The origin browsers use, e.g. "https://www.example.com", when it differs from what the
+    # server sees (a TLS-terminating proxy the server is not told to trust); see site.py.
+    public_origin: str | None = None
 
     # Proof of consent.
     audit_url: str | None = None
@@ -325,6 +330,12 @@ class ConsentConfig:
                     f"theme: {prop!r} = {value!r} must be a --consent-* property with a plain value",
                     setting="theme",
                 )
+        if self.public_origin is not None:
+            try:
+                origin = normalise_origin(self.public_origin)
+            except OriginError as exc:
+                raise ConfigError(f"public_origin: {exc}", setting="public_origin") from exc
+            object.__setattr__(self, "public_origin", origin)
         _check_type("admin_user", self.admin_user, (str, type(None)))
         _check_type("admin_password", self.admin_password, (str, type(None)))
         if bool(self.admin_user) != bool(self.admin_password):
@@ -610,6 +621,7 @@ def _kwargs_from_toml(data: Mapping[str, Any], *, base: Path) -> dict[str, Any]:
         "audit_anchor_interval",
         "max_decision_body",
         "page_cache_bytes",
+        "public_origin",
         "exclude_paths",
     }
     known_tables = {

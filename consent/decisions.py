@@ -80,13 +80,17 @@ def parse_choice(
     return Choice(action, frozenset(granted), frozenset(known - granted), source)
 
 
-def safe_next(candidate: str | None) -> str:
-    """A same-site path to return to, or "/" for anything that could leave the site."""
+def safe_next(candidate: str | None, home: str = "/") -> str:
+    """A same-site path to return to, or `home` for anything that could leave the site.
+
+    The answer is always a path without scheme or host, so a redirect to it stays on the
+    origin the browser used (https behind a proxy). `home` is "/" under the mount point.
+    """
     if not candidate or len(candidate) > _MAX_NEXT or _UNSAFE_NEXT.search(candidate):
-        return "/"
+        return home
     if not candidate.startswith("/") or candidate.startswith("//"):
-        return "/"
+        return home
     parts = urlsplit(candidate)
     if parts.scheme or parts.netloc:
-        return "/"
+        return home
     return candidate

@@ -256,3 +256,20 @@ def test_exclude_paths_from_toml(tmp_path: Path) -> None:
         f'secret_key = "{KEY}"\nexclude_paths = ["/admin", "/docs"]\n', encoding="utf-8"
     )
     assert tuple(ConsentConfig.from_toml(path).exclude_paths) == ("/admin", "/docs")
+
+
+@pytest.mark.parametrize(
+    "value", ["www.example.com", "https://example.com/news", "ftp://example.com", "https://"]
+)
+def test_public_origin_must_be_an_origin(value: str) -> None:
+    with pytest.raises(ConfigError, match="public_origin") as caught:
+        ConsentConfig(secret_key=KEY, public_origin=value)
+    assert caught.value.setting == "public_origin"
+
+
+def test_public_origin_is_normalised_and_read_from_toml(tmp_path: Path) -> None:
+    path = tmp_path / "consent.toml"
+    path.write_text(
+        f'secret_key = "{KEY}"\npublic_origin = "HTTPS://News.Example:443/"\n', encoding="utf-8"
+    )
+    assert ConsentConfig.from_toml(path).public_origin == "https://news.example"

@@ -500,3 +500,88 @@ def test_the_policy_page_names_the_cookies_as_the_browser_holds_them(
     for name in ("consent", "consent_csrf"):
         assert f"<code>__Host-{name}</code>" in secure.text
         assert f"<code>{name}</code>" in plain.text
+
+
+# ----- behind a TLS-terminating proxy ---------------------------------------------------------
+
+
+def _cookie(response: object, name: str) -> str:
+    """The Set-Cookie header for `name`, under the __Host- prefix it gets on https."""
+    headers: list[str] = response.headers.get_list("set-cookie")  # type: ignore[attr-defined]
+    return next(h for h in headers if h.startswith((f"{name}=", f"__Host-{name}=")))
+
+
+def test_a_decision_behind_a_tls_proxy_is_accepted(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    # The server sees plain http from the proxy; the browser posted from the https page.
+    client = TestClient(
+        ConsentMiddleware(page_app(), config=make_config()), base_url="http://news.example"
+    )
+    token = csrf_token(client)
+    response = client.post(
+        DECISION,
+        data={"action": "accept_all", "csrf_token": token, "next": "/news/a"},
+        headers={"origin": "https://news.example", "sec-fetch-site": "same-origin"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    # A path, never an absolute http:// URL: the browser stays on the origin it used.
+    assert response.headers["location"] == "/news/a"
+
+
+def test_public_origin_is_what_origin_must_match(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    config = make_config(public_origin="https://news.example/")
+    client = TestClient(ConsentMiddleware(page_app(), config=config), base_url="http://internal")
+    page = client.get("/")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    # The browser, on https, sends back the Secure cookie the test client keeps for https.
+    cookie = _cookie(page, "consent_csrf").split(";")[0]
+    form = {"action": "accept_all", "csrf_token": token.group(1)}
+    refused = client.post(
+        DECISION,
+        data=form,
+        headers={"origin": "http://internal", "cookie": cookie},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 403
+    response = client.post(
+        DECISION,
+        data=form,
+        headers={"origin": "https://news.example", "cookie": cookie},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+    # An https public origin makes every cookie Secure (and __Host- prefixed, as no cookie
+    # domain is shared) though the server saw http.
+    assert "; Secure" in _cookie(response, "__Host-consent")
+
+
+def test_the_csrf_cookie_is_secure_when_the_public_origin_is_https(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    config = make_config(public_origin="https://news.example")
+    client = TestClient(ConsentMiddleware(page_app(), config=config), base_url="http://internal")
+    assert "; Secure" in _cookie(client.get("/"), "__Host-consent_csrf")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"referer": "https://evil.example/news.example"},
+        {"referer": "http://testserver.evil.example/"},
+        {"origin": "https://testserver.evil.example"},
+        {"sec-fetch-site": "same-site", "origin": "http://live.testserver"},
+    ],
+)
+def test_forged_decisions_from_other_pages_are_403(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    token = csrf_token(client)
+    response = post(client, {"action": "accept_all", "csrf_token": token}, **headers)
+    assert response.status_code == 403  # type: ignore[attr-defined]
+    assert client.get("/_consent/receipt").status_code == 404

@@ -537,3 +537,64 @@ def test_excluded_paths_are_served_untouched_but_refused_cookies_stay_out(
         assert "cache-control" not in response.headers
     # A prefix covers whole path segments only.
     assert "data-consent-banner" in client.get("/administrator").text
+
+
+# ----- mounted under a path (uvicorn --root-path) -----------------------------------------
+
+
+async def _any_page(scope: dict[str, object], receive: object, send: Callable[..., object]) -> None:
+    assert scope["type"] == "http"
+    body = PAGE.encode()
+    headers = [(b"content-type", b"text/html; charset=utf-8")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})  # type: ignore[misc]
+    await send({"type": "http.response.body", "body": body})  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("path_has_root", [True, False], ids=["path-includes-root", "path-below"])
+def test_everything_works_under_a_root_path(
+    make_config: Callable[..., ConsentConfig], path_has_root: bool
+) -> None:
+    # Newer servers put the mount point in scope["path"] too; older ones leave it out. The
+    # browser always sees it; `served` is what the server hands the app for a public path.
+    def served(public: str) -> str:
+        assert public.startswith("/news/")
+        return public if path_has_root else public[len("/news") :]
+
+    app = ConsentMiddleware(_any_page, config=make_config())  # type: ignore[arg-type]
+    client = TestClient(app, root_path="/news")
+    html = client.get(served("/news/world/a?x=1")).text
+    assert 'action="/news/_consent/decision"' in html
+    assert 'name="next" value="/news/world/a?x=1"' in html
+    assert 'href="/news/_consent/preferences' in html
+    assets_found = re.findall(r'(?:href|src)="(/[^"]*/static/[^"]+)"', html)
+    assert assets_found and all(u.startswith("/news/_consent/static/") for u in assets_found)
+    for url in assets_found:
+        asset = client.get(served(url))
+        assert asset.status_code == 200 and asset.headers["cache-control"].endswith("immutable")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert token is not None
+    decision = served("/news/_consent/decision")
+    answer = client.post(
+        decision,
+        data={"action": "accept_all", "csrf_token": token.group(1), "next": "/news/world/a?x=1"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/news/world/a?x=1"
+    home = client.post(
+        decision,
+        data={"action": "reject_all", "csrf_token": token.group(1), "next": "//evil.example"},
+        follow_redirects=False,
+    )
+    assert home.headers["location"] == "/news/"
+    customize = client.post(
+        decision,
+        data={"action": "customize", "csrf_token": token.group(1), "next": "/news/world/a"},
+        follow_redirects=False,
+    )
+    assert customize.headers["location"] == "/news/_consent/preferences?next=%2Fnews%2Fworld%2Fa"
+    prefs = client.get(served("/news/_consent/preferences") + "?next=/news/world/a").text
+    assert 'action="/news/_consent/decision"' in prefs
+    assert 'href="/news/world/a"' in prefs
+    assert 'href="/news/_consent/static/consent.' in prefs
+    assert client.get(served("/news/_consent/receipt")).status_code == 200
