@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import (
@@ -287,9 +287,10 @@ class ConsentEndpoints:
             )
         )
         withdrawn = self.runtime.cookie_policy.withdrawn(info.all_cookie_names, choice.granted)
-        expired = expiry_headers(
-            withdrawn, info.host, secure=secure, cookie_domain=self.config.cookie_domain
-        )
+        # The request's Host is the visitor's to choose: where the operator named the site
+        # (its cookie domain, else its public origin) that name bounds the domains expired.
+        site = self.config.cookie_domain or urlsplit(self.config.public_origin or "").hostname
+        expired = expiry_headers(withdrawn, info.host, secure=secure, cookie_domain=site)
         if info.consent_cookie_name != self.config.cookie_name:
             # The plain-named cookie of before the prefix, never read again on this site.
             legacy = [n for n in info.all_cookie_names if n == self.config.cookie_name]

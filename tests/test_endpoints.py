@@ -585,3 +585,24 @@ def test_forged_decisions_from_other_pages_are_403(
     response = post(client, {"action": "accept_all", "csrf_token": token}, **headers)
     assert response.status_code == 403  # type: ignore[attr-defined]
     assert client.get("/_consent/receipt").status_code == 404
+
+
+def test_expiry_domains_come_from_the_public_origin_not_the_request_host(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    config = make_config(public_origin="https://www.news.example")
+    client = TestClient(
+        ConsentMiddleware(page_app(), config=config), base_url="https://evil.example"
+    )
+    token = csrf_token(client)
+    client.cookies.set("_ga", "GA1.1.1.1")
+    response = client.post(
+        DECISION,
+        data={"action": "reject_all", "csrf_token": token},
+        headers={"sec-fetch-site": "same-origin"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    expired = [h for h in response.headers.get_list("set-cookie") if h.startswith("_ga=")]
+    domains = {part.strip() for h in expired for part in h.split(";") if "Domain=" in part}
+    assert domains == {"Domain=.www.news.example", "Domain=.news.example"}

@@ -16,7 +16,6 @@ import asyncio
 import json
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,14 +93,17 @@ def read_anchors(path: str | os.PathLike[str], audit_key: Keyring | bytes | str)
 
 @dataclass
 class AnchorSchedule:
-    """Where and how often the middleware anchors: after ``every`` receipts recorded by this
-    process or ``interval`` seconds since its last anchor, whichever comes first."""
+    """Where and how often the middleware anchors: once ``every`` receipts recorded by this
+    process are not anchored yet, or ``interval`` seconds after the first of them, whichever
+    comes first; and on close. A quiet site thus never leaves its newest receipts unanchored
+    for longer than ``interval``."""
 
     path: str
     every: int = 100
     interval: float = 300.0
     _since_last: int = field(default=0, init=False)
-    _last_at: float = field(default_factory=time.monotonic, init=False)
+    _pending: Receipt | None = field(default=None, init=False)
+    _timer: asyncio.TimerHandle | None = field(default=None, init=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
@@ -111,11 +113,21 @@ class AnchorSchedule:
     def after_record(self, store: BaseStore, receipt: Receipt) -> None:
         """Called after each successful append; starts a background write when one is due."""
         self._since_last += 1
-        now = time.monotonic()
-        if self._since_last < self.every and now - self._last_at < self.interval:
-            return
+        if self._pending is None or receipt.seq > self._pending.seq:
+            self._pending = receipt
+        if self._since_last >= self.every:
+            self._flush(store)
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self._flush, store)
+
+    def _flush(self, store: BaseStore) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        receipt, self._pending = self._pending, None
         self._since_last = 0
-        self._last_at = now
+        if receipt is None:
+            return
         task = asyncio.get_running_loop().create_task(self._write(store, receipt))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -129,7 +141,8 @@ class AnchorSchedule:
         except Exception:
             logger.exception("could not write an audit anchor to %s", self.path)
 
-    async def drain(self) -> None:
-        """Wait for anchors being written (on close)."""
+    async def drain(self, store: BaseStore) -> None:
+        """On close: anchor the receipts recorded since the last anchor, and wait for it."""
+        self._flush(store)
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)

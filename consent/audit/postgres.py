@@ -217,7 +217,7 @@ class PostgresStore(BaseStore):
 
     async def close(self) -> None:
         if self.anchors is not None and not self._closed:
-            await self.anchors.drain()
+            await self.anchors.drain(self)
         self._closed = True
         if self._pool is not None:
             await self._pool.close()

@@ -231,7 +231,7 @@ class SQLiteStore(BaseStore):
         if self._closed:
             return
         if self.anchors is not None:
-            await self.anchors.drain()
+            await self.anchors.drain(self)
         if self._executor is not None:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._disconnect)
             self._executor.shutdown(wait=False)

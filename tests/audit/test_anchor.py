@@ -155,15 +155,32 @@ async def test_the_store_anchors_in_the_background_every_n_receipts(
     recorded: list[Receipt] = [await store.record(decision(f"v{i}")) for i in range(5)]
     await store.close()
     written = read_anchors(anchors, Keyring.parse(KEY))
-    # Written in the background, so not necessarily in order.
+    # Written in the background, so not necessarily in order; the last on close.
     assert sorted((a.seq, a.head_mac) for a in written) == [
         (recorded[1].seq, recorded[1].mac),
         (recorded[3].seq, recorded[3].mac),
+        (recorded[4].seq, recorded[4].mac),
     ]
     assert all(a.count >= a.seq for a in written)
     assert (
         await asyncio.to_thread(verify, backend.url, KEY, io.StringIO(), anchor=str(anchors)) == 0
     )
+
+
+async def test_a_quiet_store_anchors_its_newest_receipts_after_the_interval(
+    backend: Backend, tmp_path: Path
+) -> None:
+    anchors = tmp_path / "anchors.jsonl"
+    store = open_store(backend.url, KEY, anchor_file=str(anchors), anchor_interval=0.2)
+    try:
+        last = [await store.record(decision(f"v{i}")) for i in range(3)][-1]
+        deadline = asyncio.get_running_loop().time() + 10
+        while not anchors.exists() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)  # no further decision comes: the timer alone anchors
+        await asyncio.sleep(0.1)
+        assert [(a.seq, a.head_mac) for a in read_anchors(anchors, KEY)] == [(3, last.mac)]
+    finally:
+        await store.close()
 
 
 async def test_a_failing_anchor_never_blocks_a_decision(
