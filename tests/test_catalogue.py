@@ -314,6 +314,33 @@ def test_match_url_ignores_case_port_and_userinfo(catalogue: Catalogue) -> None:
 @pytest.mark.parametrize(
     "url",
     [
+        "https:www.google-analytics.com/analytics.js",
+        "https:/www.google-analytics.com/analytics.js",
+        "https:///www.google-analytics.com/analytics.js",
+        "https:\\www.google-analytics.com\\analytics.js",
+        "\\\\www.google-analytics.com/analytics.js",
+        "/\\www.google-analytics.com/analytics.js",
+        " https://www.google-ana\tlytics.com/analytics.js\n",
+        "https://www.google-analytics%2Ecom/analytics.js",
+        "https://www\u3002google-analytics\uff0ecom/analytics.js",
+        "https://WWW\uff0eGOOGLE-ANALYTICS\uff61COM./analytics.js",
+        "https://a@www.google-analytics.com/analytics.js",
+    ],
+)
+def test_match_url_reads_hosts_as_browsers_do(catalogue: Catalogue, url: str) -> None:
+    assert catalogue.match_url(url) is catalogue.by_id("google-analytics"), url
+
+
+def test_match_url_resolves_relative_urls_against_the_base(catalogue: Catalogue) -> None:
+    expected = catalogue.by_id("google-analytics")
+    assert catalogue.match_url("/analytics.js") is None
+    assert catalogue.match_url("/analytics.js", "https://www.google-analytics.com/") is expected
+    assert catalogue.match_url("analytics.js", "//www.google-analytics.com/x/") is expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
         "/static/app.js",
         "app.js",
         "?q=1",

@@ -606,3 +606,77 @@ def test_any_split_gives_the_unsplit_output(
     split = asyncio.run(stream_through(streaming, chunks, cookie))
     assert split == whole
     assert b"data-consent-banner" in whole
+
+
+# -- What the policy reads in the markup it is shown (issue 13, M1/M2) --
+
+
+def _held(html: str, rules: Sequence[TrackerRule] = ()) -> int:
+    from consent.catalogue import Catalogue
+    from consent.holdback import HoldbackPolicy
+    from consent.rewriter import HtmlRewriter
+
+    policy = HoldbackPolicy(Catalogue.builtin(), rules)
+    rewriter = HtmlRewriter(policy.classifier(frozenset({NECESSARY}), None))
+    rewriter.feed(html.encode())
+    rewriter.close()
+    return rewriter.held_count
+
+
+GA = "www.google-analytics.com"
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        f'<base href="https://{GA}/"><script src="/analytics.js"></script>',
+        f'<base href="//{GA}/x/"><img src="collect?v=1">',
+        f'<iframe srcdoc="<script src=https://{GA}/analytics.js></script>"></iframe>',
+        f"<iframe srcdoc=\"<iframe srcdoc='<img src=https://{GA}/c>'></iframe>\"></iframe>",
+        f'<svg><image href="https://{GA}/c" /></svg>',
+        f'<svg><script xlink:href="https://{GA}/analytics.js"></script></svg>',
+        f'<svg><feImage href="https://{GA}/c"/></svg>',
+        f'<head></head><body background="https://{GA}/c.gif">',
+        f'<object data="https:\\\\{GA}/c"></object>',
+        '<embed src="//www.google-analytics%2Ecom/c">',
+        f'<link rel="modulepreload" href="https:{GA}/analytics.js">',
+        f'<link rel="icon" href="https://{GA}/favicon.ico">',
+        '<img srcset="/own.gif 1x,https://www\u3002google-analytics.com/a,b.gif 2x">',
+        '<source srcset="/own.gif 1x, https://a@www.google-analytics%2Ecom:443/c.gif 2x">',
+        f'<image src="https://{GA}/c">',
+        f'<frame src="https://{GA}/c">',
+        f'<script src="https:\\\\{GA}\\analytics.js"></script>',
+        '<script src="https://www\u3002google-analytics\uff0ecom/analytics.js"></script>',
+        '<script src="https://www&#x3002;google-analytics&#xFF0E;com/analytics.js"></script>',
+        f'<script src=" https://{GA.upper()}\t./analytics.js"></script>',
+        f'<script src="https:{GA}/analytics.js"></script>',
+    ],
+)
+def test_every_way_a_page_names_a_tracker_is_held(html: str) -> None:
+    assert _held(html) == 1, html
+
+
+def test_the_base_applies_to_operator_rules_too() -> None:
+    rule = TrackerRule(category=ANALYTICS, host="metrics.partner.example")
+    assert _held('<base href="https://metrics.partner.example/"><img src="p.gif">', [rule]) == 1
+    assert _held('<img src="p.gif">', [rule]) == 0
+
+
+def test_an_inline_script_past_the_limit_is_held_unless_shown_harmless() -> None:
+    from consent.catalogue import Catalogue
+    from consent.holdback import HoldbackPolicy
+    from consent.rewriter import HtmlRewriter
+
+    policy = HoldbackPolicy(Catalogue.builtin(), ())
+    filler = "var a = 1;\n" * 40_000  # 440 KB: more than the 256 KB read at most
+    for page, held in [
+        (f"<script>{filler}</script>", 1),
+        (f"<script>{filler}ga('create', 'UA-1');</script>", 1),
+        (f'<script type="application/json">{{"a": "{filler}"}}</script>', 0),
+        ("<script>var a = 1;</script>", 0),
+    ]:
+        rewriter = HtmlRewriter(policy.classifier(frozenset({NECESSARY}), None))
+        for i in range(0, len(page), 65536):
+            rewriter.feed(page[i : i + 65536].encode())
+        rewriter.close()
+        assert rewriter.held_count == held

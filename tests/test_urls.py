@@ -1,0 +1,105 @@
+"""Tests of the URL host reading: the spellings browsers accept reach the same host."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consent.urls import host_of, resolve
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://www.tracker.example/a.js", "www.tracker.example"),
+        ("HTTPS://WWW.TRACKER.EXAMPLE/a.js", "www.tracker.example"),
+        ("https:\\\\tracker.example\\a.js", "tracker.example"),
+        ("https:/tracker.example/a.js", "tracker.example"),
+        ("https:///tracker.example/a.js", "tracker.example"),
+        ("https:tracker.example/a.js", "tracker.example"),
+        ("//tracker.example/a.js", "tracker.example"),
+        ("\\\\tracker.example/a.js", "tracker.example"),
+        ("/\\tracker.example/a.js", "tracker.example"),
+        ("htt\tps://track\ner.exa\rmple/a.js", "tracker.example"),
+        ("\x00 \x1f https://tracker.example/a.js \x01", "tracker.example"),
+        ("https://tracker%2Eexample/a.js", "tracker.example"),
+        ("https://tracker\u3002example/", "tracker.example"),
+        ("https://tracker\uff0eexample/", "tracker.example"),
+        ("https://tracker\uff61example/", "tracker.example"),
+        ("https://\uff34\uff32\uff21\uff23\uff2b\uff25\uff32.example/", "tracker.example"),
+        ("https://trac\u00adker.example/", "tracker.example"),
+        ("https://tracker.example./a.js", "tracker.example"),
+        ("https://user:pw@tracker.example:8443/a.js", "tracker.example"),
+        ("https://a@b@tracker.example/", "tracker.example"),
+        ("https://bücher.example/", "xn--bcher-kva.example"),
+        ("https://XN--BCHER-KVA.example/", "xn--bcher-kva.example"),
+        ("ws://tracker.example/socket", "tracker.example"),
+        ("https://tracker.example?x=1", "tracker.example"),
+        ("https://tracker.example#x", "tracker.example"),
+    ],
+)
+def test_spellings_browsers_accept(url: str, host: str) -> None:
+    assert resolve(url, None) == host
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/a.js",
+        "a.js",
+        "?x",
+        "#top",
+        "",
+        "data:text/html,x",
+        "javascript:alert(1)",
+        "blob:https://tracker.example/1",
+        "mailto:a@tracker.example",
+        "https://",
+        "file:///x",
+    ],
+)
+def test_the_page_itself_or_no_server(url: str) -> None:
+    assert resolve(url, None) is None
+
+
+def test_relative_urls_resolve_against_the_base() -> None:
+    base = "https://cdn.tracker.example/static/v2/"
+    assert host_of("a.js", base) == ("cdn.tracker.example", "/static/v2/a.js")
+    assert host_of("/x/a.js?q", base) == ("cdn.tracker.example", "/x/a.js?q")
+    assert host_of("?q=1", base) == ("cdn.tracker.example", "/static/v2/?q=1")
+    assert resolve("//other.example/a.js", base) == "other.example"
+    assert resolve("a.js", "//tracker.example/") == "tracker.example"
+    assert resolve("a.js", "/relative/") is None
+
+
+DOTS = st.sampled_from([".", "\u3002", "\uff0e", "\uff61", "%2e", "%2E"])
+SLASHES = st.text(alphabet="/\\", min_size=0, max_size=4)
+NOISE = st.text(alphabet="\t\n\r", max_size=2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scheme=st.sampled_from(["https", "HTTPS", "http", "Https"]),
+    slashes=SLASHES,
+    dots=st.tuples(DOTS, DOTS),
+    upper=st.booleans(),
+    noise=NOISE,
+    userinfo=st.sampled_from(["", "a@", "a:b@"]),
+    port=st.sampled_from(["", ":443", ":8080"]),
+    trailing=st.booleans(),
+)
+def test_generated_spellings_reach_the_host(
+    scheme: str,
+    slashes: str,
+    dots: tuple[str, str],
+    upper: bool,
+    noise: str,
+    userinfo: str,
+    port: str,
+    trailing: bool,
+) -> None:
+    labels = ["www", "tracker", "example"]
+    if upper:
+        labels = [label.upper() for label in labels]
+    host = labels[0] + dots[0] + labels[1] + noise + dots[1] + labels[2] + ("." if trailing else "")
+    url = f"{scheme}:{slashes}{userinfo}{host}{port}/p.js"
+    assert resolve(url, None) == "www.tracker.example"
