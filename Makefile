@@ -26,15 +26,18 @@ postgres:
 	@bash .ci/ensure-postgres
 
 # Debian's Chromium, and Noto fonts so that Arabic, Hebrew and CJK banners render and measure.
-BROWSER_PACKAGES := chromium fonts-noto-core fonts-noto-cjk
+# nginx and openssl: the deployment tests put nginx, terminating TLS, in front of uvicorn.
+BROWSER_PACKAGES := chromium fonts-noto-core fonts-noto-cjk nginx openssl
+NGINX ?= $(shell command -v nginx || ls /usr/sbin/nginx 2>/dev/null)
 browser:
 	@if [ -z "$(CHROMIUM)" ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK" \
-	  || ! fc-list 2>/dev/null | grep -qi "Noto Sans Arabic"; then \
+	  || ! fc-list 2>/dev/null | grep -qi "Noto Sans Arabic" \
+	  || [ -z "$(NGINX)" ] || ! command -v openssl >/dev/null; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	    echo "Installing $(BROWSER_PACKAGES) for the browser tests"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; \
 	  else \
-	    echo "WARNING: chromium or its fonts are missing and cannot be installed here;"; \
+	    echo "WARNING: chromium, its fonts, nginx or openssl are missing and cannot be installed here;"; \
 	    echo "WARNING: browser tests will skip (and fail where CONSENT_REQUIRE_BROWSER=1)"; \
 	  fi; \
 	fi
