@@ -39,9 +39,11 @@ class Recorded:
         self.origin = "https://" + urlsplit(base).netloc
         self.context = browser.new_context(ignore_https_errors=True, java_script_enabled=javascript)
         self.responses: list[tuple[int, str, str | None]] = []
+        self.errors: list[str] = []
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
         self.page.on("response", self._record)
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
 
     def _route(self, route: Any) -> None:
         # Third parties are not reachable from the test: answered by nobody, recorded by none.
@@ -103,6 +105,7 @@ def _decide(visit: Recorded, action: str) -> None:
     else:
         page.wait_for_url(article)
     assert page.url == article
+    assert visit.errors == []
 
 
 def _assert_stored_and_on_https(visit: Recorded, db: Path, action: str) -> None:
