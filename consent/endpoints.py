@@ -38,6 +38,7 @@ from consent.site import (
     clean_root_path,
     decision_allowed,
     is_https,
+    origin_from_url,
     request_origin,
     same_origin,
     split_root_path,
@@ -173,6 +174,7 @@ class ConsentEndpoints:
     def __init__(self, runtime: ConsentRuntime) -> None:
         self.runtime = runtime
         self.config = runtime.config
+        self._warned_scheme = False
         urls = runtime.urls
         self._routes = {
             urls.decision: self.decision,
@@ -340,6 +342,17 @@ class ConsentEndpoints:
             cookie_domain=self.config.cookie_domain,
         ):
             raise DecisionError(403, "cross-site request refused")
+        if not info.https and not self._warned_scheme:
+            origin = headers.get("origin") or ""
+            if origin.lower().startswith("https://"):
+                # Once per process: the site works, but its cookies go out without Secure.
+                self._warned_scheme = True
+                logger.warning(
+                    "consent: a decision came from %s but the server reports plain http, so "
+                    "cookies are set without Secure; let the server trust the proxy "
+                    "(uvicorn --forwarded-allow-ips) or set public_origin",
+                    origin_from_url(origin) or "an https page",
+                )
 
     def _unavailable(self, wants_json: bool, next_path: str) -> Response:
         reason = "consent could not be recorded right now; nothing was stored, please try again"

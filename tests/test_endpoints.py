@@ -530,6 +530,26 @@ def test_a_decision_behind_a_tls_proxy_is_accepted(
     assert response.headers["location"] == "/news/a"
 
 
+def test_a_server_unaware_of_https_is_told_once(
+    make_config: Callable[..., ConsentConfig], caplog: pytest.LogCaptureFixture
+) -> None:
+    client = TestClient(
+        ConsentMiddleware(page_app(), config=make_config()), base_url="http://news.example"
+    )
+    token = csrf_token(client)
+    for _ in range(2):
+        response = client.post(
+            DECISION,
+            data={"action": "reject_all", "csrf_token": token},
+            headers={"origin": "https://news.example", "sec-fetch-site": "same-origin"},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303
+    warnings = [r.getMessage() for r in caplog.records if "plain http" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "https://news.example" in warnings[0] and "public_origin" in warnings[0]
+
+
 def test_public_origin_is_what_origin_must_match(
     make_config: Callable[..., ConsentConfig],
 ) -> None:
