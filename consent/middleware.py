@@ -8,7 +8,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from consent.body import BodyDecoder, decoder_for, sniff_charset
+from consent.body import BodyCodec, BodyDecoder, BodyTooLarge, decoder_for, sniff_charset
 from consent.config import ConsentConfig
 from consent.csrf import token_for
 from consent.endpoints import ConsentEndpoints, RequestInfo
@@ -102,7 +102,7 @@ def _handshake_filter(send: Send, runtime: ConsentRuntime, state: ConsentState) 
 
 @dataclass
 class _Pipeline:
-    decoder: BodyDecoder | None
+    codec: BodyCodec | None  # set when the body is compressed or not ASCII-compatible
     charset: str
     banner: bytes
     cache_key: Hashable | None  # set when the body may be served from the page cache
@@ -146,6 +146,7 @@ class _Responder:
         self.pipeline: _Pipeline | None = None
         self.passthrough = False
         self.started = False
+        self.ended = False  # the body was ended early: whatever the app sends next is dropped
         self._single_message = False
         # Read from the response's start in the same pass that filters its cookies.
         self.content_type = ""
@@ -156,6 +157,8 @@ class _Responder:
         kind = message["type"]
         if kind == "http.response.start":
             await self._on_start(message)
+        elif kind == "http.response.body" and self.ended:
+            return
         elif kind == "http.response.body" and not self.passthrough:
             await self._on_body(message)
         else:
@@ -219,6 +222,7 @@ class _Responder:
             self.pending = []
             return
         output = self._transform(body, more)
+        more = more and not self.ended
         await self.downstream({"type": "http.response.body", "body": output, "more_body": more})
 
     async def _first_output(self, raw: bytes, more: bool) -> None:
@@ -239,6 +243,7 @@ class _Responder:
             output = self._cached_output(raw, self.pipeline)
         else:
             output = self._transform(raw, more)
+            more = more and not self.ended
         self.start["headers"] = self._response_headers(headers, output, more)
         self.started = True
         await self.downstream(self.start)
@@ -263,9 +268,11 @@ class _Responder:
         if decoder is not None and not decoder.probe(raw):
             return None
         sample = (decoder.peek(raw) if decoder is not None else raw)[:_SNIFF_BYTES]
-        charset = sniff_charset(self.content_type, sample)
-        if charset is None:
-            return None
+        sniffed = sniff_charset(self.content_type, sample)
+        transcoder = sniffed.transcoder()
+        codec = BodyCodec(decoder, transcoder) if decoder or transcoder else None
+        charset = sniffed.markup  # what injected markup is written in, on the rewriter's side
+        sample = sniffed.readable(sample)
         nonce_match = _CSP_NONCE.search(self.csp)
         nonce = nonce_match.group(1) if nonce_match else None
         shared = self.config.shared_cache_mode
@@ -289,7 +296,7 @@ class _Responder:
             nonce=nonce, gpc=state.gpc, root_path=self.info.root_path
         ).encode(charset, "xmlcharrefreplace")
         cache_key: Hashable | None = None
-        if self._single_message and decoder is None and self.runtime.page_cache.enabled:
+        if self._single_message and codec is None and self.runtime.page_cache.enabled:
             cache_key = (body_key(raw), granted, locale.tag, charset, head)
 
         def placeholder(category_id: str, vendor: str) -> bytes:
@@ -308,18 +315,15 @@ class _Responder:
                 body_injection=BANNER_SLOT if cache_key is not None else banner,
             )
 
-        return _Pipeline(decoder, charset, banner, cache_key, new_rewriter)
+        return _Pipeline(codec, charset, banner, cache_key, new_rewriter)
 
     def _transform(self, data: bytes, more: bool) -> bytes:
         pipeline = self.pipeline
         assert pipeline is not None
+        if pipeline.codec is not None:
+            return self._transform_coded(pipeline.codec, pipeline.rewriter, data, more)
         try:
-            pieces = []
-            chunks = pipeline.decoder.decode(data) if pipeline.decoder is not None else [data]
-            if not more and pipeline.decoder is not None:
-                chunks = [*chunks, pipeline.decoder.flush()]
-            for chunk in chunks:
-                pieces.append(pipeline.rewriter.feed(chunk))
+            pieces = [pipeline.rewriter.feed(data)]
             if not more:
                 pieces.append(pipeline.rewriter.close())
             return b"".join(pieces)
@@ -328,6 +332,36 @@ class _Responder:
             logger.exception("consent stopped rewriting this page mid-stream")
             self.passthrough = True
             return data
+
+    def _transform_coded(
+        self, codec: BodyCodec, rewriter: HtmlRewriter, data: bytes, more: bool
+    ) -> bytes:
+        """Inflated and decoded in bounded pieces, rewritten, then encoded and compressed again."""
+        out: list[bytes] = []
+        try:
+            for piece in codec.read(data, final=not more):
+                out.append(codec.write(rewriter.feed(piece)))
+            if not more:
+                out.append(codec.write(rewriter.close(), final=True))
+            out.append(codec.end(final=not more))
+            return b"".join(out)
+        except Exception as exc:
+            # The headers promise this encoding, and the app's own bytes would not continue our
+            # stream: the page ends cleanly here, with what was rewritten, and trackers held.
+            if isinstance(exc, BodyTooLarge):
+                logger.warning("consent ended a page that inflated past %d bytes", exc.args[0])
+            else:
+                logger.exception("consent ended this page early: its body could not be read")
+            self.ended = True
+        try:
+            out.append(codec.write(rewriter.close(), final=True))
+        except Exception:
+            logger.exception("consent could not close the rewritten page")
+        try:
+            out.append(codec.end(final=True))
+        except Exception:
+            logger.exception("consent could not close the compressed page")
+        return b"".join(out)
 
     def _response_headers(
         self, headers: list[tuple[bytes, bytes]], output: bytes, more: bool
@@ -340,8 +374,6 @@ class _Responder:
         for name, value in headers:
             lowered = name.lower()
             if lowered == b"content-length":
-                continue
-            if lowered == b"content-encoding" and self.pipeline.decoder is not None:
                 continue
             if lowered == b"vary" and not shared:
                 vary_seen = True
