@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from consent.names import BROWSER_NAMES
+
 _STATIC_DIR = Path(__file__).resolve().parent / "static"
+# Replaced in the scripts by every name they share with Python (see consent.names).
+NAMES_PLACEHOLDER = b"__CONSENT_NAMES__"
 _MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 
@@ -30,6 +35,9 @@ def assets() -> dict[str, Asset]:
         if path.suffix not in _MEDIA_TYPES:
             continue
         body = path.read_bytes()
+        if path.suffix == ".js":
+            names = json.dumps(BROWSER_NAMES, separators=(",", ":"), sort_keys=True)
+            body = body.replace(NAMES_PLACEHOLDER, names.encode())
         digest = hashlib.sha256(body).hexdigest()[:12]
         hashed = f"{path.stem}.{digest}{path.suffix}"
         found[hashed] = Asset(

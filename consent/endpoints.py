@@ -182,6 +182,7 @@ class ConsentEndpoints:
             urls.policy: self.policy,
             urls.receipt: self.receipt,
             urls.token: self.token,
+            urls.state: self.visitor_state,
         }
 
     async def __call__(
@@ -454,6 +455,20 @@ class ConsentEndpoints:
                 (b"set-cookie", info.csrf_cookie_header(self.config).encode("latin-1"))
             )
         return response
+
+    async def visitor_state(
+        self, request: Request, info: RequestInfo, state: ConsentState
+    ) -> Response:
+        """The verified state, for the banner script of a page every visitor shares (CDN)."""
+        return JSONResponse(
+            {
+                "decided": state.decided,
+                "granted": sorted(state.granted),
+                "consent_id": state.consent_id,
+                "gpc": state.gpc,
+            },
+            headers={**_NO_STORE, "vary": "Cookie, Sec-GPC"},
+        )
 
     def static(self, request: Request, name: str) -> Response:
         asset = assets().get(name)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import secrets
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -107,6 +109,7 @@ class _Pipeline:
     banner: bytes
     cache_key: Hashable | None  # set when the body may be served from the page cache
     new_rewriter: Callable[[], HtmlRewriter]
+    held: str = ""  # the marker of what this response holds back, named in its banner
     _rewriter: HtmlRewriter | None = None
     cached_is_document: bool | None = None
 
@@ -258,10 +261,11 @@ class _Responder:
             parts = tuple(rewritten.split(BANNER_SLOT))
             if len(parts) > 2 or pipeline.rewriter.failed or self.passthrough:
                 return rewritten.replace(BANNER_SLOT, pipeline.banner)
-            page = RewrittenPage(parts, pipeline.rewriter.is_document, raw)
+            page = RewrittenPage(parts, pipeline.rewriter.is_document, raw, pipeline.held)
             cache.put(pipeline.cache_key, page)
         pipeline.cached_is_document = page.is_document
-        return page.render(pipeline.banner)
+        # A cached page keeps the marker it was made with: this visitor's banner names it.
+        return page.render(pipeline.banner.replace(pipeline.held.encode(), page.held.encode()))
 
     def _build_pipeline(self, raw: bytes) -> _Pipeline | None:
         decoder = self.decoder
@@ -283,6 +287,7 @@ class _Responder:
         state = self.state
         granted = self.runtime.required if shared else state.granted
         self.info.ensure_csrf_nonce(shared)
+        held = _held_marker(raw if shared and self._single_message else None, self.config)
         banner = self.runtime.banner(
             locale,
             state,
@@ -291,9 +296,11 @@ class _Responder:
             else token_for(self.info.csrf_nonce or "", self.config.secret_keys),
             next_path=self._current_path(),
             root_path=self.info.root_path,
+            held=held,
+            nonce=nonce,
         ).encode(charset, "xmlcharrefreplace")
         head = self.runtime.head_injection(
-            nonce=nonce, gpc=state.gpc, root_path=self.info.root_path
+            nonce=nonce, gpc=state.gpc, root_path=self.info.root_path, state=state
         ).encode(charset, "xmlcharrefreplace")
         cache_key: Hashable | None = None
         if self._single_message and codec is None and self.runtime.page_cache.enabled:
@@ -313,9 +320,10 @@ class _Responder:
                 classify,
                 head_injection=head,
                 body_injection=BANNER_SLOT if cache_key is not None else banner,
+                held_marker=held.encode(),
             )
 
-        return _Pipeline(codec, charset, banner, cache_key, new_rewriter)
+        return _Pipeline(codec, charset, banner, cache_key, new_rewriter, held)
 
     def _transform(self, data: bytes, more: bool) -> bytes:
         pipeline = self.pipeline
@@ -405,6 +413,16 @@ class _Responder:
         query = self.scope.get("query_string", b"")
         quoted = quote(path, safe="/%:@!$&'()*+,;=-._~")
         return quoted + ("?" + query.decode("latin-1") if query else "")
+
+
+def _held_marker(body: bytes | None, config: ConsentConfig) -> str:
+    """Unpredictable for page content. Random per response; in shared-cache mode, where every
+    visitor must get the same bytes, derived from the whole body (which includes any content
+    that would try to guess it) and the secret key."""
+    if body is None:
+        return secrets.token_urlsafe(12)
+    key = config.secret_keys[0].encode()[:64]
+    return hashlib.blake2b(body, key=key, digest_size=12, person=b"consent-held").hexdigest()
 
 
 def _page_lang(sample: bytes) -> str | None:

@@ -64,7 +64,52 @@ ENV_AUDIT_URL: Final = "CONSENT_AUDIT_URL"
 ENV_AUDIT_KEY: Final = "CONSENT_AUDIT_KEY"
 ENV_CONFIG: Final = "CONSENT_CONFIG"  # the TOML file the `consent` command reads
 
-# Set by the HTML rewriter on what it holds back: a boolean marker, and the prefix that any
-# other fetching attribute (srcset, poster, href, ...) gets, as ATTR_HELD_SRC does for src.
+# Set by the HTML rewriter on what it holds back: a marker whose value is unique to the response
+# (page content cannot predict it, so the browser restores only what the server moved aside),
+# and the prefix that any other fetching attribute (srcset, poster, href, ...) gets, as
+# ATTR_HELD_SRC does for src.
 ATTR_HELD: Final = "data-consent-held"
 ATTR_HELD_PREFIX: Final = "data-consent-"
+# Every attribute the rewriter may move aside, which the banner script restores.
+HELD_ATTRIBUTES: Final = (
+    "src",
+    "srcset",
+    "srcdoc",
+    "poster",
+    "href",
+    "xlink:href",
+    "background",
+    "imagesrcset",
+    "data",
+    "ping",
+)
+
+ATTR_LAYER: Final = "data-consent-layer"  # the banner's first and second layer
+ATTR_ALLOW: Final = "data-consent-allow"  # a placeholder's button granting its category
+
+# What the banner script needs to know, written into it when the assets are loaded
+# (consent.assets), so that Python and the browser cannot disagree on a name.
+BROWSER_NAMES: Final = {
+    "banner": ATTR_BANNER,
+    "config": ATTR_CONFIG,
+    "layer": ATTR_LAYER,
+    "action": ATTR_ACTION,
+    "open": ATTR_OPEN,
+    "allow": ATTR_ALLOW,
+    "category": ATTR_CATEGORY,
+    "placeholder": ATTR_PLACEHOLDER,
+    "held": ATTR_HELD,
+    "prefix": ATTR_HELD_PREFIX,
+    "attributes": HELD_ATTRIBUTES,
+    "plain": HELD_SCRIPT_TYPE,
+    "event": EVENT_CHANGE,
+    "fields": {
+        "action": FIELD_ACTION,
+        "category": FIELD_CATEGORY,
+        "csrf": FIELD_CSRF,
+        "next": FIELD_NEXT,
+        "source": FIELD_SOURCE,
+        "locale": FIELD_LOCALE,
+    },
+    "actions": {"customize": ACTION_CUSTOMIZE, "custom": ACTION_CUSTOM, "close": ACTION_CLOSE},
+}

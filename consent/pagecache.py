@@ -9,11 +9,13 @@ hash and is rewritten as usual. The cache is bounded in bytes and forgets the ol
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Hashable
 from dataclasses import dataclass
 
 # Put where the banner goes while a cacheable page is rewritten; never sent to a browser.
-BANNER_SLOT = b"\x00consent:banner-slot\x00"
+# Random per process: page content cannot contain it, so it cannot choose where a banner goes.
+BANNER_SLOT = b"\x00consent:" + secrets.token_hex(16).encode() + b"\x00"
 
 
 # Hashing a whole 100 KB body costs more than the rest of a cache hit, so entries are found by
@@ -30,6 +32,7 @@ class RewrittenPage:
     parts: tuple[bytes, ...]  # the output split at BANNER_SLOT: one part, or two around it
     is_document: bool | None
     body: bytes = b""  # the input it was made from
+    held: str = ""  # the marker on its held-back elements, which the banner must name
 
     def render(self, banner: bytes) -> bytes:
         return banner.join(self.parts)

@@ -281,7 +281,10 @@ class HtmlRewriter:
         head_injection: bytes = b"",
         body_injection: bytes = b"",
         max_inline_script: int = 262144,
+        held_marker: bytes = b"",
     ) -> None:
+        # The value of ATTR_HELD on what is held: the browser restores only elements carrying it.
+        self._held_marker = held_marker
         # None: nothing can be held (the visitor granted everything), so once the banner is
         # in place the rest of the body passes through without being scanned at all.
         self._passthrough_after_body = classify is None
@@ -853,6 +856,7 @@ class HtmlRewriter:
 
     def _nested(self) -> "HtmlRewriter":
         inner = HtmlRewriter(self._classifier, max_inline_script=self._cap)
+        inner._held_marker = self._held_marker
         inner._phase = _MAIN
         inner._document = False
         inner._at_start = False
@@ -1047,7 +1051,7 @@ class HtmlRewriter:
     ) -> None:
         """Replaces the start tag ``buf[p:end]`` with its held-back form."""
         self._put(buf, p, hold.placeholder)
-        self._out.append(_held_tag(tag, name_end, name, hold))
+        self._out.append(_held_tag(tag, name_end, name, hold, self._held_marker))
         self._emit = end
         self.held_count += 1
 
@@ -1086,7 +1090,7 @@ def _integration_point(name: str, ns: int, buf: bytes | bytearray, p: int, end: 
     return _NO_IP
 
 
-def _held_tag(tag: bytes, name_end: int, name: str, hold: Hold) -> bytes:
+def _held_tag(tag: bytes, name_end: int, name: str, hold: Hold, marker: bytes = b"") -> bytes:
     """``tag`` with its fetching attributes moved aside and the held-back markers added.
 
     Attributes other than those are kept byte for byte. Later duplicates are dropped: browsers
@@ -1109,8 +1113,13 @@ def _held_tag(tag: bytes, name_end: int, name: str, hold: Hold) -> bytes:
     ]
     present = {attr for attr, _ in found}
     moved = present & fetching
+    # On anything but a script, every held name is the server's alone: one the page wrote
+    # itself would be restored as if the server had moved it aside (a srcdoc, a javascript:
+    # URL). A site's own held script may name its source in data-consent-src.
     dropped = {ATTR_CATEGORY, ATTR_HELD, *(_held_name(a).decode() for a in moved)}
-    if script and "type" in present:
+    if not script:
+        dropped.update(_held_name(a).decode() for a in fetching)
+    elif "type" in present:
         dropped.add(ATTR_HELD_TYPE)
     parts = [tag[:name_end]]
     extra = []
@@ -1135,7 +1144,7 @@ def _held_tag(tag: bytes, name_end: int, name: str, hold: Hold) -> bytes:
     if script and "type" not in present:
         extra.insert(0, b' type="' + HELD_SCRIPT_TYPE.encode() + b'"')
     extra.append(b" " + ATTR_CATEGORY.encode() + b'="' + _attr_text(hold.category) + b'"')
-    extra.append(b" " + ATTR_HELD.encode())
+    extra.append(b" " + ATTR_HELD.encode() + (b'="' + marker + b'"' if marker else b""))
     parts.extend(extra)
     parts.append(tag[cursor:])
     return b"".join(parts)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -28,7 +29,9 @@ from consent.pagecache import PageCache
 from consent.redaction import hide_in_logs, secrets_of
 from consent.state import ConsentState
 from consent.templating import (
+    CONSENT_ID_MARKER,
     CSRF_MARKER,
+    HELD_MARKER,
     NEXT_MARKER,
     NONCE_MARKER,
     Templates,
@@ -56,6 +59,7 @@ class Urls:
     token: str
     static: str
     admin: str
+    state: str
 
     @classmethod
     def under(cls, prefix: str) -> Urls:
@@ -67,6 +71,7 @@ class Urls:
             token=f"{prefix}/token",
             static=f"{prefix}/static/",
             admin=f"{prefix}/admin",
+            state=f"{prefix}/state",
         )
 
 
@@ -104,7 +109,7 @@ class ConsentRuntime:
             PLACEHOLDER_CACHE_SIZE
         )
         self._policy_cache: dict[tuple[str, str, bool], str] = {}
-        self._head_cache: dict[tuple[bool, str], str] = {}
+        self._head_cache: dict[tuple[bool, str, tuple[str, ...] | None], str] = {}
         self.page_cache = PageCache(config.page_cache_bytes)
         self._store: AuditStore | None = None
         self._store_lock = asyncio.Lock()
@@ -160,9 +165,26 @@ class ConsentRuntime:
     def asset_url(self, logical_name: str, root_path: str = "") -> str:
         return self.urls_for(root_path).static + hashed_name(logical_name)
 
-    def head_injection(self, *, nonce: str | None, gpc: bool, root_path: str = "") -> str:
+    def head_injection(
+        self,
+        *,
+        nonce: str | None,
+        gpc: bool,
+        root_path: str = "",
+        state: ConsentState | None = None,
+    ) -> str:
         gpc = gpc and self.config.honour_gpc
-        cached = self._head_cache.get((gpc, root_path))
+        # Google tags that run before the banner script need the verified choice at once; in
+        # shared-cache mode the page is the same for everyone and the banner script tells them.
+        granted = None
+        if (
+            state is not None
+            and state.decided
+            and self.config.google_consent_mode
+            and not self.config.shared_cache_mode
+        ):
+            granted = tuple(sorted(state.granted))
+        cached = self._head_cache.get((gpc, root_path, granted))
         if cached is None:
             cached = self.templates.render(
                 "consent/head.html",
@@ -171,13 +193,11 @@ class ConsentRuntime:
                 gcm_url=self.asset_url("gcm.js", root_path),
                 google_consent_mode=self.config.google_consent_mode,
                 gcm_mapping=dict(self.config.google_consent_mapping),
-                cookie_name=self.config.cookie_name,
-                policy_version=self.config.policy_version,
-                gpc=gpc,
+                granted=granted,
                 nonce=NONCE_MARKER,
             )
             if len(self._head_cache) < 256:
-                self._head_cache[(gpc, root_path)] = cached
+                self._head_cache[(gpc, root_path, granted)] = cached
         if nonce:
             return cached.replace(NONCE_MARKER, html.escape(nonce))
         return cached.replace(f' nonce="{NONCE_MARKER}"', "")
@@ -190,6 +210,8 @@ class ConsentRuntime:
         csrf_token: str,
         next_path: str,
         root_path: str = "",
+        held: str = "",
+        nonce: str | None = None,
     ) -> str:
         shared = self.config.shared_cache_mode
         key = (locale.tag, state.decided, state.granted, state.gpc, shared, root_path)
@@ -197,20 +219,32 @@ class ConsentRuntime:
         if cached is None:
             cached = self._render_banner(locale, state, self.urls_for(root_path))
             self._banner_cache.put(key, cached)
-        return cached.replace(CSRF_MARKER, html.escape(csrf_token)).replace(
-            NEXT_MARKER, html.escape(next_path)
+        markup = (
+            cached.replace(CSRF_MARKER, html.escape(csrf_token))
+            .replace(NEXT_MARKER, html.escape(next_path))
+            .replace(HELD_MARKER, html.escape(held))
         )
+        if state.consent_id is not None:
+            consent_id = json.dumps(state.consent_id, ensure_ascii=True)[1:-1]
+            markup = markup.replace(CONSENT_ID_MARKER, html.escape(consent_id))
+        if nonce:
+            return markup.replace(NONCE_MARKER, html.escape(nonce))
+        return markup.replace(f' nonce="{NONCE_MARKER}"', "")
 
     def _render_banner(self, locale: Locale, state: ConsentState, urls: Urls) -> str:
         shared = self.config.shared_cache_mode
         t = self.texts(locale)
+        # The state the server verified is the only one the script trusts. In shared-cache mode
+        # the page is the same for everyone: the script asks the state endpoint instead.
+        verified = {
+            "decided": state.decided,
+            "granted": sorted(state.granted),
+            "consentId": CONSENT_ID_MARKER if state.decided else None,
+        }
         browser_config: dict[str, Any] = {
-            "cookie": self.config.cookie_name,
-            "version": self.config.policy_version,
-            "required": sorted(self.required),
-            "gpc": state.gpc,
-            "gpcRefuses": next(iter(self.gpc_refuses), None),
-            "shared": shared,
+            "state": None if shared else verified,
+            "stateUrl": urls.state,
+            "held": HELD_MARKER,
             "gcm": dict(self.config.google_consent_mapping)
             if self.config.google_consent_mode
             else None,
@@ -220,6 +254,8 @@ class ConsentRuntime:
             t=t,
             locale=locale,
             browser_config=browser_config,
+            js_url=urls.static + hashed_name("consent.js"),
+            nonce=NONCE_MARKER,
             theme_style=self.theme_style,
             hidden=state.decided or shared,
             decided=state.decided and not shared,

@@ -23,6 +23,8 @@ from consent.i18n import Locale
 CSRF_MARKER = "__consent_csrf_token__"
 NEXT_MARKER = "__consent_next_path__"
 NONCE_MARKER = "__consent_csp_nonce__"
+HELD_MARKER = "__consent_held_marker__"
+CONSENT_ID_MARKER = "__consent_id_marker__"
 
 
 def shipped_templates_dir() -> Path:

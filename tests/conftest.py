@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,12 @@ def http_scope(
 def require(kind: str) -> bool:
     """True when CI demands this kind of test to run (and so to fail, not skip)."""
     return os.environ.get(f"CONSENT_REQUIRE_{kind.upper()}") == "1"
+
+
+_HELD_MARKER = re.compile(rb"&#34;held&#34;:&#34;([A-Za-z0-9_-]+)&#34;")
+
+
+def without_held_marker(body: bytes) -> bytes:
+    """The body with its per-response held-back marker (named in the banner) made constant."""
+    found = _HELD_MARKER.search(body)
+    return body.replace(found.group(1), b"held-marker") if found else body

@@ -1,22 +1,15 @@
-/* consent: Google Consent Mode v2 defaults, run before any Google tag. */
+/* consent: Google Consent Mode v2 defaults, run before any Google tag. The update follows the
+   choice the server verified (data-granted); the cookie itself is never read here. */
 (function () {
   var me = document.currentScript, w = window;
-  var map = JSON.parse(me.getAttribute("data-mapping")), name = me.getAttribute("data-cookie");
-  var version = me.getAttribute("data-version"), gpc = me.getAttribute("data-gpc");
+  var map = JSON.parse(me.getAttribute("data-mapping"));
+  var granted = JSON.parse(me.getAttribute("data-granted") || "null");
   w.dataLayer = w.dataLayer || [];
   function gtag() { w.dataLayer.push(arguments); }
-  var denied = { wait_for_update: 500 }, granted = null, k;
+  var denied = { wait_for_update: 500 }, upd = {}, k;
   for (k in map) denied[k] = "denied";
   gtag("consent", "default", denied);
-  document.cookie.split(/;\s*/).forEach(function (c) {
-    if (c.indexOf(name + "=") !== 0) return;
-    try {
-      var p = JSON.parse(atob(c.slice(name.length + 1).split(".")[0].replace(/-/g, "+").replace(/_/g, "/")));
-      if (p.v === version) granted = p.g;
-    } catch (e) { /* unreadable cookie: stay denied */ }
-  });
   if (!granted) return;
-  var upd = {};
-  for (k in map) upd[k] = granted.indexOf(map[k]) >= 0 && map[k] !== gpc ? "granted" : "denied";
+  for (k in map) upd[k] = granted.indexOf(map[k]) >= 0 ? "granted" : "denied";
   gtag("consent", "update", upd);
 })();

@@ -6,11 +6,12 @@ missing the browser tests skip, except where CONSENT_REQUIRE_BROWSER=1 (CI), whe
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,70 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
+class PageErrors:
+    """Every uncaught page error and console error of the browser contexts a test opens.
+
+    A test fails when any is left that it did not declare with ``expect``: a script that
+    throws must never pass for one that works.
+    """
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        # The browser asks for a favicon by itself; the demo pages have none.
+        self._expected: list[re.Pattern[str]] = [re.compile(r"404 .*/favicon\.ico\)$")]
+
+    def expect(self, pattern: str) -> None:
+        self._expected.append(re.compile(pattern))
+
+    def watch(self, context: Any) -> None:
+        context.on("weberror", lambda error: self.seen.append(f"page error: {error.error}"))
+        context.on("console", self._console)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            where = message.location.get("url", "")
+            self.seen.append(f"console error: {message.text} ({where})")
+
+    def take(self) -> list[str]:
+        """The errors seen so far, which then no longer count against the test."""
+        seen, self.seen = self.seen, []
+        return seen
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.seen if not any(p.search(e) for p in self._expected)]
+
+
+@pytest.fixture(autouse=True)
+def page_errors(request: pytest.FixtureRequest) -> Iterator[PageErrors]:
+    """Watches every context made from the module's browser (see pytest_runtest_call)."""
+    errors = PageErrors()
+    if "browser" not in request.fixturenames:
+        yield errors
+        return
+    browser = request.getfixturevalue("browser")
+    new_context = browser.new_context
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        context = new_context(*args, **kwargs)
+        errors.watch(context)
+        return context
+
+    browser.new_context = watched
+    try:
+        yield errors
+    finally:
+        browser.new_context = new_context
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    result = yield
+    errors = getattr(item, "funcargs", {}).get("page_errors")
+    if isinstance(errors, PageErrors) and errors.unexpected():
+        pytest.fail("errors in the page:\n" + "\n".join(errors.unexpected()), pytrace=False)
+    return result
+
+
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -106,9 +171,28 @@ def site(tmp_path: Path) -> Iterator[LiveServer]:
         yield server
 
 
+GIF = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c000000000100010000020144003b"
+)
+
+
+def answer_locally(route: Any) -> None:
+    """Answers a request to a third party here, with an empty body of the kind it asked for:
+    nothing leaves the machine, and a refused request does not count as a page error."""
+    kind = route.request.resource_type
+    if kind == "script":
+        route.fulfill(status=200, content_type="text/javascript", body="")
+    elif kind == "image":
+        route.fulfill(status=200, content_type="image/gif", body=GIF)
+    elif kind == "document":
+        route.fulfill(status=200, content_type="text/html", body="<p>third party</p>")
+    else:
+        route.fulfill(status=204, body="")
+
+
 @dataclass
 class Visit:
-    """A browser context whose requests to any other host are recorded and blocked."""
+    """A browser context whose requests to any other host are recorded and answered locally."""
 
     context: Any
     page: Any
@@ -126,7 +210,7 @@ def _open(browser: Any, site: LiveServer, **context_options: Any) -> Visit:
             route.continue_()
         else:
             visit.third_party.append(url)
-            route.abort()
+            answer_locally(route)
 
     context.route("**/*", route)
     visit.page = context.new_page()

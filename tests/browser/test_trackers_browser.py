@@ -25,7 +25,7 @@ from starlette.routing import Route
 from consent import ConsentMiddleware
 from consent.catalogue import Catalogue, Service
 from consent.names import ANALYTICS, MARKETING, NECESSARY
-from tests.browser.conftest import LiveServer, demo_config
+from tests.browser.conftest import LiveServer, PageErrors, demo_config
 from tests.holdback.pages import (
     FIRST_PARTY,
     LIBRARIES,
@@ -146,6 +146,16 @@ def news_site() -> Starlette:
     return Starlette(
         routes=[Route("/", front), Route("/next", next_page), Route("/strict", with_policy)]
     )
+
+
+@pytest.fixture(autouse=True)
+def fixture_page_errors(page_errors: PageErrors) -> None:
+    """Errors the fixture pages cause by themselves, never the banner script: first-party
+    assets this server does not serve, a library whose local stand-in fails its integrity
+    hash, and inline vendor snippets that call a function only the real vendor script has."""
+    page_errors.expect(r"404 \(Not Found\) \(http://[^/]+/(media|static)/")
+    page_errors.expect(r"integrity.*'https://code\.jquery\.com/")
+    page_errors.expect(r"^page error: (UET|s_gi|ttd_dom_ready) is not defined$")
 
 
 @pytest.fixture
