@@ -1,8 +1,8 @@
 """The signed consent cookie: the only module that knows itsdangerous.
 
 Value layout: ``<base64url JSON payload>.<timestamp>.<signature>``. The payload is signed,
-not encrypted: the banner script reads it to apply the state in the browser (which the
-shared-cache mode relies on), and nothing in it is secret.
+not encrypted, and nothing in it is secret. Browsers never read it: the banner script gets
+the state the server verified from the page or from the state endpoint.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from consent.cookie import ConsentCookieCodec, CookiePayload
 from consent.holdback import _SCRIPT_TYPES
 from consent.names import ANALYTICS, MARKETING, NECESSARY, PREFERENCES
 from tests.browser.conftest import GIF, LiveServer, PageErrors, demo_config
+from tests.browser.test_banner_browser import _axe
 from tests.conftest import SECRET
 
 pytestmark = pytest.mark.browser
@@ -449,3 +450,5 @@ def test_the_close_control_says_it_refuses_where_it_can_be_seen(visitor: Browser
     )
     assert shown[0] == json.dumps(label)
     assert shown[1] != "none" and shown[2] == "visible"
+    violations = _axe(page, BANNER)
+    assert violations == [], [v["id"] for v in violations]
