@@ -137,66 +137,6 @@ _VOID = frozenset(
     "area base br col embed frame hr img input keygen link meta param source track wbr".split()  # noqa: SIM905
 )
 _NOSCRIPT_END = sc.end_tag("noscript")
-# End tags that the "in body" rules match against an open element through foreign content:
-# the block containers, list items, headings and formatting elements.
-_CLOSES_AROUND = frozenset(
-    [
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "button",
-        "center",
-        "details",
-        "dialog",
-        "dir",
-        "div",
-        "dl",
-        "fieldset",
-        "figcaption",
-        "figure",
-        "footer",
-        "form",
-        "header",
-        "hgroup",
-        "listing",
-        "main",
-        "menu",
-        "nav",
-        "ol",
-        "pre",
-        "search",
-        "section",
-        "summary",
-        "ul",
-        "li",
-        "dd",
-        "dt",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "applet",
-        "marquee",
-        "object",
-        "a",
-        "b",
-        "big",
-        "code",
-        "em",
-        "font",
-        "i",
-        "nobr",
-        "s",
-        "small",
-        "strike",
-        "strong",
-        "tt",
-        "u",
-    ]
-)
 # What can make foreign content differ from inert drawing markup: any name that HTML or the
 # tree builder treats specially, declarations, and attributes that fetch.
 _FOREIGN_NAMES = (
@@ -319,7 +259,7 @@ class HtmlRewriter:
         self._inner_end = _NOSCRIPT_END
         # Left foreign content on an end tag whose element may not be open: the page may
         # still be inside <svg>, so raw text is also read as markup from then on.
-        self._uncertain = False
+        self._uncertain: list[tuple[str, int, int]] = []
         # Per call of _run.
         self._quoted_angle = -1  # where the next quoted value holding `<` or `>` starts
         self._out: list[bytes | bytearray] = []
@@ -335,6 +275,18 @@ class HtmlRewriter:
     def failed(self) -> bool:
         """True once the rewriter gave up on its own error and passes bytes through."""
         return self._failed
+
+    @property
+    def held_bytes(self) -> int:
+        """Input bytes waiting for the construct they start (a tag, a script) to complete."""
+        return len(self._pending)
+
+    def abandon(self) -> bytes:
+        """Stops rewriting; returns the input not yet sent on, unprocessed, for another pass."""
+        rest = bytes(self._pending)
+        self._pending = bytearray()
+        self._failed = True
+        return rest
 
     def feed(self, chunk: bytes) -> bytes:
         if self._failed or self._closed:
@@ -507,7 +459,7 @@ class HtmlRewriter:
                 if inert is not None:
                     # Mostly an icon, repeated on the page: skipped at once when its exact
                     # bytes were seen to be inert drawing markup.
-                    close = _inert_end(buf, m.end() - 1, inert)
+                    close = _inert_end(buf, p, m.end() - 1, inert)
                     if close >= 0:
                         pos = close
                         continue
@@ -813,11 +765,12 @@ class HtmlRewriter:
         if name in sc.RAW_TEXT and self._uncertain:
             # Maybe still inside <svg>, where this is no raw text: its content is read as
             # markup as well, up to where raw text would end.
-            if name == "script":
-                # Its text is not read as a whole here: it is judged without it.
+            if name in sc.CONSIDERED:
+                # A script's text is not read as a whole here: it is judged without it.
                 tag = bytes(buf[p:end])
                 attrs = sc.LazyAttrs(tag, name_end - p, end - p - 1)
-                element = Element(name, attrs, None, tag, self._base, complete=False)
+                complete = name != "script"
+                element = Element(name, attrs, None, tag, self._base, complete=complete)
                 hold = self._classify(element)
                 if hold is not None:
                     self._hold(buf, p, end, tag, name_end - p, name, hold)
@@ -832,7 +785,7 @@ class HtmlRewriter:
                 return self._consider(buf, p, end, name_end, "img", final)
             if name in ("svg", "math"):
                 if buf[end - 2] != _SLASH:
-                    inert = _INERT_FOREIGN[name.encode()].match(buf, end)
+                    inert = _INERT_FOREIGN[name.encode()].match(buf, name_end)
                     if inert is not None:
                         return inert.end()
                     self._foreign.append((name, _SVG_NS if name == "svg" else _MATH_NS, _NO_IP))
@@ -853,6 +806,11 @@ class HtmlRewriter:
         self._mode = _NOSCRIPT
         self._inner_end = sc.end_tag(name)
         self._inner = self._nested()
+        if self._uncertain:
+            # Read as the content of the foreign element it would be.
+            ns = self._uncertain[-1][1]
+            point = _HTML_IP if name == "title" and ns == _SVG_NS else _NO_IP
+            self._inner._foreign = [*self._uncertain, (name, ns, point)]
 
     def _nested(self) -> "HtmlRewriter":
         inner = HtmlRewriter(self._classifier, max_inline_script=self._cap)
@@ -893,13 +851,12 @@ class HtmlRewriter:
                     del stack[i + 1 :]
                     self._html_end_tag(name)
                     return end
-            # Read by the rules of the page around: a container's end tag closes it, and all
-            # inside, when it is open there (the usual case for user content: the element
-            # that holds it); any other name is ignored unless its element is open with
-            # nothing special in between, which is rare.
-            if name in _CLOSES_AROUND:
-                stack.clear()
-                self._uncertain = True
+            # Read by the rules of the page around, whose open elements are not known here: it
+            # closes the foreign content when an element of that name is open around it (a
+            # container holding user content, usually), else it is ignored. From here on the
+            # page is read as HTML, and raw text also as the foreign content it may still be.
+            self._uncertain = list(stack)
+            stack.clear()
             return end
         self_closing = buf[end - 2] == _SLASH
         html_rules = (
@@ -1060,11 +1017,12 @@ _INERT_SEEN: dict[bytes, None] = {}
 _FOREIGN_CLOSE = re.compile(rb"</(?i:svg|math)[\t\n\f\r />]")
 
 
-def _inert_end(buf: bytes | bytearray, pos: int, inert: re.Pattern[bytes]) -> int:
-    """Where the end tag of inert foreign content from ``pos`` starts, or -1."""
+def _inert_end(buf: bytes | bytearray, p: int, pos: int, inert: re.Pattern[bytes]) -> int:
+    """Where the end tag of the inert foreign element at ``p`` (its name ending at ``pos``)
+    starts, or -1."""
     found = _FOREIGN_CLOSE.search(buf, pos, pos + 4096)
     close = found.start() if found is not None else -1
-    key = bytes(buf[pos : close + 6]) if close >= 0 else b""
+    key = bytes(buf[p : close + 6]) if close >= 0 else b""
     if key and key in _INERT_SEEN:
         return close
     m = inert.match(buf, pos)

@@ -35,6 +35,8 @@ def tracker(element: Element) -> Hold | None:
     values = [v or "" for v in element.attrs.values()]
     if any("tracker.test" in v for v in values) or "tracker.test" in (element.text or ""):
         return Hold("analytics", vendor="Tracker", placeholder=b"")
+    if element.tag == "script" and not element.complete:
+        return Hold("analytics", vendor="Tracker", placeholder=b"")  # unread: held, as policy does
     return None
 
 
@@ -852,6 +854,9 @@ tricky_pages = st.lists(st.sampled_from(TRICKY), max_size=14).map(lambda p: "".j
 _HTML = "{http://www.w3.org/1999/xhtml}"
 _SVG = "{http://www.w3.org/2000/svg}"
 _XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+_HTML_FETCHING = frozenset(
+    {"img", "script", "iframe", "frame", "embed", "video", "audio", "source", "track", "input"}
+)
 
 
 def _loaded_trackers(html: bytes) -> list[str]:
@@ -861,7 +866,7 @@ def _loaded_trackers(html: bytes) -> list[str]:
     found = []
     for element in html5lib.parse(html, scripting=True).iter():
         tag = str(element.tag)
-        if tag.startswith(_HTML):
+        if tag.startswith(_HTML) and tag[len(_HTML) :] in _HTML_FETCHING:
             names: tuple[str, ...] = ("src", "srcset")
         elif tag in (_SVG + "image", _SVG + "script", _SVG + "feImage"):
             names = ("href", _XLINK_HREF)
