@@ -3,33 +3,59 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
+import os
 import re
 import secrets
+import sys
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from urllib.parse import quote
+
+import anyio
 
 from consent.body import BodyCodec, BodyDecoder, BodyTooLarge, decoder_for, sniff_charset
 from consent.config import ConsentConfig
 from consent.csrf import token_for
 from consent.endpoints import ConsentEndpoints, RequestInfo
+from consent.failsafe import (
+    FailsafeRewriter,
+    fallback_csp,
+    hold_everything_foreign,
+    is_local_url,
+)
 from consent.lifespan import lifespan
-from consent.names import SCOPE_KEY
+from consent.names import MARKETING, SCOPE_KEY
 from consent.pagecache import BANNER_SLOT, RewrittenPage, body_key
-from consent.rewriter import HtmlRewriter
+from consent.rewriter import Classifier, Element, Hold, HtmlRewriter
 from consent.runtime import ConsentRuntime
 from consent.state import ConsentState
 from consent.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("consent")
 
-_HANDSHAKE_ANSWERS = frozenset({"websocket.accept", "websocket.http.response.start"})
 _PAGE_LANG = re.compile(
     rb"<html\b[^>]{0,512}?\blang\s*=\s*[\"']?([A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8}){0,3})", re.I
 )
 _CSP_NONCE = re.compile(r"'nonce-([A-Za-z0-9+/_=-]{8,128})'")
 _SNIFF_BYTES = 1024  # enough for <html lang> and <meta charset>, as browsers sniff
+# Where the head is known before the first kilobyte: the html start tag is behind us.
+_PAST_HTML_TAG = re.compile(rb"<(?:head|body|meta|title|link|script|style|base)\b", re.I)
+# Input bytes the rewriter may hold for one unfinished construct (an unclosed attribute, say)
+# before the failsafe pass finishes the page: well above its inline-script limit.
+_HELD_LIMIT = 1 << 20
+# Bodies are rewritten in slices this big, other requests running in between.
+_SLICE = 1 << 18
+_FILE_CHUNK = 1 << 16
+# Shared-cache directives an edge reads before Cache-Control; per-visitor pages answer no-store.
+_CDN_CACHE_HEADERS = frozenset(
+    {b"cdn-cache-control", b"surrogate-control", b"cloudflare-cdn-cache-control"}
+)
+# nginx lets this one override Cache-Control: a per-visitor page must not carry it.
+_DROPPED_ON_PRIVATE = frozenset({b"x-accel-expires", b"last-modified"})
+_HANDSHAKE_ANSWERS = frozenset({"websocket.accept", "websocket.http.response.start"})
+_VISITOR_ETAG = re.compile(rb'^W/"(.*)-c([sw])([0-9a-f]{16})"$')
 
 
 class ConsentMiddleware:
@@ -68,7 +94,7 @@ class ConsentMiddleware:
             await self.app(scope, receive, _cookie_filter(send, self.runtime, state))
             return
         responder = _Responder(self.runtime, scope, send, info, state)
-        await self.app(scope, receive, responder.send)
+        await self.app(responder.app_scope(), receive, responder.send)
 
 
 def _cookie_filter(send: Send, runtime: ConsentRuntime, state: ConsentState) -> Send:
@@ -110,14 +136,15 @@ class _Pipeline:
     cache_key: Hashable | None  # set when the body may be served from the page cache
     new_rewriter: Callable[[], HtmlRewriter]
     held: str = ""  # the marker of what this response holds back, named in its banner
-    _rewriter: HtmlRewriter | None = None
+    fallback: Callable[[str], FailsafeRewriter | None] | None = None
+    _rewriter: _FailClosed | None = None
     cached_is_document: bool | None = None
 
     @property
-    def rewriter(self) -> HtmlRewriter:
+    def rewriter(self) -> _FailClosed:
         # Built on first use: a page served from the cache never needs one.
         if self._rewriter is None:
-            self._rewriter = self.new_rewriter()
+            self._rewriter = _FailClosed(self.new_rewriter(), self.fallback)
         return self._rewriter
 
     @property
@@ -125,6 +152,52 @@ class _Pipeline:
         if self._rewriter is not None:
             return self._rewriter.is_document
         return self.cached_is_document
+
+
+class _FailClosed:
+    """The rewriter, finished by the failsafe pass once it gives up or holds too much."""
+
+    def __init__(
+        self, rewriter: HtmlRewriter, fallback: Callable[[str], FailsafeRewriter | None] | None
+    ) -> None:
+        self.rewriter = rewriter
+        self._fallback = fallback
+        self._failsafe: FailsafeRewriter | None = None
+        self._switched = False
+
+    @property
+    def failed(self) -> bool:
+        return self._switched or self.rewriter.failed
+
+    @property
+    def is_document(self) -> bool | None:
+        return self.rewriter.is_document
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._switched:
+            return self._failsafe.feed(chunk) if self._failsafe is not None else chunk
+        out = self.rewriter.feed(chunk)
+        if self.rewriter.failed:
+            # What a failed rewriter returns is the input it had not sent on yet.
+            return self._switch("the rewriter failed", out)
+        if self.rewriter.held_bytes > _HELD_LIMIT:
+            return out + self._switch("a tag never ended", self.rewriter.abandon())
+        return out
+
+    def close(self) -> bytes:
+        if self._switched:
+            return self._failsafe.close() if self._failsafe is not None else b""
+        out = self.rewriter.close()
+        if self.rewriter.failed:
+            out = self._switch("the rewriter failed", out)
+            return out + (self._failsafe.close() if self._failsafe is not None else b"")
+        return out
+
+    def _switch(self, reason: str, unsent: bytes) -> bytes:
+        self._switched = True
+        if self._fallback is not None:
+            self._failsafe = self._fallback(reason)
+        return self._failsafe.feed(unsent) if self._failsafe is not None else unsent
 
 
 class _Responder:
@@ -154,7 +227,117 @@ class _Responder:
         # Read from the response's start in the same pass that filters its cookies.
         self.content_type = ""
         self.csp = ""
+        self.attachment = False
         self.decoder: BodyDecoder | None = None
+        # Set when something in our own processing failed: the page is finished fail-closed.
+        self.failed = False
+        self.failsafe: FailsafeRewriter | None = None
+        # Whether a third party could load at all for this visitor: the failure policy's switch.
+        self.holding = self.config.shared_cache_mode or not (
+            state.granted >= runtime.all_categories
+        )
+        self.revalidated = False  # the request's validator named this visitor's current state
+
+    def app_scope(self) -> Scope:
+        """The scope the app sees: validators that could make it confirm a page made for another
+        state of this visitor are taken out, so no 304 revives trackers that are gone."""
+        if self.config.shared_cache_mode:
+            return self.scope
+        headers: list[tuple[bytes, bytes]] = self.scope.get("headers", [])
+        conditional = (b"if-none-match", b"if-modified-since")
+        if not any(name.lower() in conditional for name, _ in headers):
+            return self.scope
+        # A page is what a navigation asks for; its only validators are the ones we issued.
+        navigation = _is_navigation(headers)
+        kept: list[tuple[bytes, bytes]] = []
+        stale = False
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == b"if-none-match":
+                restored, foreign, ours = self._app_validators(value)
+                stale = stale or (ours and not restored)
+                tags = restored if navigation or stale else restored + foreign
+                if stale or not tags:
+                    continue
+                self.revalidated = bool(restored)
+                value = b", ".join(tags)
+            elif lowered == b"if-modified-since" and navigation:
+                continue
+            kept.append((name, value))
+        if stale:
+            kept = [(n, v) for n, v in kept if n.lower() != b"if-modified-since"]
+        return {**self.scope, "headers": kept}
+
+    def _app_validators(self, value: bytes) -> tuple[list[bytes], list[bytes], bool]:
+        """The app's own tags behind ours that name this state, other tags, and whether any of
+        ours came at all."""
+        restored: list[bytes] = []
+        foreign: list[bytes] = []
+        ours = False
+        for tag in (t.strip() for t in value.split(b",")):
+            m = _VISITOR_ETAG.match(tag)
+            if m is None:
+                foreign.append(tag)
+                continue
+            ours = True
+            if hmac.compare_digest(m.group(3), self.state_tag()):
+                weak = b"W/" if m.group(2) == b"w" else b""
+                restored.append(weak + b'"' + m.group(1) + b'"')
+        return restored, foreign, ours
+
+    def state_tag(self) -> bytes:
+        """What this visitor's page bytes depend on, keyed so that it reveals none of it."""
+        state, info = self.state, self.info
+        parts = (
+            ",".join(sorted(state.granted)),
+            str(state.decided),
+            state.consent_id or "",
+            str(state.gpc),
+            info.csrf_nonce or "",
+            info.accept_language or "",
+            self.config.policy_version,
+        )
+        key = self.config.secret_keys[0].encode()
+        digest = hmac.new(key, "\n".join(parts).encode(), hashlib.sha256).hexdigest()
+        return digest[:16].encode()
+
+    def _failure(self, reason: str) -> None:
+        """Logged once per response, with the path only: queries and cookies stay out of logs."""
+        if not self.failed:
+            self.failed = True
+            logger.error(
+                "consent: %s on %s; the page is finished with every third party held back",
+                reason,
+                self.scope.get("path", ""),
+                exc_info=sys.exc_info()[0] is not None,
+            )
+
+    def _hold_category(self) -> str:
+        granted = self.runtime.required if self.config.shared_cache_mode else self.state.granted
+        refused = [c for c in self.config.category_ids if c not in granted]
+        return refused[-1] if refused else MARKETING
+
+    def _fallback(self, reason: str) -> FailsafeRewriter | None:
+        self._failure(reason)
+        if not self.holding:
+            return None
+        return FailsafeRewriter(self.info.host, self._hold_category())
+
+    def _guarded(self, classify: Classifier) -> Classifier:
+        """The classifier, replaced by the failsafe rules for the rest of the page if it raises."""
+        failsafe: Classifier | None = None
+
+        def decide(element: Element) -> Hold | None:
+            nonlocal failsafe
+            if failsafe is None:
+                try:
+                    return classify(element)
+                except Exception:
+                    self._failure("the hold-back classifier failed")
+                    failsafe = hold_everything_foreign(self.info.host, self._hold_category())
+            return failsafe(element)
+
+        return decide
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -164,17 +347,67 @@ class _Responder:
             return
         elif kind == "http.response.body" and not self.passthrough:
             await self._on_body(message)
+        elif kind in ("http.response.pathsend", "http.response.zerocopysend"):
+            await self._on_file(message)
+        elif kind == "http.response.early_hint":
+            await self._on_early_hint(message)
         else:
+            # http.response.debug comes before the start, trailers after the final body: both
+            # are already in order, since the body is never held past the app's last message.
             await self.downstream(message)
 
     async def _on_start(self, message: Message) -> None:
         headers, content_type, encoding = self._read_headers(message.get("headers", []))
+        status = message["status"]
         message["headers"] = headers
-        if not self._should_rewrite(message["status"], content_type, encoding):
+        if status == 304 and self.revalidated:
+            # The app confirmed the page this visitor's browser holds for this very state.
+            message["headers"] = self._cache_rules(headers)
+            self.passthrough = True
+            await self.downstream(message)
+            return
+        if not self._should_rewrite(status, content_type, encoding):
+            self.passthrough = True
+            await self.downstream(message)
+            return
+        if self.scope.get("method") == "HEAD":
+            # The headers a GET would have; its length is unknown until the page is rewritten.
+            kept = [(n, v) for n, v in headers if n.lower() != b"content-length"]
+            message["headers"] = self._cache_rules(kept)
             self.passthrough = True
             await self.downstream(message)
             return
         self.start = message
+
+    async def _on_file(self, message: Message) -> None:
+        """A file the server would send itself: read here when the page is rewritten."""
+        if self.ended:
+            return
+        if self.passthrough or self.start is None:
+            await self.downstream(message)
+            return
+        if message["type"] == "http.response.pathsend":
+            path = message["path"]
+            more_after = False
+            offset = count = fd = None
+        else:
+            path = None
+            more_after = bool(message.get("more_body", False))
+            offset = message.get("offset")
+            count = message.get("count")
+            fd = message["file"].fileno()
+        data = await anyio.to_thread.run_sync(_read_file, path, fd, offset, count)
+        await self._on_body({"type": "http.response.body", "body": data, "more_body": more_after})
+
+    async def _on_early_hint(self, message: Message) -> None:
+        """Preloads the browser would fetch before the page: other hosts only with consent."""
+        if self.holding:
+            host = self.info.host
+            links = [link for link in message.get("links", []) if _local_link(link, host)]
+            if not links:
+                return
+            message = {**message, "links": links}
+        await self.downstream(message)
 
     def _read_headers(
         self, headers: list[tuple[bytes, bytes]]
@@ -195,12 +428,15 @@ class _Responder:
                 encoding = value.strip().lower()
             elif lowered == b"content-security-policy":
                 self.csp = value.decode("latin-1")
+            elif lowered == b"content-disposition":
+                self.attachment = value.strip().lower().startswith(b"attachment")
             kept.append((name, value))
         self.content_type = content_type.decode("latin-1")
         return kept, content_type, encoding
 
     def _should_rewrite(self, status: int, content_type: bytes, encoding: bytes) -> bool:
-        if self.scope.get("method") == "HEAD" or status < 200 or status in (204, 304):
+        # A download is not a page the visitor views, and a range is a slice of bytes.
+        if status < 200 or status in (204, 206, 304) or self.attachment:
             return False
         if not content_type.lower().startswith(b"text/html"):
             return False
@@ -218,48 +454,127 @@ class _Responder:
             return
         if not self.started:
             self.pending.append(body)
-            if more and sum(map(len, self.pending)) < _SNIFF_BYTES:
+            if more and not self._head_known():
                 return
             self._single_message = not more and len(self.pending) == 1
-            await self._first_output(b"".join(self.pending), more)
+            raw = b"".join(self.pending)
             self.pending = []
+            await self._first_output(raw, more)
             return
-        output = self._transform(body, more)
+        if self.pipeline is None and self.failsafe is not None:
+            output = self._failsafe_pass(self.failsafe, body, more)
+        else:
+            output = await self._transform_sliced(body, more)
         more = more and not self.ended
         await self.downstream({"type": "http.response.body", "body": output, "more_body": more})
+
+    def _head_known(self) -> bool:
+        """Whether what the head decides (charset, language) can be read from what came: then a
+        page streamed in small pieces goes on at the app's own pace."""
+        if sum(map(len, self.pending)) >= _SNIFF_BYTES:
+            return True
+        if self.decoder is not None or "charset=" not in self.content_type.lower():
+            return False  # a <meta charset> may still come within the first kilobyte
+        return _PAST_HTML_TAG.search(b"".join(self.pending)) is not None
 
     async def _first_output(self, raw: bytes, more: bool) -> None:
         assert self.start is not None
         headers = self.start["headers"]
         try:
             self.pipeline = self._build_pipeline(raw)
+            if self.pipeline is not None:
+                if self.pipeline.cache_key is not None:
+                    output = await self._cached_output(raw, self.pipeline)
+                else:
+                    output = await self._transform_sliced(raw, more)
+                    more = more and not self.ended
+                headers = self._response_headers(headers, output, more)
         except Exception:
-            logger.exception("consent could not prepare this page; it is passed through untouched")
-            self.pipeline = None
+            self._failure("the page could not be prepared")
+            await self._fail_closed_start(raw, more)
+            return
         if self.pipeline is None:
             self.started = True
             self.passthrough = True
             await self.downstream(self.start)
             await self.downstream({"type": "http.response.body", "body": raw, "more_body": more})
             return
-        if self.pipeline.cache_key is not None:
-            output = self._cached_output(raw, self.pipeline)
-        else:
-            output = self._transform(raw, more)
-            more = more and not self.ended
-        self.start["headers"] = self._response_headers(headers, output, more)
+        self.start["headers"] = headers
         self.started = True
         await self.downstream(self.start)
         await self.downstream({"type": "http.response.body", "body": output, "more_body": more})
 
-    def _cached_output(self, raw: bytes, pipeline: _Pipeline) -> bytes:
+    async def _fail_closed_start(self, raw: bytes, more: bool) -> None:
+        """Nothing was sent yet: the page goes out whole and readable, every third party held
+        back in its markup and, as a net the browser enforces, by a Content-Security-Policy."""
+        assert self.start is not None
+        self.pipeline = None
+        self.started = True
+        headers = self.start["headers"]
+        output = raw
+        if not self.holding:
+            self.passthrough = True
+        elif self.decoder is None:
+            self.failsafe = FailsafeRewriter(self.info.host, self._hold_category())
+            output = self._failsafe_pass(self.failsafe, raw, more)
+            more = more and not self.ended
+        else:
+            # Compressed bytes stay as the app sent them, with the headers that describe them.
+            self.passthrough = True
+        if not self.passthrough:
+            headers = [(n, v) for n, v in headers if n.lower() != b"content-length"]
+            if not more:
+                headers.append((b"content-length", str(len(output)).encode()))
+        if self.holding:
+            try:
+                headers = self._cache_rules(headers)
+            except Exception:
+                self._failure("the caching headers could not be made")
+            headers = self._failure_headers(headers)
+        self.start["headers"] = headers
+        await self.downstream(self.start)
+        await self.downstream({"type": "http.response.body", "body": output, "more_body": more})
+
+    def _failsafe_pass(self, failsafe: FailsafeRewriter, data: bytes, more: bool) -> bytes:
+        try:
+            return failsafe.feed(data) + (b"" if more else failsafe.close())
+        except Exception:
+            # Even the conservative pass failed: the page ends here rather than go on unread.
+            self._failure("the failsafe pass failed")
+            self.ended = True
+            return b""
+
+    def _failure_headers(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """A failed page is never stored anywhere, and loads nothing from another host."""
+        nonce_match = _CSP_NONCE.search(self.csp)
+        policy = fallback_csp(nonce_match.group(1) if nonce_match else None)
+        kept = [(n, v) for n, v in headers if n.lower() != b"cache-control"]
+        kept.append((b"cache-control", b"private, no-store"))
+        kept.append((b"content-security-policy", policy.encode("latin-1")))
+        return kept
+
+    async def _transform_sliced(self, data: bytes, more: bool) -> bytes:
+        """Large bodies in slices, yielding in between: a tag-dense page never stalls others."""
+        if len(data) <= _SLICE:
+            return self._transform(data, more)
+        out = []
+        for at in range(0, len(data), _SLICE):
+            last = at + _SLICE >= len(data)
+            out.append(self._transform(data[at : at + _SLICE], more or not last))
+            if self.ended:
+                break
+            if not last:
+                await anyio.sleep(0)
+        return b"".join(out)
+
+    async def _cached_output(self, raw: bytes, pipeline: _Pipeline) -> bytes:
         cache = self.runtime.page_cache
         assert pipeline.cache_key is not None
         page = cache.get(pipeline.cache_key, raw)
         if page is None:
-            rewritten = self._transform(raw, False)
+            rewritten = await self._transform_sliced(raw, False)
             parts = tuple(rewritten.split(BANNER_SLOT))
-            if len(parts) > 2 or pipeline.rewriter.failed or self.passthrough:
+            if len(parts) > 2 or pipeline.rewriter.failed or self.passthrough or self.failed:
                 return rewritten.replace(BANNER_SLOT, pipeline.banner)
             page = RewrittenPage(parts, pipeline.rewriter.is_document, raw, pipeline.held)
             cache.put(pipeline.cache_key, page)
@@ -313,8 +628,10 @@ class _Responder:
         def new_rewriter() -> HtmlRewriter:
             classify = None
             if not granted >= self.runtime.all_categories:
-                classify = self.runtime.holdback.classifier(
-                    granted, placeholder, memo_key=(locale.tag, charset)
+                classify = self._guarded(
+                    self.runtime.holdback.classifier(
+                        granted, placeholder, memo_key=(locale.tag, charset)
+                    )
                 )
             return HtmlRewriter(
                 classify,
@@ -323,7 +640,7 @@ class _Responder:
                 held_marker=held.encode(),
             )
 
-        return _Pipeline(codec, charset, banner, cache_key, new_rewriter, held)
+        return _Pipeline(codec, charset, banner, cache_key, new_rewriter, held, self._fallback)
 
     def _transform(self, data: bytes, more: bool) -> bytes:
         pipeline = self.pipeline
@@ -336,13 +653,15 @@ class _Responder:
                 pieces.append(pipeline.rewriter.close())
             return b"".join(pieces)
         except Exception:
-            # Mid-stream, the headers are gone: the rest of the body goes out as the app sent it.
-            logger.exception("consent stopped rewriting this page mid-stream")
-            self.passthrough = True
-            return data
+            if not self.started:
+                raise  # the caller still chooses the headers: the failsafe pass takes the page
+            # Mid-stream, the app's bytes would go out unread: the page ends here instead.
+            self._failure("the page could not be rewritten")
+            self.ended = True
+            return b""
 
     def _transform_coded(
-        self, codec: BodyCodec, rewriter: HtmlRewriter, data: bytes, more: bool
+        self, codec: BodyCodec, rewriter: _FailClosed, data: bytes, more: bool
     ) -> bytes:
         """Inflated and decoded in bounded pieces, rewritten, then encoded and compressed again."""
         out: list[bytes] = []
@@ -359,53 +678,82 @@ class _Responder:
             if isinstance(exc, BodyTooLarge):
                 logger.warning("consent ended a page that inflated past %d bytes", exc.args[0])
             else:
-                logger.exception("consent ended this page early: its body could not be read")
+                self._failure("the body could not be read")
             self.ended = True
         try:
             out.append(codec.write(rewriter.close(), final=True))
         except Exception:
-            logger.exception("consent could not close the rewritten page")
+            self._failure("the rewritten page could not be closed")
         try:
             out.append(codec.end(final=True))
         except Exception:
-            logger.exception("consent could not close the compressed page")
+            self._failure("the compressed page could not be closed")
         return b"".join(out)
 
     def _response_headers(
         self, headers: list[tuple[bytes, bytes]], output: bytes, more: bool
     ) -> list[tuple[bytes, bytes]]:
         assert self.pipeline is not None
-        result: list[tuple[bytes, bytes]] = []
-        vary_seen = False
-        cache_control: bytes | None = None
-        shared = self.config.shared_cache_mode
-        for name, value in headers:
-            lowered = name.lower()
-            if lowered == b"content-length":
-                continue
-            if lowered == b"vary" and not shared:
-                vary_seen = True
-                tokens = {t.strip().lower() for t in value.split(b",")}
-                if b"*" not in tokens and b"cookie" not in tokens:
-                    value = value + b", Cookie"
-            if lowered == b"cache-control":
-                cache_control = value
-                continue
-            result.append((name, value))
+        result = self._cache_rules([(n, v) for n, v in headers if n.lower() != b"content-length"])
         if not more:
             result.append((b"content-length", str(len(output)).encode()))
-        if shared:
-            if cache_control is not None:
-                result.append((b"cache-control", cache_control))
+        if (self.failed or self.ended) and self.holding:
+            result = self._failure_headers(result)
+        if self.config.shared_cache_mode:
             return result
-        if not vary_seen:
-            result.append((b"vary", b"Cookie"))
-        result.append((b"cache-control", _private(cache_control)))
         if self.info.new_csrf_cookie and self.pipeline.is_document:
             result.append(
                 (b"set-cookie", self.info.csrf_cookie_header(self.config).encode("latin-1"))
             )
         return result
+
+    def _cache_rules(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """Headers of a page rewritten for this visitor, for GET, HEAD and 304 alike: no shared
+        cache stores it, its validator names the visitor's state, Vary names what changes it."""
+        shared = self.config.shared_cache_mode
+        result: list[tuple[bytes, bytes]] = []
+        vary: list[bytes] = []
+        cache_control: bytes | None = None
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == b"vary":
+                vary += [t.strip() for t in value.split(b",") if t.strip()]
+                continue
+            if lowered == b"cache-control":
+                cache_control = value if cache_control is None else cache_control + b", " + value
+                continue
+            if not shared:
+                if lowered in _DROPPED_ON_PRIVATE:
+                    continue
+                if lowered in _CDN_CACHE_HEADERS:
+                    value = b"no-store"
+                elif lowered == b"etag":
+                    value = self._visitor_etag(value)
+            result.append((name, value))
+        tokens = {t.lower() for t in vary}
+        if b"*" not in tokens:
+            vary += [h for h in self._varies_on() if h.lower() not in tokens]
+        if vary:
+            result.append((b"vary", b", ".join(vary)))
+        if not shared:
+            result.append((b"cache-control", _private(cache_control)))
+        elif cache_control is not None:
+            result.append((b"cache-control", cache_control))
+        return result
+
+    def _varies_on(self) -> list[bytes]:
+        """The request headers that change the bytes of a rewritten page."""
+        names = [] if self.config.shared_cache_mode else [b"Cookie", b"Accept-Language"]
+        if self.config.honour_gpc:
+            names.append(b"Sec-GPC")
+        return names
+
+    def _visitor_etag(self, value: bytes) -> bytes:
+        tag = value.strip()
+        weak = tag.startswith(b"W/")
+        opaque = (tag[2:] if weak else tag).strip(b'"')
+        kind = b"w" if weak else b"s"
+        return b'W/"' + opaque + b"-c" + kind + self.state_tag() + b'"'
 
     def _current_path(self) -> str:
         # The path as the browser sees it: the mount point once, whatever the server's convention.
@@ -423,6 +771,43 @@ def _held_marker(body: bytes | None, config: ConsentConfig) -> str:
         return secrets.token_urlsafe(12)
     key = config.secret_keys[0].encode()[:64]
     return hashlib.blake2b(body, key=key, digest_size=12, person=b"consent-held").hexdigest()
+
+
+def _read_file(path: str | None, fd: int | None, offset: int | None, count: int | None) -> bytes:
+    """A file a server would have sent itself (pathsend, zerocopysend), read into the body."""
+    if path is not None:
+        with open(path, "rb") as file:
+            return file.read()
+    assert fd is not None
+    chunks: list[bytes] = []
+    while count is None or count > 0:
+        size = _FILE_CHUNK if count is None else min(count, _FILE_CHUNK)
+        # Without an offset the file is read from, and advances, its current position.
+        data = os.read(fd, size) if offset is None else os.pread(fd, size, offset)
+        if not data:
+            break
+        chunks.append(data)
+        if offset is not None:
+            offset += len(data)
+        if count is not None:
+            count -= len(data)
+    return b"".join(chunks)
+
+
+def _is_navigation(headers: list[tuple[bytes, bytes]]) -> bool:
+    accept = b""
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"sec-fetch-dest":
+            return value.strip().lower() in (b"document", b"iframe", b"frame")
+        if lowered == b"accept":
+            accept = value.lower()
+    return b"text/html" in accept
+
+
+def _local_link(link: bytes, host: str) -> bool:
+    urls = re.findall(rb"<([^>]*)>", link)
+    return bool(urls) and all(is_local_url(url.decode("latin-1"), host) for url in urls)
 
 
 def _page_lang(sample: bytes) -> str | None:
