@@ -50,13 +50,13 @@ _SEARCHED = ["img", "source", "script", "link", "iframe", "style", "video", "aud
 _SEARCHED += sorted((CONSIDERED | RAW_TEXT | OTHER | {"plaintext"}) - set(_SEARCHED))
 
 
-def _search(*extra: str) -> re.Pattern[bytes]:
+def _search(*extra: str, after: Mapping[str, str] | None = None) -> re.Pattern[bytes]:
     # The leading class turns most `<` (end tags, div, span, ...) away with one test, and names
     # are grouped by first letter so that a branch fails on its first byte: with both, ignoring
     # case costs no more than searching a lower-cased copy.
     groups: dict[str, list[str]] = {}
     for name in [*_SEARCHED, *extra]:
-        groups.setdefault(name[0], []).append(name[1:])
+        groups.setdefault(name[0], []).append(name[1:] + (after or {}).get(name, ""))
     trie = "|".join(
         re.escape(first) + "(?:" + "|".join(rest) + ")" for first, rest in groups.items()
     )
@@ -64,10 +64,6 @@ def _search(*extra: str) -> re.Pattern[bytes]:
     pattern = "<(?=[" + first + "])(?:(" + trie + ")[\t\n\f\r />]|[!?])"
     return re.compile(pattern.encode(), re.IGNORECASE)
 
-
-# Candidates in the body once nothing is left to inject, and while the banner still waits.
-SEARCH_MAIN = _search()
-SEARCH_BODY = _search("body", "template", "/template")
 
 # Attributes that are certainly complete, possessively, so that a tag cut by a chunk boundary
 # stops exactly before the unfinished token (name, `=`, value), never inside it.
@@ -89,6 +85,94 @@ _TAG_NAME_REST = re.compile(rb"[^\t\n\f\r />]*+")
 SPACES = re.compile(_W + rb"*+")
 _UNQUOTED = re.compile(rb"[^\t\n\f\r >]*+")
 COMMENT_END = re.compile(rb"--!?>")
+# Elements that end SVG and MathML content when they start inside it (the "breakout" tags).
+BREAKOUT = frozenset(
+    [
+        "b",
+        "big",
+        "blockquote",
+        "body",
+        "br",
+        "center",
+        "code",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "em",
+        "embed",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "head",
+        "hr",
+        "i",
+        "img",
+        "li",
+        "listing",
+        "menu",
+        "meta",
+        "nobr",
+        "ol",
+        "p",
+        "pre",
+        "ruby",
+        "s",
+        "small",
+        "span",
+        "strong",
+        "strike",
+        "sub",
+        "sup",
+        "table",
+        "tt",
+        "u",
+        "ul",
+        "var",
+    ]
+)
+SVG_CONSIDERED = frozenset({"script", "image", "use", "feimage"})
+# What can make foreign content differ from inert drawing markup: any name that HTML or the
+# tree builder treats specially, declarations, and attributes that fetch.
+FOREIGN_NAMES = (
+    BREAKOUT
+    | RAW_TEXT
+    | CONSIDERED
+    | OTHER
+    | SVG_CONSIDERED
+    | {"plaintext", "body", "template", "font", "foreignobject", "desc", "annotation-xml"}
+    | {"mi", "mo", "mn", "ms", "mtext", "mglyph", "malignmark", "a"}
+)
+_STOP_NAMES = b"|".join(re.escape(n.encode()) for n in sorted(FOREIGN_NAMES, key=len, reverse=True))
+# The rest of an <svg> or <math> start tag and all its content up to its end tag, when that is
+# drawing markup alone (no name from the list above, no declaration, no attribute that
+# fetches): matched in one go, it is the common icon, and it reads the same in any namespace.
+_INERT_ATTRS = ATTRS.pattern.replace(
+    rb"|[^\t\n\f\r />][^\t\n\f\r />=]*+",
+    rb"|(?!(?i:href|xlink:href|ping|background)[\t\n\f\r />=])[^\t\n\f\r />][^\t\n\f\r />=]*+",
+)
+INERT_FOREIGN = {
+    name: re.compile(
+        _INERT_ATTRS
+        + rb">(?:[^<]++|<(?![!?]|/?(?i:"
+        + _STOP_NAMES
+        + rb")[\t\n\f\r />])/?[a-zA-Z][^\t\n\f\r />]*+"
+        + _INERT_ATTRS
+        + rb">)*+(?=</(?i:"
+        + name.encode()
+        + rb")[\t\n\f\r />])"
+    )
+    for name in ("svg", "math")
+}
+# Candidates in the body once nothing is left to inject, and while the banner still waits. An
+# <svg> or <math> whose content is inert (an icon) is no candidate: the search passes it by.
+_PASS_INERT = {n: "(?!" + p.pattern.decode("latin-1") + ")" for n, p in INERT_FOREIGN.items()}
+SEARCH_MAIN = _search(after=_PASS_INERT)
+SEARCH_BODY = _search("body", "template", "/template", after=_PASS_INERT)
+
 # A quoted attribute value holding `<` or `>`: only then can a tag's end or a `<` inside a tag
 # be mistaken by looking for `>` and `<` alone.
 QUOTED_ANGLE = re.compile(rb"=[\t\n\f\r ]*+(?:\"[^\"<>]*+[<>]|'[^'<>]*+[<>])")

@@ -80,97 +80,16 @@ _PLAIN_NAMES[b"image"] = "img"  # HTML's tree builder reads <image> as <img>
 # What SVG elements fetch, and what any element fetches.
 _SVG_FETCHING = frozenset({"href", "xlink:href"})
 _ANY_FETCHING = frozenset({"background", "ping"})
-_SVG_CONSIDERED = frozenset({"script", "image", "use", "feimage"})
+_SVG_CONSIDERED = sc.SVG_CONSIDERED
 # Foreign content (WHATWG HTML, "parsing main inside foreign content"): namespaces of the
 # elements open inside <svg> or <math>, and which of them are integration points.
 _HTML_NS, _SVG_NS, _MATH_NS = range(3)
 _NO_IP, _HTML_IP, _TEXT_IP = range(3)
-_BREAKOUT = frozenset(
-    [
-        "b",
-        "big",
-        "blockquote",
-        "body",
-        "br",
-        "center",
-        "code",
-        "dd",
-        "div",
-        "dl",
-        "dt",
-        "em",
-        "embed",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "head",
-        "hr",
-        "i",
-        "img",
-        "li",
-        "listing",
-        "menu",
-        "meta",
-        "nobr",
-        "ol",
-        "p",
-        "pre",
-        "ruby",
-        "s",
-        "small",
-        "span",
-        "strong",
-        "strike",
-        "sub",
-        "sup",
-        "table",
-        "tt",
-        "u",
-        "ul",
-        "var",
-    ]
-)
+_BREAKOUT = sc.BREAKOUT
 _VOID = frozenset(
     "area base br col embed frame hr img input keygen link meta param source track wbr".split()  # noqa: SIM905
 )
 _NOSCRIPT_END = sc.end_tag("noscript")
-# What can make foreign content differ from inert drawing markup: any name that HTML or the
-# tree builder treats specially, declarations, and attributes that fetch.
-_FOREIGN_NAMES = (
-    _BREAKOUT
-    | sc.RAW_TEXT
-    | sc.CONSIDERED
-    | sc.OTHER
-    | _SVG_CONSIDERED
-    | {"plaintext", "body", "template", "font", "foreignobject", "desc", "annotation-xml"}
-    | {"mi", "mo", "mn", "ms", "mtext", "mglyph", "malignmark", "a"}
-)
-_STOP_NAMES = b"|".join(
-    re.escape(n.encode()) for n in sorted(_FOREIGN_NAMES, key=len, reverse=True)
-)
-# The rest of an <svg> or <math> start tag and all its content up to its end tag, when that is
-# drawing markup alone (no name from the list above, no declaration, no attribute that
-# fetches): matched in one go, it is the common icon, and it reads the same in any namespace.
-_INERT_ATTRS = sc.ATTRS.pattern.replace(
-    rb"|[^\t\n\f\r />][^\t\n\f\r />=]*+",
-    rb"|(?!(?i:href|xlink:href|ping|background)[\t\n\f\r />=])[^\t\n\f\r />][^\t\n\f\r />=]*+",
-)
-_INERT_FOREIGN = {
-    name.encode(): re.compile(
-        _INERT_ATTRS
-        + rb">(?:[^<]++|<(?![!?]|/?(?i:"
-        + _STOP_NAMES
-        + rb")[\t\n\f\r />])/?[a-zA-Z][^\t\n\f\r />]*+"
-        + _INERT_ATTRS
-        + rb">)*+(?=</(?i:"
-        + name.encode()
-        + rb")[\t\n\f\r />])"
-    )
-    for name in ("svg", "math")
-}
 _CDATA_START = b"<![CDATA["
 _FONT_BREAKOUT = re.compile(rb"[\t\n\f\r /\"'](?:color|face|size)[\t\n\f\r />=]", re.IGNORECASE)
 _BOM = b"\xef\xbb\xbf"
@@ -455,14 +374,6 @@ class HtmlRewriter:
             name_bytes = m.group(1)
             name = _PLAIN_NAMES.get(name_bytes)
             if name is None and name_bytes is not None:
-                inert = _INERT_FOREIGN.get(name_bytes.lower())
-                if inert is not None:
-                    # Mostly an icon, repeated on the page: skipped at once when its exact
-                    # bytes were seen to be inert drawing markup.
-                    close = _inert_end(buf, p, m.end() - 1, inert)
-                    if close >= 0:
-                        pos = close
-                        continue
                 name_bytes = name_bytes.lower()
                 name = _PLAIN_NAMES.get(name_bytes)
             if name is not None:
@@ -785,7 +696,7 @@ class HtmlRewriter:
                 return self._consider(buf, p, end, name_end, "img", final)
             if name in ("svg", "math"):
                 if buf[end - 2] != _SLASH:
-                    inert = _INERT_FOREIGN[name.encode()].match(buf, name_end)
+                    inert = sc.INERT_FOREIGN[name].match(buf, name_end)
                     if inert is not None:
                         return inert.end()
                     self._foreign.append((name, _SVG_NS if name == "svg" else _MATH_NS, _NO_IP))
@@ -1011,28 +922,6 @@ class HtmlRewriter:
         self._out.append(_held_tag(tag, name_end, name, hold, self._held_marker))
         self._emit = end
         self.held_count += 1
-
-
-_INERT_SEEN: dict[bytes, None] = {}
-_FOREIGN_CLOSE = re.compile(rb"</(?i:svg|math)[\t\n\f\r />]")
-
-
-def _inert_end(buf: bytes | bytearray, p: int, pos: int, inert: re.Pattern[bytes]) -> int:
-    """Where the end tag of the inert foreign element at ``p`` (its name ending at ``pos``)
-    starts, or -1."""
-    found = _FOREIGN_CLOSE.search(buf, pos, pos + 4096)
-    close = found.start() if found is not None else -1
-    key = bytes(buf[p : close + 6]) if close >= 0 else b""
-    if key and key in _INERT_SEEN:
-        return close
-    m = inert.match(buf, pos)
-    if m is None:
-        return -1
-    if m.end() == close and len(key) > 6:
-        if len(_INERT_SEEN) >= 512:
-            _INERT_SEEN.clear()
-        _INERT_SEEN[key] = None
-    return m.end()
 
 
 def _integration_point(name: str, ns: int, buf: bytes | bytearray, p: int, end: int) -> int:
