@@ -300,3 +300,58 @@ def test_a_fault_in_the_decoder_never_garbles_the_page(
     start, out = run(ConsentMiddleware(page_app(body, encoding, chunks), config=make_config()))
     assert start["status"] == 200
     check_fail_closed(start, out, caplog, before_first_byte=stage == "first")
+
+
+def test_a_visitor_who_granted_everything_gets_no_policy_on_a_fault(
+    make_config: Callable[..., ConsentConfig],
+    fault: Callable[[str, str], None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from starlette.testclient import TestClient
+
+    from tests.conftest import csrf_token
+
+    page = tracked_page("")
+    client = TestClient(ConsentMiddleware(page_app(page, "identity", 1), config=make_config()))
+    decision = client.post(
+        "/_consent/decision",
+        data={"action": "accept_all", "csrf_token": csrf_token(client)},
+        follow_redirects=False,
+    )
+    assert decision.status_code == 303
+    fault("banner", "first")
+    response = client.get("/")
+    # Nothing is held for this visitor, so there is nothing to protect: the page as it was.
+    assert "content-security-policy" not in response.headers
+    assert response.content == page
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
+
+
+def test_a_page_finished_after_a_fault_is_not_kept_in_the_page_cache(
+    make_config: Callable[..., ConsentConfig],
+    monkeypatch: pytest.MonkeyPatch,
+    fault: Callable[[str, str], None],
+) -> None:
+    page = tracked_page("middle")
+    app = ConsentMiddleware(page_app(page, "identity", 1), config=make_config())
+    with monkeypatch.context() as patch:
+        from consent.holdback import HoldbackPolicy
+
+        real = HoldbackPolicy.classifier
+
+        def classifier(self: Any, *args: Any, **kwargs: Any) -> Any:
+            decide = real(self, *args, **kwargs)
+
+            def faulty(element: Any) -> Any:
+                if b"fault-here" in element.raw:
+                    raise RuntimeError("injected classifier fault")
+                return decide(element)
+
+            return faulty
+
+        patch.setattr(HoldbackPolicy, "classifier", classifier)
+        start, _ = run(app)
+        assert header(start, "content-security-policy") is not None
+    start, body = run(app)
+    assert header(start, "content-security-policy") is None
+    assert body.count(b"data-consent-banner") == 1
