@@ -90,14 +90,20 @@ class _ZlibDeflater:
 class _BrotliInflater:
     def __init__(self, brotli: Any) -> None:
         self._d = brotli.Decompressor()
+        self._full = False
 
     def inflate(self, data: bytes, limit: int) -> bytes:
         if self._d.is_finished():
             return b""
-        return bytes(self._d.process(data, output_buffer_limit=limit))
+        out = bytes(self._d.process(data, output_buffer_limit=limit))
+        # can_accept_more_data() may say yes while output still waits: a full slice means more.
+        self._full = len(out) >= limit
+        return out
 
     def pending(self) -> bool:
-        return not self._d.can_accept_more_data() and not self._d.is_finished()
+        if self._d.is_finished():
+            return False
+        return self._full or not self._d.can_accept_more_data()
 
 
 class _BrotliDeflater:
