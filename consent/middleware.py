@@ -46,7 +46,7 @@ _PAST_HTML_TAG = re.compile(rb"<(?:head|body|meta|title|link|script|style|base)\
 # before the failsafe pass finishes the page: well above its inline-script limit.
 _HELD_LIMIT = 1 << 20
 # Bodies are rewritten in slices this big, other requests running in between.
-_SLICE = 1 << 18
+_SLICE = 1 << 16
 _FILE_CHUNK = 1 << 16
 # Shared-cache directives an edge reads before Cache-Control; per-visitor pages answer no-store.
 _CDN_CACHE_HEADERS = frozenset(
