@@ -266,7 +266,9 @@ class _Responder:
             kept.append((name, value))
         if stale:
             kept = [(n, v) for n, v in kept if n.lower() != b"if-modified-since"]
-        return {**self.scope, "headers": kept}
+        # In place, not a copy: what the app records in the scope stays visible outside.
+        self.scope["headers"] = kept
+        return self.scope
 
     def _app_validators(self, value: bytes) -> tuple[list[bytes], list[bytes], bool]:
         """The app's own tags behind ours that name this state, other tags, and whether any of
