@@ -6,6 +6,7 @@ Pages are answered by Chromium's own request interception, so that the bytes and
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from consent import ConsentMiddleware
 from consent.body import LABELS, PRESCAN_BYTES, sniff_charset
+from consent.types import Receive, Scope, Send
+from tests.browser.conftest import LiveServer, _open, demo_config
 
 pytestmark = pytest.mark.browser
 
@@ -151,3 +155,70 @@ def _markup(draw: st.DrawFn) -> bytes:
 @example(body=b'<meta charset=bogus content="text/html; charset=koi8-r" http-equiv=content-type>')
 def test_meta_prescan_decides_as_in_chromium(pages: _Pages, body: bytes) -> None:
     assert ours("text/html", body) == pages.encoding("text/html", body)
+
+
+# ----- pages the rewriter reads through a decoder, end to end --------------------------------
+
+_TRACKER = '<script src="https://www.google-analytics.com/analytics.js"></script>'
+_DOC = (
+    '<!doctype html><html lang="en"><head><title>Новости</title></head>'
+    "<body><h1>Заголовок 見出し</h1>" + _TRACKER + "</body></html>"
+)
+
+
+def _cases() -> dict[str, tuple[str, bytes, str]]:
+    hidden = _DOC.replace("<script src", "<scr\x1b(Bipt src")
+    return {
+        "utf-16le-bom": ("text/html", b"\xff\xfe" + _DOC.encode("utf-16-le"), "UTF-16LE"),
+        "utf-16be-bom": ("text/html", b"\xfe\xff" + _DOC.encode("utf-16-be"), "UTF-16BE"),
+        "http-utf-16": ("text/html; charset=utf-16", _DOC.encode("utf-16-le"), "UTF-16LE"),
+        "meta-utf-16": (
+            "text/html",
+            _DOC.replace("<head>", "<head><meta charset=utf-16>").encode(),
+            "UTF-8",
+        ),
+        "iso-2022-jp-escape": (
+            "text/html; charset=iso-2022-jp",
+            hidden.replace("Новости", "News").encode("iso2022_jp"),
+            "ISO-2022-JP",
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def decoded_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    cases = _cases()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        content_type, body, _ = cases[scope["path"].strip("/")]
+        gzipped = scope.get("query_string") == b"gzip"
+        headers = [(b"content-type", content_type.encode())]
+        if gzipped:
+            body = gzip.compress(body)
+            headers.append((b"content-encoding", b"gzip"))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    config = demo_config(tmp_path_factory.mktemp("decoded"))
+    with LiveServer(ConsentMiddleware(app, config=config)) as server:
+        yield server
+
+
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize("case", list(_cases()))
+def test_decoded_pages_are_protected_in_chromium(
+    browser: Any, decoded_site: LiveServer, case: str, gzipped: bool
+) -> None:
+    visit = _open(browser, decoded_site)
+    try:
+        page = visit.page
+        page.goto(f"{decoded_site.url}/{case}" + ("?gzip" if gzipped else ""))
+        assert page.evaluate("document.characterSet") == _cases()[case][2]
+        assert page.locator("[data-consent-banner]").count() == 1
+        assert "見出し" in page.inner_text("h1")
+        assert page.locator('script[src*="google-analytics"]').count() == 0
+        assert not [url for url in visit.third_party if "google-analytics" in url]
+    finally:
+        visit.context.close()
