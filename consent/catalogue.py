@@ -40,6 +40,19 @@ _MIN_ANCHORED: Final = 4
 # What may follow a host name mentioned in a script: the end of a URL's host or a string.
 _HOST_END: Final = r"(?=[/:'\"?\\#\s),;&]|$)"
 _HOST_TAIL: Final = re.compile(r"[A-Za-z0-9.-]*")
+# What a script does to load or call a third party: build an element, set a source, send a
+# beacon or a request, write markup. A host named in a script counts only near one of these:
+# a URL in a string or a settings object, with nothing that fetches it, is no tag.
+LOADS: Final = re.compile(
+    r"createElement\s*\(|\.src\s*=[^=]|\[\s*['\"]src['\"]\s*\]\s*=[^=]"
+    r"|setAttribute\s*\(\s*['\"](?:src|href)['\"]|new\s+Image\b|sendBeacon\s*\("
+    r"|\bfetch\s*\(|XMLHttpRequest|document\s*\.\s*write|importScripts\s*\("
+    r"|\.getScript\s*\(|\.ajax\s*\(|innerHTML\s*\+?=[^=]|insertAdjacentHTML\s*\("
+)
+LOAD_REACH: Final = 400
+# Signatures that are calls of a vendor's API (``fbq('init'``, ``_paq.push``,
+# ``window.optimizely``) rather than pieces of its URLs.
+_CALL_LIKE: Final = re.compile(r"[(=\[]|\.push\b|\.cmd\b|\.que\b|^window\.|^_|\b_[a-z]")
 _MAX_HOST: Final = 253
 
 _REQUIRED: Final = ("id", "name", "vendor", "category", "privacy_policy")
@@ -304,7 +317,14 @@ class Catalogue:
         while (found := regex.search(text, pos)) is not None:
             start = found.start()
             for prefix, service in self._sig_chain[found.group()]:
-                if start >= len(prefix) and text.startswith(prefix, start - len(prefix)):
+                begin = start - len(prefix)
+                if begin >= 0 and text.startswith(prefix, begin):
+                    # A signature that is a piece of a URL names the service: it counts where
+                    # the script loads it, not in a string or a setting.
+                    if not _CALL_LIKE.search(text[begin : found.end()]) and not LOADS.search(
+                        text, max(0, begin - LOAD_REACH), found.end() + LOAD_REACH
+                    ):
+                        continue
                     return service
             pos = start + 1
         return None
@@ -321,7 +341,9 @@ class Catalogue:
             if not labels:
                 continue
             service = self.match_host(labels + found.group())
-            if service is not None and service.inline_hosts:
+            if service is None or not service.inline_hosts:
+                continue
+            if LOADS.search(text, max(0, start - LOAD_REACH), found.end() + LOAD_REACH):
                 return service
         return None
 

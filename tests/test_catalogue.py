@@ -577,10 +577,29 @@ def test_every_signature_is_found_in_any_context(
 ) -> None:
     service = data.draw(st.sampled_from([s for s in catalogue.services if s.inline]))
     signature = data.draw(st.sampled_from(service.inline))
+    if url_piece(signature):
+        # A piece of the vendor's URL counts where the script loads it.
+        signature = f"s=document.createElement('script');s.src='//{signature}"
     found = catalogue.match_inline(before + signature + after)
     assert found is not None
     # Another service's signature may come first in the random context, never a bare host.
     assert found is service or any(sig in before + signature + after for sig in found.inline)
+
+
+def url_piece(signature: str) -> bool:
+    return not re.search(r"[(=\[]|\.push\b|\.cmd\b|\.que\b|^window\.|^_|\b_[a-z]", signature)
+
+
+def test_a_url_piece_in_a_string_or_setting_is_no_tag(catalogue: Catalogue) -> None:
+    pieces = [(s, sig) for s in catalogue.services for sig in s.inline if url_piece(sig)]
+    assert len(pieces) > 100
+    for service, signature in pieces:
+        setting = f'window.siteConfig = {{"vendorUrl": "https://{signature}", "lang": "en"}};'
+        assert catalogue.match_inline(setting) is None, signature
+        loader = f"var s=document.createElement('script');s.src='https://{signature}';"
+        found = catalogue.match_inline(loader)
+        assert found is not None, signature
+        assert found is service or any(sig in loader for sig in found.inline), signature
 
 
 def test_operator_inline_signature_without_anchor_is_rejected() -> None:

@@ -1107,7 +1107,7 @@ class _Reader(HTMLParser):
             self._script = (tag, first)
             self._text = []
             return
-        if tag == "div" and (self._placeholder_depth or "data-consent-placeholder" in first):
+        if tag == "span" and (self._placeholder_depth or "data-consent-placeholder" in first):
             self._placeholder_depth += 1
         inside = self._placeholder_depth > 0
         self._add(Found(self._current(), tag, first, placeholder=inside))
@@ -1122,7 +1122,7 @@ class _Reader(HTMLParser):
             text = "".join(self._text)
             self._add(Found(self._current(), "script", self._script[1], text, inside))
             self._script = None
-        elif tag == "div" and self._placeholder_depth:
+        elif tag == "span" and self._placeholder_depth:
             self._placeholder_depth -= 1
 
     def _current(self) -> str | None:
