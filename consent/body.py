@@ -210,6 +210,27 @@ def _inflates(inflater: _Inflater, first: bytes) -> bool:
     return True
 
 
+def readable_accept_encoding(value: bytes) -> bytes:
+    """The request's ``Accept-Encoding`` without the codings we could not read back.
+
+    An app that answers in a coding we cannot decode (zstd, or brotli without the extra) would
+    have its page sent unread; asking it only for codings we read keeps every page protected.
+    ``*`` stands for the codings we read. Quality values are kept as the browser sent them.
+    """
+    readable = {"gzip", "x-gzip", "deflate", "identity"}
+    if _brotli() is not None:
+        readable.add("br")
+    kept: list[bytes] = []
+    for item in value.split(b","):
+        coding = item.split(b";", 1)[0].strip().lower()
+        if coding == b"*":
+            params = item[item.index(b";") :] if b";" in item else b""
+            kept.extend(c.encode() + params for c in sorted(readable - {"x-gzip", "identity"}))
+        elif coding.decode("latin-1") in readable:
+            kept.append(item.strip())
+    return b", ".join(kept) if kept else b"identity"
+
+
 def decoder_for(content_encoding: str) -> BodyDecoder | None:
     """A decoder for the encodings we can read and write again, else None (pass through)."""
     encoding = content_encoding.strip().lower()

@@ -15,7 +15,14 @@ from urllib.parse import quote
 
 import anyio
 
-from consent.body import BodyCodec, BodyDecoder, BodyTooLarge, decoder_for, sniff_charset
+from consent.body import (
+    BodyCodec,
+    BodyDecoder,
+    BodyTooLarge,
+    decoder_for,
+    readable_accept_encoding,
+    sniff_charset,
+)
 from consent.config import ConsentConfig
 from consent.csrf import token_for
 from consent.endpoints import ConsentEndpoints, RequestInfo
@@ -237,13 +244,25 @@ class _Responder:
             state.granted >= runtime.all_categories
         )
         self.revalidated = False  # the request's validator named this visitor's current state
+        self.unreadable = False  # an HTML page in a Content-Encoding we cannot decode
 
     def app_scope(self) -> Scope:
         """The scope the app sees: validators that could make it confirm a page made for another
         state of this visitor are taken out, so no 304 revives trackers that are gone."""
+        headers: list[tuple[bytes, bytes]] = self.scope.get("headers", [])
+        if any(name.lower() == b"accept-encoding" for name, _ in headers):
+            headers = [
+                (
+                    name,
+                    readable_accept_encoding(value)
+                    if name.lower() == b"accept-encoding"
+                    else value,
+                )
+                for name, value in headers
+            ]
+            self.scope["headers"] = headers
         if self.config.shared_cache_mode:
             return self.scope
-        headers: list[tuple[bytes, bytes]] = self.scope.get("headers", [])
         conditional = (b"if-none-match", b"if-modified-since")
         if not any(name.lower() in conditional for name, _ in headers):
             return self.scope
@@ -370,6 +389,11 @@ class _Responder:
             return
         if not self._should_rewrite(status, content_type, encoding):
             self.passthrough = True
+            if self.unreadable and self.holding:
+                # The app chose a coding it was not offered: the page cannot be read, so the
+                # browser is told to load nothing from another host instead.
+                self._failure("the page's Content-Encoding cannot be read")
+                message["headers"] = self._failure_headers(self._cache_rules(headers))
             await self.downstream(message)
             return
         if self.scope.get("method") == "HEAD":
@@ -444,8 +468,9 @@ class _Responder:
             return False
         if encoding in (b"", b"identity"):
             return True
-        # An encoding we cannot read goes out untouched rather than corrupted.
+        # An encoding we cannot read goes out unchanged rather than corrupted.
         self.decoder = decoder_for(encoding.decode("latin-1"))
+        self.unreadable = self.decoder is None
         return self.decoder is not None
 
     async def _on_body(self, message: Message) -> None:

@@ -17,6 +17,7 @@ import pytest
 from consent import ConsentConfig, ConsentMiddleware
 from consent.body import BodyCodec, BodyDecoder
 from consent.rewriter import HtmlRewriter
+from consent.types import Message, Receive, Scope, Send
 from tests.conftest import http_scope
 
 SITE = "news.example"
@@ -355,3 +356,44 @@ def test_a_page_finished_after_a_fault_is_not_kept_in_the_page_cache(
     start, body = run(app)
     assert header(start, "content-security-policy") is None
     assert body.count(b"data-consent-banner") == 1
+
+
+def test_the_app_is_only_offered_codings_that_can_be_read_back(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    offered: list[str | None] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        offered.append(dict(scope["headers"]).get(b"accept-encoding", b"").decode())
+        await page_app(tracked_page("none"), "identity", 1)(scope, receive, send)
+
+    middleware = ConsentMiddleware(app, config=make_config())
+    scope = http_scope(
+        "/", host=SITE, headers=[(b"accept-encoding", b"zstd, br;q=0.9, gzip, *;q=0.1")]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        return None
+
+    asyncio.run(middleware(scope, receive, send))
+    codings = [item.split(";")[0].strip() for item in (offered[0] or "").split(",")]
+    assert "zstd" not in codings
+    assert "gzip" in codings and "br" in codings
+
+
+def test_a_page_in_a_coding_that_cannot_be_read_loads_no_third_party(
+    make_config: Callable[..., ConsentConfig], caplog: pytest.LogCaptureFixture
+) -> None:
+    body = b"\x28\xb5\x2f\xfd" + b"not a page we could read" * 8  # a zstd frame, as far as we know
+    caplog.set_level(logging.ERROR, logger="consent")
+    start, out = run(ConsentMiddleware(page_app(body, "zstd", 1), config=make_config()))
+    assert out == body, "bytes we cannot read go out unchanged"
+    assert header(start, "content-encoding") == "zstd"
+    assert csp_blocks_third_parties(header(start, "content-security-policy"))
+    assert "no-store" in (header(start, "cache-control") or "")
+    errors = [r for r in caplog.records if r.name == "consent" and r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "/news/today" in errors[0].getMessage()
+    assert COOKIE_VALUE not in errors[0].getMessage()
