@@ -47,9 +47,10 @@ LOADS: Final = re.compile(
     r"createElement\s*\(|\.src\s*=[^=]|\[\s*['\"]src['\"]\s*\]\s*=[^=]"
     r"|setAttribute\s*\(\s*['\"](?:src|href)['\"]|new\s+Image\b|sendBeacon\s*\("
     r"|\bfetch\s*\(|XMLHttpRequest|document\s*\.\s*write|importScripts\s*\("
-    r"|\.getScript\s*\(|\.ajax\s*\(|innerHTML\s*\+?=[^=]|insertAdjacentHTML\s*\("
+    r"|\.getScript\s*\(|\.getJSON\s*\(|\.ajax\s*\(|\$\.(?:get|post)\s*\("
+    r"|innerHTML\s*\+?=[^=]|insertAdjacentHTML\s*\("
 )
-LOAD_REACH: Final = 400
+LOAD_REACH: Final = 1000
 # Signatures that are calls of a vendor's API (``fbq('init'``, ``_paq.push``,
 # ``window.optimizely``) rather than pieces of its URLs.
 _CALL_LIKE: Final = re.compile(r"[(=\[]|\.push\b|\.cmd\b|\.que\b|^window\.|^_|\b_[a-z]")

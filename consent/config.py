@@ -128,6 +128,12 @@ class ConsentConfig:
     cookie_details: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     undeclared_cookies: Literal["allow", "block"] = "allow"
     use_catalogue: bool = True
+    # Third-party scripts, frames, plug-ins and pixels nobody classified wait for this
+    # category; off, they run before any choice (docs/holdback.md, "Unknown third parties").
+    hold_unclassified: bool = True
+    unclassified_category: str = MARKETING
+    # The operator's other domains (its CDN, sister sites): never a third party.
+    own_domains: Sequence[str] = ()
     honour_gpc: bool = True
     google_consent_mode: bool = True
     google_consent_mapping: Mapping[str, str] = field(
@@ -200,8 +206,39 @@ class ConsentConfig:
             parts.append(f"{item.name}={shown}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
+    def _validate_unclassified(self, ids: Sequence[str]) -> None:
+        optional = [c.id for c in self.categories if not c.required and c.id != NECESSARY]
+        if self.unclassified_category == MARKETING and MARKETING not in ids and optional:
+            # Sites without a marketing category hold unknown parties for their last purpose.
+            object.__setattr__(self, "unclassified_category", optional[-1])
+        if self.hold_unclassified and self.unclassified_category not in optional:
+            raise ConfigError(
+                f"unclassified_category must be a category a visitor can refuse, one of: "
+                f"{', '.join(optional) or '(none configured)'}; got "
+                f"{self.unclassified_category!r}",
+                setting="unclassified_category",
+            )
+        if isinstance(self.own_domains, str) or not all(
+            isinstance(d, str) and _DOMAIN.match(d) and "." in d.strip(".")
+            for d in self.own_domains
+        ):
+            raise ConfigError(
+                "own_domains must be a list of host names such as 'static.example-cdn.com' "
+                f"(no scheme, port or path), got {self.own_domains!r}",
+                setting="own_domains",
+            )
+        object.__setattr__(
+            self, "own_domains", tuple(d.lower().strip(".") for d in self.own_domains)
+        )
+
     def _validate(self) -> None:
-        for name in ("honour_gpc", "google_consent_mode", "shared_cache_mode", "use_catalogue"):
+        for name in (
+            "honour_gpc",
+            "google_consent_mode",
+            "shared_cache_mode",
+            "use_catalogue",
+            "hold_unclassified",
+        ):
             _check_type(name, getattr(self, name), bool)
         _check_type("cookie_secure", self.cookie_secure, (bool, type(None)))
         _check_text("policy_version", self.policy_version)
@@ -294,6 +331,7 @@ class ConsentConfig:
                 raise ConfigError(
                     f"rules: {rule} needs a host or an inline pattern", setting="rules"
                 )
+        self._validate_unclassified(ids)
         for cookie, category_id in self.cookie_categories.items():
             if category_id not in known:
                 raise ConfigError(
@@ -613,6 +651,9 @@ def _kwargs_from_toml(data: Mapping[str, Any], *, base: Path) -> dict[str, Any]:
         "shared_cache_mode",
         "undeclared_cookies",
         "use_catalogue",
+        "hold_unclassified",
+        "unclassified_category",
+        "own_domains",
         "rule_name",
         "audit_query_params",
         "audit_timeout",

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from consent.catalogue import Catalogue, Service
 from consent.config import TrackerRule
 from consent.names import ATTR_CATEGORY, ATTR_VENDOR, MARKETING
+from consent.parties import Parties
 from consent.rewriter import Element, Hold, rewrite
 from consent.urls import resolve
 
@@ -38,6 +39,11 @@ _SRCSET = frozenset({"srcset", "imagesrcset"})
 _SPACE_SEPARATED = frozenset({"ping"})
 # Elements that take room on the page: a held one is announced by a placeholder in place.
 _EMBED_TAGS = frozenset({"iframe", "embed", "object", "video", "audio"})
+# Active content: what runs, frames a document or plugs in, wherever it comes from.
+_ACTIVE_TAGS = frozenset({"script", "iframe", "frame", "embed", "object"})
+# An image this small, or hidden, is a beacon: nobody is meant to see it.
+_PIXEL_SIZES = frozenset({"0", "1", "0px", "1px"})
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 # Link types that never make the browser fetch; any other (stylesheet, icon, preload,
 # prefetch, modulepreload, manifest, preconnect, ...) may.
 _LINK_RELS_WITHOUT_FETCH = frozenset(
@@ -110,23 +116,35 @@ class Verdict:
 class HoldbackPolicy:
     """Classifies elements once per page view; shared by all requests, holds no request state."""
 
-    def __init__(self, catalogue: Catalogue, rules: Sequence[TrackerRule]) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        rules: Sequence[TrackerRule],
+        *,
+        unclassified: str | None = None,
+        parties: Parties | None = None,
+    ) -> None:
         self._catalogue = catalogue
+        # The category unknown third-party active content waits for; None lets it run.
+        self._unclassified = unclassified if parties is not None else None
+        self._parties = parties or Parties()
         self._host_rules = tuple((r.host.lower().strip("."), r) for r in rules if r.host)
         self._inline_rules = tuple((r.inline, r) for r in rules if r.inline)
         self._memos: dict[
-            tuple[frozenset[str], Hashable], dict[tuple[bytes, str | None, str | None], Hold | None]
+            tuple[frozenset[str], Hashable, str | None],
+            dict[tuple[bytes, str | None, str | None], Hold | None],
         ] = {}
 
-    def verdict(self, element: Element) -> Verdict | None:
+    def verdict(self, element: Element, site: str | None = None) -> Verdict | None:
         """The category an element belongs to, or None for first-party, harmless markup.
 
         The site's own ``data-consent-category`` decides first, then the operator's rules
-        (hosts of every URL the element fetches, then inline patterns), then the catalogue.
+        (hosts of every URL the element fetches, then inline patterns), then the catalogue,
+        then, on a page served from ``site``, the default for unknown third parties.
         """
-        return self._verdict(element, 0)
+        return self._verdict(element, 0, site)
 
-    def _verdict(self, element: Element, depth: int) -> Verdict | None:
+    def _verdict(self, element: Element, depth: int, site: str | None = None) -> Verdict | None:
         base = element.base
         marked = (element.attrs.get(ATTR_CATEGORY) or "").strip().lower()
         if marked:
@@ -151,10 +169,12 @@ class HoldbackPolicy:
         if service is None:
             srcdoc = element.attrs.get("srcdoc") if element.tag == "iframe" else None
             if srcdoc is not None:
-                return self._srcdoc_verdict(srcdoc, depth)
+                return self._srcdoc_verdict(srcdoc, depth, site)
             if not element.complete and element.tag == "script" and _executable(element):
                 # Only the start of this script was read: nothing in it proves it harmless.
                 return Verdict(MARKETING)
+            if self._unclassified is not None and site:
+                return self._unknown_party(element, urls, inline, site)
             return None
         # Only players, posts, maps and threads are announced in place: a tracking frame or
         # an ad slot is no content the visitor misses. A script that builds such an embed
@@ -162,7 +182,28 @@ class HoldbackPolicy:
         embed = service.embed and (element.tag in _EMBED_TAGS or element.tag == "script")
         return Verdict(service.category, service, service.name, embed)
 
-    def _srcdoc_verdict(self, srcdoc: str, depth: int) -> Verdict | None:
+    def _unknown_party(
+        self, element: Element, urls: Sequence[str], inline: str | None, site: str
+    ) -> Verdict | None:
+        """Active content from a third party nobody classified waits as *unclassified*:
+        scripts, frames, plug-ins and pixels from another site, and inline code that loads
+        from one. Libraries, fonts and CDNs, and the operator's own domains, are no third party.
+        """
+        category = self._unclassified
+        assert category is not None
+        tag = element.tag
+        if tag in _ACTIVE_TAGS or (tag in ("img", "input") and _pixel(element)):
+            for url in urls:
+                host = resolve(url, element.base)
+                if host is not None and self._parties.third_party(host, site):
+                    return Verdict(category, vendor=host, embed=tag in _EMBED_TAGS)
+        if inline is not None:
+            host = self._parties.loaded_host(inline, site)
+            if host is not None:
+                return Verdict(category, vendor=host)
+        return None
+
+    def _srcdoc_verdict(self, srcdoc: str, depth: int, site: str | None) -> Verdict | None:
         """A frame whose document is given inline waits for what that document would load."""
         if depth >= _MAX_SRCDOC_DEPTH:
             return Verdict(MARKETING, embed=True)
@@ -170,7 +211,7 @@ class HoldbackPolicy:
 
         def look(inner: Element) -> Hold | None:
             if not found:
-                verdict = self._verdict(inner, depth + 1)
+                verdict = self._verdict(inner, depth + 1, site)
                 if verdict is not None:
                     found.append(verdict)
             return None
@@ -202,22 +243,25 @@ class HoldbackPolicy:
         placeholder: PlaceholderFactory | None,
         *,
         memo_key: Hashable | None = None,
+        site: str | None = None,
     ) -> Callable[[Element], Hold | None]:
-        """The rewriter's callback for one page view of a visitor who granted ``granted``.
+        """The rewriter's callback for one page view of a visitor who granted ``granted``,
+        on a page served from the host ``site`` (what third parties are judged against).
 
         With a ``memo_key`` (what else the answer depends on: the placeholder's locale and
         charset), answers are remembered across page views by the element's exact bytes.
         """
         memo: dict[tuple[bytes, str | None, str | None], Hold | None] | None = None
         if memo_key is not None:
-            memo = self._memos.get((granted, memo_key))
+            key = (granted, memo_key, site)
+            memo = self._memos.get(key)
             if memo is None:
                 if len(self._memos) >= _MAX_MEMOS:
                     self._memos.clear()
-                memo = self._memos[(granted, memo_key)] = {}
+                memo = self._memos[key] = {}
 
         def decide(element: Element) -> Hold | None:
-            verdict = self.verdict(element)
+            verdict = self.verdict(element, site)
             if verdict is None or verdict.category in granted:
                 return None
             markup = b""
@@ -250,6 +294,15 @@ def _executable(element: Element) -> bool:
     """Inline JSON, templates and other data blocks never run, so never need consent."""
     script_type = (element.attrs.get("type") or "").strip().lower().split(";")[0].strip()
     return script_type in _SCRIPT_TYPES
+
+
+def _pixel(element: Element) -> bool:
+    attrs = element.attrs
+    width = (attrs.get("width") or "").strip().lower()
+    height = (attrs.get("height") or "").strip().lower()
+    if width in _PIXEL_SIZES and height in _PIXEL_SIZES:
+        return True
+    return "hidden" in attrs or bool(_HIDDEN_STYLE.search(attrs.get("style") or ""))
 
 
 def _fetching_link(element: Element) -> bool:

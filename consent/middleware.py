@@ -657,7 +657,7 @@ class _Responder:
             if not granted >= self.runtime.all_categories:
                 classify = self._guarded(
                     self.runtime.holdback.classifier(
-                        granted, placeholder, memo_key=(locale.tag, charset)
+                        granted, placeholder, memo_key=(locale.tag, charset), site=self._site()
                     )
                 )
             return HtmlRewriter(
@@ -781,6 +781,14 @@ class _Responder:
         opaque = (tag[2:] if weak else tag).strip(b'"')
         kind = b"w" if weak else b"s"
         return b'W/"' + opaque + b"-c" + kind + self.state_tag() + b'"'
+
+    def _site(self) -> str:
+        """The host the page is served from, as browsers see it: third parties are judged
+        against it."""
+        origin = self.info.origin
+        if origin:
+            return origin.partition("://")[2]
+        return self.info.host
 
     def _current_path(self) -> str:
         # The path as the browser sees it: the mount point once, whatever the server's convention.

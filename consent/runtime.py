@@ -17,7 +17,13 @@ from typing import Any
 
 from consent.assets import hashed_name
 from consent.audit import AuditStore, open_store
-from consent.catalogue import Catalogue, CatalogueError, Service, service_from_mapping
+from consent.catalogue import (
+    Catalogue,
+    CatalogueError,
+    Service,
+    not_tracker_hosts,
+    service_from_mapping,
+)
 from consent.config import ConfigError, ConsentConfig
 from consent.cookie import ConsentCookieCodec, CookiePayload, cookie_name_for
 from consent.enforcement import CookiePolicy
@@ -26,6 +32,7 @@ from consent.i18n import Locale, LocaleCatalogue
 from consent.lru import LruCache
 from consent.names import MARKETING
 from consent.pagecache import PageCache
+from consent.parties import Parties
 from consent.redaction import hide_in_logs, secrets_of
 from consent.state import ConsentState
 from consent.templating import (
@@ -94,7 +101,12 @@ class ConsentRuntime:
         self.operator_services, self.catalogue = _catalogue(config)
         self.required = config.required_categories
         self.all_categories = frozenset(config.category_ids)
-        self.holdback = HoldbackPolicy(self.catalogue, config.rules)
+        self.holdback = HoldbackPolicy(
+            self.catalogue,
+            config.rules,
+            unclassified=config.unclassified_category if config.hold_unclassified else None,
+            parties=Parties(config.own_domains, not_tracker_hosts()),
+        )
         self.cookie_policy = CookiePolicy(
             self.catalogue,
             config.cookie_categories,

@@ -1,0 +1,106 @@
+"""Who is a third party to a page: hosts compared by their registrable domain.
+
+The registrable domain ("eTLD+1") comes from the Public Suffix List, read from the snapshot
+that ships with ``tldextract``; nothing is fetched at run time. Private suffixes count
+(``a.github.io`` and ``b.github.io`` are different sites), and a host under a suffix the list
+does not know keeps its last two labels, as browsers do.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from collections.abc import Iterable
+from typing import Final
+
+import tldextract
+
+from consent.catalogue import LOAD_REACH, LOADS
+
+_CACHE_SIZE: Final = 8192
+# A host written in a script as part of a URL: after ``//`` (escaped or not, with or without a
+# scheme), up to the end of the name.
+_URL_HOST: Final = re.compile(
+    r"(?:\\?/){2}((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9])"
+    r"(?=[/:'\"?\\#\s),;&]|$)",
+    re.IGNORECASE,
+)
+
+
+@functools.cache
+def _extractor() -> tldextract.TLDExtract:
+    # No download, no cache on disk: the list bundled with the package is used as it is.
+    return tldextract.TLDExtract(
+        suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True
+    )
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def registrable_domain(host: str) -> str:
+    """``www.bbc.co.uk`` -> ``bbc.co.uk``; an IP address or a single label is itself."""
+    host = host.strip().lower().rstrip(".").strip("[]")
+    if not host or "." not in host:
+        return host
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return host
+    found = _extractor()(host).top_domain_under_public_suffix
+    if found:
+        return found
+    labels = host.split(".")
+    return ".".join(labels[-2:])
+
+
+def _covers(domains: frozenset[str], host: str) -> bool:
+    while True:
+        if host in domains:
+            return True
+        dot = host.find(".")
+        if dot < 0:
+            return False
+        host = host[dot + 1 :]
+
+
+class Parties:
+    """Tells the site's own hosts, and plain libraries, fonts and CDNs, from third parties.
+
+    ``own_domains`` are the operator's other domains (a CDN of its own, a sister site); each
+    covers itself and its subdomains, like ``allowed``, the hosts that are never trackers.
+    """
+
+    def __init__(self, own_domains: Iterable[str] = (), allowed: Iterable[str] = ()) -> None:
+        self._own = frozenset(d.strip().lower().strip(".") for d in own_domains)
+        self._allowed = frozenset(h.strip().lower().strip(".") for h in allowed)
+
+    def third_party(self, host: str, site: str) -> bool:
+        """Whether ``host`` is a third party on a page served from ``site`` (a host name,
+        with or without a port)."""
+        host = host.strip().lower().rstrip(".")
+        if not host:
+            return False
+        site = _without_port(site)
+        if not site or registrable_domain(host) == registrable_domain(site):
+            return False
+        return not (_covers(self._own, host) or _covers(self._allowed, host))
+
+    def loaded_host(self, text: str, site: str) -> str | None:
+        """The first third-party host an inline script loads or sends to: a host written in
+        a URL within reach of what fetches (an element built, a source set, a beacon)."""
+        for found in _URL_HOST.finditer(text):
+            host = found.group(1).lower()
+            if not self.third_party(host, site):
+                continue
+            if LOADS.search(text, max(0, found.start() - LOAD_REACH), found.end() + LOAD_REACH):
+                return host
+        return None
+
+
+def _without_port(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
