@@ -918,7 +918,9 @@ class HtmlRewriter:
         hold: Hold,
     ) -> None:
         """Replaces the start tag ``buf[p:end]`` with its held-back form."""
-        self._put(buf, p, hold.placeholder)
+        # No placeholder for a script before the body: in the head it would end the head.
+        placeholder = hold.placeholder if name != "script" or self._phase == _MAIN else b""
+        self._put(buf, p, placeholder)
         self._out.append(_held_tag(tag, name_end, name, hold, self._held_marker))
         self._emit = end
         self.held_count += 1

@@ -216,6 +216,17 @@ def parse(markup: str) -> ET.Element:
     return tree
 
 
+def test_no_placeholder_ends_the_head(client: Callable[..., TestClient]) -> None:
+    head = parse(client().get("/").text).find("head")
+    assert head is not None
+    # Nothing ended the head early: X's held script, the unknown one and the stylesheet
+    # after them are still in it.
+    held = [e for e in head if e.tag == "script" and e.get("data-consent-held") is not None]
+    assert len(held) == 2
+    assert head.find("link[@href='/site.css']") is not None
+    assert head.find(".//*[@data-consent-placeholder]") is None
+
+
 def test_a_placeholder_inside_a_paragraph_is_phrasing_content(
     client: Callable[..., TestClient],
 ) -> None:
