@@ -616,3 +616,65 @@ def not_tracker_hosts() -> frozenset[str]:
     entry = resources.files(_DATA_PACKAGE).joinpath(_DATA_DIR, _NOT_TRACKERS_FILE)
     document = tomllib.loads(entry.read_text("utf-8"))
     return frozenset(str(item["host"]) for item in document.get("hosts", []))
+
+
+def check_data(files: Sequence[tuple[str, Mapping[str, Any]]] | None = None) -> list[str]:
+    """Every problem in the shipped data files (or in ``files``), without stopping at the
+    first: entries the loader refuses, a file without its ``source`` note, an id, host or
+    ``urls`` rule claimed twice, a host of the not-trackers list claimed by a service, a
+    cookie declared twice by one service, a signature given twice."""
+    problems: list[str] = []
+    if files is None:
+        try:
+            files = _data_files()
+        except CatalogueError as error:
+            return [str(error)]
+    ids: dict[str, str] = {}
+    claims: dict[str, str] = {}
+    signatures: dict[str, str] = {}
+    allowed = frozenset(DEFAULT_CATEGORY_IDS)
+    not_trackers = not_tracker_hosts()
+    for filename, document in files:
+        unknown = set(document) - {"source", "services"}
+        if unknown:
+            problems.append(f"{filename}: unknown top-level keys {sorted(unknown)}")
+        source = document.get("source")
+        if not isinstance(source, str) or not source.strip():
+            problems.append(f"{filename}: needs a 'source' note naming where its facts come from")
+        tables = document.get("services", [])
+        if not isinstance(tables, list):
+            problems.append(f"{filename}: 'services' must be an array of tables")
+            continue
+        for table in tables:
+            try:
+                service = parse_service(table, origin=filename)
+                _check_service(service, filename, allowed)
+            except CatalogueError as error:
+                problems.append(str(error))
+                continue
+            where = f"{filename}: service {service.id!r}"
+            if service.id in ids:
+                problems.append(f"{where}: id already defined in {ids[service.id]}")
+            ids.setdefault(service.id, filename)
+            for claim in (*service.hosts, *service.urls):
+                if claim in claims:
+                    problems.append(f"{where}: {claim!r} is already claimed by {claims[claim]!r}")
+                claims.setdefault(claim, service.id)
+                host = claim.partition("/")[0]
+                if any(suffix in not_trackers for suffix in _suffixes(host)) or any(
+                    nt.endswith("." + host) for nt in not_trackers if "/" not in claim
+                ):
+                    problems.append(f"{where}: {claim!r} covers a host listed as no tracker")
+            for signature in service.inline:
+                if signature in signatures:
+                    problems.append(
+                        f"{where}: inline signature {signature!r} is already "
+                        f"{signatures[signature]!r}'s"
+                    )
+                signatures.setdefault(signature, service.id)
+            seen: set[tuple[str, str]] = set()
+            for spec in service.cookies:
+                if (spec.name, spec.party) in seen:
+                    problems.append(f"{where}: cookie {spec.name!r} is declared twice")
+                seen.add((spec.name, spec.party))
+    return problems

@@ -1,4 +1,4 @@
-"""The `consent` command: demo site, audit tools, cookie and locale checks.
+"""The `consent` command: demo site, audit tools, cookie, locale and catalogue checks.
 
 Reuses the lower layers directly and never the middleware, so every command works on a
 machine where only the configuration and the database are at hand.
@@ -61,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="fail when a locale misses a text or placeholder"
     )
     check.set_defaults(handler=_locales_check)
+
+    catalogue = commands.add_parser("catalogue", help="service catalogue tools")
+    catalogue_commands = catalogue.add_subparsers(title="catalogue commands", required=True)
+    catalogue_check = catalogue_commands.add_parser(
+        "check",
+        help="fail on a bad entry: hosts, patterns, sources, policies, duplicates",
+    )
+    catalogue_check.set_defaults(handler=_catalogue_check)
 
     from consent.audit.commands import register_cli
 
@@ -159,6 +167,30 @@ def _locales_check(args: argparse.Namespace) -> int:
         print(f"{len(problems)} problem(s) in {len(catalogue.tags)} locales", file=sys.stderr)
         return 1
     print(f"{len(catalogue.tags)} locales complete: {', '.join(catalogue.tags)}")
+    return 0
+
+
+def _catalogue_check(args: argparse.Namespace) -> int:
+    from consent.catalogue import Catalogue, CatalogueError, check_data
+
+    problems = check_data()
+    path = args.config or os.environ.get(ENV_CONFIG)
+    if path and not problems:
+        # The operator's [[services]] are checked as start-up would check them.
+        try:
+            config = ConsentConfig.from_toml(path, dev_mode=True)
+            Catalogue.from_config(config.services, categories=config.category_ids)
+        except (ConfigError, CatalogueError) as exc:
+            problems.append(str(exc))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) in the catalogue", file=sys.stderr)
+        return 1
+    catalogue = Catalogue.builtin()
+    hosts = sum(len(s.hosts) + len(s.urls) for s in catalogue)
+    cookies = sum(len(s.cookies) for s in catalogue)
+    print(f"{len(catalogue)} services, {hosts} hosts and URL rules, {cookies} cookies: no problems")
     return 0
 
 
