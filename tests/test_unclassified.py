@@ -77,6 +77,8 @@ def test_inline_loaders_of_an_unknown_host_are_found(script: str) -> None:
         "var share = 'https://social.unknown.example/share?u=' + location.href;",
         "var s=document.createElement('script');s.src='https://img.news.example/app.js';",
         "var s=document.createElement('script');s.src='https://cdn.jsdelivr.net/npm/x.js';",
+        # A comment is no URL, whatever follows its slashes.
+        "var frame = el; //parent.document.body\nframe.src = next;",
     ],
 )
 def test_urls_in_strings_and_own_loaders_are_no_third_party_loads(script: str) -> None:
