@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_rewriter.py", "bench_overhead.py", "bench_audit.py", "bench_body.py"]
+SCRIPTS = [
+    "bench_rewriter.py",
+    "bench_overhead.py",
+    "bench_audit.py",
+    "bench_body.py",
+    "bench_realpages.py",
+]
 
 
 def main() -> int:
