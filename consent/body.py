@@ -487,7 +487,9 @@ def _meta(data: bytes, pos: int) -> tuple[str | None, int]:
             label = _charset_from_content(value) or b""
             if label:
                 mode = "pragma"
-    if mode is None or (mode == "pragma" and not got_pragma):
+    # A meta whose attributes run to the end of the bytes never ended: the prescan stops
+    # without an answer, as it does for an unterminated quote.
+    if pos >= len(data) or mode is None or (mode == "pragma" and not got_pragma):
         return None, pos
     charset = encoding_for_label(label.decode("latin-1"))
     if charset in ("UTF-16BE", "UTF-16LE"):
