@@ -41,6 +41,8 @@ _SPACE_SEPARATED = frozenset({"ping"})
 _EMBED_TAGS = frozenset({"iframe", "embed", "object", "video", "audio"})
 # Active content: what runs, frames a document or plugs in, wherever it comes from.
 _ACTIVE_TAGS = frozenset({"script", "iframe", "frame", "embed", "object"})
+# What a preload or prefetch hint fetches that runs or reports ("" is a prefetch's default).
+_CODE_DESTINATIONS = frozenset({"", "script", "fetch", "document", "worker", "sharedworker"})
 # An image this small, or hidden, is a beacon: nobody is meant to see it.
 _PIXEL_SIZES = frozenset({"0", "1", "0px", "1px"})
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
@@ -192,7 +194,11 @@ class HoldbackPolicy:
         category = self._unclassified
         assert category is not None
         tag = element.tag
-        if tag in _ACTIVE_TAGS or (tag in ("img", "input") and _pixel(element)):
+        if (
+            tag in _ACTIVE_TAGS
+            or (tag in ("img", "input") and _pixel(element))
+            or (tag == "link" and _preloads_code(element))
+        ):
             for url in urls:
                 host = resolve(url, element.base)
                 if host is not None and self._parties.third_party(host, site):
@@ -294,6 +300,15 @@ def _executable(element: Element) -> bool:
     """Inline JSON, templates and other data blocks never run, so never need consent."""
     script_type = (element.attrs.get("type") or "").strip().lower().split(";")[0].strip()
     return script_type in _SCRIPT_TYPES
+
+
+def _preloads_code(element: Element) -> bool:
+    """A hint that fetches a script, a module, a document or data ahead of time."""
+    rels = (element.attrs.get("rel") or "").lower().split()
+    kind = (element.attrs.get("as") or "").strip().lower()
+    if "modulepreload" in rels or "prerender" in rels:
+        return True
+    return bool({"preload", "prefetch"} & set(rels)) and kind in _CODE_DESTINATIONS
 
 
 def _pixel(element: Element) -> bool:

@@ -95,7 +95,7 @@ def policy(**kwargs: Any) -> HoldbackPolicy:
 
 
 def element(tag: str, text: str | None = None, **attrs: str) -> Element:
-    return Element(tag, {k.replace("_", "-"): v for k, v in attrs.items()}, text)
+    return Element(tag, {k.rstrip("_").replace("_", "-"): v for k, v in attrs.items()}, text)
 
 
 @pytest.mark.parametrize(
@@ -107,6 +107,8 @@ def element(tag: str, text: str | None = None, **attrs: str) -> Element:
         element("img", src="https://px.unknown-ads.example/p.gif", width="1", height="1"),
         element("img", src="https://px.unknown-ads.example/p.gif", style="display: none"),
         element("embed", src="https://media.unknown-ads.example/x.swf"),
+        element("link", rel="preload", as_="script", href="https://tags.unknown-ads.example/t.js"),
+        element("link", rel="modulepreload", href="https://tags.unknown-ads.example/m.js"),
         element(
             "script",
             "(function(){var s=document.createElement('script');"
@@ -129,6 +131,7 @@ def test_unknown_third_party_active_content_waits_as_unclassified(candidate: Ele
         element("script", src="https://code.jquery.com/jquery-3.7.1.min.js"),
         element("img", src="https://photos.unknown.example/big.jpg", width="640", height="360"),
         element("link", rel="stylesheet", href="https://css.unknown.example/site.css"),
+        element("link", rel="preload", as_="font", href="https://fonts.unknown.example/a.woff2"),
         element("script", 'window.cfg = {"video": "https://player.unknown.example/embed"};'),
         element("script", type="application/ld+json", text=None),
     ],

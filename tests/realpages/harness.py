@@ -163,7 +163,9 @@ def consent_cookie(middleware: ConsentMiddleware, granted: frozenset[str]) -> st
     return f"{name}={value}"
 
 
-async def fetch(middleware: ConsentMiddleware, page: Page, cookie: str | None) -> tuple[int, bytes]:
+async def fetch(
+    middleware: ConsentMiddleware, page: Page, cookie: str | None, path: str = "/"
+) -> tuple[int, bytes]:
     headers = [(b"host", page.site.encode()), (b"accept", b"text/html")]
     if cookie:
         headers.append((b"cookie", cookie.encode()))
@@ -173,8 +175,8 @@ async def fetch(middleware: ConsentMiddleware, page: Page, cookie: str | None) -
         "http_version": "1.1",
         "method": "GET",
         "scheme": "http",
-        "path": "/",
-        "raw_path": b"/",
+        "path": path,
+        "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
         "headers": headers,
