@@ -7,7 +7,7 @@ callers is decoded as latin-1, which never fails and keeps ASCII intact.
 
 import html
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TypeVar, overload
 
 _T = TypeVar("_T")
@@ -146,13 +146,26 @@ FOREIGN_NAMES = (
     | {"plaintext", "body", "template", "font", "foreignobject", "desc", "annotation-xml"}
     | {"mi", "mo", "mn", "ms", "mtext", "mglyph", "malignmark", "a"}
 )
-_STOP_NAMES = b"|".join(re.escape(n.encode()) for n in sorted(FOREIGN_NAMES, key=len, reverse=True))
+
+
+def _trie(names: Iterable[str]) -> bytes:
+    # Alternatives grouped by first letter: a branch fails on its first byte, where a flat list
+    # of some ninety names would be tried one by one at every tag inside an icon.
+    groups: dict[str, list[str]] = {}
+    for name in sorted(names, key=len, reverse=True):
+        groups.setdefault(name[0], []).append(re.escape(name[1:]))
+    trie = "|".join(re.escape(f) + "(?:" + "|".join(r) + ")" for f, r in sorted(groups.items()))
+    return trie.encode()
+
+
+_STOP_NAMES = _trie(FOREIGN_NAMES)
 # The rest of an <svg> or <math> start tag and all its content up to its end tag, when that is
 # drawing markup alone (no name from the list above, no declaration, no attribute that
 # fetches): matched in one go, it is the common icon, and it reads the same in any namespace.
 _INERT_ATTRS = ATTRS.pattern.replace(
     rb"|[^\t\n\f\r />][^\t\n\f\r />=]*+",
-    rb"|(?!(?i:href|xlink:href|ping|background)[\t\n\f\r />=])[^\t\n\f\r />][^\t\n\f\r />=]*+",
+    rb"|(?!(?i:" + _trie(["href", "xlink:href", "ping", "background"]) + rb")[\t\n\f\r />=])"
+    rb"[^\t\n\f\r />][^\t\n\f\r />=]*+",
 )
 INERT_FOREIGN = {
     name: re.compile(
