@@ -19,10 +19,11 @@ import tldextract
 from consent.catalogue import LOAD_REACH, LOADS
 
 _CACHE_SIZE: Final = 8192
-# A host written in a script as part of a URL: after a quote or a scheme's colon and ``//``
-# (escaped or not), up to the end of the name. A comment's ``//`` is no URL.
+# A host written in a script as part of a URL: after a quote, a scheme's colon or an
+# unquoted attribute's ``=`` and ``//`` (escaped or not), up to the end of the name. A
+# comment's ``//`` is no URL.
 _URL_HOST: Final = re.compile(
-    r"[:'\"`](?:\\?/){2}((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9])"
+    r"[:'\"`=](?:\\?/){2}((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9])"
     r"(?=[/:'\"?\\#\s),;&]|$)",
     re.IGNORECASE,
 )

@@ -63,6 +63,7 @@ def test_third_parties_by_registrable_domain_own_domains_and_allowlist() -> None
         "new Image().src = '//px.unknown-ads.example/p?u=' + encodeURIComponent(location);",
         "navigator.sendBeacon('https://collect.unknown-ads.example/b', data);",
         "fetch('https:\\/\\/collect.unknown-ads.example\\/e', {method: 'POST'});",
+        "document.write('<img src=//px.unknown-ads.example/p.gif width=1 height=1>');",
     ],
 )
 def test_inline_loaders_of_an_unknown_host_are_found(script: str) -> None:
