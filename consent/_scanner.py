@@ -384,10 +384,12 @@ class LazyAttrs(Mapping[str, str | None]):
     def get(self, key: str, default: str | _T | None, /) -> str | _T | None: ...
     def get(self, key: str, default: object = None, /) -> object:
         # Mapping.get goes through __getitem__ and a KeyError for every absent name.
-        return self._attrs().get(key, default)
+        parsed = self._parsed
+        return (self._attrs() if parsed is None else parsed).get(key, default)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._attrs()
+        parsed = self._parsed
+        return key in (self._attrs() if parsed is None else parsed)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._attrs())

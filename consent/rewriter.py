@@ -103,6 +103,9 @@ _LONGEST = max(len(n) for n in _SEARCHED) + 1
 _PREFIXES = frozenset(b"<" + n.encode()[:i] for n in _SEARCHED for i in range(len(n) + 1))
 
 
+_NO_TAG = (b"", sc.LazyAttrs(b"", 0, 0))
+
+
 def _held_name(attr: str) -> bytes:
     if attr == "src":
         return ATTR_HELD_SRC.encode()
@@ -168,6 +171,7 @@ class HtmlRewriter:
         self._script_text = 0  # offset of an undecided inline script's text (its tag is at 0)
         self._script_state = sc.SCRIPT_DATA
         self._script_foreign = False  # an SVG script: its text is read, then parsed as markup
+        self._script_tag = _NO_TAG  # an undecided inline script's start tag and attributes
         self._base: str | None = None  # the first <base href>, as written
         # Elements open inside <svg>/<math>: (name, namespace, integration point).
         self._foreign: list[tuple[str, int, int]] = []
@@ -834,6 +838,7 @@ class HtmlRewriter:
                 self._mode = _SCRIPT
                 self._script_foreign = foreign
                 self._script_text = end
+                self._script_tag = (tag, attrs)
                 return self._script(buf, end, final, p)
         elif name == "input" and (attrs.get("type") or "").lower() != "image":
             return end
@@ -862,9 +867,10 @@ class HtmlRewriter:
         # Past the limit the script is judged on its start; the classifier is told so, and
         # holds it unless that start shows it harmless.
         complete = close <= limit if close >= 0 else n <= limit
-        tag = bytes(buf[start:text])
         name_end = start + len("<script")
-        attrs = sc.LazyAttrs(tag, name_end - start, text - start - 1)
+        # The start tag's attributes, already read to tell inline from external: read once.
+        tag, attrs = self._script_tag
+        self._script_tag = _NO_TAG
         script = bytes(buf[text:stop]).decode("latin-1")
         hold = self._classify(Element("script", attrs, script, tag, self._base, complete))
         if hold is not None:
