@@ -96,7 +96,8 @@ _BOM = b"\xef\xbb\xbf"
 _SMALL = 16384  # held-back bytes below this are copied into each new chunk
 _DOCTYPE = b"<!doctype"
 _SCRIPT_END = sc.end_tag("script")
-_LT, _GT, _BANG, _QUESTION, _SLASH, _DASH = b"<>!?/-"
+_LT, _GT, _BANG, _QUESTION, _SLASH, _DASH, _EQ = b"<>!?/-="
+_SPACES = frozenset(b"\t\n\f\r ")
 _LETTERS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _SEARCHED = sc.RAW_TEXT | sc.CONSIDERED | sc.OTHER | {"plaintext", "body", "template", "/template"}
 _LONGEST = max(len(n) for n in _SEARCHED) + 1
@@ -364,9 +365,10 @@ class HtmlRewriter:
                     return self._wait(last, last)
                 return n
             p = m.start()
+            gt = buf.rfind(b">", pos, p)
             if p > pos and (
-                self._quoted_angle <= p
-                or buf.find(b"<", max(pos, buf.rfind(b">", pos, p) + 1), p) >= 0
+                buf.find(b"<", max(pos, gt + 1), p) >= 0
+                or (gt >= 0 and _may_be_quoted(buf, pos, gt))
             ):
                 # Worth a closer look: the match may lie inside another tag's attributes.
                 start = self._open_construct(buf, pos, p)
@@ -410,11 +412,14 @@ class HtmlRewriter:
     def _open_construct(self, buf: bytes | bytearray, pos: int, p: int) -> int:
         """Where a tag or bogus comment still open at ``p`` starts, or -1 when ``p`` is in
         text. ``pos`` is in text and nothing searched for lies between."""
-        if self._quoted_angle < pos:
-            self._next_quoted_angle(buf, pos)
-        if self._quoted_angle > p:
+        gt = buf.rfind(b">", pos, p)
+        quoted = False
+        if gt >= 0 and _may_be_quoted(buf, pos, gt):
+            if self._quoted_angle < pos:
+                self._next_quoted_angle(buf, pos)
+            quoted = self._quoted_angle <= p
+        if not quoted:
             # Every `>` then ends a tag or is text, so the tokenizer is in text after the last.
-            gt = buf.rfind(b">", pos, p)
             if gt >= 0:
                 pos = gt + 1
             if buf.find(b"<", pos, p) < 0:
@@ -930,6 +935,20 @@ class HtmlRewriter:
         self._out.append(_held_tag(tag, name_end, name, hold, self._held_marker))
         self._emit = end
         self.held_count += 1
+
+
+def _may_be_quoted(buf: bytes | bytearray, pos: int, gt: int) -> bool:
+    """Whether the `>` at ``gt`` may lie inside a quoted attribute value that opened after
+    ``pos``: only if the last quote before it follows an `=`. Where it cannot, the quoted
+    values holding `<` or `>` need not be looked for: the tokenizer is in text after ``gt``."""
+    for quote in b"\"'":
+        q = buf.rfind(quote, pos, gt)
+        j = q - 1
+        while j > pos and buf[j] in _SPACES:
+            j -= 1
+        if q > pos and buf[j] == _EQ:
+            return True
+    return False
 
 
 def _integration_point(name: str, ns: int, buf: bytes | bytearray, p: int, end: int) -> int:
