@@ -323,3 +323,12 @@ def test_settings_from_toml(tmp_path: Path) -> None:
     config = ConsentConfig.from_toml(path)
     assert config.unclassified_category == "analytics"
     assert config.own_domains == ("news-static.example", "sister-site.example")
+
+
+def test_a_library_host_that_changed_hands_is_not_trusted() -> None:
+    # The polyfill service's old address was taken over and served malware in 2024: it is an
+    # unknown third party now, not a library.
+    verdict = policy().verdict(
+        element("script", src="https://cdn.polyfill.io/v3/polyfill.min.js"), SITE
+    )
+    assert verdict is not None and verdict.category == "marketing"
