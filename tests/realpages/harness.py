@@ -92,10 +92,14 @@ _PSL = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
 def realpages_dir() -> Path:
+    """``CONSENT_REALPAGES``, else the ``shared/realpages`` folder beside the checkout (or beside
+    the folder holding it, for a checkout one level deeper)."""
     configured = os.environ.get("CONSENT_REALPAGES")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[2] / ".." / "shared" / "realpages"
+    checkout = Path(__file__).resolve().parents[2]
+    candidates = [up / "shared" / "realpages" for up in (checkout.parent, checkout.parent.parent)]
+    return next((c for c in candidates if (c / "manifest.json").is_file()), candidates[0])
 
 
 @dataclass(frozen=True, slots=True)
