@@ -8,6 +8,7 @@ form actions, redirects) goes through this module. Pure functions, no ASGI.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import re
 from urllib.parse import urlsplit
@@ -74,6 +75,7 @@ def _origin_part(url: str) -> str:
     return f"{scheme}://{authority}"
 
 
+@functools.lru_cache(maxsize=256)  # bounded: the Host is the visitor's to choose
 def request_origin(scheme: str, host: str, public_origin: str | None) -> str | None:
     """The origin browsers use for this site: the configured one, else scheme plus ``Host``.
 
