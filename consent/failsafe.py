@@ -23,7 +23,7 @@ from consent.names import (
     ATTR_HELD_TYPE,
     HELD_SCRIPT_TYPE,
 )
-from consent.rewriter import Classifier, Element, Hold
+from consent.rewriter import LINK_RELS_WITHOUT_FETCH, Classifier, Element, Hold
 
 __all__ = ["FailsafeRewriter", "fallback_csp", "hold_everything_foreign", "is_local_url"]
 
@@ -59,28 +59,6 @@ _FETCHING = frozenset(
     }
 )
 _NAVIGATION = frozenset({"a", "area"})
-# Link relations that never fetch by themselves; any other relation keeps an off-host link held.
-_NAVIGATION_RELS = frozenset(
-    {
-        "alternate",
-        "author",
-        "bookmark",
-        "canonical",
-        "external",
-        "help",
-        "license",
-        "me",
-        "next",
-        "nofollow",
-        "noopener",
-        "noreferrer",
-        "opener",
-        "prev",
-        "search",
-        "shortlink",
-        "tag",
-    }
-)
 # Elements whose document or code a data: URL would run with the page's reach.
 _ACTIVE = frozenset({"script", "iframe", "frame", "object", "embed", "portal"})
 _SPECIAL_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
@@ -152,7 +130,7 @@ def _foreign_attribute(tag: str, name: str, value: str | None, rel: str | None, 
             return False
         if tag == "link" and rel is not None:
             tokens = set(rel.lower().split())
-            if tokens and tokens <= _NAVIGATION_RELS:
+            if tokens and tokens <= LINK_RELS_WITHOUT_FETCH:
                 return False
     if name in ("srcset", "imagesrcset"):
         return not _srcset_local(value, host)

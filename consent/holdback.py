@@ -11,7 +11,7 @@ from consent.catalogue import Catalogue, Service
 from consent.config import TrackerRule
 from consent.names import ATTR_CATEGORY, ATTR_VENDOR, MARKETING
 from consent.parties import Parties
-from consent.rewriter import Element, Hold, rewrite
+from consent.rewriter import LINK_RELS_WITHOUT_FETCH, Element, Hold, rewrite
 from consent.urls import resolve
 
 # The attributes that make each kind of element fetch something; SVG's ``href`` and its older
@@ -46,30 +46,6 @@ _CODE_DESTINATIONS = frozenset({"", "script", "fetch", "document", "worker", "sh
 # An image this small, or hidden, is a beacon: nobody is meant to see it.
 _PIXEL_SIZES = frozenset({"0", "1", "0px", "1px"})
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
-# Link types that never make the browser fetch; any other (stylesheet, icon, preload,
-# prefetch, modulepreload, manifest, preconnect, ...) may.
-_LINK_RELS_WITHOUT_FETCH = frozenset(
-    {
-        "alternate",
-        "author",
-        "bookmark",
-        "canonical",
-        "external",
-        "help",
-        "license",
-        "me",
-        "next",
-        "nofollow",
-        "noopener",
-        "noreferrer",
-        "opener",
-        "prev",
-        "privacy-policy",
-        "search",
-        "tag",
-        "terms-of-service",
-    }
-)
 # How deep ``srcdoc`` documents inside ``srcdoc`` documents are read; deeper ones are held.
 _MAX_SRCDOC_DEPTH = 4
 # Every type a browser runs as a classic script or a module (HTML's JavaScript MIME types);
@@ -322,7 +298,7 @@ def _pixel(element: Element) -> bool:
 
 def _fetching_link(element: Element) -> bool:
     rels = (element.attrs.get("rel") or "").lower().split()
-    return any(rel not in _LINK_RELS_WITHOUT_FETCH for rel in rels) or "stylesheet" in rels
+    return any(rel not in LINK_RELS_WITHOUT_FETCH for rel in rels) or "stylesheet" in rels
 
 
 def _urls(element: Element) -> list[str]:

@@ -28,6 +28,33 @@ from consent.names import (
     HELD_SCRIPT_TYPE,
 )
 
+# Link types that never make the browser fetch by themselves; any other (stylesheet, icon,
+# preload, prefetch, modulepreload, manifest, preconnect, ...) may.
+LINK_RELS_WITHOUT_FETCH = frozenset(
+    {
+        "alternate",
+        "author",
+        "bookmark",
+        "canonical",
+        "external",
+        "help",
+        "license",
+        "me",
+        "next",
+        "nofollow",
+        "noopener",
+        "noreferrer",
+        "opener",
+        "prev",
+        "privacy-policy",
+        "search",
+        "shortlink",
+        "tag",
+        "terms-of-service",
+    }
+)
+
+
 __all__ = ["Classifier", "Element", "Hold", "HtmlRewriter", "rewrite"]
 
 
