@@ -10,6 +10,7 @@ is decoded for it and encoded back, instead of being passed through unprotected.
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import zlib
 from collections.abc import Iterator
@@ -210,6 +211,7 @@ def _inflates(inflater: _Inflater, first: bytes) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=64)  # a handful of browser strings cover nearly every request
 def readable_accept_encoding(value: bytes) -> bytes:
     """The request's ``Accept-Encoding`` without the codings we could not read back.
 

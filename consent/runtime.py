@@ -88,7 +88,9 @@ class ConsentRuntime:
         # Exceptions from the store or a codec may quote a key or a connection string.
         hide_in_logs(secrets_of(config))
         self.urls = Urls.under(config.prefix)
-        self._mounted_urls: dict[str, Urls] = {"": self.urls}
+        # Set by the server, not the visitor, so few; bounded all the same.
+        self._mounted_urls: LruCache[str, Urls] = LruCache(64)
+        self._mounted_urls.put("", self.urls)
         self.codec = ConsentCookieCodec(
             config.secret_keys, max_age=config.cookie_max_age, policy_version=config.policy_version
         )
@@ -120,7 +122,7 @@ class ConsentRuntime:
         self._placeholder_cache: LruCache[tuple[str, str, str], str] = LruCache(
             PLACEHOLDER_CACHE_SIZE
         )
-        self._policy_cache: dict[tuple[str, str, bool], str] = {}
+        self._policy_cache: LruCache[tuple[str, str, bool], str] = LruCache(256)
         self._head_cache: dict[tuple[bool, str, tuple[str, ...] | None], str] = {}
         self.page_cache = PageCache(config.page_cache_bytes)
         self._store: AuditStore | None = None
@@ -169,9 +171,7 @@ class ConsentRuntime:
         urls = self._mounted_urls.get(root_path)
         if urls is None:
             urls = Urls.under(root_path + self.config.prefix)
-            # Set by the server, not the visitor, so few; bounded all the same.
-            if len(self._mounted_urls) < 64:
-                self._mounted_urls[root_path] = urls
+            self._mounted_urls.put(root_path, urls)
         return urls
 
     def asset_url(self, logical_name: str, root_path: str = "") -> str:
@@ -337,8 +337,7 @@ class ConsentRuntime:
                 preferences_url=self.urls_for(root_path).preferences + f"?lang={locale.tag}",
                 sections=self.policy_sections(t, secure=secure),
             )
-            if len(self._policy_cache) < 256:
-                self._policy_cache[key] = cached
+            self._policy_cache.put(key, cached)
         return cached
 
     def policy_sections(self, t: TextLookup, *, secure: bool = False) -> list[dict[str, Any]]:

@@ -16,9 +16,11 @@ import pytest
 
 from consent import ConsentConfig, ConsentMiddleware
 from consent.body import BodyCodec, BodyDecoder
+from consent.holdback import HoldbackPolicy
 from consent.rewriter import HtmlRewriter
 from consent.types import Message, Receive, Scope, Send
 from tests.conftest import http_scope
+from tests.faults import faulty_classifier, faulty_rewriter_run
 
 SITE = "news.example"
 COOKIE_VALUE = "secret-cookie-value-0123456789"
@@ -190,30 +192,9 @@ CHUNKS = [1, 12]
 def fault(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], None]:
     def install(target: str, stage: str) -> None:
         if target == "classifier":
-            from consent.holdback import HoldbackPolicy
-
-            real = HoldbackPolicy.classifier
-
-            def classifier(self: Any, *args: Any, **kwargs: Any) -> Any:
-                decide = real(self, *args, **kwargs)
-
-                def faulty(element: Any) -> Any:
-                    if b"fault-here" in element.raw:
-                        raise RuntimeError("injected classifier fault")
-                    return decide(element)
-
-                return faulty
-
-            monkeypatch.setattr(HoldbackPolicy, "classifier", classifier)
+            monkeypatch.setattr(HoldbackPolicy, "classifier", faulty_classifier())
         elif target == "rewriter":
-            real_run = HtmlRewriter._run
-
-            def run(self: HtmlRewriter, buf: Any, final: bool) -> bytes:
-                if b"fault-here" in buf:
-                    raise RuntimeError("injected rewriter fault")
-                return real_run(self, buf, final)
-
-            monkeypatch.setattr(HtmlRewriter, "_run", run)
+            monkeypatch.setattr(HtmlRewriter, "_run", faulty_rewriter_run())
         elif target == "banner":
             from consent.runtime import ConsentRuntime
 
@@ -336,21 +317,7 @@ def test_a_page_finished_after_a_fault_is_not_kept_in_the_page_cache(
     page = tracked_page("middle")
     app = ConsentMiddleware(page_app(page, "identity", 1), config=make_config())
     with monkeypatch.context() as patch:
-        from consent.holdback import HoldbackPolicy
-
-        real = HoldbackPolicy.classifier
-
-        def classifier(self: Any, *args: Any, **kwargs: Any) -> Any:
-            decide = real(self, *args, **kwargs)
-
-            def faulty(element: Any) -> Any:
-                if b"fault-here" in element.raw:
-                    raise RuntimeError("injected classifier fault")
-                return decide(element)
-
-            return faulty
-
-        patch.setattr(HoldbackPolicy, "classifier", classifier)
+        patch.setattr(HoldbackPolicy, "classifier", faulty_classifier())
         start, _ = run(app)
         assert header(start, "content-security-policy") is not None
     start, body = run(app)

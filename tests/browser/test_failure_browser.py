@@ -12,6 +12,7 @@ from consent.holdback import HoldbackPolicy
 from consent.rewriter import HtmlRewriter
 from consent.runtime import ConsentRuntime
 from tests.browser.conftest import LiveServer, _open
+from tests.faults import faulty_classifier, faulty_rewriter_run
 
 GIF = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c000000000100010000020144003b"
@@ -65,28 +66,9 @@ def site_app(chunks: int) -> Any:
 
 def inject(monkeypatch: pytest.MonkeyPatch, target: str) -> None:
     if target == "classifier":
-        real = HoldbackPolicy.classifier
-
-        def classifier(self: Any, *args: Any, **kwargs: Any) -> Any:
-            decide = real(self, *args, **kwargs)
-
-            def faulty(element: Any) -> Any:
-                if b"fault-here" in element.raw:
-                    raise RuntimeError("injected classifier fault")
-                return decide(element)
-
-            return faulty
-
-        monkeypatch.setattr(HoldbackPolicy, "classifier", classifier)
+        monkeypatch.setattr(HoldbackPolicy, "classifier", faulty_classifier())
     elif target == "rewriter":
-        real_run = HtmlRewriter._run
-
-        def run(self: HtmlRewriter, buf: Any, final: bool) -> bytes:
-            if b"fault-here" in buf:
-                raise RuntimeError("injected rewriter fault")
-            return real_run(self, buf, final)
-
-        monkeypatch.setattr(HtmlRewriter, "_run", run)
+        monkeypatch.setattr(HtmlRewriter, "_run", faulty_rewriter_run())
     else:
 
         def banner(self: Any, *args: Any, **kwargs: Any) -> str:
