@@ -40,6 +40,7 @@ from consent.catalogue import Catalogue, not_tracker_hosts
 from consent.cookie import CookiePayload, cookie_name_for
 from consent.types import Message, Receive, Scope, Send
 from consent.urls import host_of
+from tests.conftest import http_scope
 
 SECRET = "realpages-secret-key-0123456789abcdef"
 STATES: dict[str, frozenset[str] | None] = {
@@ -170,24 +171,11 @@ def consent_cookie(middleware: ConsentMiddleware, granted: frozenset[str]) -> st
 async def fetch(
     middleware: ConsentMiddleware, page: Page, cookie: str | None, path: str = "/"
 ) -> tuple[int, bytes]:
-    headers = [(b"host", page.site.encode()), (b"accept", b"text/html")]
+    headers = [(b"accept", b"text/html")]
     if cookie:
         headers.append((b"cookie", cookie.encode()))
-    scope: Scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": headers,
-        "server": (page.site, 80),
-        "client": ("127.0.0.1", 50000),
-        "state": {"page": page},
-    }
+    scope: Scope = http_scope(path, host=page.site, headers=headers)
+    scope["state"] = {"page": page}
     status = 0
     chunks: list[bytes] = []
 
