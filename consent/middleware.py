@@ -62,6 +62,7 @@ _CDN_CACHE_HEADERS = frozenset(
 # nginx lets this one override Cache-Control: a per-visitor page must not carry it.
 _DROPPED_ON_PRIVATE = frozenset({b"x-accel-expires", b"last-modified"})
 _HANDSHAKE_ANSWERS = frozenset({"websocket.accept", "websocket.http.response.start"})
+_HTTP_START = frozenset({"http.response.start"})
 _VISITOR_ETAG = re.compile(rb'^W/"(.*)-c([sw])([0-9a-f]{16})"$')
 
 
@@ -89,7 +90,9 @@ class ConsentMiddleware:
         state = self.runtime.state(info.consent_cookie, gpc=info.gpc)
         scope[SCOPE_KEY] = state
         if kind == "websocket":
-            await self.app(scope, receive, _handshake_filter(send, self.runtime, state))
+            await self.app(
+                scope, receive, _cookie_filter(send, self.runtime, state, _HANDSHAKE_ANSWERS)
+            )
             return
         path = info.route_path
         if path == self._prefix or path.startswith(self._prefix_slash):
@@ -98,32 +101,21 @@ class ConsentMiddleware:
         if self._excluded and any(path == p or path.startswith(p + "/") for p in self._excluded):
             # The operator's own pages (admin, API docs): untouched, but cookies of refused
             # purposes are still kept from the browser.
-            await self.app(scope, receive, _cookie_filter(send, self.runtime, state))
+            await self.app(scope, receive, _cookie_filter(send, self.runtime, state, _HTTP_START))
             return
         responder = _Responder(self.runtime, scope, send, info, state)
         await self.app(responder.app_scope(), receive, responder.send)
 
 
-def _cookie_filter(send: Send, runtime: ConsentRuntime, state: ConsentState) -> Send:
-    async def filtered(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            allows = runtime.cookie_policy.allows
-            message["headers"] = [
-                (name, value)
-                for name, value in message.get("headers", [])
-                if name.lower() != b"set-cookie" or allows(value.decode("latin-1"), state.granted)
-            ]
-        await send(message)
-
-    return filtered
-
-
-def _handshake_filter(send: Send, runtime: ConsentRuntime, state: ConsentState) -> Send:
-    """A websocket handshake answer (accept, or a denial response) can set cookies too: they
-    pass the same purpose check as an HTTP response's."""
+def _cookie_filter(
+    send: Send, runtime: ConsentRuntime, state: ConsentState, answers: frozenset[str]
+) -> Send:
+    """``send`` with the purpose check on the ``Set-Cookie`` headers of the ``answers`` messages:
+    an untouched page's start, or a websocket handshake answer (accept, or a denial response),
+    can set cookies as well as a rewritten page can."""
 
     async def filtered(message: Message) -> None:
-        if message["type"] in _HANDSHAKE_ANSWERS and message.get("headers"):
+        if message["type"] in answers and message.get("headers"):
             allows = runtime.cookie_policy.allows
             message["headers"] = [
                 (name, value)
