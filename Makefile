@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
 
-.PHONY: demo test test-load check-install check lint typecheck pytest browser postgres bench locales clean format
+REFERENCE := $(VENV)/reference
+
+.PHONY: reference demo test test-load check-install check lint typecheck pytest browser postgres bench locales clean format
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +22,7 @@ demo: $(STAMP)
 
 ## Build the environment, install the browser when missing, and run every check and test
 ## except the load test (minutes of four busy workers; `make test-load`, run by .ci/run).
-test: $(STAMP) browser postgres check pytest
+test: $(STAMP) browser postgres reference check pytest
 
 postgres:
 	@bash .ci/ensure-postgres
@@ -40,6 +42,22 @@ browser:
 	    echo "WARNING: chromium, its fonts, nginx or openssl are missing and cannot be installed here;"; \
 	    echo "WARNING: browser tests will skip (and fail where CONSENT_REQUIRE_BROWSER=1)"; \
 	  fi; \
+	fi
+
+# IAB's own JavaScript libraries, run with node by the tests that check GPP strings against them.
+reference: $(REFERENCE)/.installed
+$(REFERENCE)/.installed: tests/reference/package.json
+	@if ! command -v npm >/dev/null && [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	  echo "Installing nodejs and npm for the reference-library tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	fi
+	@if command -v npm >/dev/null; then \
+	  mkdir -p $(REFERENCE) && cp tests/reference/package.json $(REFERENCE)/ && \
+	  npm install --prefix $(REFERENCE) --no-package-lock --ignore-scripts --no-audit --no-fund --loglevel=error && \
+	  touch $@; \
+	else \
+	  echo "WARNING: node and npm are missing; the reference-library tests will skip"; \
+	  echo "WARNING: (and fail where CONSENT_REQUIRE_NODE=1)"; \
 	fi
 
 check: lint typecheck locales
