@@ -20,12 +20,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from consent import base64url
 from consent.errors import ConsentError
 
 FieldValue = int | bool | tuple[int, ...]
 
-_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_ALPHABET_INDEX = {character: index for index, character in enumerate(_ALPHABET)}
 _SECTION_SEPARATOR = "~"
 _SEGMENT_SEPARATOR = "."
 
@@ -253,16 +252,14 @@ class _BitReader:
 
 def _to_base64(bits: str) -> str:
     # The specification pads a segment to whole bytes, then to whole base64 characters.
-    bits += "0" * (-len(bits) % 8)
-    bits += "0" * (-len(bits) % 6)
-    return "".join(_ALPHABET[int(bits[i : i + 6], 2)] for i in range(0, len(bits), 6))
+    return base64url.from_bits(base64url.pad(bits, 8, 6))
 
 
 def _from_base64(text: str) -> str:
-    try:
-        return "".join(format(_ALPHABET_INDEX[character], "06b") for character in text)
-    except KeyError as error:
-        raise GppError(f"{text!r} is not base64url text") from error
+    bits = base64url.to_bits(text)
+    if bits is None:
+        raise GppError(f"{text[:40]!r} is not base64url text")
+    return bits
 
 
 # -- header ------------------------------------------------------------------------------
