@@ -18,7 +18,8 @@ that library writes; the test suite checks both directions against it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
@@ -176,14 +177,25 @@ def _check_ids(ids: Iterable[int], largest: int, what: str) -> None:
             raise TcfError(f"{what} holds {number!r}: ids run from 1 to {largest}")
 
 
-def _runs(ids: list[int], next_id: Mapping[int, int] | None = None) -> list[tuple[int, int]]:
-    """Sorted ids as (first, last) runs; ``next_id`` says which id follows which."""
+def _runs(ids: list[int], listed: Sequence[int] | None = None) -> list[tuple[int, int]]:
+    """Sorted ids as (first, last) runs.
+
+    Without ``listed`` a run is consecutive ids. With the sorted ids a vendor list names, a
+    run goes on over ids the list does not name, which no reader can take for a vendor: IAB's
+    library writes publisher restrictions so.
+    """
     runs: list[tuple[int, int]] = []
     for number in ids:
-        if runs and (next_id.get(runs[-1][1]) if next_id else runs[-1][1] + 1) == number:
-            runs[-1] = (runs[-1][0], number)
-        else:
-            runs.append((number, number))
+        if runs:
+            last = runs[-1][1]
+            if listed is None:
+                joins = number == last + 1
+            else:
+                joins = bisect_left(listed, number) == bisect_right(listed, last)
+            if joins:
+                runs[-1] = (runs[-1][0], number)
+                continue
+        runs.append((number, number))
     return runs
 
 
@@ -280,7 +292,7 @@ def _check_legitimate_interests(ids: frozenset[int], what: str) -> None:
         )
 
 
-def _core(tc: TCString) -> str:
+def _core(tc: TCString, listed: Sequence[int] | None) -> str:
     writer = _Writer()
     writer.integer(VERSION, 6, "version")
     writer.integer(_deciseconds(tc.created), 36, "created")
@@ -301,7 +313,9 @@ def _core(tc: TCString) -> str:
     _write_letters(writer, tc.publisher_country_code, "publisher_country_code")
     _write_vendors(writer, tc.vendor_consents, "vendor_consents")
     _write_vendors(writer, tc.vendor_legitimate_interests, "vendor_legitimate_interests")
-    restrictions = [r for r in tc.publisher_restrictions if r.vendor_ids]
+    # A restriction with no vendors left is written with no entries, as IAB's library does
+    # when a vendor list removes its vendors.
+    restrictions = tc.publisher_restrictions
     writer.integer(len(restrictions), _ENTRIES_BITS, "the number of publisher restrictions")
     seen: set[tuple[int, int]] = set()
     for restriction in restrictions:
@@ -322,7 +336,7 @@ def _core(tc: TCString) -> str:
         writer.integer(int(restriction.restriction_type), 2, "a publisher restriction's type")
         vendors = frozenset(restriction.vendor_ids)
         _check_ids(vendors, (1 << _VENDOR_ID_BITS) - 1, "a publisher restriction")
-        _write_range_entries(writer, _runs(sorted(vendors)), "publisher restriction")
+        _write_range_entries(writer, _runs(sorted(vendors), listed), "publisher restriction")
     return writer.text()
 
 
@@ -348,9 +362,14 @@ def _publisher(tc: PublisherTC) -> str:
 # -- public ------------------------------------------------------------------------------
 
 
-def encode(tc: TCString) -> str:
-    """Return the TC string for ``tc``: core, disclosed vendors, then the publisher TC."""
-    parts = [_core(tc)]
+def encode(tc: TCString, *, listed_vendors: Set[int] | None = None) -> str:
+    """Return the TC string for ``tc``: core, disclosed vendors, then the publisher TC.
+
+    ``listed_vendors``, the ids of the vendor list the choices were made under, lets publisher
+    restrictions be written in fewer ranges (see :meth:`consent.gvl.VendorList.encode`).
+    """
+    listed = sorted(listed_vendors) if listed_vendors is not None else None
+    parts = [_core(tc, listed)]
     if tc.disclosed_vendors is not None:
         parts.append(_disclosed(frozenset(tc.disclosed_vendors)))
     if tc.publisher_tc is not None:

@@ -54,9 +54,10 @@ function encode(c) {
     model.publisherCustomConsents.set(c.publisher.customConsents);
     model.publisherCustomLegitimateInterests.set(c.publisher.customLegitimateInterests);
   }
-  model.gvl = new GVL(vendorList(largest, c.vendorListVersion, c.policyVersion));
+  // A request may bring its own vendor list, to compare the rules a list imposes.
+  model.gvl = new GVL(c.vendorList || vendorList(largest, c.vendorListVersion, c.policyVersion));
   // Set after the vendor list, which would otherwise put its own values in their place.
-  model.policyVersion = c.policyVersion;
+  if (!c.vendorList) model.policyVersion = c.policyVersion;
   model.created = new Date(c.createdMs);
   model.lastUpdated = new Date(c.lastUpdatedMs);
   const segments = [SEGMENTS.core, SEGMENTS.disclosed];
