@@ -17,6 +17,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from consent import ConsentConfig, ConsentMiddleware
+from tests.reference import NodeReference
 
 # Speed is measured in bench/, not asserted in tests: a deadline only makes a loaded machine
 # fail correct code.
@@ -127,3 +128,19 @@ def without_held_marker(body: bytes) -> bytes:
     """The body with its per-response held-back marker (named in the banner) made constant."""
     found = _HELD_MARKER.search(body)
     return body.replace(found.group(1), b"held-marker") if found else body
+
+
+@pytest.fixture(scope="session")
+def tcf_reference() -> Iterator[NodeReference]:
+    """IAB's TCF library in a node process, for the whole run."""
+    process = NodeReference("tcf.cjs")
+    yield process
+    process.close()
+
+
+@pytest.fixture(scope="session")
+def gpp_reference() -> Iterator[NodeReference]:
+    """IAB's GPP library in a node process, for the whole run."""
+    process = NodeReference("gpp.cjs")
+    yield process
+    process.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,13 +11,6 @@ from hypothesis import strategies as st
 from consent import gpp
 from consent.gpp import GPC_FIELD, SECTIONS, FieldValue, GppError, SectionSpec
 from tests.reference import NodeReference
-
-
-@pytest.fixture(scope="module")
-def reference() -> Iterator[NodeReference]:
-    process = NodeReference("gpp.cjs")
-    yield process
-    process.close()
 
 
 def _field_values(spec: SectionSpec) -> st.SearchStrategy[dict[str, FieldValue]]:
@@ -56,12 +48,12 @@ def _wanted(names: list[str]) -> dict[str, list[str]]:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sections=_sections)
 def test_python_writes_what_the_reference_writes_and_reads(
-    reference: NodeReference, sections: dict[str, dict[str, FieldValue]]
+    gpp_reference: NodeReference, sections: dict[str, dict[str, FieldValue]]
 ) -> None:
     ours = gpp.encode(sections)
-    assert ours == reference.ask({"encode": _as_json(sections)})["string"]
+    assert ours == gpp_reference.ask({"encode": _as_json(sections)})["string"]
 
-    read = reference.ask({"decode": ours, "fields": _wanted(list(sections))})
+    read = gpp_reference.ask({"decode": ours, "fields": _wanted(list(sections))})
     assert sorted(read["sectionIds"]) == sorted(SECTIONS[name].id for name in sections)
     for name, given_values in sections.items():
         for field, value in given_values.items():
@@ -72,11 +64,13 @@ def test_python_writes_what_the_reference_writes_and_reads(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sections=_sections)
 def test_python_reads_what_the_reference_writes(
-    reference: NodeReference, sections: dict[str, dict[str, FieldValue]]
+    gpp_reference: NodeReference, sections: dict[str, dict[str, FieldValue]]
 ) -> None:
-    theirs = reference.ask({"encode": _as_json(sections)})["string"]
+    theirs = gpp_reference.ask({"encode": _as_json(sections)})["string"]
     decoded = gpp.decode(theirs)
-    everything = reference.ask({"decode": theirs, "fields": _wanted(list(sections))})["sections"]
+    everything = gpp_reference.ask({"decode": theirs, "fields": _wanted(list(sections))})[
+        "sections"
+    ]
     assert set(decoded.sections) == set(sections)
     for name, fields in everything.items():
         for field, value in fields.items():
@@ -93,12 +87,16 @@ def test_python_reads_what_the_reference_writes(
     )
 
 
-def test_first_usnat_version_is_read_as_the_reference_reads_it(reference: NodeReference) -> None:
+def test_first_usnat_version_is_read_as_the_reference_reads_it(
+    gpp_reference: NodeReference,
+) -> None:
     # A usnat string written with the section's first version: twelve sensitive-data
     # categories and two for known children, as strings from before 2025 carry.
     written = "DBABLA~BVQqAAAAAgA.QA"
     decoded = gpp.decode(written).sections["usnat"]
-    theirs = reference.ask({"decode": written, "fields": _wanted(["usnat"])})["sections"]["usnat"]
+    theirs = gpp_reference.ask({"decode": written, "fields": _wanted(["usnat"])})["sections"][
+        "usnat"
+    ]
     assert decoded["Version"] == 1
     assert len(decoded["SensitiveDataProcessing"]) == 12  # type: ignore[arg-type]
     for field, value in theirs.items():
@@ -106,12 +104,12 @@ def test_first_usnat_version_is_read_as_the_reference_reads_it(reference: NodeRe
         assert (list(ours) if isinstance(ours, tuple) else ours) == value, field
 
 
-def test_sections_of_other_regimes_are_kept_as_written(reference: NodeReference) -> None:
-    with_usnat = reference.ask({"encode": {"usnat": {"SaleOptOut": 1}}})["string"]
+def test_sections_of_other_regimes_are_kept_as_written(gpp_reference: NodeReference) -> None:
+    with_usnat = gpp_reference.ask({"encode": {"usnat": {"SaleOptOut": 1}}})["string"]
     header_ids = gpp.decode(with_usnat).section_ids
     assert header_ids == (7,)
     # Section 6 (the older US Privacy string) is not one this module decodes.
-    mixed = reference.ask(
+    mixed = gpp_reference.ask(
         {"encode": {"uspv1": {"Notice": "Y", "OptOutSale": "Y"}, "usnat": {"SaleOptOut": 1}}}
     )
     decoded = gpp.decode(mixed["string"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,13 +21,6 @@ from tests.test_tcf import _as_json
 FIXTURES = Path(__file__).parent / "fixtures"
 LIST_FILE = FIXTURES / "vendor-list.json"
 _EPOCH = datetime(2026, 11, 30, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def reference() -> Iterator[NodeReference]:
-    process = NodeReference("tcf.cjs")
-    yield process
-    process.close()
 
 
 @pytest.fixture(scope="module")
@@ -166,11 +158,11 @@ _choices = st.builds(
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(choices=_choices)
 def test_the_lists_rules_are_the_ones_iabs_library_applies(
-    reference: NodeReference, vendor_list: VendorList, choices: TCString
+    tcf_reference: NodeReference, vendor_list: VendorList, choices: TCString
 ) -> None:
     request = _as_json(choices)
     request["vendorList"] = json.loads(LIST_FILE.read_text())
-    theirs = reference.ask({"encode": request})
+    theirs = tcf_reference.ask({"encode": request})
     assert "string" in theirs, theirs
     ours = vendor_list.encode(choices)
     assert ours == theirs["string"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,13 +22,6 @@ from consent.tcf import (
 from tests.reference import NodeReference
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def reference() -> Iterator[NodeReference]:
-    process = NodeReference("tcf.cjs")
-    yield process
-    process.close()
 
 
 def _ids(largest: int, max_size: int = 60) -> st.SearchStrategy[frozenset[int]]:
@@ -162,18 +154,18 @@ _EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=list
 @_EXAMPLES
 @given(choices=_choices)
 def test_python_writes_what_the_reference_writes(
-    reference: NodeReference, choices: TCString
+    tcf_reference: NodeReference, choices: TCString
 ) -> None:
-    answer = reference.ask({"encode": _as_json(choices)})
+    answer = tcf_reference.ask({"encode": _as_json(choices)})
     assert tcf.encode(choices) == answer["string"]
 
 
 @_EXAMPLES
 @given(choices=_choices)
 def test_the_reference_reads_what_python_writes(
-    reference: NodeReference, choices: TCString
+    tcf_reference: NodeReference, choices: TCString
 ) -> None:
-    read = reference.ask({"decode": tcf.encode(choices)})
+    read = tcf_reference.ask({"decode": tcf.encode(choices)})
     expected = _as_json(choices)
     if choices.publisher_tc is None:
         # Without the segment, the reference reports the publisher's purposes as empty.
@@ -188,9 +180,9 @@ def test_the_reference_reads_what_python_writes(
 @_EXAMPLES
 @given(choices=_choices)
 def test_python_reads_what_the_reference_writes(
-    reference: NodeReference, choices: TCString
+    tcf_reference: NodeReference, choices: TCString
 ) -> None:
-    written = reference.ask({"encode": _as_json(choices)})["string"]
+    written = tcf_reference.ask({"encode": _as_json(choices)})["string"]
     assert tcf.decode(written) == choices
 
 
@@ -212,7 +204,7 @@ _BASE = TCString(
 
 
 def test_the_choice_between_ranges_and_bits_matches_the_reference_at_its_edge(
-    reference: NodeReference,
+    tcf_reference: NodeReference,
 ) -> None:
     # Sets of single vendors spaced out up to a largest id, with as many singles as put the
     # two codings within a few bits of each other: where a rounding of the length estimate
@@ -224,7 +216,7 @@ def test_the_choice_between_ranges_and_bits_matches_the_reference_at_its_edge(
             step = max(2, largest // singles)
             vendors = frozenset(range(largest, 0, -step)[:singles])
             choices = replace(_BASE, vendor_consents=vendors, disclosed_vendors=vendors)
-            answer = reference.ask({"encode": _as_json(choices)})
+            answer = tcf_reference.ask({"encode": _as_json(choices)})
             assert tcf.encode(choices) == answer["string"], (largest, sorted(vendors))
             compared += 1
     assert compared > 200

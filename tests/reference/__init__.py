@@ -17,8 +17,6 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import require
-
 HERE = Path(__file__).parent
 _DEFAULT_DIR = HERE.parent.parent / ".venv" / "reference"
 
@@ -33,7 +31,7 @@ class NodeReference:
             reason = (
                 "node is not installed" if node is None else f"run `make reference` ({modules})"
             )
-            if require("node"):
+            if os.environ.get("CONSENT_REQUIRE_NODE") == "1":
                 pytest.fail(f"the reference-library tests must run here: {reason}")
             pytest.skip(reason)
         self._process = subprocess.Popen(
