@@ -22,6 +22,8 @@ from consent.urls import host_of
 DEFAULT_CATEGORY_IDS: Final = (NECESSARY, PREFERENCES, ANALYTICS, MARKETING)
 PARTIES: Final = frozenset({"first", "third"})
 URL_CACHE_SIZE: Final = 8192
+# Cookie patterns are looked up by this many leading characters of their literal start.
+_BUCKET: Final = 3
 # The same tag snippets come back on every page; remember the verdict for short texts.
 INLINE_CACHE_SIZE: Final = 256
 INLINE_CACHE_MAX_CHARS: Final = 16384
@@ -189,6 +191,30 @@ GENERIC_COOKIE_NAMES: Final = frozenset(
         "visitor",
         "visitor_id",
         "visitorid",
+        # Short or plain words that sources list as some vendor's first-party cookie.
+        "a1",
+        "a1s",
+        "adid",
+        "auid",
+        "blurtime",
+        "currentcontact",
+        "dpm",
+        "dsid",
+        "dst",
+        "europe",
+        "fid",
+        "focustime",
+        "opout",
+        "pagereferrer",
+        "pses",
+        "querystring",
+        "searchterm",
+        "sidebarpinned",
+        "sitereferrer",
+        "sp",
+        "ucid",
+        "version",
+        "visitorstatus",
     }
 )
 # Web frameworks' session and CSRF cookies: sites need them to work, whoever lists them.
@@ -324,9 +350,10 @@ class Catalogue:
     __slots__ = (
         "_by_host",
         "_by_id",
+        "_cookie_buckets",
         "_cookie_exact",
         "_cookie_patterns",
-        "_cookie_regex",
+        "_cookie_regexes",
         "_host_regex",
         "_match_inline_cached",
         "_match_url_cached",
@@ -357,7 +384,9 @@ class Catalogue:
         self._compile_inline()
         self._cookie_exact: dict[str, list[tuple[Service, CookieSpec]]] = {}
         self._cookie_patterns: list[tuple[Service, CookieSpec]] = []
-        self._cookie_regex = self._compile_cookies()
+        self._cookie_buckets: dict[str, list[int]] = {}
+        self._cookie_regexes: dict[str, tuple[re.Pattern[str], list[int]] | None] = {}
+        self._index_cookies()
         self._match_url_cached = functools.lru_cache(maxsize=URL_CACHE_SIZE)(self._match_url)
         self._match_inline_cached = functools.lru_cache(maxsize=INLINE_CACHE_SIZE)(
             self._match_inline
@@ -518,18 +547,20 @@ class Catalogue:
         for found in self._cookie_exact.get(cookie_name, ()):
             if party in (None, found[1].party):
                 return found
-        regex = self._cookie_regex
-        if regex is None:
+        compiled = self._cookie_regex(cookie_name[:_BUCKET])
+        if compiled is None:
             return None
+        regex, members = compiled
         match = regex.fullmatch(cookie_name)
         if match is None or match.lastindex is None:
             return None
-        # Group i+1 belongs to pattern i; on a tie the earlier pattern wins, so scan for a
+        # Group i+1 belongs to member i; on a tie the earlier pattern wins, so scan for a
         # matching one of the wanted party when a party is asked for.
-        first = self._cookie_patterns[match.lastindex - 1]
+        first = self._cookie_patterns[members[match.lastindex - 1]]
         if party in (None, first[1].party):
             return first
-        for service, spec in self._cookie_patterns:
+        for index in members:
+            service, spec = self._cookie_patterns[index]
             if spec.party == party and spec.matches(cookie_name):
                 return service, spec
         return None
@@ -577,7 +608,7 @@ class Catalogue:
             re.compile(f"{_trie_regex(sorted(endings))}{_HOST_END}") if endings else None
         )
 
-    def _compile_cookies(self) -> re.Pattern[str] | None:
+    def _index_cookies(self) -> None:
         # First-party entries are indexed first: those are the ones an app's Set-Cookie can
         # carry, so they should win a name two services share.
         ordered = sorted(
@@ -589,9 +620,32 @@ class Catalogue:
                 self._cookie_patterns.append((service, spec))
             else:
                 self._cookie_exact.setdefault(spec.name, []).append((service, spec))
-        if not self._cookie_patterns:
-            return None
-        return re.compile("|".join(f"({_glob_source(c.name)})" for _, c in self._cookie_patterns))
+        # Patterns are grouped by the first characters of their literal start, so a name is
+        # only compared with those that can match it: one expression of thousands of
+        # alternatives would be tried branch by branch for every name.
+        for index, (_, spec) in enumerate(self._cookie_patterns):
+            literal = re.split(r"[*?]", spec.name, maxsplit=1)[0]
+            key = literal[:_BUCKET] if len(literal) >= _BUCKET else ""
+            self._cookie_buckets.setdefault(key, []).append(index)
+
+    def _cookie_regex(self, key: str) -> tuple[re.Pattern[str], list[int]] | None:
+        """One expression for the patterns a name starting with ``key`` may match, compiled
+        when such a name is first asked about."""
+        if key not in self._cookie_buckets:
+            key = ""
+        try:
+            return self._cookie_regexes[key]
+        except KeyError:
+            pass
+        members = sorted({*self._cookie_buckets.get(key, ()), *self._cookie_buckets.get("", ())})
+        compiled = None
+        if members:
+            source = "|".join(
+                f"({_glob_source(self._cookie_patterns[i][1].name)})" for i in members
+            )
+            compiled = (re.compile(source), members)
+        self._cookie_regexes[key] = compiled
+        return compiled
 
 
 # -- parsing and validation ---------------------------------------------------------------
@@ -894,6 +948,7 @@ def check_data(files: Sequence[tuple[str, Mapping[str, Any]]] | None = None) -> 
     # Each claim and cookie remembers the file that made it, so problems name that file.
     claimed_in: dict[tuple[str, str], str] = {}
     cookie_in: dict[tuple[str, str, str], str] = {}
+    pending: list[tuple[str, str, Service]] = []
     allowed = frozenset(DEFAULT_CATEGORY_IDS)
     for filename, document in files:
         unknown = set(document) - _FILE_KEYS
@@ -929,33 +984,33 @@ def check_data(files: Sequence[tuple[str, Mapping[str, Any]]] | None = None) -> 
                 cookie_in.setdefault((service.id, spec.name, spec.party), filename)
         for table in extends:
             try:
-                target, addition = _extension(table, filename)
+                pending.append((filename, *_extension(table, filename)))
             except CatalogueError as error:
                 problems.append(str(error))
+    # Additions apply once every file is read, as the loader applies them.
+    for filename, target, addition in pending:
+        if target not in found:
+            problems.append(f"{filename}: extends {target!r}, which no file defines")
+            continue
+        fresh = []
+        for claim in addition.hosts:
+            if (target, claim) in claimed_in:
+                problems.append(
+                    f"{filename}: service {target!r}: {claim!r} is already claimed by {target!r}"
+                )
                 continue
-            if target not in found:
-                problems.append(f"{filename}: extends {target!r}, which no earlier file defines")
-                continue
-            fresh = []
-            for claim in addition.hosts:
-                if (target, claim) in claimed_in:
-                    problems.append(
-                        f"{filename}: service {target!r}: {claim!r} is already claimed by "
-                        f"{target!r}"
-                    )
-                    continue
-                claimed_in[(target, claim)] = filename
-                fresh.append(claim)
-            found[target] = _extended(found[target], replace(addition, hosts=tuple(fresh)))
-            for spec in addition.cookies:
-                key = (target, spec.name, spec.party)
-                if key in cookie_in:
-                    problems.append(f"{filename}: extends {target!r}: cookie {spec.name!r} twice")
-                cookie_in.setdefault(key, filename)
-            try:
-                _check_service(found[target], filename, allowed)
-            except CatalogueError as error:
-                problems.append(str(error))
+            claimed_in[(target, claim)] = filename
+            fresh.append(claim)
+        found[target] = _extended(found[target], replace(addition, hosts=tuple(fresh)))
+        for spec in addition.cookies:
+            key = (target, spec.name, spec.party)
+            if key in cookie_in:
+                problems.append(f"{filename}: extends {target!r}: cookie {spec.name!r} twice")
+            cookie_in.setdefault(key, filename)
+        try:
+            _check_service(found[target], filename, allowed)
+        except CatalogueError as error:
+            problems.append(str(error))
     problems.extend(_check_claims(found, ids, claimed_in, cookie_in))
     return problems
 

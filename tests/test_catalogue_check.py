@@ -88,7 +88,7 @@ def test_a_good_file_passes() -> None:
         ),
         (
             [("test.toml", {"source": "x", "extends": [{"id": "nobody", "source": "prebid-js"}]})],
-            "extends 'nobody', which no earlier file defines",
+            "extends 'nobody', which no file defines",
         ),
         (
             [
