@@ -591,12 +591,11 @@ class Catalogue:
                     chains[suffix].append(entry)
         # The regex finds the longest anchored suffix at a position; shorter suffixes that
         # also start there are tried after it, each with its own prefix.
+        # Each suffix's own prefixes are looked up, longest first, rather than every suffix
+        # compared with every other.
         self._sig_chain = {
             suffix: [
-                entry
-                for shorter in sorted(chains, key=len, reverse=True)
-                if suffix.startswith(shorter)
-                for entry in chains[shorter]
+                entry for end in range(len(suffix), 0, -1) for entry in chains.get(suffix[:end], ())
             ]
             for suffix in chains
         }

@@ -320,11 +320,14 @@ def _has(name: str, *parts: str) -> bool:
     return any(part in lowered for part in parts)
 
 
+_CONSENT_WORDS: Final = ("consent", "cmp", "gdpr", "cookielaw", "optanon", "cookieyes")
+
+
 def purpose(category: str, cookie: str, party: str, service: str) -> str:
     """A plain sentence on what a cookie is for, from its category, name and party."""
     where = "on the vendor's domain" if party == "third" else "on the site's domain"
     if category == NECESSARY:
-        if _has(cookie, "consent", "cmp", "gdpr", "cookielaw", "optanon", "cookieyes"):
+        if _has(cookie, *_CONSENT_WORDS):
             return f"Keeps the visitor's consent choices for {service}."
         if _has(cookie, "csrf", "xsrf", "antiforgery", "verificationtoken"):
             return f"Protects {service}'s forms against cross-site request forgery."
@@ -690,11 +693,6 @@ def import_ocd(path: Path, state: State) -> Output:
     for platform, rows in data.items():
         if not platform.strip():
             continue
-        groups: dict[str, list[Mapping[str, str]]] = defaultdict(list)
-        for row in rows:
-            category = _OCD_CATEGORY.get(row.get("category", ""))
-            if category:
-                groups[category].append(row)
         owners = Counter(
             owner
             for row in rows
@@ -704,6 +702,21 @@ def import_ocd(path: Path, state: State) -> Output:
         matched = by_name.get(_normal(platform))
         if matched is None and owners:
             matched = owners.most_common(1)[0][0]
+        groups: dict[str, list[Mapping[str, str]]] = defaultdict(list)
+        for row in rows:
+            category = _OCD_CATEGORY.get(row.get("category", ""))
+            if category is None:
+                continue
+            # A known tracker's "functional" cookie only serves the tracker, which runs with
+            # consent: it takes the tracker's purpose. Consent storage stays necessary, as do
+            # security cookies.
+            if (
+                matched is not None
+                and row.get("category") == "Functional"
+                and not _has(row.get("cookie", ""), *_CONSENT_WORDS)
+            ):
+                category = state.services[matched].category
+            groups[category].append(row)
         privacy = next(
             (r["privacyLink"] for r in rows if r.get("privacyLink", "").startswith("https://")),
             "",
