@@ -145,6 +145,24 @@ OCD = {
             "wildcardMatch": "1",
         },
         {
+            "category": "Functional",
+            "cookie": "_gafunctional",
+            "domain": "",
+            "retentionPeriod": "1 day",
+            "dataController": "Google",
+            "privacyLink": "https://policies.google.com/privacy",
+            "wildcardMatch": "0",
+        },
+        {
+            "category": "Functional",
+            "cookie": "GAFUNC",
+            "domain": "google-analytics.com (3rd party)",
+            "retentionPeriod": "1 day",
+            "dataController": "Google",
+            "privacyLink": "https://policies.google.com/privacy",
+            "wildcardMatch": "0",
+        },
+        {
             "category": "Analytics",
             "cookie": "_gaexample",
             "domain": "",
@@ -227,7 +245,11 @@ def test_prebid_bidders_are_marketing_with_their_endpoints(imported: dict[str, A
 def test_ocd_cookies_join_known_services_or_make_new_ones(imported: dict[str, Any]) -> None:
     data = imported["open-cookie-database"]
     by_id = {s["id"]: s for s in data["services"]}
-    assert set(by_id) == {"example-analytics-analytics", "example-analytics-necessary"}
+    assert set(by_id) == {
+        "example-analytics-analytics",
+        "example-analytics-necessary",
+        "google-analytics-necessary",
+    }
     analytics = {c["name"]: c for c in by_id["example-analytics-analytics"]["cookies"]}
     assert analytics["_exa_id"]["lifetime_days"] == 396
     assert analytics["_exa_ses_*"]["pattern"] is True
@@ -238,7 +260,10 @@ def test_ocd_cookies_join_known_services_or_make_new_ones(imported: dict[str, An
     # A framework's session cookie is the site's own; Google's known pattern is not repeated.
     (extension,) = data["extends"]
     assert extension["id"] == "google-analytics"
-    assert [c["name"] for c in extension["cookies"]] == ["_gaexample"]
+    # A known tracker's functional cookie on its own domain is described under its purpose;
+    # on the site's domain, where it would be enforced, it stays necessary.
+    assert [c["name"] for c in extension["cookies"]] == ["GAFUNC", "_gaexample"]
+    assert [c["name"] for c in by_id["google-analytics-necessary"]["cookies"]] == ["_gafunctional"]
     assert extension["source"] == "open-cookie-database"
 
 

@@ -707,12 +707,15 @@ def import_ocd(path: Path, state: State) -> Output:
             category = _OCD_CATEGORY.get(row.get("category", ""))
             if category is None:
                 continue
-            # A known tracker's "functional" cookie only serves the tracker, which runs with
-            # consent: it takes the tracker's purpose. Consent storage stays necessary, as do
+            # A known tracker's "functional" cookie on its own domain only serves the tracker:
+            # it is described under the tracker's purpose. On the site's domain it stays
+            # necessary, since it would be enforced there, and a vendor's name may stand for
+            # several products (Salesforce's platform is no DMP); so do consent storage and
             # security cookies.
             if (
                 matched is not None
                 and row.get("category") == "Functional"
+                and _ocd_party(row.get("domain", "")) == "third"
                 and not _has(row.get("cookie", ""), *_CONSENT_WORDS)
             ):
                 category = state.services[matched].category
