@@ -508,9 +508,9 @@ def _module_name(package: Path, stem: str, component: str) -> str:
     if doc.exists():
         found = re.search(r"Module Name\s*:\s*(.+)", doc.read_text("utf-8", "replace"))
         if found:
-            name = _NAME_SUFFIX.sub("", found.group(1).strip().strip("*").strip())
-            name = _NAME_SUFFIX.sub("", name)
-            name = name.strip(" .\\'")
+            # "Module Name: Example Bidder Adapter" names the vendor without the kind.
+            name = found.group(1).strip().strip("*").strip(" .\\'")
+            name = _NAME_SUFFIX.sub("", _NAME_SUFFIX.sub("", name)).strip(" .\\'")
             if 3 <= len(name) <= 60:
                 return name
     return component[:1].upper() + component[1:]
