@@ -22,7 +22,7 @@ import re
 import sys
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -187,6 +187,11 @@ class State:
             if found is not None:
                 return found
         return None
+
+    def neighbours(self, hosts: Iterable[str]) -> set[str]:
+        """The services that claim other hosts of the same registrable domains."""
+        domains = {registrable_domain(h) for h in hosts}
+        return {sid for c, sid in self.claims.items() if registrable_domain(c) in domains}
 
     def claimable(self, host: str) -> bool:
         """A host no one claims, of no shared or foreign domain, and no library CDN."""
@@ -566,16 +571,21 @@ def _vendor_domain(host: str, component: str) -> str | None:
 
 
 def _claims(
-    hosts: Sequence[str], component: str, users: Mapping[str, set[str]], stem: str
+    hosts: Sequence[str],
+    component: str,
+    users: Mapping[str, set[str]],
+    stem: str,
+    claimable: Callable[[str], bool],
 ) -> list[str]:
-    """What a module claims: its vendor's own domain where no other module names it, else
-    each host, but never a whole site's name that is not the vendor's."""
+    """What a module claims: its vendor's own domain where no other module names it and no
+    one else claims part of it, else each host, but never a whole site's name that is not
+    the vendor's."""
     out: list[str] = []
     for host in hosts:
         domain = _vendor_domain(host, component)
-        if domain is not None and users.get(domain, set()) <= {stem}:
+        if domain is not None and users.get(domain, set()) <= {stem} and claimable(domain):
             out.append(domain)
-        elif not _site_name(host):
+        elif not _site_name(host) and claimable(host):
             out.append(host)
     return _narrowest(out)
 
@@ -621,11 +631,17 @@ def import_prebid(package: Path, state: State) -> Output:
             if known.category == MARKETING:
                 state.extend(target, [], state.fresh_cookies(cookies), output)
             continue
-        claim = [h for h in _claims(free, component, users, stem) if state.claimable(h)]
+        claim = _claims(free, component, users, stem, state.claimable)
         if not claim:
             continue
-        # A vendor's bidder, analytics and data modules make one service.
+        # A vendor's bidder, analytics and data modules make one service, as do a module and
+        # a service that already claims other hosts of its domains.
         same = state.services.get(slug(component))
+        if same is None:
+            # Every host beside the same one service's claims, or no merge.
+            neighbours = {frozenset(state.neighbours([h])) for h in claim}
+            if len(neighbours) == 1 and len(only := next(iter(neighbours))) == 1:
+                same = state.services[next(iter(only))]
         if same is not None and same.category == MARKETING:
             state.extend(same.id, claim, state.fresh_cookies(cookies), output)
             continue
