@@ -22,6 +22,8 @@ from consent.urls import host_of
 DEFAULT_CATEGORY_IDS: Final = (NECESSARY, PREFERENCES, ANALYTICS, MARKETING)
 PARTIES: Final = frozenset({"first", "third"})
 URL_CACHE_SIZE: Final = 8192
+# Cookie patterns are looked up by this many leading characters of their literal start.
+_BUCKET: Final = 3
 # The same tag snippets come back on every page; remember the verdict for short texts.
 INLINE_CACHE_SIZE: Final = 256
 INLINE_CACHE_MAX_CHARS: Final = 16384
@@ -29,6 +31,7 @@ INLINE_CACHE_MAX_CHARS: Final = 16384
 _DATA_PACKAGE: Final = "consent"
 _DATA_DIR: Final = "services"
 _NOT_TRACKERS_FILE: Final = "_not_trackers.toml"
+_SOURCES_FILE: Final = "_sources.toml"
 
 _ID_RE: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 _HOST_RE: Final = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9-]*[a-z][a-z0-9-]*")
@@ -57,8 +60,187 @@ _CALL_LIKE: Final = re.compile(r"[(=\[]|\.push\b|\.cmd\b|\.que\b|^window\.|^_|\b
 _MAX_HOST: Final = 253
 
 _REQUIRED: Final = ("id", "name", "vendor", "category", "privacy_policy")
-_OPTIONAL: Final = ("hosts", "urls", "inline", "inline_hosts", "cookies", "google", "embed")
-_COOKIE_KEYS: Final = frozenset({"name", "pattern", "lifetime_days", "party", "purpose"})
+_OPTIONAL: Final = (
+    "hosts",
+    "urls",
+    "inline",
+    "inline_hosts",
+    "cookies",
+    "google",
+    "embed",
+    "source",
+)
+_COOKIE_KEYS: Final = frozenset({"name", "pattern", "lifetime_days", "party", "purpose", "source"})
+# A data file's tables: whole services, and additions to a service defined elsewhere (an
+# imported source adds the cookies and hosts it knows to a hand-written service).
+_FILE_KEYS: Final = frozenset({"source", "services", "extends"})
+_EXTEND_KEYS: Final = frozenset({"id", "source", "hosts", "cookies"})
+
+# Hosts that many unrelated customers share (cloud storage, CDNs, site builders, the big
+# platforms' own domains): a claim on one of them would hold every site behind it. A
+# service names its own subdomain of such a host, or a ``urls`` rule, instead.
+SHARED_HOSTS: Final = frozenset(
+    {
+        "akamaihd.net",
+        "akamaized.net",
+        "amazonaws.com",
+        "appspot.com",
+        "azureedge.net",
+        "azurewebsites.net",
+        "b-cdn.net",
+        "blob.core.windows.net",
+        "cloudflare.com",
+        "cloudfront.net",
+        "edgekey.net",
+        "edgesuite.net",
+        "fastly.net",
+        "firebaseapp.com",
+        "github.com",
+        "github.io",
+        "githubusercontent.com",
+        "gitlab.io",
+        "google.com",
+        "googleapis.com",
+        "googleusercontent.com",
+        "gstatic.com",
+        "herokuapp.com",
+        "kxcdn.com",
+        "microsoft.com",
+        "netlify.app",
+        "pages.dev",
+        "s3.amazonaws.com",
+        "vercel.app",
+        "web.app",
+        "windows.net",
+        "wordpress.com",
+        "wp.com",
+    }
+)
+# Names any site may give its own cookies. A tracker's first-party cookie is enforced (the
+# site's own Set-Cookie of that name is dropped without consent), so such a name may only be
+# described as stored on the vendor's domain, or belong to a necessary service.
+GENERIC_COOKIE_NAMES: Final = frozenset(
+    {
+        "ab",
+        "ad",
+        "ads",
+        "auth",
+        "basket",
+        "c",
+        "campaign",
+        "cart",
+        "cid",
+        "client_id",
+        "clientid",
+        "consent",
+        "cookieconsent",
+        "cookie_consent",
+        "cookies",
+        "country",
+        "currency",
+        "data",
+        "device",
+        "device_id",
+        "deviceid",
+        "exp",
+        "experiment",
+        "guid",
+        "id",
+        "info",
+        "lang",
+        "language",
+        "locale",
+        "login",
+        "mode",
+        "pid",
+        "pref",
+        "prefs",
+        "preferences",
+        "ref",
+        "referrer",
+        "region",
+        "s",
+        "sess",
+        "session",
+        "session_id",
+        "settings",
+        "sid",
+        "source",
+        "ssid",
+        "state",
+        "t",
+        "test",
+        "test_cookie",
+        "testcookie",
+        "theme",
+        "timezone",
+        "token",
+        "track",
+        "tracking",
+        "tz",
+        "uid",
+        "user",
+        "user_id",
+        "userid",
+        "username",
+        "uuid",
+        "v",
+        "variant",
+        "vid",
+        "visit",
+        "visitor",
+        "visitor_id",
+        "visitorid",
+        # Short or plain words that sources list as some vendor's first-party cookie.
+        "a1",
+        "a1s",
+        "adid",
+        "auid",
+        "blurtime",
+        "currentcontact",
+        "dpm",
+        "dsid",
+        "dst",
+        "europe",
+        "fid",
+        "focustime",
+        "opout",
+        "pagereferrer",
+        "pses",
+        "querystring",
+        "searchterm",
+        "sidebarpinned",
+        "sitereferrer",
+        "sp",
+        "ucid",
+        "version",
+        "visitorstatus",
+    }
+)
+# Web frameworks' session and CSRF cookies: sites need them to work, whoever lists them.
+FRAMEWORK_COOKIES: Final = frozenset(
+    {
+        ".ASPXAUTH",
+        "ASP.NET_SessionId",
+        "ASPSESSIONID*",
+        "CAKEPHP",
+        "JSESSIONID",
+        "PHPSESSID",
+        "XSRF-TOKEN",
+        "__RequestVerificationToken",
+        "_csrf",
+        "ci_session",
+        "connect.sid",
+        "csrftoken",
+        "csrf_token",
+        "laravel_session",
+        "rack.session",
+        "sessionid",
+        "_session_id",
+    }
+)
+# A first-party pattern needs this many literal characters before its first wildcard.
+_MIN_PATTERN_PREFIX: Final = 3
 
 _T = TypeVar("_T")
 
@@ -76,6 +258,7 @@ class CookieSpec:
     lifetime_days: int  # 0: ends with the browser session
     party: str  # "first" (the site's own domain) or "third" (the vendor's domain)
     purpose: str
+    source: str = ""  # where the cookie is documented, when not its service's source
 
     def matches(self, cookie_name: str) -> bool:
         if self.pattern:
@@ -101,6 +284,8 @@ class Service:
     urls: tuple[str, ...] = ()
     # False for hosts that pages also link to (share links), so a mention in a script is no sign.
     inline_hosts: bool = True
+    # Where the facts come from: a source id of ``_sources.toml`` or an https:// address.
+    source: str = ""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -165,9 +350,10 @@ class Catalogue:
     __slots__ = (
         "_by_host",
         "_by_id",
+        "_cookie_buckets",
         "_cookie_exact",
         "_cookie_patterns",
-        "_cookie_regex",
+        "_cookie_regexes",
         "_host_regex",
         "_match_inline_cached",
         "_match_url_cached",
@@ -198,7 +384,9 @@ class Catalogue:
         self._compile_inline()
         self._cookie_exact: dict[str, list[tuple[Service, CookieSpec]]] = {}
         self._cookie_patterns: list[tuple[Service, CookieSpec]] = []
-        self._cookie_regex = self._compile_cookies()
+        self._cookie_buckets: dict[str, list[int]] = {}
+        self._cookie_regexes: dict[str, tuple[re.Pattern[str], list[int]] | None] = {}
+        self._index_cookies()
         self._match_url_cached = functools.lru_cache(maxsize=URL_CACHE_SIZE)(self._match_url)
         self._match_inline_cached = functools.lru_cache(maxsize=INLINE_CACHE_SIZE)(
             self._match_inline
@@ -359,18 +547,20 @@ class Catalogue:
         for found in self._cookie_exact.get(cookie_name, ()):
             if party in (None, found[1].party):
                 return found
-        regex = self._cookie_regex
-        if regex is None:
+        compiled = self._cookie_regex(cookie_name[:_BUCKET])
+        if compiled is None:
             return None
+        regex, members = compiled
         match = regex.fullmatch(cookie_name)
         if match is None or match.lastindex is None:
             return None
-        # Group i+1 belongs to pattern i; on a tie the earlier pattern wins, so scan for a
+        # Group i+1 belongs to member i; on a tie the earlier pattern wins, so scan for a
         # matching one of the wanted party when a party is asked for.
-        first = self._cookie_patterns[match.lastindex - 1]
+        first = self._cookie_patterns[members[match.lastindex - 1]]
         if party in (None, first[1].party):
             return first
-        for service, spec in self._cookie_patterns:
+        for index in members:
+            service, spec = self._cookie_patterns[index]
             if spec.party == party and spec.matches(cookie_name):
                 return service, spec
         return None
@@ -401,12 +591,11 @@ class Catalogue:
                     chains[suffix].append(entry)
         # The regex finds the longest anchored suffix at a position; shorter suffixes that
         # also start there are tried after it, each with its own prefix.
+        # Each suffix's own prefixes are looked up, longest first, rather than every suffix
+        # compared with every other.
         self._sig_chain = {
             suffix: [
-                entry
-                for shorter in sorted(chains, key=len, reverse=True)
-                if suffix.startswith(shorter)
-                for entry in chains[shorter]
+                entry for end in range(len(suffix), 0, -1) for entry in chains.get(suffix[:end], ())
             ]
             for suffix in chains
         }
@@ -418,7 +607,7 @@ class Catalogue:
             re.compile(f"{_trie_regex(sorted(endings))}{_HOST_END}") if endings else None
         )
 
-    def _compile_cookies(self) -> re.Pattern[str] | None:
+    def _index_cookies(self) -> None:
         # First-party entries are indexed first: those are the ones an app's Set-Cookie can
         # carry, so they should win a name two services share.
         ordered = sorted(
@@ -430,9 +619,32 @@ class Catalogue:
                 self._cookie_patterns.append((service, spec))
             else:
                 self._cookie_exact.setdefault(spec.name, []).append((service, spec))
-        if not self._cookie_patterns:
-            return None
-        return re.compile("|".join(f"({_glob_source(c.name)})" for _, c in self._cookie_patterns))
+        # Patterns are grouped by the first characters of their literal start, so a name is
+        # only compared with those that can match it: one expression of thousands of
+        # alternatives would be tried branch by branch for every name.
+        for index, (_, spec) in enumerate(self._cookie_patterns):
+            literal = re.split(r"[*?]", spec.name, maxsplit=1)[0]
+            key = literal[:_BUCKET] if len(literal) >= _BUCKET else ""
+            self._cookie_buckets.setdefault(key, []).append(index)
+
+    def _cookie_regex(self, key: str) -> tuple[re.Pattern[str], list[int]] | None:
+        """One expression for the patterns a name starting with ``key`` may match, compiled
+        when such a name is first asked about."""
+        if key not in self._cookie_buckets:
+            key = ""
+        try:
+            return self._cookie_regexes[key]
+        except KeyError:
+            pass
+        members = sorted({*self._cookie_buckets.get(key, ()), *self._cookie_buckets.get("", ())})
+        compiled = None
+        if members:
+            source = "|".join(
+                f"({_glob_source(self._cookie_patterns[i][1].name)})" for i in members
+            )
+            compiled = (re.compile(source), members)
+        self._cookie_regexes[key] = compiled
+        return compiled
 
 
 # -- parsing and validation ---------------------------------------------------------------
@@ -453,7 +665,7 @@ def parse_service(data: Mapping[str, Any], *, origin: str, base: Service | None 
             raise CatalogueError(f"{where}: missing keys {missing}")
         base = Service(sid, "", "", "", (), (), (), "")
     fields: dict[str, Any] = {}
-    for key in ("name", "vendor", "category", "privacy_policy"):
+    for key in ("name", "vendor", "category", "privacy_policy", "source"):
         if key in data:
             fields[key] = _expect(data[key], str, where, key)
     for key in ("google", "embed", "inline_hosts"):
@@ -496,6 +708,7 @@ def _parse_cookie(data: Any, where: str) -> CookieSpec:
         lifetime_days=lifetime,
         party=_expect(data.get("party"), str, where, "cookies.party"),
         purpose=_expect(data.get("purpose"), str, where, "cookies.purpose"),
+        source=_expect(data.get("source", ""), str, where, "cookies.source"),
     )
 
 
@@ -530,6 +743,11 @@ def _check_service(service: Service, origin: str, categories: frozenset[str]) ->
         raise CatalogueError(f"{where}: name and vendor must not be empty")
     if not service.privacy_policy.startswith("https://"):
         raise CatalogueError(f"{where}: privacy_policy must be an https:// URL")
+    if service.source and not _known_source(service.source):
+        raise CatalogueError(
+            f"{where}: source {service.source!r} is neither a source id of {_SOURCES_FILE} "
+            f"nor an https:// address"
+        )
     for host in service.hosts:
         if not _HOST_RE.fullmatch(host):
             raise CatalogueError(f"{where}: host {host!r} must be a lower-case host name")
@@ -552,6 +770,64 @@ def _check_service(service: Service, origin: str, categories: frozenset[str]) ->
             raise CatalogueError(f"{where}: cookie {spec.name!r}: negative lifetime")
         if not spec.name or not spec.purpose.strip():
             raise CatalogueError(f"{where}: every cookie needs a name and a purpose")
+        if spec.source and not _known_source(spec.source):
+            raise CatalogueError(f"{where}: cookie {spec.name!r}: unknown source {spec.source!r}")
+
+
+def _known_source(source: str) -> bool:
+    return source in sources() or (source.startswith("https://") and len(source) > 8)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A source of catalogue facts, with the licence under which they may be shipped."""
+
+    id: str
+    name: str
+    licence: str
+    url: str
+
+
+@functools.cache
+def sources() -> dict[str, Source]:
+    """The sources that entries may name by id (``_sources.toml``)."""
+    entry = resources.files(_DATA_PACKAGE).joinpath(_DATA_DIR, _SOURCES_FILE)
+    document = tomllib.loads(entry.read_text("utf-8"))
+    return {
+        str(item["id"]): Source(
+            str(item["id"]), str(item["name"]), str(item["licence"]), str(item.get("url", ""))
+        )
+        for item in document.get("sources", [])
+    }
+
+
+def generic_first_party(spec: CookieSpec) -> bool:
+    """Whether a first-party cookie's name is one any site might use for its own cookie."""
+    if spec.party != "first":
+        return False
+    if not spec.pattern:
+        return len(spec.name) < 2 or spec.name.lower() in GENERIC_COOKIE_NAMES
+    # ``visitor_id*-hash`` is telling by its ending; ``session*`` and ``x*`` are not.
+    prefix = re.split(r"[*?]", spec.name, maxsplit=1)[0]
+    open_ended = spec.name[-1] in "*?"
+    return len(prefix) < _MIN_PATTERN_PREFIX or (
+        open_ended and prefix.lower().strip("_-.") in GENERIC_COOKIE_NAMES
+    )
+
+
+def framework_cookie(name: str) -> bool:
+    """Whether a name is a web framework's own session or CSRF cookie."""
+    return name in FRAMEWORK_COOKIES or (
+        name.endswith("*") and name[:-1] in {f.rstrip("*") for f in FRAMEWORK_COOKIES}
+    )
+
+
+def covers_not_tracker(claim: str, not_trackers: frozenset[str]) -> bool:
+    """Whether a host or ``urls`` claim would hold a host of the not-trackers list."""
+    host = claim.partition("/")[0]
+    return any(suffix in not_trackers for suffix in _suffixes(host)) or (
+        "/" not in claim and any(nt.endswith("." + host) for nt in not_trackers)
+    )
 
 
 # -- the shipped data ---------------------------------------------------------------------
@@ -569,14 +845,38 @@ def _data_files() -> list[tuple[str, dict[str, Any]]]:
     return files
 
 
+def _extension(table: Any, filename: str) -> tuple[str, Service]:
+    """An ``[[extends]]`` table: the id it adds to, and what it adds as a partial service."""
+    if not isinstance(table, Mapping) or not isinstance(table.get("id"), str):
+        raise CatalogueError(f"{filename}: each 'extends' table needs a string 'id'")
+    where = f"{filename}: extends {table['id']!r}"
+    unknown = set(table) - _EXTEND_KEYS
+    if unknown:
+        raise CatalogueError(f"{where}: unknown keys {sorted(unknown)}")
+    source = _expect(table.get("source"), str, where, "source")
+    if not _known_source(source):
+        raise CatalogueError(f"{where}: unknown source {source!r}")
+    cookies = tuple(
+        replace(spec, source=spec.source or source)
+        for spec in (_parse_cookie(c, where) for c in _list(table.get("cookies", []), where))
+    )
+    hosts = tuple(_string_list(table.get("hosts", []), where, "hosts"))
+    return table["id"], Service(table["id"], "", "", "", hosts, (), cookies, "", source=source)
+
+
+def _extended(base: Service, addition: Service) -> Service:
+    return replace(base, hosts=base.hosts + addition.hosts, cookies=base.cookies + addition.cookies)
+
+
 @functools.cache
 def _builtin_services() -> tuple[Service, ...]:
-    services: list[Service] = []
+    services: dict[str, Service] = {}
     ids: dict[str, str] = {}
     hosts: dict[str, str] = {}
+    additions: list[tuple[str, str, Service]] = []
     allowed = frozenset(DEFAULT_CATEGORY_IDS)
     for filename, document in _data_files():
-        unknown = set(document) - {"source", "services"}
+        unknown = set(document) - _FILE_KEYS
         if unknown:
             raise CatalogueError(f"{filename}: unknown top-level keys {sorted(unknown)}")
         if not isinstance(document.get("source"), str):
@@ -584,20 +884,31 @@ def _builtin_services() -> tuple[Service, ...]:
         for table in _list(document.get("services", []), filename):
             service = parse_service(table, origin=filename)
             _check_service(service, filename, allowed)
+            if not service.source:
+                raise CatalogueError(f"{filename}: service {service.id!r} needs a 'source'")
             if service.id in ids:
                 raise CatalogueError(
                     f"{filename}: service {service.id!r} is already defined in {ids[service.id]}"
                 )
             ids[service.id] = filename
-            for host in (*service.hosts, *service.urls):
-                if host in hosts:
-                    raise CatalogueError(
-                        f"{filename}: service {service.id!r}: {host!r} is already claimed by "
-                        f"{hosts[host]!r}"
-                    )
-                hosts[host] = service.id
-            services.append(service)
-    return tuple(services)
+            services[service.id] = service
+        for table in _list(document.get("extends", []), filename):
+            target, addition = _extension(table, filename)
+            additions.append((filename, target, addition))
+    for filename, target, addition in additions:
+        if target not in services:
+            raise CatalogueError(f"{filename}: extends {target!r}, which no file defines")
+        services[target] = _extended(services[target], addition)
+        _check_service(services[target], filename, allowed)
+    for service in services.values():
+        for host in (*service.hosts, *service.urls):
+            if host in hosts:
+                raise CatalogueError(
+                    f"{ids[service.id]}: service {service.id!r}: {host!r} is already claimed "
+                    f"by {hosts[host]!r}"
+                )
+            hosts[host] = service.id
+    return tuple(services.values())
 
 
 @functools.cache
@@ -620,9 +931,11 @@ def not_tracker_hosts() -> frozenset[str]:
 
 def check_data(files: Sequence[tuple[str, Mapping[str, Any]]] | None = None) -> list[str]:
     """Every problem in the shipped data files (or in ``files``), without stopping at the
-    first: entries the loader refuses, a file without its ``source`` note, an id, host or
-    ``urls`` rule claimed twice, a host of the not-trackers list claimed by a service, a
-    cookie declared twice by one service, a signature given twice."""
+    first: entries the loader refuses, a file without its ``source`` note, a service without
+    its source, an id, host or ``urls`` rule claimed twice, a host of the not-trackers list or
+    a shared host claimed by a service, a cookie declared twice by one service, a signature
+    given twice, a generic name enforced as a tracker's first-party cookie, a framework's
+    session or CSRF cookie outside the necessary category."""
     problems: list[str] = []
     if files is None:
         try:
@@ -630,20 +943,23 @@ def check_data(files: Sequence[tuple[str, Mapping[str, Any]]] | None = None) -> 
         except CatalogueError as error:
             return [str(error)]
     ids: dict[str, str] = {}
-    claims: dict[str, str] = {}
-    signatures: dict[str, str] = {}
+    found: dict[str, Service] = {}
+    # Each claim and cookie remembers the file that made it, so problems name that file.
+    claimed_in: dict[tuple[str, str], str] = {}
+    cookie_in: dict[tuple[str, str, str], str] = {}
+    pending: list[tuple[str, str, Service]] = []
     allowed = frozenset(DEFAULT_CATEGORY_IDS)
-    not_trackers = not_tracker_hosts()
     for filename, document in files:
-        unknown = set(document) - {"source", "services"}
+        unknown = set(document) - _FILE_KEYS
         if unknown:
             problems.append(f"{filename}: unknown top-level keys {sorted(unknown)}")
         source = document.get("source")
         if not isinstance(source, str) or not source.strip():
             problems.append(f"{filename}: needs a 'source' note naming where its facts come from")
         tables = document.get("services", [])
-        if not isinstance(tables, list):
-            problems.append(f"{filename}: 'services' must be an array of tables")
+        extends = document.get("extends", [])
+        if not isinstance(tables, list) or not isinstance(extends, list):
+            problems.append(f"{filename}: 'services' and 'extends' must be arrays of tables")
             continue
         for table in tables:
             try:
@@ -652,29 +968,93 @@ def check_data(files: Sequence[tuple[str, Mapping[str, Any]]] | None = None) -> 
             except CatalogueError as error:
                 problems.append(str(error))
                 continue
-            where = f"{filename}: service {service.id!r}"
+            if not service.source:
+                problems.append(f"{filename}: service {service.id!r} needs a 'source'")
             if service.id in ids:
-                problems.append(f"{where}: id already defined in {ids[service.id]}")
-            ids.setdefault(service.id, filename)
+                problems.append(
+                    f"{filename}: service {service.id!r}: id already defined in {ids[service.id]}"
+                )
+                continue
+            ids[service.id] = filename
+            found[service.id] = service
             for claim in (*service.hosts, *service.urls):
-                if claim in claims:
-                    problems.append(f"{where}: {claim!r} is already claimed by {claims[claim]!r}")
-                claims.setdefault(claim, service.id)
-                host = claim.partition("/")[0]
-                if any(suffix in not_trackers for suffix in _suffixes(host)) or any(
-                    nt.endswith("." + host) for nt in not_trackers if "/" not in claim
-                ):
-                    problems.append(f"{where}: {claim!r} covers a host listed as no tracker")
-            for signature in service.inline:
-                if signature in signatures:
-                    problems.append(
-                        f"{where}: inline signature {signature!r} is already "
-                        f"{signatures[signature]!r}'s"
-                    )
-                signatures.setdefault(signature, service.id)
-            seen: set[tuple[str, str]] = set()
+                claimed_in[(service.id, claim)] = filename
             for spec in service.cookies:
-                if (spec.name, spec.party) in seen:
-                    problems.append(f"{where}: cookie {spec.name!r} is declared twice")
-                seen.add((spec.name, spec.party))
+                cookie_in.setdefault((service.id, spec.name, spec.party), filename)
+        for table in extends:
+            try:
+                pending.append((filename, *_extension(table, filename)))
+            except CatalogueError as error:
+                problems.append(str(error))
+    # Additions apply once every file is read, as the loader applies them.
+    for filename, target, addition in pending:
+        if target not in found:
+            problems.append(f"{filename}: extends {target!r}, which no file defines")
+            continue
+        fresh = []
+        for claim in addition.hosts:
+            if (target, claim) in claimed_in:
+                problems.append(
+                    f"{filename}: service {target!r}: {claim!r} is already claimed by {target!r}"
+                )
+                continue
+            claimed_in[(target, claim)] = filename
+            fresh.append(claim)
+        found[target] = _extended(found[target], replace(addition, hosts=tuple(fresh)))
+        for spec in addition.cookies:
+            key = (target, spec.name, spec.party)
+            if key in cookie_in:
+                problems.append(f"{filename}: extends {target!r}: cookie {spec.name!r} twice")
+            cookie_in.setdefault(key, filename)
+        try:
+            _check_service(found[target], filename, allowed)
+        except CatalogueError as error:
+            problems.append(str(error))
+    problems.extend(_check_claims(found, ids, claimed_in, cookie_in))
+    return problems
+
+
+def _check_claims(
+    found: Mapping[str, Service],
+    defined_in: Mapping[str, str],
+    claimed_in: Mapping[tuple[str, str], str],
+    cookie_in: Mapping[tuple[str, str, str], str],
+) -> list[str]:
+    problems: list[str] = []
+    claims: dict[str, str] = {}
+    signatures: dict[str, str] = {}
+    not_trackers = not_tracker_hosts()
+    for service in found.values():
+        for claim in (*service.hosts, *service.urls):
+            where = f"{claimed_in[(service.id, claim)]}: service {service.id!r}"
+            if claim in claims:
+                problems.append(f"{where}: {claim!r} is already claimed by {claims[claim]!r}")
+            claims.setdefault(claim, service.id)
+            if covers_not_tracker(claim, not_trackers):
+                problems.append(f"{where}: {claim!r} covers a host listed as no tracker")
+            if claim in SHARED_HOSTS:
+                problems.append(f"{where}: {claim!r} is shared by many sites; claim a subdomain")
+        for signature in service.inline:
+            if signature in signatures:
+                problems.append(
+                    f"{defined_in[service.id]}: service {service.id!r}: inline signature "
+                    f"{signature!r} is already {signatures[signature]!r}'s"
+                )
+            signatures.setdefault(signature, service.id)
+        seen: set[tuple[str, str]] = set()
+        for spec in service.cookies:
+            where = f"{cookie_in[(service.id, spec.name, spec.party)]}: service {service.id!r}"
+            if (spec.name, spec.party) in seen:
+                problems.append(f"{where}: cookie {spec.name!r} is declared twice")
+            seen.add((spec.name, spec.party))
+            if service.category != NECESSARY and generic_first_party(spec):
+                problems.append(
+                    f"{where}: cookie {spec.name!r} is a generic name; as a first-party "
+                    f"{service.category} cookie it would drop the site's own cookie of that name"
+                )
+            if service.category != NECESSARY and framework_cookie(spec.name):
+                problems.append(
+                    f"{where}: cookie {spec.name!r} is a web framework's session or CSRF "
+                    f"cookie and must be necessary"
+                )
     return problems

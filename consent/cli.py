@@ -11,7 +11,8 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TextIO
@@ -187,11 +188,34 @@ def _catalogue_check(args: argparse.Namespace) -> int:
     if problems:
         print(f"{len(problems)} problem(s) in the catalogue", file=sys.stderr)
         return 1
+    started = time.perf_counter()
     catalogue = Catalogue.builtin()
+    loaded = time.perf_counter() - started
     hosts = sum(len(s.hosts) + len(s.urls) for s in catalogue)
     cookies = sum(len(s.cookies) for s in catalogue)
     print(f"{len(catalogue)} services, {hosts} hosts and URL rules, {cookies} cookies: no problems")
+    # What the catalogue's size costs: once per process, and per lookup. Each URL is new, so
+    # no answer comes from the cache; cookie names are asked twice and the second round is
+    # timed, as a running site asks them, after each group of patterns was compiled once.
+    urls = [f"https://x{n}.{host}/p?{n}" for n, s in enumerate(catalogue) for host in s.hosts]
+    names = [
+        c.name.replace("*", "x1").replace("?", "y") + "z" for s in catalogue for c in s.cookies
+    ]
+    url_time = _mean_seconds(catalogue.match_url, urls)
+    _mean_seconds(catalogue.match_cookie, names)
+    cookie_time = _mean_seconds(catalogue.match_cookie, names)
+    print(
+        f"loaded in {loaded * 1000:.0f} ms; a URL matched in {url_time * 1e6:.1f} µs, "
+        f"a cookie name in {cookie_time * 1e6:.1f} µs (means of {len(urls)} and {len(names)})"
+    )
     return 0
+
+
+def _mean_seconds(lookup: Callable[[str], object], items: Sequence[str]) -> float:
+    started = time.perf_counter()
+    for item in items:
+        lookup(item)
+    return (time.perf_counter() - started) / max(1, len(items))
 
 
 if __name__ == "__main__":

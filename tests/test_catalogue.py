@@ -671,6 +671,42 @@ def test_every_cookie_spec_is_found_by_its_own_name(
     assert found[1].matches(name) and found[1].party == spec.party
 
 
+def test_patterns_are_found_whatever_their_literal_start() -> None:
+    """Patterns are indexed by their first literal characters; those that start with a
+    wildcard or a short literal are compared with every name."""
+
+    def service(sid: str, *cookies: tuple[str, str]) -> Service:
+        specs = tuple(
+            CookieSpec(name, "*" in name or "?" in name, 1, party, "x") for name, party in cookies
+        )
+        return Service(sid, sid, sid, ANALYTICS, (), (), specs, "https://x.example", source="x")
+
+    catalogue = Catalogue(
+        [
+            service("tail", ("*_tail", "first")),
+            service("short", ("ab*", "third"), ("q?", "first")),
+            service("third", ("_xy_*", "third")),
+            service("first", ("_xy_*", "first"), ("_xyz*", "first")),
+        ]
+    )
+    expected = {
+        "anything_tail": "tail",
+        "abc": "short",
+        "qz": "short",
+        "_xy_1": "first",  # first-party declarations come first
+        "_xyz": "first",
+        "ab_tail": "tail",  # the earlier service wins a name two patterns match
+    }
+    for name, sid in expected.items():
+        found = catalogue.match_cookie(name)
+        assert found is not None and found[0].id == sid, name
+    third = catalogue.match_cookie("_xy_1", party="third")
+    assert third is not None and third[0].id == "third"
+    assert catalogue.match_cookie("abc", party="first") is None
+    for name in ("a", "q", "qzz", "_x", "_xa", "xy_1", ""):
+        assert catalogue.match_cookie(name) is None, name
+
+
 def test_cookie_spec_globs() -> None:
     spec = CookieSpec("_ga_*", pattern=True, lifetime_days=730, party="first", purpose="x")
     assert spec.matches("_ga_X") and spec.matches("_ga_")

@@ -32,7 +32,7 @@ from consent.catalogue import Catalogue, not_tracker_hosts
 from tests.browser.conftest import PageErrors, answer_locally
 from tests.realpages import harness
 
-SAMPLE_SIZE = 12
+SAMPLE_SIZE = 20
 # Request kinds that run, frame or send something: none may reach a third party.
 ACTIVE = frozenset({"script", "document", "xhr", "fetch", "ping", "websocket", "eventsource"})
 _STYLE_URL = re.compile(rb"""style="[^"]*?url\((?:&quot;|')?([^"')&]+(?:&amp;[^"')&]+)*)""")

@@ -475,7 +475,9 @@ def test_banner_and_release_work_under_a_strict_policy(
 
 
 def policy_rows(page: Any, server: LiveServer) -> list[list[str]]:
-    page.goto(server.url + "/_consent/policy", wait_until="networkidle")
+    # "load": the whole table is parsed. The page names every catalogue service (about
+    # 780 KB), and on a busy machine the network can fall idle before the parser is done.
+    page.goto(server.url + "/_consent/policy", wait_until="load")
     rows: list[list[str]] = page.evaluate(
         "Array.from(document.querySelectorAll('table tbody tr'))"
         ".map(r => Array.from(r.cells).map(c => c.textContent.trim()))"
