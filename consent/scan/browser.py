@@ -32,6 +32,7 @@ from consent.scan.gcm import consent_mode_of
 from consent.scan.judge import PROMINENCE_PROPERTIES, host_of, prominence_differences, read_policy
 from consent.scan.model import (
     AFTER,
+    AT_WITHDRAWAL,
     BEFORE,
     WITHDRAWN,
     BannerCheck,
@@ -530,9 +531,9 @@ class Scanner:
         # The page already running keeps what it loaded (withdrawal applies from the next
         # page on); what is left in the jar now is what the decision did not expire.
         await recorder.quiet()
-        recorder.phase = WITHDRAWN
-        await self._snapshot(page, recorder)
+        await self._snapshot(page, recorder, AT_WITHDRAWAL)
         await self._screenshot(page, state, "after withdrawal")
+        recorder.phase = WITHDRAWN
         for path in pages[:WITHDRAWN_PAGES]:
             progress(f"[{plan.name}] {path}, after withdrawal")
             await self._visit(page, recorder, path)

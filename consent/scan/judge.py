@@ -7,7 +7,7 @@ every rule can be tested on its own.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
@@ -18,6 +18,7 @@ from consent.parties import Parties
 from consent.scan.gcm import GRANTED
 from consent.scan.model import (
     AFTER,
+    AT_WITHDRAWAL,
     BEFORE,
     FIRST_PARTY,
     NOT_TRACKER,
@@ -256,7 +257,15 @@ def _judge_cookies(state: StateResult, knowledge: Knowledge) -> list[Finding]:
         for c in state.cookies
         if c.phase == AFTER and c.source == "jar"
     }
+    at_withdrawal = {
+        (c.name, c.domain.lstrip("."), c.path)
+        for c in state.cookies
+        if c.phase == AT_WITHDRAWAL and c.source == "jar"
+    }
     for cookie in state.cookies:
+        identity = (cookie.name, cookie.domain.lstrip("."), cookie.path)
+        if cookie.phase == WITHDRAWN and cookie.source == "jar" and identity in at_withdrawal:
+            continue  # the same cookie, already reported as kept
         where = f"{cookie.domain or knowledge.site_host}{cookie.path or ''}"
         how = "set by the server" if cookie.source == "header" else "in the browser's jar"
         flags = " (HttpOnly)" if cookie.http_only else ""
@@ -279,9 +288,9 @@ def _judge_cookies(state: StateResult, knowledge: Knowledge) -> list[Finding]:
         if category is None or category in granted_in(state, cookie.phase, knowledge.required):
             continue
         kept = (
-            cookie.phase == WITHDRAWN
+            cookie.phase == AT_WITHDRAWAL
             and cookie.source == "jar"
-            and (cookie.name, cookie.domain.lstrip("."), cookie.path) in before_withdrawal
+            and identity in before_withdrawal
         )
         if kept:
             kind = (
@@ -314,7 +323,9 @@ def _judge_storage(state: StateResult, knowledge: Knowledge) -> list[Finding]:
         granted = granted_in(state, item.phase, knowledge.required)
         key: tuple[str, ...]
         if category is not None and category not in granted:
-            key = ("storage-without-consent", item.phase, item.kind, item.key)
+            # Storage is not expired by a decision: what is there at withdrawal stays after it.
+            moment = WITHDRAWN if item.phase == AT_WITHDRAWAL else item.phase
+            key = ("storage-without-consent", moment, item.kind, item.key)
             detail = f"{category} key in {item.kind} of {item.origin}"
         else:
             key = ("storage-written", item.kind, item.key)
@@ -331,28 +342,30 @@ def _judge_consent_mode(state: StateResult, knowledge: Knowledge) -> list[Findin
     seen: set[tuple[str, str]] = set()
     for record in state.consent_modes:
         granted = granted_in(state, record.phase, knowledge.required)
-        for signal, value in sorted(record.signals.items()):
-            category = knowledge.consent_mapping.get(signal)
-            if value != GRANTED or category is None or category in granted:
-                continue
-            if (record.phase, signal) in seen:
-                continue
-            seen.add((record.phase, signal))
-            params = ", ".join(
-                f"{name}={value}"
-                for name, value in (("gcs", record.gcs), ("gcd", record.gcd))
-                if value
+        wrong = [
+            f"{signal} ({knowledge.consent_mapping[signal]})"
+            for signal, value in sorted(record.signals.items())
+            if value == GRANTED
+            and signal in knowledge.consent_mapping
+            and knowledge.consent_mapping[signal] not in granted
+        ]
+        key = (record.phase, record.host)
+        if not wrong or key in seen:
+            continue
+        seen.add(key)
+        params = ", ".join(
+            f"{name}={value}" for name, value in (("gcs", record.gcs), ("gcd", record.gcd)) if value
+        )
+        findings.append(
+            Finding(
+                "consent-mode-granted",
+                state.name,
+                record.phase,
+                record.host,
+                f"granted without consent: {', '.join(wrong)} ({params})",
+                record.page,
             )
-            findings.append(
-                Finding(
-                    "consent-mode-granted",
-                    state.name,
-                    record.phase,
-                    signal,
-                    f"{signal} granted while {category} is not ({params} to {record.host})",
-                    record.page,
-                )
-            )
+        )
     return findings
 
 
@@ -421,26 +434,23 @@ def prominence_differences(accept: Mapping[str, str], reject: Mapping[str, str])
 
 
 def merge(findings: Iterable[Finding]) -> list[Finding]:
-    """One finding per cookie not declared and per unknown host, however many states saw it:
-    the rest stay one per state and moment."""
+    """One finding per cookie not declared and per unknown host, however many states saw it,
+    and one per thing seen before a decision: every state starts as the same undecided
+    visit. The rest stay one per state and moment."""
     merged: list[Finding] = []
-    once: dict[tuple[str, str], int] = {}
+    once: dict[tuple[str, ...], int] = {}
     for finding in findings:
+        key: tuple[str, ...] | None = None
         if finding.kind in ("undeclared-cookie", "unknown-host", "storage-written"):
             key = (finding.kind, finding.subject)
-            if key in once:
-                index = once[key]
-                first = merged[index]
-                merged[index] = Finding(
-                    first.kind,
-                    first.state,
-                    first.phase,
-                    first.subject,
-                    first.detail,
-                    first.page,
-                    first.count + finding.count,
-                )
-                continue
+        elif finding.phase == BEFORE:
+            key = (finding.kind, finding.phase, finding.subject)
+        if key is not None and key in once:
+            index = once[key]
+            first = merged[index]
+            merged[index] = replace(first, count=first.count + finding.count)
+            continue
+        if key is not None:
             once[key] = len(merged)
         merged.append(finding)
     return merged

@@ -8,8 +8,9 @@ from typing import Final, Literal
 # The moments of a visit a record belongs to; each is judged against what was granted then.
 BEFORE: Final = "before-decision"
 AFTER: Final = "after-decision"
-WITHDRAWN: Final = "after-withdrawal"
-PHASES: Final = (BEFORE, AFTER, WITHDRAWN)
+AT_WITHDRAWAL: Final = "at-withdrawal"  # the jar and storage just after withdrawing
+WITHDRAWN: Final = "after-withdrawal"  # the pages visited after that
+PHASES: Final = (BEFORE, AFTER, AT_WITHDRAWAL, WITHDRAWN)
 
 # Where a request went, as the middleware itself tells parties apart (consent.parties).
 FIRST_PARTY: Final = "first"

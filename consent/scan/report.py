@@ -179,7 +179,7 @@ def write_junit(result: ScanResult, path: Path) -> None:
 
 
 def _line(finding: Finding) -> str:
-    where = f" [{finding.phase}]" if finding.phase else ""
+    where = f" [{finding.state}{', ' + finding.phase if finding.phase else ''}]"
     page = f" on {finding.page}" if finding.page else ""
     return f"{finding.kind}{where}: {finding.subject}: {finding.detail}{page}"
 
