@@ -71,11 +71,12 @@ def find_chromium(explicit: str | None) -> str:
 
 def run_scan(options: ScanOptions, progress: Progress) -> ScanResult:
     """The scan, start to end; raises ScanSetupError when it cannot start."""
-    chromium = find_chromium(options.chromium)
     if is_url(options.target):
+        chromium = find_chromium(options.chromium)
         return asyncio.run(_scan(options.target, options, options.config, chromium, progress))
     app = load_app(options.target, factory=options.factory)
     config = options.config or config_of(app)
+    chromium = find_chromium(options.chromium)
     with LoopbackServer(app) as server:
         progress(f"serving {options.target} on {server.url}")
         return asyncio.run(_scan(server.url, options, config, chromium, progress))
