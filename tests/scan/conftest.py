@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -15,6 +16,36 @@ from consent.scan.run import find_chromium
 from consent.scan.target import ScanSetupError
 from tests.conftest import require
 from tests.scan.leaky import ENV_DIR
+
+# Every state of a scan of a site with the default purposes, in the order they are visited.
+STATE_NAMES = [
+    "undecided",
+    "rejected",
+    "accepted",
+    "only-preferences",
+    "only-analytics",
+    "only-marketing",
+    "gpc",
+]
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.urls += [v or "" for k, v in attrs if k in ("src", "href", "srcset", "action")]
+
+
+def tags_and_addresses(html: str) -> tuple[list[str], list[str]]:
+    """The start tags of a page, and every address in its src, href, srcset and action."""
+    parsed = _Tags()
+    parsed.feed(html)
+    parsed.close()
+    return parsed.tags, parsed.urls
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -10,31 +9,10 @@ import pytest
 from consent.names import ANALYTICS, COOKIE_CONSENT, COOKIE_CSRF, MARKETING
 from consent.scan.model import AFTER, AT_WITHDRAWAL, BEFORE, NOTICES, VIOLATIONS
 from consent.scan.target import LoopbackServer
-from tests.scan.conftest import Scan
+from tests.scan.conftest import STATE_NAMES, Scan, tags_and_addresses
 from tests.scan.leaky import KEPT_COOKIE, LEAKY_COOKIE, UNKNOWN_PIXEL_HOST, bare_app
 
 pytestmark = pytest.mark.browser
-
-ALL_STATES = {
-    "undecided",
-    "rejected",
-    "accepted",
-    "only-preferences",
-    "only-analytics",
-    "only-marketing",
-    "gpc",
-}
-
-
-class _Attributes(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[str] = []
-        self.tags: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.urls += [v or "" for k, v in attrs if k in ("src", "href", "srcset", "action")]
 
 
 def assert_reports_valid(scan: Scan) -> None:
@@ -59,11 +37,10 @@ def assert_reports_valid(scan: Scan) -> None:
     assert int(scan.junit.get("failures", "-1")) == len(failures)
     assert (len(failures) > 0) == (scan.status == 1)
     # The HTML report loads nothing: no script, and every address in it is a data: URI.
-    parsed = _Attributes()
-    parsed.feed(scan.html)
-    assert "script" not in parsed.tags
-    assert "link" not in parsed.tags
-    assert all(url.startswith("data:image/jpeg;base64,") for url in parsed.urls), parsed.urls
+    tags, urls = tags_and_addresses(scan.html)
+    assert "script" not in tags
+    assert "link" not in tags
+    assert all(url.startswith("data:image/jpeg;base64,") for url in urls), urls
     assert "url(" not in scan.html.split("</style>")[0]
 
 
@@ -79,7 +56,7 @@ def test_the_demo_site_scans_clean(scan: Any) -> None:
     assert result.report["violations"] == [], result.output
     assert result.status == 0
     assert_reports_valid(result)
-    assert {s["name"] for s in result.report["states"]} == ALL_STATES
+    assert [s["name"] for s in result.report["states"]] == STATE_NAMES
     assert all(s["reached"] and s["error"] is None for s in result.report["states"])
     assert result.report["pages"] == ["/", "/news/night-trams-return"]
 
@@ -113,7 +90,7 @@ def test_the_demo_site_scans_clean(scan: Any) -> None:
         c["name"] for c in result.state("accepted")["cookies"] if c["phase"] == AT_WITHDRAWAL
     }
     assert "news_uid" not in withdrawn
-    assert result.html.count("data:image/jpeg;base64,") >= len(ALL_STATES)
+    assert result.html.count("data:image/jpeg;base64,") >= len(STATE_NAMES)
 
 
 def test_a_leaky_site_fails_with_every_leak_named(scan: Any) -> None:

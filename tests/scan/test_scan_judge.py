@@ -32,6 +32,7 @@ from consent.scan.model import (
     StateResult,
     StorageRecord,
 )
+from tests.scan.conftest import STATE_NAMES
 
 SITE = "news.example"
 ALL = (NECESSARY, PREFERENCES, ANALYTICS, MARKETING)
@@ -330,15 +331,7 @@ def test_set_cookie_headers_are_read_as_stored_or_deleted(
 
 def test_states_cover_each_optional_category_and_gpc() -> None:
     plans = plan_states(list(ALL), [NECESSARY], None)
-    assert [p.name for p in plans] == [
-        "undecided",
-        "rejected",
-        "accepted",
-        "only-preferences",
-        "only-analytics",
-        "only-marketing",
-        "gpc",
-    ]
+    assert [p.name for p in plans] == STATE_NAMES
     by_name = {p.name: p for p in plans}
     assert by_name["gpc"].granted == {NECESSARY, PREFERENCES, ANALYTICS}
     assert by_name["only-analytics"].granted == {NECESSARY, ANALYTICS}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from html.parser import HTMLParser
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -23,6 +22,7 @@ from consent.scan.model import (
     StateResult,
 )
 from consent.scan.report import to_document, to_html, to_junit, write_html, write_json, write_junit
+from tests.scan.conftest import tags_and_addresses
 
 HOSTILE = '"><script>alert(1)</script><img src="https://evil.example/x.gif">'
 
@@ -57,24 +57,12 @@ def result(*findings: Finding) -> ScanResult:
     )
 
 
-class _Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.urls: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.urls += [v or "" for k, v in attrs if k in ("src", "href", "srcset", "action")]
-
-
 def test_html_escapes_everything_recorded_and_loads_nothing() -> None:
     leak = Finding("third-party-after-refusal", "rejected", AFTER, "evil.example", HOSTILE, "/")
     page = to_html(result(leak))
-    parsed = _Tags()
-    parsed.feed(page)
-    assert parsed.tags.count("script") == 0
-    assert parsed.urls == ["data:image/jpeg;base64,/9j/4GpwZWc="]
+    tags, urls = tags_and_addresses(page)
+    assert "script" not in tags
+    assert urls == ["data:image/jpeg;base64,/9j/4GpwZWc="]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "1 violation(s)" in page
 
