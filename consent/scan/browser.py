@@ -154,6 +154,9 @@ class VisitOptions:
     offline: bool
     timeout_s: float = 20.0
     screenshots: bool = True
+    # Sent with every request of every state, e.g. a trusted location header to be scanned
+    # as a visitor from a region.
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -293,7 +296,9 @@ class Scanner:
     # -- contexts -----------------------------------------------------------------------
 
     async def _context(self, state: StateResult, gpc: bool) -> tuple[Any, Any, _Recorder]:
-        headers = {"Sec-GPC": "1"} if gpc else {}
+        headers = dict(self.options.headers)
+        if gpc:
+            headers["Sec-GPC"] = "1"
         context = await self.browser.new_context(
             viewport=VIEWPORT, extra_http_headers=headers, locale="en-GB"
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -61,6 +63,13 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         action="store_true",
         help="answer every other host locally with an empty response: nothing leaves the machine",
     )
+    scan.add_argument(
+        "--header",
+        dest="headers",
+        action="append",
+        metavar="NAME:VALUE",
+        help="send this header with every request (repeat), e.g. a location header",
+    )
     scan.add_argument("--chromium", metavar="PATH", help="the Chromium to run (default: found)")
     scan.add_argument("--jobs", type=int, default=2, help="states visited at once (default 2)")
     scan.add_argument(
@@ -99,11 +108,17 @@ def run_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
         timeout_s=args.timeout,
         screenshots=not args.no_screenshots,
         config=_config(args),
+        headers=_headers(args.headers or ()),
     )
     try:
         result = run_scan(options, _progress(args.quiet))
     except ScanSetupError as exc:
         print(f"consent scan: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    except Exception as exc:
+        # A crash must not pass for a verdict: 1 means violations, so this is a 2.
+        traceback.print_exc()
+        print(f"consent scan: the scan failed: {exc}", file=sys.stderr)
         return EXIT_SETUP
     for option, writer in (("json", write_json), ("html", write_html), ("junit", write_junit)):
         target = getattr(args, option)
@@ -123,6 +138,10 @@ def _check(args: argparse.Namespace) -> str | None:
         return "--jobs must be 1 or more"
     if args.timeout <= 0:
         return "--timeout must be positive"
+    for header in args.headers or ():
+        name, sep, _ = header.partition(":")
+        if not sep or not name.strip() or any(c in name for c in " \t"):
+            return f"--header {header!r}: give NAME:VALUE"
     for path in args.paths or ():
         if not path.startswith("/"):
             return f"--path {path!r}: give a path on the site, starting with /"
@@ -131,6 +150,14 @@ def _check(args: argparse.Namespace) -> str | None:
         if target and not Path(target).resolve().parent.is_dir():
             return f"--{option} {target}: no such directory"
     return None
+
+
+def _headers(values: Sequence[str]) -> dict[str, str]:
+    headers = {}
+    for value in values:
+        name, _, content = value.partition(":")
+        headers[name.strip()] = content.strip()
+    return headers
 
 
 def _config(args: argparse.Namespace) -> ConsentConfig | None:

@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
 from urllib.parse import urlsplit
 
 from consent.categories import DEFAULT_CATEGORIES
@@ -49,7 +48,7 @@ class ScanOptions:
     timeout_s: float = 20.0
     screenshots: bool = True
     config: ConsentConfig | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def find_chromium(explicit: str | None) -> str:
@@ -110,7 +109,9 @@ async def _scan(
             scanner = Scanner(
                 browser,
                 base_url,
-                VisitOptions(options.offline, options.timeout_s, options.screenshots),
+                VisitOptions(
+                    options.offline, options.timeout_s, options.screenshots, dict(options.headers)
+                ),
             )
             undecided = StateResult("undecided", "a first visit; nothing is clicked", ())
             crawl = await scanner.explore(undecided, paths, options.depth, options.max_pages, clock)
@@ -119,6 +120,12 @@ async def _scan(
                 raise ScanSetupError(f"no page of {base_url} could be loaded ({failures})")
             categories, required = _categories(crawl, config)
             plans = plan_states(categories, required, None)
+            unknown = sorted(set(options.states or ()) - {p.name for p in plans})
+            if unknown:
+                raise ScanSetupError(
+                    f"--states: no state {', '.join(unknown)} on this site; "
+                    f"its states are {', '.join(p.name for p in plans)}"
+                )
             undecided.granted = tuple(sorted(plans[0].granted))
             wanted = [p for p in plans[1:] if options.states is None or p.name in options.states]
             states = [undecided] + [_result(plan) for plan in wanted]

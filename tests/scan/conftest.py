@@ -65,6 +65,7 @@ class Scan:
     junit: ET.Element
     html: str
     output: str
+    errors: str
 
     def violations(self, kind: str) -> list[dict[str, Any]]:
         return [v for v in self.report["violations"] if v["kind"] == kind]
@@ -108,13 +109,17 @@ def scan(
             *options,
         ]
         status = main(argv)
-        output = capsys.readouterr().out
+        output, errors = capsys.readouterr()
+        if status == 2:  # the scan did not run: no report is written
+            assert not reports["json"].exists()
+            return Scan(status, {}, ET.Element("none"), "", output, errors)
         return Scan(
             status=status,
             report=json.loads(reports["json"].read_text("utf-8")),
             junit=ET.parse(reports["xml"]).getroot(),  # noqa: S314 (the report we just wrote)
             html=reports["html"].read_text("utf-8"),
             output=output,
+            errors=errors,
         )
 
     return run

@@ -44,6 +44,7 @@ RUNTIME_TAGS = """
   hit.src = "https://" + host + "/g/collect?v=2&tid=G-LEAK&gcs=G111&gcd=13t3t3t3t5";
   document.cookie = "_f" + "bp=fb.1.1700000000.42; path=/; max-age=7776000";
   localStorage.setItem("_g" + "a", "GA1.1.42");
+  if (navigator.globalPrivacyControl === true) sessionStorage.setItem("gpc_seen", "1");
 })();
 </script>"""
 

@@ -122,6 +122,9 @@ def test_a_leaky_site_fails_with_every_leak_named(scan: Any) -> None:
     assert result.subjects("cookie-kept-after-withdrawal", "accepted") == {KEPT_COOKIE}
     assert "_ga" in result.subjects("storage-without-consent", "undecided")
     assert result.subjects("consent-mode-granted", "rejected") == {"www.google-analytics.com"}
+    # Scripts see Global Privacy Control in the gpc state, and only there.
+    gpc_seen = [n for n in result.report["notices"] if n["subject"] == "gpc_seen"]
+    assert [(n["kind"], n["state"]) for n in gpc_seen] == [("storage-written", "gpc")]
     gpc_mode = [v for v in result.violations("consent-mode-granted") if v["state"] == "gpc"]
     assert "ad_storage (marketing)" in gpc_mode[0]["detail"]
     assert "analytics_storage" not in gpc_mode[0]["detail"]
@@ -177,3 +180,9 @@ def test_a_site_without_a_banner_is_scanned_by_its_url(scan: Any) -> None:
     assert result.subjects("banner-missing") == {"banner"}
     assert result.subjects("third-party-before-consent") == {"www.googletagmanager.com"}
     assert result.subjects("state-unreachable") == {"accepted"}
+
+
+def test_a_state_the_site_does_not_have_is_a_usage_error(scan: Any) -> None:
+    result = scan("tests.scan.leaky:dark_banner_app", "--factory", "--states", "only-weather")
+    assert result.status == 2
+    assert "no state only-weather on this site" in result.errors

@@ -128,6 +128,7 @@ def test_json_is_complete_and_round_trips(tmp_path: Path) -> None:
         (["scan", "http://127.0.0.1:9/", "--chromium", "/nonexistent/chromium"], "no executable"),
         (["scan", "http://127.0.0.1:9/", "--path", "news"], "starting with /"),
         (["scan", "http://127.0.0.1:9/", "--max-pages", "0"], "--max-pages"),
+        (["scan", "http://127.0.0.1:9/", "--header", "no colon"], "NAME:VALUE"),
         (["scan", "http://127.0.0.1:9/", "--json", "/nonexistent/dir/r.json"], "no such directory"),
     ],
 )
