@@ -231,7 +231,7 @@ def to_html(result: ScanResult) -> str:
         verdict,
         "<h2>Violations</h2>",
         _table(
-            ("kind", "state", "moment", "subject", "detail", "page", "count"),
+            ("kind", "state", "moment", "subject", "detail", "page", "seen"),
             (
                 (f.kind, f.state, f.phase, f.subject, f.detail, f.page, f.count)
                 for f in result.violations
@@ -241,7 +241,7 @@ def to_html(result: ScanResult) -> str:
         else "<p>None.</p>",
         "<h2>Notices</h2>",
         _table(
-            ("kind", "state", "subject", "detail", "count"),
+            ("kind", "state", "subject", "detail", "seen"),
             ((f.kind, f.state, f.subject, f.detail, f.count) for f in result.notices),
         )
         if result.notices
