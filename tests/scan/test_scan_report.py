@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -137,3 +138,29 @@ def test_usage_and_setup_errors_exit_2_with_a_message(
 ) -> None:
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("missing", "target"),
+    [
+        (("playwright", "playwright.async_api"), "http://127.0.0.1:9/"),
+        (("uvicorn",), "tests.scan.leaky:bare_app"),
+    ],
+)
+def test_a_missing_package_names_the_extra_to_install(
+    missing: tuple[str, ...],
+    target: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in missing:
+        # A None entry in sys.modules makes the import fail as if it were not installed.
+        monkeypatch.setitem(sys.modules, name, None)
+    # Any executable passes for Chromium here: the scan stops before starting it.
+    argv = ["scan", target, "--factory", "--chromium", sys.executable]
+    if target.startswith("http"):
+        argv.remove("--factory")
+    assert main(argv) == 2
+    errors = capsys.readouterr().err
+    assert "asgi-consent[scan]" in errors
+    assert "Traceback" not in errors
