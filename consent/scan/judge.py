@@ -25,8 +25,8 @@ from consent.scan.model import (
     THIRD_PARTY,
     WITHDRAWN,
     BannerCheck,
-    CookieRecord,
     Finding,
+    RequestRecord,
     StateResult,
 )
 
@@ -201,8 +201,7 @@ def judge_state(state: StateResult, knowledge: Knowledge) -> list[Finding]:
 
 
 def _judge_requests(state: StateResult, knowledge: Knowledge) -> list[Finding]:
-    grouped: dict[tuple[str, str, str], list[str]] = {}
-    pages: dict[tuple[str, str, str], str] = {}
+    grouped: dict[tuple[str, str, str], list[RequestRecord]] = {}
     unknown: dict[str, int] = {}
     for request in state.requests:
         if request.party != THIRD_PARTY:
@@ -215,24 +214,21 @@ def _judge_requests(state: StateResult, knowledge: Knowledge) -> list[Finding]:
         kind = (
             "third-party-before-consent" if request.phase == BEFORE else "third-party-after-refusal"
         )
-        key = (kind, request.phase, request.host)
-        grouped.setdefault(key, []).append(request.url)
-        pages.setdefault(key, request.page)
+        grouped.setdefault((kind, request.phase, request.host), []).append(request)
     findings = []
-    for key, urls in grouped.items():
-        kind, phase, host = key
-        sample = next(r for r in state.requests if r.host == host and r.url == urls[0])
-        who = sample.service or "a service the catalogue does not know"
-        category = sample.category or f"{knowledge.unclassified}, as unclassified"
+    for (kind, phase, host), requests in grouped.items():
+        first = requests[0]
+        who = first.service or "a service the catalogue does not know"
+        category = first.category or f"{knowledge.unclassified}, as unclassified"
         findings.append(
             Finding(
                 kind,
                 state.name,
                 phase,
                 host,
-                f"{who} ({category}): {len(urls)} request(s), first {_short(urls[0])}",
-                pages[key],
-                len(urls),
+                f"{who} ({category}): {len(requests)} request(s), first {_short(first.url)}",
+                first.page,
+                len(requests),
             )
         )
     for host, count in unknown.items():
@@ -465,7 +461,3 @@ def host_of(url: str) -> str:
         return (urlsplit(url).hostname or "").lower()
     except ValueError:
         return ""
-
-
-def cookie_key(cookie: CookieRecord) -> tuple[str, str, str, str, str]:
-    return (cookie.phase, cookie.source, cookie.name, cookie.domain, cookie.path)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from consent.names import ANALYTICS, COOKIE_CONSENT, COOKIE_CSRF, MARKETING
-from consent.scan.model import AFTER, AT_WITHDRAWAL, BEFORE, NOTICES, VIOLATIONS
+from consent.scan.model import AFTER, AT_WITHDRAWAL, BEFORE, NOTICES, PHASES, VIOLATIONS
 from consent.scan.target import LoopbackServer
 from tests.scan.conftest import STATE_NAMES, Scan, tags_and_addresses
 from tests.scan.leaky import KEPT_COOKIE, LEAKY_COOKIE, UNKNOWN_PIXEL_HOST, bare_app
@@ -27,7 +27,7 @@ def assert_reports_valid(scan: Scan) -> None:
         assert finding["kind"] in NOTICES
     for state in report["states"]:
         for request in state["requests"]:
-            assert request["phase"] in (BEFORE, AFTER, "after-withdrawal")
+            assert request["phase"] in PHASES
             assert request["party"] in ("first", "third", "library")
     # JUnit: one failure per failing check, and the counts add up.
     assert scan.junit.tag == "testsuites"
