@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,6 +22,8 @@ DESCRIPTION = """\
 Visit a site in headless Chromium as an undecided visitor, after Reject all, after Accept all
 and a withdrawal, with each purpose alone, and with Global Privacy Control; record every
 request, cookie and storage key, and fail on anything that runs ahead of consent.
+The operator's declarations are read from the app, or from the TOML file of the global
+--config option (consent --config consent.toml scan URL).
 Exit status: 0 clean, 1 violations, 2 the scan could not run."""
 
 
@@ -61,7 +64,7 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     scan.add_argument(
         "--offline",
         action="store_true",
-        help="answer every other host locally with an empty response: nothing leaves the machine",
+        help="answer every other origin locally with an empty response: nothing leaves the machine",
     )
     scan.add_argument(
         "--header",
@@ -166,7 +169,10 @@ def _config(args: argparse.Namespace) -> ConsentConfig | None:
     path = getattr(args, "config", None) or os.environ.get(ENV_CONFIG)
     if not path:
         return None
-    return ConsentConfig.from_toml(path, dev_mode=True)
+    with warnings.catch_warnings():
+        # The throw-away key that dev_mode warns about never signs anything here.
+        warnings.simplefilter("ignore", UserWarning)
+        return ConsentConfig.from_toml(path, dev_mode=True)
 
 
 def _progress(quiet: bool) -> Any:

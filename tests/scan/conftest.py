@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -91,9 +92,13 @@ def scan(
     """Scans a target offline with the given options; returns the exit status and reports."""
     monkeypatch.setenv(ENV_DIR, str(tmp_path))
 
-    def run(target: str, *options: str) -> Scan:
+    def run(target: str, *options: str, before: Sequence[str] = ()) -> Scan:
+        """``before``: options of the ``consent`` command itself, such as ``--config``."""
         reports = {kind: tmp_path / f"report.{kind}" for kind in ("json", "html", "xml")}
+        for report in reports.values():
+            report.unlink(missing_ok=True)
         argv = [
+            *before,
             "scan",
             target,
             "--offline",

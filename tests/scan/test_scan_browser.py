@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -172,14 +173,23 @@ def test_a_hidden_reject_button_is_reported_and_refusing_is_unreachable(scan: An
     assert result.state("rejected")["reached"] is False
 
 
-def test_a_site_without_a_banner_is_scanned_by_its_url(scan: Any) -> None:
+def test_a_site_without_a_banner_is_scanned_by_its_url(scan: Any, tmp_path: Path) -> None:
+    # The operator's configuration, given with the global --config, classes hosts too.
+    config = tmp_path / "consent.toml"
+    config.write_text('own_domains = ["googletagmanager.com"]\n', encoding="utf-8")
     with LoopbackServer(bare_app()) as server:
         result = scan(server.url + "/", "--states", "accepted")
+        configured = scan(
+            server.url + "/", "--states", "accepted", before=["--config", str(config)]
+        )
     assert result.status == 1
     assert_reports_valid(result)
     assert result.subjects("banner-missing") == {"banner"}
     assert result.subjects("third-party-before-consent") == {"www.googletagmanager.com"}
     assert result.subjects("state-unreachable") == {"accepted"}
+    assert configured.status == 1
+    assert configured.subjects("third-party-before-consent") == set()
+    assert configured.subjects("banner-missing") == {"banner"}
 
 
 def test_a_state_the_site_does_not_have_is_a_usage_error(scan: Any) -> None:
