@@ -7,7 +7,7 @@ CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
 
 REFERENCE := $(VENV)/reference
 
-.PHONY: reference demo test test-load check-install check lint typecheck pytest browser postgres bench locales clean format
+.PHONY: reference demo test test-load check-install check lint typecheck pytest browser postgres bench locales clean format scan-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ demo: $(STAMP)
 
 ## Build the environment, install the browser when missing, and run every check and test
 ## except the load test (minutes of four busy workers; `make test-load`, run by .ci/run).
-test: $(STAMP) browser postgres reference check pytest
+test: $(STAMP) browser postgres reference check pytest scan-demo
 
 postgres:
 	@bash .ci/ensure-postgres
@@ -80,6 +80,16 @@ pytest: $(STAMP)
 	$(BIN)/python -m coverage run -m pytest $(PYTEST_ARGS)
 	@echo "coverage of consent/ (floor 85 %):" $$($(BIN)/python -m coverage report --format=total)
 	$(BIN)/python -m coverage report --fail-under=85 --format=total >/dev/null
+
+## Scan the demo site in Chromium in every consent state, as CI does: exit 1 on any
+## violation. Third parties are answered locally (--offline); reports go to build/scan-demo/.
+SCAN_REPORTS := build/scan-demo
+scan-demo: $(STAMP) browser
+	mkdir -p $(SCAN_REPORTS)
+	$(BIN)/consent scan examples.news.app:create_app --factory --offline \
+	  --path / --path /news/night-trams-return --depth 1 --max-pages 10 \
+	  --json $(SCAN_REPORTS)/report.json --html $(SCAN_REPORTS)/report.html \
+	  --junit $(SCAN_REPORTS)/junit.xml
 
 ## The audit load test: 4 uvicorn workers, 20 000 decisions, a worker killed mid-run.
 test-load: $(STAMP) postgres

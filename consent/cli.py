@@ -1,4 +1,4 @@
-"""The `consent` command: demo site, audit tools, cookie, locale and catalogue checks.
+"""The `consent` command: demo site, audit tools, site scan, cookie, locale and catalogue checks.
 
 Reuses the lower layers directly and never the middleware, so every command works on a
 machine where only the configuration and the database are at hand.
@@ -72,8 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     catalogue_check.set_defaults(handler=_catalogue_check)
 
     from consent.audit.commands import register_cli
+    from consent.scan.command import register_cli as register_scan
 
     register_cli(commands)
+    register_scan(commands)
     return parser
 
 

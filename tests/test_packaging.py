@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-EXTRA_MARKERS = {"extra == 'demo'", "extra == 'dev'"}
+EXTRA_MARKERS = {"extra == 'demo'", "extra == 'dev'", "extra == 'scan'"}
 
 
 @pytest.fixture(scope="module")
