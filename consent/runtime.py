@@ -282,7 +282,7 @@ class ConsentRuntime:
         )
 
     def category_rows(self, t: TextLookup, state: ConsentState) -> list[dict[str, Any]]:
-        vendors, more = self._vendors_by_category()
+        vendors = self._vendors_by_category()
         rows = []
         for category in self.config.categories:
             required = category.id in self.required
@@ -295,35 +295,29 @@ class ConsentRuntime:
                     "title": t.category(category.id, "title"),
                     "description": t.category(category.id, "description"),
                     "vendors": ", ".join(vendors.get(category.id, ())),
-                    "more_services": more.get(category.id, 0),
                 }
             )
         return rows
 
-    def _vendors_by_category(self) -> tuple[Mapping[str, tuple[str, ...]], Mapping[str, int]]:
-        """Per category, the vendors the operator declared by name, and how many more services
-        the catalogue knows: hundreds of names would bury the choice, so those are counted
-        here and listed on the cookie policy page."""
+    def _vendors_by_category(self) -> Mapping[str, tuple[str, ...]]:
+        """Per category, the vendors of the services the operator declares the site uses."""
         found: dict[str, set[str]] = {}
         for service in self.operator_services:
             found.setdefault(service.category, set()).add(service.vendor)
-        declared = {s.id for s in self.operator_services}
-        more: dict[str, int] = {}
-        for service in self.catalogue.services:
-            if service.id not in declared:
-                more[service.category] = more.get(service.category, 0) + 1
-        return {category: tuple(sorted(v)) for category, v in found.items()}, more
+        return {category: tuple(sorted(v)) for category, v in found.items()}
 
     def services_listed(self) -> tuple[Service, ...]:
-        """Every service the cookie policy names: the operator's and the catalogue's.
+        """The services the cookie policy names: those the operator declares the site uses.
 
-        Built from the configuration alone, never from the pages a worker happened to serve,
-        so every worker gives every visitor the same banner and the same policy.
+        The catalogue knows over a thousand services so that it can hold back whatever a page
+        loads; naming them all would tell readers the site uses every one of them. Built from
+        the configuration alone, never from the pages a worker happened to serve, so every
+        worker gives every visitor the same banner and the same policy.
         """
-        return tuple(sorted(self.catalogue.services, key=lambda s: (s.category, s.name)))
+        return tuple(sorted(self.operator_services, key=lambda s: (s.category, s.name)))
 
     def policy_page(self, locale: Locale, root_path: str = "", *, secure: bool = False) -> str:
-        """The cookie policy page; it names hundreds of services, so each rendering is kept."""
+        """The cookie policy page, kept per locale, mount point and scheme."""
         key = (locale.tag, root_path, secure)
         cached = self._policy_cache.get(key)
         if cached is None:

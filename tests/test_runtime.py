@@ -16,7 +16,7 @@ TRACKED_PAGE_PATHS = ("/", "/news/a", "/news/b")
 def test_every_worker_shows_the_same_vendors_and_policy(
     make_config: Callable[..., ConsentConfig],
 ) -> None:
-    config = make_config()
+    config = make_config(services=[{"id": "google-analytics"}, {"id": "meta-pixel"}])
     workers = [ConsentMiddleware(page_app(), config=config) for _ in range(2)]
     # Only the first worker has served pages, with a catalogue tracker on them.
     with TestClient(workers[0]) as client:
@@ -37,6 +37,27 @@ def test_every_worker_shows_the_same_vendors_and_policy(
                 pages.append(response.content)
     assert banners[:2] == banners[2:]
     assert pages[:2] == pages[2:]
-    # The catalogue's services are counted in the banner and named on the policy page.
-    assert 'class="cst-more"' in banners[0]
+    # Only the services the operator declares are named; the catalogue's others are not.
     assert b"Google Analytics" in pages[0]
+    assert b"Criteo" not in pages[0]
+
+
+def test_the_banner_and_policy_name_only_declared_services(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    """The catalogue knows a thousand services to hold back what pages load; a site uses a
+    few. Naming the rest would tell readers the site shares their data with all of them."""
+    undeclared = ConsentMiddleware(page_app(), config=make_config()).runtime
+    declared = ConsentMiddleware(
+        page_app(), config=make_config(services=[{"id": "youtube-nocookie"}])
+    ).runtime
+    state = undeclared.state(None, gpc=False)
+    locale = undeclared.locales.get("en")
+    plain = undeclared.banner(locale, state, csrf_token="token", next_path="/")
+    named = declared.banner(locale, state, csrf_token="token", next_path="/")
+    assert "Google" not in plain
+    assert "Google Ireland Limited" in named
+    policy = undeclared.policy_page(locale)
+    assert "Criteo" not in policy and "Google Analytics" not in policy
+    assert len(policy.encode()) < 30_000
+    assert "youtube" in declared.policy_page(locale).lower()

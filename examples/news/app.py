@@ -86,6 +86,13 @@ def create_app(*, config: ConsentConfig | None = None, data_dir: Path | None = N
             # The site's own cookies: the middleware strips news_lang from responses when
             # preferences are refused, and lists both in the cookie policy.
             cookie_categories={LANG_COOKIE: "preferences", UID_COOKIE: ANALYTICS},
+            # The third parties the articles load, declared as an operator would: the banner
+            # names their vendors and the cookie policy lists their cookies.
+            services=[
+                {"id": "google-analytics"},
+                {"id": "meta-pixel"},
+                {"id": "youtube-nocookie"},
+            ],
             cookie_details={
                 LANG_COOKIE: {
                     "lifetime_days": LANG_COOKIE_MAX_AGE // 86400,
