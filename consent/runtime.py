@@ -11,7 +11,7 @@ import html
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,12 @@ from consent.catalogue import (
     service_from_mapping,
 )
 from consent.config import ConfigError, ConsentConfig
-from consent.cookie import ConsentCookieCodec, CookiePayload, cookie_name_for
+from consent.cookie import (
+    ConsentCookieCodec,
+    CookiePayload,
+    cookie_name_for,
+    parse_cookie_header,
+)
 from consent.enforcement import CookiePolicy
 from consent.holdback import HoldbackPolicy
 from consent.i18n import Locale, LocaleCatalogue
@@ -55,6 +60,8 @@ UNDECIDED = ConsentState(decided=False, granted=frozenset())
 # combinations (every locale with every choice is about 650 banners) passes through.
 BANNER_CACHE_SIZE = 512
 PLACEHOLDER_CACHE_SIZE = 1024
+# Visitors' states by their Cookie header: a few hundred bytes each, about 2 MB when full.
+STATE_CACHE_SIZE = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +124,14 @@ class ConsentRuntime:
             block_undeclared=config.undeclared_cookies == "block",
         )
         self.gpc_refuses = frozenset({MARKETING}) & self.all_categories
+        self._undecided = {
+            gpc: ConsentState(decided=False, granted=self.required, gpc=gpc)
+            for gpc in (False, True)
+        }
+        # Visitor states by Cookie header: bounded, the ones in use kept.
+        self._states: LruCache[tuple[bytes, bool, bool], tuple[ConsentState, float]] = LruCache(
+            STATE_CACHE_SIZE
+        )
         self.theme_style = css_custom_properties(tuple(sorted(config.theme.items())))
         self._banner_cache: LruCache[tuple[Any, ...], str] = LruCache(BANNER_CACHE_SIZE)
         self._placeholder_cache: LruCache[tuple[str, str, str], str] = LruCache(
@@ -131,11 +146,35 @@ class ConsentRuntime:
     # ----- state -------------------------------------------------------------------------
 
     def state(self, cookie_value: str | None, *, gpc: bool) -> ConsentState:
-        payload = self.codec.decode(cookie_value)
+        return self._state_until(cookie_value, gpc, time.time())[0]
+
+    def visitor_state(
+        self, cookie_header: bytes, secure: bool, cookie_name: Callable[[], str], *, gpc: bool
+    ) -> ConsentState:
+        """The state of a visitor who sent ``cookie_header`` (the Cookie header's bytes) over
+        a connection where cookies are ``secure`` (their name depends on it), worked out once
+        per distinct header while its answer holds: a visitor sends the same cookies with every
+        request, most of them for no page."""
+        if not cookie_header:
+            return self._undecided[gpc and self.config.honour_gpc]
+        key = (cookie_header, secure, gpc)
+        now = time.time()
+        found = self._states.get(key)
+        if found is None or found[1] <= now:
+            name = cookie_name()
+            value = parse_cookie_header(cookie_header.decode("latin-1"), (name,)).get(name)
+            found = self._state_until(value, gpc, now)
+            self._states.put(key, found)
+        return found[0]
+
+    def _state_until(
+        self, cookie_value: str | None, gpc: bool, now: float
+    ) -> tuple[ConsentState, float]:
+        payload, until = self.codec.decode_until(cookie_value, now)
         gpc = gpc and self.config.honour_gpc
         if payload is None:
-            return ConsentState(decided=False, granted=self.required, gpc=gpc)
-        return self.state_from_payload(payload, gpc=gpc)
+            return self._undecided[gpc], until
+        return self.state_from_payload(payload, gpc=gpc), until
 
     def state_from_payload(self, payload: CookiePayload, *, gpc: bool) -> ConsentState:
         granted = (payload.granted & self.all_categories) | self.required

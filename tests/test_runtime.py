@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
+import pytest
 from starlette.testclient import TestClient
 
 from consent import ConsentConfig, ConsentMiddleware
+from consent.cookie import CookiePayload
 from consent.csrf import new_nonce
+from consent.runtime import ConsentRuntime
 from tests.conftest import page_app
 
 TRACKED_PAGE_PATHS = ("/", "/news/a", "/news/b")
@@ -40,3 +44,48 @@ def test_every_worker_shows_the_same_vendors_and_policy(
     # The catalogue's services are counted in the banner and named on the policy page.
     assert 'class="cst-more"' in banners[0]
     assert b"Google Analytics" in pages[0]
+
+
+def test_visitor_state_is_worked_out_once_per_cookie_header(
+    make_config: Callable[..., ConsentConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = make_config(cookie_max_age=600)
+    runtime = ConsentRuntime(config)
+    value = runtime.codec.encode(
+        CookiePayload(
+            consent_id="c1",
+            granted=frozenset({"analytics"}),
+            policy_version=config.policy_version,
+            decided_at=int(time.time()),
+        )
+    )
+    header = f"theme=dark; {config.cookie_name}={value}".encode()
+    decoded: list[str | None] = []
+    real = runtime.codec.decode_until
+
+    def counting(cookie: str | None, now: float) -> tuple[CookiePayload | None, float]:
+        decoded.append(cookie)
+        return real(cookie, now)
+
+    monkeypatch.setattr(runtime.codec, "decode_until", counting)
+    names: list[str] = []
+
+    def name() -> str:
+        names.append(config.cookie_name)
+        return config.cookie_name
+
+    first = runtime.visitor_state(header, False, name, gpc=False)
+    assert first.decided and "analytics" in first.granted
+    assert runtime.visitor_state(header, False, name, gpc=False) is first
+    assert decoded == [value] and len(names) == 1
+    # GPC and the connection's security change the answer: each is its own entry.
+    assert "marketing" not in runtime.visitor_state(header, False, name, gpc=True).granted
+    runtime.visitor_state(header, True, name, gpc=False)
+    assert len(decoded) == 3
+    # Past the cookie's lifetime the remembered answer is not used: the visitor is undecided.
+    later = time.time() + 601
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert not runtime.visitor_state(header, False, name, gpc=False).decided
+    # No Cookie header: no work at all.
+    assert not runtime.visitor_state(b"", False, name, gpc=False).decided
+    assert len(names) == 4
