@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from consent import _scanner as sc
+from consent.lru import LruCache
 from consent.names import (
     ATTR_CATEGORY,
     ATTR_HELD,
@@ -132,6 +133,10 @@ _PREFIXES = frozenset(b"<" + n.encode()[:i] for n in _SEARCHED for i in range(le
 
 
 _NO_TAG = (b"", sc.LazyAttrs(b"", 0, 0))
+# Held forms of start tags by their bytes, name and category: pages repeat their tags from one
+# view to the next (news pages are rendered anew for every request), so most are made once.
+_HELD_TAGS: LruCache[tuple[bytes, str, str], tuple[bytes, bytes]] = LruCache(4096)
+_MAX_REMEMBERED_TAG = 2048  # longer tags (a srcdoc, a data: URL) are rewritten each time
 
 
 def _held_name(attr: str) -> bytes:
@@ -174,7 +179,7 @@ class HtmlRewriter:
         held_marker: bytes = b"",
     ) -> None:
         # The value of ATTR_HELD on what is held: the browser restores only elements carrying it.
-        self._held_marker = held_marker
+        self._held_attr = _held_attr(held_marker)
         # None: nothing can be held (the visitor granted everything), so once the banner is
         # in place the rest of the body passes through without being scanned at all.
         self._passthrough_after_body = classify is None
@@ -761,7 +766,7 @@ class HtmlRewriter:
 
     def _nested(self) -> "HtmlRewriter":
         inner = HtmlRewriter(self._classifier, max_inline_script=self._cap)
-        inner._held_marker = self._held_marker
+        inner._held_attr = self._held_attr
         inner._phase = _MAIN
         inner._document = False
         inner._at_start = False
@@ -959,7 +964,16 @@ class HtmlRewriter:
         # No placeholder for a script before the body: in the head it would end the head.
         placeholder = hold.placeholder if name != "script" or self._phase == _MAIN else b""
         self._put(buf, p, placeholder)
-        self._out.append(_held_tag(tag, name_end, name, hold, self._held_marker))
+        if len(tag) > _MAX_REMEMBERED_TAG:
+            parts = _held_parts(tag, name_end, name, hold.category)
+        else:
+            key = (tag, name, hold.category)
+            found = _HELD_TAGS.get(key)
+            if found is None:
+                found = _held_parts(tag, name_end, name, hold.category)
+                _HELD_TAGS.put(key, found)
+            parts = found
+        self._out.extend((parts[0], self._held_attr, parts[1]))
         self._emit = end
         self.held_count += 1
 
@@ -991,8 +1005,15 @@ def _integration_point(name: str, ns: int, buf: bytes | bytearray, p: int, end: 
     return _NO_IP
 
 
-def _held_tag(tag: bytes, name_end: int, name: str, hold: Hold, marker: bytes = b"") -> bytes:
-    """``tag`` with its fetching attributes moved aside and the held-back markers added.
+def _held_attr(marker: bytes) -> bytes:
+    """The attribute that names the response's marker, the last one of every held tag."""
+    return b" " + ATTR_HELD.encode() + (b'="' + marker + b'"' if marker else b"")
+
+
+def _held_parts(tag: bytes, name_end: int, name: str, category: str) -> tuple[bytes, bytes]:
+    """``tag`` with its fetching attributes moved aside and the category added: the held form
+    before and after the response's marker, which changes with every response while the rest
+    is the same for the same bytes.
 
     Attributes other than those are kept byte for byte. Later duplicates are dropped: browsers
     ignore them anyway, and a second ``src`` must not become the one that loads.
@@ -1044,11 +1065,9 @@ def _held_tag(tag: bytes, name_end: int, name: str, hold: Hold, marker: bytes = 
             parts.append(tag[start:stop])
     if script and "type" not in present:
         extra.insert(0, b' type="' + HELD_SCRIPT_TYPE.encode() + b'"')
-    extra.append(b" " + ATTR_CATEGORY.encode() + b'="' + _attr_text(hold.category) + b'"')
-    extra.append(b" " + ATTR_HELD.encode() + (b'="' + marker + b'"' if marker else b""))
+    extra.append(b" " + ATTR_CATEGORY.encode() + b'="' + _attr_text(category) + b'"')
     parts.extend(extra)
-    parts.append(tag[cursor:])
-    return b"".join(parts)
+    return b"".join(parts), tag[cursor:]
 
 
 def rewrite(
