@@ -10,6 +10,7 @@ import asyncio
 import html
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -60,6 +61,19 @@ UNDECIDED = ConsentState(decided=False, granted=frozenset())
 # combinations (every locale with every choice is about 650 banners) passes through.
 BANNER_CACHE_SIZE = 512
 PLACEHOLDER_CACHE_SIZE = 1024
+# Where a rendered banner takes the visitor's values; the nonce attribute as a whole, which
+# goes when the page has no nonce.
+_NONCE_ATTRIBUTE = f' nonce="{NONCE_MARKER}"'
+_BANNER_SLOTS = re.compile(
+    "("
+    + "|".join(
+        re.escape(m)
+        for m in (_NONCE_ATTRIBUTE, CSRF_MARKER, NEXT_MARKER, HELD_MARKER, CONSENT_ID_MARKER)
+    )
+    + "|"
+    + re.escape(NONCE_MARKER)
+    + ")"
+)
 # Visitors' states by their Cookie header: a few hundred bytes each, about 2 MB when full.
 STATE_CACHE_SIZE = 8192
 
@@ -133,7 +147,7 @@ class ConsentRuntime:
             STATE_CACHE_SIZE
         )
         self.theme_style = css_custom_properties(tuple(sorted(config.theme.items())))
-        self._banner_cache: LruCache[tuple[Any, ...], str] = LruCache(BANNER_CACHE_SIZE)
+        self._banner_cache: LruCache[tuple[Any, ...], tuple[str, ...]] = LruCache(BANNER_CACHE_SIZE)
         self._placeholder_cache: LruCache[tuple[str, str, str], str] = LruCache(
             PLACEHOLDER_CACHE_SIZE
         )
@@ -268,19 +282,25 @@ class ConsentRuntime:
         key = (locale.tag, state.decided, state.granted, state.gpc, shared, root_path)
         cached = self._banner_cache.get(key)
         if cached is None:
-            cached = self._render_banner(locale, state, self.urls_for(root_path))
+            markup = self._render_banner(locale, state, self.urls_for(root_path))
+            # Kept cut at its slots: the visitor's values are joined in, one pass per page.
+            cached = tuple(_BANNER_SLOTS.split(markup))
             self._banner_cache.put(key, cached)
-        markup = (
-            cached.replace(CSRF_MARKER, html.escape(csrf_token))
-            .replace(NEXT_MARKER, html.escape(next_path))
-            .replace(HELD_MARKER, html.escape(held))
-        )
+        values = {
+            CSRF_MARKER: html.escape(csrf_token),
+            NEXT_MARKER: html.escape(next_path),
+            HELD_MARKER: html.escape(held),
+            NONCE_MARKER: html.escape(nonce) if nonce else NONCE_MARKER,
+            _NONCE_ATTRIBUTE: f' nonce="{html.escape(nonce)}"' if nonce else "",
+        }
         if state.consent_id is not None:
             consent_id = json.dumps(state.consent_id, ensure_ascii=True)[1:-1]
-            markup = markup.replace(CONSENT_ID_MARKER, html.escape(consent_id))
-        if nonce:
-            return markup.replace(NONCE_MARKER, html.escape(nonce))
-        return markup.replace(f' nonce="{NONCE_MARKER}"', "")
+            values[CONSENT_ID_MARKER] = html.escape(consent_id)
+        pieces = list(cached)
+        # The split keeps each slot's own text at the odd places.
+        for at in range(1, len(pieces), 2):
+            pieces[at] = values.get(pieces[at], pieces[at])
+        return "".join(pieces)
 
     def _render_banner(self, locale: Locale, state: ConsentState, urls: Urls) -> str:
         shared = self.config.shared_cache_mode

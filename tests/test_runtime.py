@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Callable
 
@@ -12,6 +13,7 @@ from consent import ConsentConfig, ConsentMiddleware
 from consent.cookie import CookiePayload
 from consent.csrf import new_nonce
 from consent.runtime import ConsentRuntime
+from consent.templating import CSRF_MARKER, HELD_MARKER, NEXT_MARKER, NONCE_MARKER
 from tests.conftest import page_app
 
 TRACKED_PAGE_PATHS = ("/", "/news/a", "/news/b")
@@ -89,3 +91,21 @@ def test_visitor_state_is_worked_out_once_per_cookie_header(
     # No Cookie header: no work at all.
     assert not runtime.visitor_state(b"", False, name, gpc=False).decided
     assert len(names) == 4
+
+
+def test_banner_values_are_joined_in_once(make_config: Callable[..., ConsentConfig]) -> None:
+    runtime = ConsentRuntime(make_config())
+    locale = runtime.locales.get("en")
+    state = runtime.state(None, gpc=False)
+    # A path naming another slot stays what it is: values are not read again for slots.
+    path = f"/news?{HELD_MARKER}-{CSRF_MARKER}"
+    banner = runtime.banner(
+        locale, state, csrf_token="tok<1>", next_path=path, held="h1", nonce="n0nce"
+    )
+    assert html.escape(path) in banner
+    assert "tok&lt;1&gt;" in banner and "tok<1>" not in banner
+    assert banner.count('nonce="n0nce"') >= 1 and NONCE_MARKER not in banner
+    assert "&#34;held&#34;:&#34;h1&#34;" in banner  # in the banner's configuration
+    plain = runtime.banner(locale, state, csrf_token="t", next_path="/", held="h1")
+    assert " nonce=" not in plain and NONCE_MARKER not in plain
+    assert CSRF_MARKER not in plain and NEXT_MARKER not in plain and HELD_MARKER not in plain
