@@ -860,6 +860,9 @@ class HtmlRewriter:
     def _consider(
         self, buf: bytes | bytearray, p: int, end: int, name_end: int, name: str, final: bool
     ) -> int:
+        if self._passthrough_after_body:
+            # Nothing can be held: only how what follows the tag is read matters.
+            return self._skip_considered(name, end)
         tag = bytes(buf[p:end])
         attrs = sc.LazyAttrs(tag, name_end - p, end - p - 1)
         if name == "script":
@@ -886,6 +889,23 @@ class HtmlRewriter:
         hold = self._classify(Element(name, attrs, None, tag, self._base))
         if hold is not None:
             self._hold(buf, p, end, tag, name_end - p, name, hold)
+        return end
+
+    def _skip_considered(self, name: str, end: int) -> int:
+        """The tokenizer's state after an element that is not classified: raw text after an
+        HTML script or frame, markup after an SVG script."""
+        if name == "script":
+            foreign = self._script_foreign
+            self._script_foreign = False
+            self._script_state = sc.SCRIPT_DATA
+            if not foreign:
+                self._mode = _RAW
+                self._raw_end = _SCRIPT_END
+                self._raw_keep = 8
+        elif name == "iframe":
+            self._mode = _RAW
+            self._raw_end = sc.end_tag("iframe")
+            self._raw_keep = 8
         return end
 
     def _script(self, buf: bytes | bytearray, pos: int, final: bool, start: int = 0) -> int:
