@@ -865,14 +865,9 @@ class HtmlRewriter:
             return self._skip_considered(name, end)
         tag = bytes(buf[p:end])
         attrs = sc.LazyAttrs(tag, name_end - p, end - p - 1)
+        foreign = self._script_foreign
+        self._skip_considered(name, end)
         if name == "script":
-            foreign = self._script_foreign
-            self._script_foreign = False
-            self._script_state = sc.SCRIPT_DATA
-            if not foreign:
-                self._mode = _RAW
-                self._raw_end = _SCRIPT_END
-                self._raw_keep = 8
             external = "src" in attrs or (foreign and ("href" in attrs or "xlink:href" in attrs))
             if not external:
                 self._mode = _SCRIPT
@@ -882,18 +877,14 @@ class HtmlRewriter:
                 return self._script(buf, end, final, p)
         elif name == "input" and (attrs.get("type") or "").lower() != "image":
             return end
-        elif name == "iframe":
-            self._mode = _RAW
-            self._raw_end = sc.end_tag("iframe")
-            self._raw_keep = 8
         hold = self._classify(Element(name, attrs, None, tag, self._base))
         if hold is not None:
             self._hold(buf, p, end, tag, name_end - p, name, hold)
         return end
 
     def _skip_considered(self, name: str, end: int) -> int:
-        """The tokenizer's state after an element that is not classified: raw text after an
-        HTML script or frame, markup after an SVG script."""
+        """The tokenizer's state after a considered start tag, before any judgement: raw text
+        after an HTML script or frame, markup after an SVG script."""
         if name == "script":
             foreign = self._script_foreign
             self._script_foreign = False
