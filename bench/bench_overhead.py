@@ -405,6 +405,22 @@ def _row(label: str, value: float, bar: str, met: bool | None, extra: str = "") 
     print(f"{label:52} {value:>9.3f}  {bar:>8}  {verdict:>6}  {extra}")
 
 
+def _tiny_json_app() -> ASGIApp:
+    """A two-message JSON answer written straight to ASGI: next to nothing of its own."""
+
+    async def app(scope: Any, receive: Any, send: Callable[[Message], Any]) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    return app
+
+
 class _SendWrapper:
     """The least a middleware that watches responses does: a fresh callable per request around
     ``send``, forwarding every message. What it adds is the floor for any such middleware."""
@@ -467,38 +483,27 @@ def main() -> None:
             result = asyncio.run(in_process(bare, wrapped, path, cookie, rounds, requests))
             size = f", {result['bytes_bare'] / 1000:.1f} kB page"
             _ratio_row(label, result, 0.90 if "cache off" in label else 0.95, size)
-        for label, path in (
-            ("in-process, non-HTML (JSON API answer)", JSON_PATH),
-            ("in-process, non-HTML (small CSS file)", "/static/site.css"),
-        ):
-            result = asyncio.run(in_process(bare, uncached, path, None, rounds, requests * 10))
-            added = (1 / result["rps_wrapped"] - 1 / result["rps_bare"]) * 1e6
-            bare_us = 1e6 / result["rps_bare"]
-            if path == JSON_PATH:
-                _row(
-                    label,
-                    result["ratio"],
-                    ">= 0.97",
-                    result["ratio"] >= 0.97,
-                    f"bare answers in {bare_us:.1f} µs",
-                )
-            _row(
-                label.replace("in-process", "added per request, µs"),
-                added,
-                "<= 2.00",
-                added <= 2.0,
-                f"bare answers in {bare_us:.1f} µs",
-            )
-        floor = asyncio.run(
-            in_process(bare, _SendWrapper(bare), JSON_PATH, None, rounds, requests * 10)
-        )
+        result = asyncio.run(in_process(bare, uncached, JSON_PATH, None, rounds, requests * 10))
         _row(
-            "added per request, µs, a bare send wrapper (floor)",
-            (1 / floor["rps_wrapped"] - 1 / floor["rps_bare"]) * 1e6,
-            "",
-            None,
-            "any middleware that sees responses pays this",
+            "in-process, non-HTML (JSON API answer)",
+            result["ratio"],
+            ">= 0.97",
+            result["ratio"] >= 0.97,
+            f"bare answers in {1e6 / result['rps_bare']:.1f} µs",
         )
+        # The time added is taken against an app that answers in well under a microsecond:
+        # against a 50 µs answer, a microsecond is within the rounds' spread.
+        tiny = _tiny_json_app()
+        for label, wrapped in (
+            ("added per request, µs, non-HTML", ConsentMiddleware(tiny, config=config)),
+            ("added per request, µs, a bare send wrapper", _SendWrapper(tiny)),
+        ):
+            result = asyncio.run(in_process(tiny, wrapped, "/", None, rounds, requests * 30))
+            added = (1 / result["rps_wrapped"] - 1 / result["rps_bare"]) * 1e6
+            if "wrapper" in label:
+                _row(label, added, "", None, "the floor for any middleware that sees responses")
+            else:
+                _row(label, added, "<= 2.00", added <= 2.0, "a two-message JSON answer")
         for label, path, cookie in [
             ("uvicorn, per-request page, cache off, undecided", LIVE_PAGE_PATH, None),
             ("uvicorn, per-request page, cache off, accepted", LIVE_PAGE_PATH, accepted),
