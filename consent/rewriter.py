@@ -135,6 +135,8 @@ _PREFIXES = frozenset(b"<" + n.encode()[:i] for n in _SEARCHED for i in range(le
 _NO_TAG = (b"", sc.LazyAttrs(b"", 0, 0))
 # Held forms of start tags by their bytes, name and category: pages repeat their tags from one
 # view to the next (news pages are rendered anew for every request), so most are made once.
+# Bounded by count and tag length: some 16 MB with every entry at the limit, well under 1 MB
+# for the tags real pages hold.
 _HELD_TAGS: LruCache[tuple[bytes, str, str], tuple[bytes, bytes]] = LruCache(4096)
 _MAX_REMEMBERED_TAG = 2048  # longer tags (a srcdoc, a data: URL) are rewritten each time
 
