@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ _SALT = "consent.cookie.v1"
 # Real values stay near 200 bytes; anything far larger is not ours and not worth verifying.
 MAX_COOKIE_VALUE = 1024
 _MAX_REMEMBERED = 8192  # verified values kept; about 2 MB at most
+# How far ahead of our clock a value may have been signed (another server's clock).
+_CLOCK_SKEW = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +71,13 @@ class ConsentCookieCodec:
 
     def decode(self, value: str | None, *, now: float | None = None) -> CookiePayload | None:
         """The payload, or None for anything missing, forged, expired, stale or unreadable."""
+        return self.decode_until(value, time.time() if now is None else now)[0]
+
+    def decode_until(self, value: str | None, now: float) -> tuple[CookiePayload | None, float]:
+        """The payload as :meth:`decode` gives it at ``now``, and until when that answer holds
+        (the lifetime's end, or the moment a value signed ahead of our clock becomes valid)."""
         if not value or len(value) > MAX_COOKIE_VALUE:
-            return None
+            return None, math.inf
         # A visitor sends the same value with every request: the signature is checked once,
         # the lifetime every time.
         verified = self._verified.get(value)
@@ -80,11 +88,13 @@ class ConsentCookieCodec:
             self._verified[value] = verified
         payload, signed_at = verified
         if payload is None:
-            return None
-        age = (time.time() if now is None else now) - signed_at
-        if age > self._max_age or age < -300:
-            return None
-        return payload
+            return None, math.inf
+        age = now - signed_at
+        if age > self._max_age:
+            return None, math.inf
+        if age < -_CLOCK_SKEW:
+            return None, signed_at - _CLOCK_SKEW
+        return payload, signed_at + self._max_age
 
     def _verify(self, value: str) -> tuple[CookiePayload | None, float]:
         if not _canonical(value):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.requests import Request
@@ -21,6 +20,7 @@ from starlette.responses import (
 
 from consent.assets import assets
 from consent.audit import AuditStore, AuditUnavailable, Decision, receipt_path
+from consent.body import readable_accept_encoding
 from consent.config import ConsentConfig
 from consent.cookie import CookiePayload, cookie_name_for, parse_cookie_header
 from consent.csrf import is_valid_nonce, new_nonce, token_for, verify_token
@@ -50,32 +50,160 @@ logger = logging.getLogger("consent")
 
 _NO_STORE = {"cache-control": "no-store"}
 _FORM_TYPE = "application/x-www-form-urlencoded"
+# Validators: the scope the app sees may have to lose or translate them.
+_CONDITIONAL = frozenset({b"if-none-match", b"if-modified-since"})
 
 
-@dataclass
 class RequestInfo:
-    """What the middleware reads from a request's headers, parsed once."""
+    """What the middleware reads from a request's headers.
 
-    cookies: dict[str, str]
-    accept_language: str | None
-    gpc: bool
-    https: bool
-    host: str
-    csrf_cookie_name: str
-    consent_cookie_name: str = ""
-    csrf_nonce: str | None = None
-    new_csrf_cookie: bool = False
-    cookie_header: str = ""
-    # Where the app is mounted ("" or "/news") and the path below it, whichever convention
-    # the server follows for scope["path"]; see site.split_root_path.
-    root_path: str = ""
-    route_path: str = "/"
-    # The origin browsers use for this site (public_origin, else scheme and Host).
-    origin: str | None = None
+    The headers are walked once, keeping the raw values; the cookies, the CSRF nonce, the
+    origin and the like are worked out when something first reads them: most responses are
+    no pages and read none of it.
+    """
+
+    __slots__ = (
+        "_config",
+        "_cookies",
+        "_host",
+        "_language",
+        "_names",
+        "_nonce",
+        "_scope",
+        "conditional",
+        "cookie_bytes",
+        "encodings",
+        "gpc",
+        "new_csrf_cookie",
+        "root_path",
+        "route_path",
+    )
+
+    def __init__(self, scope: Scope, config: ConsentConfig) -> None:
+        self._scope = scope
+        self._config = config
+        cookie = b""
+        language: bytes | None = None
+        gpc = False
+        host = b""
+        encodings = conditional = False
+        for name, value in scope.get("headers", ()):
+            if name == b"cookie":
+                cookie = cookie + b"; " + value if cookie else value
+            elif name == b"accept-language":
+                language = value
+            elif name == b"sec-gpc":
+                gpc = value.strip() == b"1"
+            elif name == b"host":
+                host = value
+            elif name == b"accept-encoding":
+                encodings = encodings or readable_accept_encoding(value) != value
+            elif name in _CONDITIONAL:
+                conditional = True
+            elif not name.islower():
+                # Servers send names in lower case; what changes the app's scope is looked for
+                # in any case all the same.
+                lowered = name.lower()
+                encodings = encodings or lowered == b"accept-encoding"
+                conditional = conditional or lowered in _CONDITIONAL
+        # The Cookie header(s) as sent: the visitor's state is remembered by this value.
+        self.cookie_bytes = cookie
+        self.gpc = gpc
+        # Whether the request offers codings we could not read back, and carries validators:
+        # only then has the scope the app sees to be changed.
+        self.encodings = encodings
+        self.conditional = conditional
+        self.new_csrf_cookie = False
+        self._language = language
+        self._host = host
+        self._names: tuple[str, str] | None = None
+        self._cookies: dict[str, str] | None = None
+        self._nonce: tuple[str | None] | None = None
+        # Where the app is mounted ("" or "/news") and the path below it, whichever convention
+        # the server follows for scope["path"]; see site.split_root_path.
+        root = scope.get("root_path")
+        path = str(scope.get("path", "/"))
+        if root:
+            self.root_path = clean_root_path(str(root))
+            self.route_path = split_root_path(path, self.root_path)
+        else:
+            self.root_path = ""
+            self.route_path = path or "/"
+
+    @classmethod
+    def from_scope(cls, scope: Scope, config: ConsentConfig) -> RequestInfo:
+        return cls(scope, config)
+
+    @property
+    def accept_language(self) -> str | None:
+        return None if self._language is None else self._language.decode("latin-1")
+
+    @property
+    def host(self) -> str:
+        return self._host.decode("latin-1")
+
+    @property
+    def cookie_header(self) -> str:
+        return self.cookie_bytes.decode("latin-1")
+
+    @property
+    def https(self) -> bool:
+        return is_https(str(self._scope.get("scheme", "http")), self._config.public_origin)
+
+    def _cookie_names(self) -> tuple[str, str]:
+        names = self._names
+        if names is None:
+            # Only the name this site uses is read: on https a plain-named cookie may have been
+            # planted by a sibling subdomain or over plain http, so it counts for nothing.
+            config = self._config
+            secure = self.secure(config)
+            names = self._names = (
+                cookie_name_for(config.cookie_name, secure=secure, domain=config.cookie_domain),
+                cookie_name_for(
+                    config.csrf_cookie_name, secure=secure, domain=config.cookie_domain
+                ),
+            )
+        return names
+
+    @property
+    def consent_cookie_name(self) -> str:
+        return self._cookie_names()[0]
+
+    @property
+    def csrf_cookie_name(self) -> str:
+        return self._cookie_names()[1]
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        cookies = self._cookies
+        if cookies is None:
+            cookies = self._cookies = parse_cookie_header(self.cookie_header, self._cookie_names())
+        return cookies
+
+    def visitor_state(self, runtime: ConsentRuntime) -> ConsentState:
+        """The visitor's state, remembered by the runtime per Cookie header."""
+        cookie = self.cookie_bytes
+        if not cookie:
+            return runtime.visitor_state(cookie, False, str, gpc=self.gpc)
+        secure = self.secure(self._config)
+        return runtime.visitor_state(cookie, secure, lambda: self.consent_cookie_name, gpc=self.gpc)
 
     @property
     def consent_cookie(self) -> str | None:
         return self.cookies.get(self.consent_cookie_name)
+
+    @property
+    def csrf_nonce(self) -> str | None:
+        if self._nonce is None:
+            nonce = self.cookies.get(self.csrf_cookie_name)
+            self._nonce = (nonce if is_valid_nonce(nonce) else None,)
+        return self._nonce[0]
+
+    @property
+    def origin(self) -> str | None:
+        """The origin browsers use for this site (public_origin, else scheme and Host)."""
+        scheme = str(self._scope.get("scheme", "http"))
+        return request_origin(scheme, self.host, self._config.public_origin)
 
     @property
     def all_cookie_names(self) -> list[str]:
@@ -83,55 +211,9 @@ class RequestInfo:
         names = (p.split("=", 1)[0].strip() for p in self.cookie_header.split(";") if "=" in p)
         return list(dict.fromkeys(names))
 
-    @classmethod
-    def from_scope(cls, scope: Scope, config: ConsentConfig) -> RequestInfo:
-        cookie_header = ""
-        accept_language = None
-        gpc = False
-        host = ""
-        for name, value in scope.get("headers", ()):
-            if name == b"cookie":
-                cookie_header = (
-                    f"{cookie_header}; {value.decode('latin-1')}"
-                    if cookie_header
-                    else value.decode("latin-1")
-                )
-            elif name == b"accept-language":
-                accept_language = value.decode("latin-1")
-            elif name == b"sec-gpc":
-                gpc = value.strip() == b"1"
-            elif name == b"host":
-                host = value.decode("latin-1")
-        scheme = str(scope.get("scheme", "http"))
-        https = is_https(scheme, config.public_origin)
-        # Only the name this site uses is read: on https a plain-named cookie may have been
-        # planted by a sibling subdomain or over plain http, so it counts for nothing.
-        secure = https if config.cookie_secure is None else config.cookie_secure
-        consent_name, csrf_name = (
-            cookie_name_for(name, secure=secure, domain=config.cookie_domain)
-            for name in (config.cookie_name, config.csrf_cookie_name)
-        )
-        cookies = parse_cookie_header(cookie_header, (consent_name, csrf_name))
-        nonce = cookies.get(csrf_name)
-        root_path = clean_root_path(str(scope.get("root_path", "")))
-        return cls(
-            cookies=cookies,
-            accept_language=accept_language,
-            gpc=gpc,
-            https=https,
-            host=host,
-            csrf_cookie_name=csrf_name,
-            consent_cookie_name=consent_name,
-            csrf_nonce=nonce if is_valid_nonce(nonce) else None,
-            cookie_header=cookie_header,
-            root_path=root_path,
-            route_path=split_root_path(str(scope.get("path", "/")), root_path),
-            origin=request_origin(scheme, host, config.public_origin),
-        )
-
     def ensure_csrf_nonce(self, shared: bool) -> None:
         if self.csrf_nonce is None and not shared:
-            self.csrf_nonce = new_nonce()
+            self._nonce = (new_nonce(),)
             self.new_csrf_cookie = True
 
     def secure(self, config: ConsentConfig) -> bool:

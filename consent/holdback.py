@@ -206,6 +206,8 @@ class HoldbackPolicy:
     def _rule(
         self, urls: Sequence[str], base: str | None, inline: str | None
     ) -> TrackerRule | None:
+        if not self._host_rules:
+            urls = ()  # nothing to compare hosts with: no URL needs reading
         for url in urls:
             host = resolve(url, base)
             if host is None:

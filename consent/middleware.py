@@ -87,7 +87,7 @@ class ConsentMiddleware:
             await self.app(scope, receive, send)
             return
         info = RequestInfo.from_scope(scope, self.config)
-        state = self.runtime.state(info.consent_cookie, gpc=info.gpc)
+        state = info.visitor_state(self.runtime)
         scope[SCOPE_KEY] = state
         if kind == "websocket":
             await self.app(
@@ -200,7 +200,28 @@ class _FailClosed:
 
 
 class _Responder:
-    """Per-request state for one response; the middleware itself stays shared and stateless."""
+    """Per-request state for one response; the middleware itself stays shared and stateless.
+
+    What only a page being rewritten needs starts as a class default, so a response that
+    passes through (most of them: scripts, images, JSON) sets up almost nothing.
+    """
+
+    start: Message | None = None
+    pipeline: _Pipeline | None = None
+    passthrough = False
+    started = False
+    ended = False  # the body was ended early: whatever the app sends next is dropped
+    _single_message = False
+    # Read from the response's start in the same pass that filters its cookies.
+    content_type = ""
+    csp = ""
+    attachment = False
+    decoder: BodyDecoder | None = None
+    # Set when something in our own processing failed: the page is finished fail-closed.
+    failed = False
+    failsafe: FailsafeRewriter | None = None
+    revalidated = False  # the request's validator named this visitor's current state
+    unreadable = False  # an HTML page in a Content-Encoding we cannot decode
 
     def __init__(
         self,
@@ -216,33 +237,21 @@ class _Responder:
         self.downstream = send
         self.info = info
         self.state = state
-        self.start: Message | None = None
         self.pending: list[bytes] = []
-        self.pipeline: _Pipeline | None = None
-        self.passthrough = False
-        self.started = False
-        self.ended = False  # the body was ended early: whatever the app sends next is dropped
-        self._single_message = False
-        # Read from the response's start in the same pass that filters its cookies.
-        self.content_type = ""
-        self.csp = ""
-        self.attachment = False
-        self.decoder: BodyDecoder | None = None
-        # Set when something in our own processing failed: the page is finished fail-closed.
-        self.failed = False
-        self.failsafe: FailsafeRewriter | None = None
-        # Whether a third party could load at all for this visitor: the failure policy's switch.
-        self.holding = self.config.shared_cache_mode or not (
-            state.granted >= runtime.all_categories
+
+    @property
+    def holding(self) -> bool:
+        """Whether a third party could load at all for this visitor: the failure policy's
+        switch."""
+        return self.config.shared_cache_mode or not (
+            self.state.granted >= self.runtime.all_categories
         )
-        self.revalidated = False  # the request's validator named this visitor's current state
-        self.unreadable = False  # an HTML page in a Content-Encoding we cannot decode
 
     def app_scope(self) -> Scope:
         """The scope the app sees: validators that could make it confirm a page made for another
         state of this visitor are taken out, so no 304 revives trackers that are gone."""
         headers: list[tuple[bytes, bytes]] = self.scope.get("headers", [])
-        if any(name.lower() == b"accept-encoding" for name, _ in headers):
+        if self.info.encodings:
             headers = [
                 (
                     name,
@@ -255,8 +264,7 @@ class _Responder:
             self.scope["headers"] = headers
         if self.config.shared_cache_mode:
             return self.scope
-        conditional = (b"if-none-match", b"if-modified-since")
-        if not any(name.lower() in conditional for name, _ in headers):
+        if not self.info.conditional:
             return self.scope
         # A page is what a navigation asks for; its only validators are the ones we issued.
         navigation = _is_navigation(headers)
@@ -354,7 +362,9 @@ class _Responder:
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
-        if kind == "http.response.start":
+        if self.passthrough and kind == "http.response.body":
+            await self.downstream(message)
+        elif kind == "http.response.start":
             await self._on_start(message)
         elif kind == "http.response.body" and self.ended:
             return

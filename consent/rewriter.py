@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from consent import _scanner as sc
+from consent.lru import LruCache
 from consent.names import (
     ATTR_CATEGORY,
     ATTR_HELD,
@@ -132,6 +133,12 @@ _PREFIXES = frozenset(b"<" + n.encode()[:i] for n in _SEARCHED for i in range(le
 
 
 _NO_TAG = (b"", sc.LazyAttrs(b"", 0, 0))
+# Held forms of start tags by their bytes, name and category: pages repeat their tags from one
+# view to the next (news pages are rendered anew for every request), so most are made once.
+# Bounded by count and tag length: some 16 MB with every entry at the limit, well under 1 MB
+# for the tags real pages hold.
+_HELD_TAGS: LruCache[tuple[bytes, str, str], tuple[bytes, bytes]] = LruCache(4096)
+_MAX_REMEMBERED_TAG = 2048  # longer tags (a srcdoc, a data: URL) are rewritten each time
 
 
 def _held_name(attr: str) -> bytes:
@@ -174,7 +181,7 @@ class HtmlRewriter:
         held_marker: bytes = b"",
     ) -> None:
         # The value of ATTR_HELD on what is held: the browser restores only elements carrying it.
-        self._held_marker = held_marker
+        self._held_attr = _held_attr(held_marker)
         # None: nothing can be held (the visitor granted everything), so once the banner is
         # in place the rest of the body passes through without being scanned at all.
         self._passthrough_after_body = classify is None
@@ -761,7 +768,7 @@ class HtmlRewriter:
 
     def _nested(self) -> "HtmlRewriter":
         inner = HtmlRewriter(self._classifier, max_inline_script=self._cap)
-        inner._held_marker = self._held_marker
+        inner._held_attr = self._held_attr
         inner._phase = _MAIN
         inner._document = False
         inner._at_start = False
@@ -855,16 +862,14 @@ class HtmlRewriter:
     def _consider(
         self, buf: bytes | bytearray, p: int, end: int, name_end: int, name: str, final: bool
     ) -> int:
+        if self._passthrough_after_body:
+            # Nothing can be held: only how what follows the tag is read matters.
+            return self._skip_considered(name, end)
         tag = bytes(buf[p:end])
         attrs = sc.LazyAttrs(tag, name_end - p, end - p - 1)
+        foreign = self._script_foreign
+        self._skip_considered(name, end)
         if name == "script":
-            foreign = self._script_foreign
-            self._script_foreign = False
-            self._script_state = sc.SCRIPT_DATA
-            if not foreign:
-                self._mode = _RAW
-                self._raw_end = _SCRIPT_END
-                self._raw_keep = 8
             external = "src" in attrs or (foreign and ("href" in attrs or "xlink:href" in attrs))
             if not external:
                 self._mode = _SCRIPT
@@ -874,13 +879,26 @@ class HtmlRewriter:
                 return self._script(buf, end, final, p)
         elif name == "input" and (attrs.get("type") or "").lower() != "image":
             return end
+        hold = self._classify(Element(name, attrs, None, tag, self._base))
+        if hold is not None:
+            self._hold(buf, p, end, tag, name_end - p, name, hold)
+        return end
+
+    def _skip_considered(self, name: str, end: int) -> int:
+        """The tokenizer's state after a considered start tag, before any judgement: raw text
+        after an HTML script or frame, markup after an SVG script."""
+        if name == "script":
+            foreign = self._script_foreign
+            self._script_foreign = False
+            self._script_state = sc.SCRIPT_DATA
+            if not foreign:
+                self._mode = _RAW
+                self._raw_end = _SCRIPT_END
+                self._raw_keep = 8
         elif name == "iframe":
             self._mode = _RAW
             self._raw_end = sc.end_tag("iframe")
             self._raw_keep = 8
-        hold = self._classify(Element(name, attrs, None, tag, self._base))
-        if hold is not None:
-            self._hold(buf, p, end, tag, name_end - p, name, hold)
         return end
 
     def _script(self, buf: bytes | bytearray, pos: int, final: bool, start: int = 0) -> int:
@@ -959,7 +977,16 @@ class HtmlRewriter:
         # No placeholder for a script before the body: in the head it would end the head.
         placeholder = hold.placeholder if name != "script" or self._phase == _MAIN else b""
         self._put(buf, p, placeholder)
-        self._out.append(_held_tag(tag, name_end, name, hold, self._held_marker))
+        if len(tag) > _MAX_REMEMBERED_TAG:
+            parts = _held_parts(tag, name_end, name, hold.category)
+        else:
+            key = (tag, name, hold.category)
+            found = _HELD_TAGS.get(key)
+            if found is None:
+                found = _held_parts(tag, name_end, name, hold.category)
+                _HELD_TAGS.put(key, found)
+            parts = found
+        self._out.extend((parts[0], self._held_attr, parts[1]))
         self._emit = end
         self.held_count += 1
 
@@ -991,8 +1018,15 @@ def _integration_point(name: str, ns: int, buf: bytes | bytearray, p: int, end: 
     return _NO_IP
 
 
-def _held_tag(tag: bytes, name_end: int, name: str, hold: Hold, marker: bytes = b"") -> bytes:
-    """``tag`` with its fetching attributes moved aside and the held-back markers added.
+def _held_attr(marker: bytes) -> bytes:
+    """The attribute that names the response's marker, the last one of every held tag."""
+    return b" " + ATTR_HELD.encode() + (b'="' + marker + b'"' if marker else b"")
+
+
+def _held_parts(tag: bytes, name_end: int, name: str, category: str) -> tuple[bytes, bytes]:
+    """``tag`` with its fetching attributes moved aside and the category added: the held form
+    before and after the response's marker, which changes with every response while the rest
+    is the same for the same bytes.
 
     Attributes other than those are kept byte for byte. Later duplicates are dropped: browsers
     ignore them anyway, and a second ``src`` must not become the one that loads.
@@ -1044,11 +1078,9 @@ def _held_tag(tag: bytes, name_end: int, name: str, hold: Hold, marker: bytes = 
             parts.append(tag[start:stop])
     if script and "type" not in present:
         extra.insert(0, b' type="' + HELD_SCRIPT_TYPE.encode() + b'"')
-    extra.append(b" " + ATTR_CATEGORY.encode() + b'="' + _attr_text(hold.category) + b'"')
-    extra.append(b" " + ATTR_HELD.encode() + (b'="' + marker + b'"' if marker else b""))
+    extra.append(b" " + ATTR_CATEGORY.encode() + b'="' + _attr_text(category) + b'"')
     parts.extend(extra)
-    parts.append(tag[cursor:])
-    return b"".join(parts)
+    return b"".join(parts), tag[cursor:]
 
 
 def rewrite(

@@ -10,8 +10,9 @@ import asyncio
 import html
 import json
 import logging
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,12 @@ from consent.catalogue import (
     service_from_mapping,
 )
 from consent.config import ConfigError, ConsentConfig
-from consent.cookie import ConsentCookieCodec, CookiePayload, cookie_name_for
+from consent.cookie import (
+    ConsentCookieCodec,
+    CookiePayload,
+    cookie_name_for,
+    parse_cookie_header,
+)
 from consent.enforcement import CookiePolicy
 from consent.holdback import HoldbackPolicy
 from consent.i18n import Locale, LocaleCatalogue
@@ -55,6 +61,21 @@ UNDECIDED = ConsentState(decided=False, granted=frozenset())
 # combinations (every locale with every choice is about 650 banners) passes through.
 BANNER_CACHE_SIZE = 512
 PLACEHOLDER_CACHE_SIZE = 1024
+# Where a rendered banner takes the visitor's values; the nonce attribute as a whole, which
+# goes when the page has no nonce.
+_NONCE_ATTRIBUTE = f' nonce="{NONCE_MARKER}"'
+_BANNER_SLOTS = re.compile(
+    "("
+    + "|".join(
+        re.escape(m)
+        for m in (_NONCE_ATTRIBUTE, CSRF_MARKER, NEXT_MARKER, HELD_MARKER, CONSENT_ID_MARKER)
+    )
+    + "|"
+    + re.escape(NONCE_MARKER)
+    + ")"
+)
+# Visitors' states by their Cookie header: a few hundred bytes each, about 2 MB when full.
+STATE_CACHE_SIZE = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +138,16 @@ class ConsentRuntime:
             block_undeclared=config.undeclared_cookies == "block",
         )
         self.gpc_refuses = frozenset({MARKETING}) & self.all_categories
+        self._undecided = {
+            gpc: ConsentState(decided=False, granted=self.required, gpc=gpc)
+            for gpc in (False, True)
+        }
+        # Visitor states by Cookie header: bounded, the ones in use kept.
+        self._states: LruCache[tuple[bytes, bool, bool], tuple[ConsentState, float]] = LruCache(
+            STATE_CACHE_SIZE
+        )
         self.theme_style = css_custom_properties(tuple(sorted(config.theme.items())))
-        self._banner_cache: LruCache[tuple[Any, ...], str] = LruCache(BANNER_CACHE_SIZE)
+        self._banner_cache: LruCache[tuple[Any, ...], tuple[str, ...]] = LruCache(BANNER_CACHE_SIZE)
         self._placeholder_cache: LruCache[tuple[str, str, str], str] = LruCache(
             PLACEHOLDER_CACHE_SIZE
         )
@@ -131,11 +160,35 @@ class ConsentRuntime:
     # ----- state -------------------------------------------------------------------------
 
     def state(self, cookie_value: str | None, *, gpc: bool) -> ConsentState:
-        payload = self.codec.decode(cookie_value)
+        return self._state_until(cookie_value, gpc, time.time())[0]
+
+    def visitor_state(
+        self, cookie_header: bytes, secure: bool, cookie_name: Callable[[], str], *, gpc: bool
+    ) -> ConsentState:
+        """The state of a visitor who sent ``cookie_header`` (the Cookie header's bytes) over
+        a connection where cookies are ``secure`` (their name depends on it), worked out once
+        per distinct header while its answer holds: a visitor sends the same cookies with every
+        request, most of them for no page."""
+        if not cookie_header:
+            return self._undecided[gpc and self.config.honour_gpc]
+        key = (cookie_header, secure, gpc)
+        now = time.time()
+        found = self._states.get(key)
+        if found is None or found[1] <= now:
+            name = cookie_name()
+            value = parse_cookie_header(cookie_header.decode("latin-1"), (name,)).get(name)
+            found = self._state_until(value, gpc, now)
+            self._states.put(key, found)
+        return found[0]
+
+    def _state_until(
+        self, cookie_value: str | None, gpc: bool, now: float
+    ) -> tuple[ConsentState, float]:
+        payload, until = self.codec.decode_until(cookie_value, now)
         gpc = gpc and self.config.honour_gpc
         if payload is None:
-            return ConsentState(decided=False, granted=self.required, gpc=gpc)
-        return self.state_from_payload(payload, gpc=gpc)
+            return self._undecided[gpc], until
+        return self.state_from_payload(payload, gpc=gpc), until
 
     def state_from_payload(self, payload: CookiePayload, *, gpc: bool) -> ConsentState:
         granted = (payload.granted & self.all_categories) | self.required
@@ -229,19 +282,25 @@ class ConsentRuntime:
         key = (locale.tag, state.decided, state.granted, state.gpc, shared, root_path)
         cached = self._banner_cache.get(key)
         if cached is None:
-            cached = self._render_banner(locale, state, self.urls_for(root_path))
+            markup = self._render_banner(locale, state, self.urls_for(root_path))
+            # Kept cut at its slots: the visitor's values are joined in, one pass per page.
+            cached = tuple(_BANNER_SLOTS.split(markup))
             self._banner_cache.put(key, cached)
-        markup = (
-            cached.replace(CSRF_MARKER, html.escape(csrf_token))
-            .replace(NEXT_MARKER, html.escape(next_path))
-            .replace(HELD_MARKER, html.escape(held))
-        )
+        values = {
+            CSRF_MARKER: html.escape(csrf_token),
+            NEXT_MARKER: html.escape(next_path),
+            HELD_MARKER: html.escape(held),
+            NONCE_MARKER: html.escape(nonce) if nonce else NONCE_MARKER,
+            _NONCE_ATTRIBUTE: f' nonce="{html.escape(nonce)}"' if nonce else "",
+        }
         if state.consent_id is not None:
             consent_id = json.dumps(state.consent_id, ensure_ascii=True)[1:-1]
-            markup = markup.replace(CONSENT_ID_MARKER, html.escape(consent_id))
-        if nonce:
-            return markup.replace(NONCE_MARKER, html.escape(nonce))
-        return markup.replace(f' nonce="{NONCE_MARKER}"', "")
+            values[CONSENT_ID_MARKER] = html.escape(consent_id)
+        pieces = list(cached)
+        # The split keeps each slot's own text at the odd places.
+        for at in range(1, len(pieces), 2):
+            pieces[at] = values.get(pieces[at], pieces[at])
+        return "".join(pieces)
 
     def _render_banner(self, locale: Locale, state: ConsentState, urls: Urls) -> str:
         shared = self.config.shared_cache_mode

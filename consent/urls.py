@@ -29,6 +29,7 @@ _AUTHORITY_END: Final = re.compile(r"[/\\?#]")
 _SLASHES: Final = re.compile(r"[/\\]*")
 _ASCII_HOST: Final = re.compile(r"[a-z0-9.\-_]+")
 _C0_AND_SPACE: Final = "".join(map(chr, range(0x21)))
+_MAX_CACHED_URL: Final = 2048
 
 
 def _clean(url: str) -> str:
@@ -87,6 +88,12 @@ def host_of(url: str, base: str | None = None) -> UrlTarget | None:
 
     ``base`` is the page's ``<base href>`` as written, when it has one.
     """
+    if len(url) > _MAX_CACHED_URL:  # long data: URLs are not worth a cache slot
+        return _host_of(url, base)
+    return _host_of_cached(url, base)
+
+
+def _host_of(url: str, base: str | None) -> UrlTarget | None:
     url = _clean(url)
     m = _SCHEME.match(url)
     if m is not None:
@@ -108,6 +115,11 @@ def host_of(url: str, base: str | None = None) -> UrlTarget | None:
     if target is None:
         return None
     return target[0], resolve_path(target[1], url.lower())
+
+
+# An element's URLs are read by the operator's rules, the catalogue and the third-party test
+# in turn: parsed once. Bounded, like every cache of what pages contain.
+_host_of_cached = functools.lru_cache(maxsize=4096)(_host_of)
 
 
 def resolve_path(base_path: str, relative: str) -> str:

@@ -69,6 +69,26 @@ def test_expired_cookie_is_no_decision() -> None:
     assert codec(max_age=60).decode(value, now=time.time() + 30) is not None
 
 
+def test_decode_until_tells_when_the_answer_changes() -> None:
+    now = time.time()
+    value = codec(max_age=60).encode(payload())
+    found, until = codec(max_age=60).decode_until(value, now)
+    assert found is not None
+    # Signed within this second: valid up to its lifetime's end, and no longer.
+    assert now + 58 <= until <= now + 60
+    assert codec(max_age=60).decode_until(value, until + 1) == (None, float("inf"))
+    assert codec(max_age=60).decode_until("forged.value.sig", now) == (None, float("inf"))
+
+
+def test_value_signed_ahead_of_our_clock_becomes_valid_in_time() -> None:
+    value = codec(max_age=3600).encode(payload())
+    early = time.time() - 400  # our clock 400 s behind the signer's
+    found, until = codec(max_age=3600).decode_until(value, early)
+    assert found is None
+    assert early < until < early + 100
+    assert codec(max_age=3600).decode_until(value, until + 1)[0] is not None
+
+
 def test_older_policy_version_is_no_decision() -> None:
     value = codec(version="6").encode(payload(policy_version="6"))
     assert codec(version="7").decode(value) is None

@@ -560,6 +560,21 @@ def test_nothing_to_do_means_identical_output(html: bytes, cuts: list[int]) -> N
     assert rewriter.held_count == 0
 
 
+@settings(max_examples=600, deadline=None)
+@given(html_like, st.lists(st.integers(min_value=0, max_value=10_000), max_size=8))
+@example(b"<!DOCTYPE html><script><body></script>", [])
+@example(b"<!DOCTYPE html><iframe src=x><body></iframe>", [30])
+@example(b"<!DOCTYPE html><svg><script><body></script></svg>", [])
+def test_without_a_classifier_the_injections_land_where_they_would(
+    html: bytes, cuts: list[int]
+) -> None:
+    # A visitor who granted everything has no classifier: the page is read only as far as the
+    # injections need, and they land where a classifier holding nothing would put them.
+    kw = {"head_injection": HEAD, "body_injection": BODY}
+    reference = rewrite(html, never, **kw)  # type: ignore[arg-type]
+    assert feed_all(HtmlRewriter(None, **kw), splits(html, cuts)) == reference  # type: ignore[arg-type]
+
+
 @settings(max_examples=300, deadline=None)
 @given(html_like)
 def test_injections_appear_once_in_documents_only(html: bytes) -> None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import html
+import time
 from collections.abc import Callable
 
+import pytest
 from starlette.testclient import TestClient
 
 from consent import ConsentConfig, ConsentMiddleware
+from consent.cookie import CookiePayload
 from consent.csrf import new_nonce
+from consent.runtime import ConsentRuntime
+from consent.templating import CSRF_MARKER, HELD_MARKER, NEXT_MARKER, NONCE_MARKER
 from tests.conftest import page_app
 
 TRACKED_PAGE_PATHS = ("/", "/news/a", "/news/b")
@@ -61,3 +67,66 @@ def test_the_banner_and_policy_name_only_declared_services(
     assert "Criteo" not in policy and "Google Analytics" not in policy
     assert len(policy.encode()) < 30_000
     assert "youtube" in declared.policy_page(locale).lower()
+
+
+def test_visitor_state_is_worked_out_once_per_cookie_header(
+    make_config: Callable[..., ConsentConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = make_config(cookie_max_age=600)
+    runtime = ConsentRuntime(config)
+    value = runtime.codec.encode(
+        CookiePayload(
+            consent_id="c1",
+            granted=frozenset({"analytics"}),
+            policy_version=config.policy_version,
+            decided_at=int(time.time()),
+        )
+    )
+    header = f"theme=dark; {config.cookie_name}={value}".encode()
+    decoded: list[str | None] = []
+    real = runtime.codec.decode_until
+
+    def counting(cookie: str | None, now: float) -> tuple[CookiePayload | None, float]:
+        decoded.append(cookie)
+        return real(cookie, now)
+
+    monkeypatch.setattr(runtime.codec, "decode_until", counting)
+    names: list[str] = []
+
+    def name() -> str:
+        names.append(config.cookie_name)
+        return config.cookie_name
+
+    first = runtime.visitor_state(header, False, name, gpc=False)
+    assert first.decided and "analytics" in first.granted
+    assert runtime.visitor_state(header, False, name, gpc=False) is first
+    assert decoded == [value] and len(names) == 1
+    # GPC and the connection's security change the answer: each is its own entry.
+    assert "marketing" not in runtime.visitor_state(header, False, name, gpc=True).granted
+    runtime.visitor_state(header, True, name, gpc=False)
+    assert len(decoded) == 3
+    # Past the cookie's lifetime the remembered answer is not used: the visitor is undecided.
+    later = time.time() + 601
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert not runtime.visitor_state(header, False, name, gpc=False).decided
+    # No Cookie header: no work at all.
+    assert not runtime.visitor_state(b"", False, name, gpc=False).decided
+    assert len(names) == 4
+
+
+def test_banner_values_are_joined_in_once(make_config: Callable[..., ConsentConfig]) -> None:
+    runtime = ConsentRuntime(make_config())
+    locale = runtime.locales.get("en")
+    state = runtime.state(None, gpc=False)
+    # A path naming another slot stays what it is: values are not read again for slots.
+    path = f"/news?{HELD_MARKER}-{CSRF_MARKER}"
+    banner = runtime.banner(
+        locale, state, csrf_token="tok<1>", next_path=path, held="h1", nonce="n0nce"
+    )
+    assert html.escape(path) in banner
+    assert "tok&lt;1&gt;" in banner and "tok<1>" not in banner
+    assert banner.count('nonce="n0nce"') >= 1 and NONCE_MARKER not in banner
+    assert "&#34;held&#34;:&#34;h1&#34;" in banner  # in the banner's configuration
+    plain = runtime.banner(locale, state, csrf_token="t", next_path="/", held="h1")
+    assert " nonce=" not in plain and NONCE_MARKER not in plain
+    assert CSRF_MARKER not in plain and NEXT_MARKER not in plain and HELD_MARKER not in plain
