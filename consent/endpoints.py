@@ -591,7 +591,17 @@ async def _continued_consent_id(store: AuditStore, previous: CookiePayload | Non
         history = await store.receipts_for(previous.consent_id)
         if history and history[-1].receipt_id == previous.receipt_id:
             return previous.consent_id
-    return secrets.token_urlsafe(16)
+    return new_consent_id()
+
+
+def new_consent_id() -> str:
+    """128 random bits in base64url, never starting with ``-``: the id is what a reader quotes
+    in an access request, and an operator pastes it into ``consent audit show``, whose
+    argument parser would take a leading ``-`` for an option."""
+    while True:
+        candidate = secrets.token_urlsafe(16)
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def _refusal(status: int, reason: str, wants_json: bool) -> Response:

@@ -624,3 +624,17 @@ def test_expiry_domains_come_from_the_public_origin_not_the_request_host(
     expired = [h for h in response.headers.get_list("set-cookie") if h.startswith("_ga=")]
     domains = {part.strip() for h in expired for part in h.split(";") if "Domain=" in part}
     assert domains == {"Domain=.www.news.example", "Domain=.news.example"}
+
+
+def test_consent_ids_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An id starting with "-" would be read as an option by ``consent audit show``."""
+    from consent import endpoints
+
+    drawn = iter(["-leading-dash-id-xx", "abc-def_ghi-jkl-mno"])
+    monkeypatch.setattr(endpoints.secrets, "token_urlsafe", lambda _n: next(drawn))
+    assert endpoints.new_consent_id() == "abc-def_ghi-jkl-mno"
+    monkeypatch.undo()
+    ids = {endpoints.new_consent_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids)
