@@ -628,10 +628,12 @@ def test_expiry_domains_come_from_the_public_origin_not_the_request_host(
 
 def test_consent_ids_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
     """An id starting with "-" would be read as an option by ``consent audit show``."""
+    import secrets
+
     from consent import endpoints
 
     drawn = iter(["-leading-dash-id-xx", "abc-def_ghi-jkl-mno"])
-    monkeypatch.setattr(endpoints.secrets, "token_urlsafe", lambda _n: next(drawn))
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda _n: next(drawn))
     assert endpoints.new_consent_id() == "abc-def_ghi-jkl-mno"
     monkeypatch.undo()
     ids = {endpoints.new_consent_id() for _ in range(2000)}
