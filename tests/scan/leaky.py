@@ -115,6 +115,9 @@ def _wrapped(app: ASGIApp) -> ASGIApp:
         audit_url=f"sqlite:///{directory / 'scan-audit.db'}",
         audit_key="scan-test-audit-key-0123456789",
         policy_version="2026-11",
+        # The services its tags belong to, declared, so that only the undeclared cookie
+        # the site sets by itself is missing from the cookie policy.
+        services=[{"id": "google-analytics"}, {"id": "meta-pixel"}],
     )
     return ConsentMiddleware(app, config=config)
 

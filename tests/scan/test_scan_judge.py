@@ -100,6 +100,7 @@ def test_the_shipped_policy_page_is_read_with_every_category() -> None:
         dev_mode=True,
         audit_url="sqlite:///:memory:",
         cookie_categories={"site_lang": PREFERENCES},
+        services=[{"id": "google-analytics"}, {"id": "meta-pixel"}],
     )
     runtime = ConsentRuntime(config)
     html = runtime.policy_page(runtime.locale_for(None, "de", None))
