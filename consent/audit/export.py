@@ -9,29 +9,11 @@ from datetime import datetime
 from typing import Literal, TextIO
 
 from consent.audit.base import BaseStore
-from consent.audit.model import AuditError, Receipt, format_time, parse_time
+from consent.audit.model import RECEIPT_FIELDS, AuditError, Receipt, format_time, parse_time
 
 ExportFormat = Literal["jsonl", "csv"]
 
-CSV_FIELDS = (
-    "seq",
-    "receipt_id",
-    "recorded_at",
-    "previous_receipt_id",
-    "consent_id",
-    "action",
-    "method",
-    "granted",
-    "refused",
-    "policy_version",
-    "locale",
-    "texts_hash",
-    "path",
-    "rule",
-    "client",
-    "key_id",
-    "mac",
-)
+CSV_FIELDS: tuple[str, ...] = tuple(spec.name for spec in RECEIPT_FIELDS)
 
 
 # A spreadsheet opening the file runs a cell that starts with one of these as a formula
@@ -58,50 +40,38 @@ def csv_row(receipt: Receipt) -> dict[str, str]:
 
 def receipt_texts(receipt: Receipt) -> dict[str, str]:
     """Every field as text: category lists space-separated, absent values empty."""
-    return {
-        "seq": str(receipt.seq),
-        "receipt_id": receipt.receipt_id,
-        "recorded_at": format_time(receipt.recorded_at),
-        "previous_receipt_id": receipt.previous_receipt_id or "",
-        "consent_id": receipt.consent_id,
-        "action": receipt.action,
-        "method": receipt.method,
-        "granted": " ".join(sorted(receipt.granted)),
-        "refused": " ".join(sorted(receipt.refused)),
-        "policy_version": receipt.policy_version,
-        "locale": receipt.locale,
-        "texts_hash": receipt.texts_hash,
-        "path": receipt.path,
-        "rule": receipt.rule,
-        "client": receipt.client or "",
-        "key_id": receipt.key_id,
-        "mac": receipt.mac,
-    }
+    texts = {}
+    for spec in RECEIPT_FIELDS:
+        value = getattr(receipt, spec.name)
+        if value is None:
+            texts[spec.name] = ""
+        elif spec.kind == "time":
+            texts[spec.name] = format_time(value)
+        elif spec.kind == "list":
+            texts[spec.name] = " ".join(sorted(value))
+        else:
+            texts[spec.name] = str(value)
+    return texts
 
 
 def receipt_from_csv(row: dict[str, str]) -> Receipt:
     """Read back a row written by :func:`csv_row` (empty optional values become None)."""
     row = {name: unguard_cell(value) for name, value in row.items() if isinstance(value, str)}
+    values: dict[str, object] = {}
     try:
-        return Receipt(
-            receipt_id=row["receipt_id"],
-            seq=int(row["seq"]),
-            recorded_at=parse_time(row["recorded_at"]),
-            previous_receipt_id=row["previous_receipt_id"] or None,
-            consent_id=row["consent_id"],
-            action=row["action"],
-            method=row["method"],
-            granted=frozenset(row["granted"].split()),
-            refused=frozenset(row["refused"].split()),
-            policy_version=row["policy_version"],
-            locale=row["locale"],
-            texts_hash=row["texts_hash"],
-            path=row["path"],
-            rule=row["rule"],
-            client=row["client"] or None,
-            key_id=row["key_id"],
-            mac=row["mac"],
-        )
+        for spec in RECEIPT_FIELDS:
+            text = row.get(spec.name, "") if spec.later else row[spec.name]
+            if spec.nullable and not text:
+                values[spec.name] = None
+            elif spec.kind == "int":
+                values[spec.name] = int(text)
+            elif spec.kind == "time":
+                values[spec.name] = parse_time(text)
+            elif spec.kind == "list":
+                values[spec.name] = frozenset(text.split())
+            else:
+                values[spec.name] = text
+        return Receipt(**values)  # type: ignore[arg-type]
     except (KeyError, ValueError) as exc:
         raise AuditError(f"not an exported receipt: {exc}") from exc
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from consent.audit.schema import POSTGRES, SQLITE, stats_rollup
+
 Dialect = Literal["sqlite", "postgres"]
 
 
@@ -178,9 +180,34 @@ _POSTGRES_V2 = (
     ),
 )
 
+_V3_TABLES = {
+    dialect.name: (
+        "CREATE TABLE verified_head ("
+        f" id {dialect.types['int']} PRIMARY KEY CHECK (id = 1),"
+        f" content {dialect.types['text']} NOT NULL, signature {dialect.types['text']} NOT NULL)",
+        "CREATE TABLE decision_stats ("
+        + "".join(
+            f" {name} {dialect.types['text']} NOT NULL,"
+            for name in ("day", "locale", "method", "action", "category")
+        )
+        + f" decisions {dialect.types['int']} NOT NULL, granted {dialect.types['int']} NOT NULL,"
+        " PRIMARY KEY (day, locale, method, action, category))"
+        + (" WITHOUT ROWID" if dialect.name == "sqlite" else ""),
+        # Counts for the receipts already stored; appends and purges keep them up to date.
+        *stats_rollup(dialect, "1 = 1"),
+    )
+    for dialect in (SQLITE, POSTGRES)
+}
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "receipts, notices, checkpoints, chain head", _SQLITE_V1, _POSTGRES_V1),
     Migration(2, "append-only guards", _SQLITE_V2, _POSTGRES_V2),
+    Migration(
+        3,
+        "verified head; decision counts for statistics",
+        _V3_TABLES["sqlite"],
+        _V3_TABLES["postgres"],
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

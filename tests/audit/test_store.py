@@ -15,6 +15,7 @@ import pytest
 
 from consent.audit import AuditError, AuditUnavailable, BaseStore, Receipt, hash_texts, open_store
 from consent.audit.migrations import LATEST_VERSION
+from consent.audit.stats import compute_stats
 from consent.audit.store import AuditStore, postgres_conninfo, sqlite_path
 from tests.audit.conftest import KEY, Backend, decision
 
@@ -301,3 +302,35 @@ async def test_sqlite_purged_receipts_leave_no_trace_in_the_files(tmp_path: Path
     await store.close()
     assert kept.consent_id.encode() in files
     assert marker.encode() not in files
+
+
+async def test_a_version_2_store_is_upgraded_and_its_counts_filled_in(
+    backend: Backend,
+) -> None:
+    """Migration 3 on a database written before it: old receipts keep verifying and the
+    decision counts are computed from them."""
+    store = open_store(backend.url, KEY)
+    try:
+        made = [await store.record(decision(f"v{i}", locale=("en", "fr")[i % 2])) for i in range(5)]
+    finally:
+        await store.close()
+    backend.execute("DROP TABLE verified_head")
+    backend.execute("DROP TABLE decision_stats")
+    backend.execute("DELETE FROM schema_version WHERE version = 3")
+    reopened = open_store(backend.url, KEY)
+    try:
+        assert (await reopened.verify(full=False)).checked == 5
+        assert [r.seq for r in await reopened.receipts_after(0, 10)] == [r.seq for r in made]
+        rows = await compute_stats(reopened, by="locale")
+        assert {row.key: row.decisions for row in rows} == {"en": 3, "fr": 2}
+    finally:
+        await reopened.close()
+    assert backend.query("SELECT MAX(version) FROM schema_version")[0][0] == LATEST_VERSION
+
+
+async def test_concurrent_records_commit_together_in_arrival_order(store: BaseStore) -> None:
+    made = [decision(f"c{index}") for index in range(40)]
+    receipts = await asyncio.gather(*(store.record(item) for item in made))
+    assert [r.seq for r in receipts] == list(range(1, 41))
+    assert [r.consent_id for r in receipts] == [item.consent_id for item in made]
+    assert (await store.verify()).ok
