@@ -31,6 +31,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_audit_http import drop_schema, postgres_reachable  # noqa: E402
 from tests.load.test_audit_load import (  # noqa: E402
     APP_MODULE,
     Client,
@@ -177,17 +178,6 @@ def _report(
     )
 
 
-def _postgres_reachable(url: str) -> bool:
-    try:
-        import psycopg
-
-        with psycopg.connect(url, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except Exception:  # any failure means the same here: nothing to measure against
-        return False
-    return True
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=15)
@@ -217,7 +207,7 @@ def main() -> int:
         result = _run_site("SQLite", url, Path(tmp), args)
         stored = asyncio.run(inspect_store(url))
         _report(result, bare, stored.count, stored.verified, args.connections)
-    if args.no_postgres or not _postgres_reachable(args.postgres):
+    if args.no_postgres or not postgres_reachable(args.postgres):
         print("PostgreSQL   skipped (not requested or not reachable)")
         return 0
     schema = f"bench_wrk_{secrets.token_hex(4)}"
@@ -229,11 +219,7 @@ def main() -> int:
         stored = asyncio.run(inspect_store(url))
         _report(result, bare, stored.count, stored.verified, args.connections)
     finally:
-        import psycopg
-        from psycopg import sql
-
-        with psycopg.connect(args.postgres, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        drop_schema(args.postgres, schema)
     return 0
 
 

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
@@ -190,9 +191,10 @@ def export(
     async def work(store: BaseStore) -> int:
         total = await store.count(since=since, until=until) if show_progress else 0
 
+        started = time.monotonic()
+
         def on_progress(done: int) -> None:
-            percent = 100 if total == 0 else min(100, done * 100 // total)
-            err_stream.write(f"\rexporting {done}/{total} receipts ({percent}%)")
+            err_stream.write("\r" + progress_bar(done, total, time.monotonic() - started))
             err_stream.flush()
 
         await export_receipts(
@@ -209,6 +211,17 @@ def export(
         return EXIT_OK
 
     return _run(url, key, work, err)
+
+
+def progress_bar(done: int, total: int, seconds: float, width: int = 30) -> str:
+    """``[#######.......]  42%  420,000/1,000,000 receipts  85,000/s``"""
+    share = 1.0 if total <= 0 else min(1.0, done / total)
+    filled = int(share * width)
+    rate = f"  {done / seconds:,.0f}/s" if seconds > 0 else ""
+    return (
+        f"[{'#' * filled}{'.' * (width - filled)}] {share * 100:3.0f}%"
+        f"  {done:,}/{total:,} receipts{rate}"
+    )
 
 
 def stats(

@@ -198,13 +198,16 @@ class Receipt:
         so the receipts stored before it keep verifying.
         """
         data: dict[str, object] = {"v": 1}
-        for spec in RECEIPT_FIELDS:
-            if spec.name == "mac":
-                continue
-            value = getattr(self, spec.name)
-            if value is None and spec.later:
-                continue
-            data[spec.name] = _to_json(spec.kind, value)
+        for name, kind, later in _CONTENT_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                if later:
+                    continue
+            elif kind == "time":
+                value = format_time(value)
+            elif kind == "list":
+                value = sorted(value)
+            data[name] = value
         return data
 
     def to_json(self) -> dict[str, object]:
@@ -267,16 +270,6 @@ def _receipt_fields() -> tuple[FieldSpec, ...]:
     # seq first: the primary key, the order every listing pages in and every export starts with.
     specs.sort(key=lambda spec: spec.name != "seq")
     return tuple(specs)
-
-
-def _to_json(kind: FieldKind, value: Any) -> object:
-    if value is None:
-        return None
-    if kind == "time":
-        return format_time(value)
-    if kind == "list":
-        return sorted(value)
-    return value
 
 
 def _from_json(spec: FieldSpec, value: Any) -> object:
@@ -410,3 +403,7 @@ class Anchor:
 
 # Every receipt field in column order: the stores, the MAC and the exports all read it.
 RECEIPT_FIELDS: tuple[FieldSpec, ...] = _receipt_fields()
+# What the MAC covers, flattened for the loop every append and every verification runs.
+_CONTENT_FIELDS = tuple(
+    (spec.name, spec.kind, spec.later) for spec in RECEIPT_FIELDS if spec.name != "mac"
+)

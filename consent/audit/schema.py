@@ -43,6 +43,7 @@ class Dialect:
     encode_list: Callable[[list[str]], object]
     decode_list: Callable[[Any], Sequence[str]]
     decode_json: Callable[[Any], Any]  # a notice's texts as read back
+    time_text: Callable[[Any], str]  # a stored time as format_time writes it
     lock_suffix: str  # appended to the head read of an append or a purge
     now: str  # the clock appends take recorded_at from, as SQL
     day_of: str  # the UTC day (YYYY-MM-DD) of a time column, {} standing for the column
@@ -106,6 +107,7 @@ SQLITE = Dialect(
     encode_list=_json_list,
     decode_list=_parse_json_list,
     decode_json=json.loads,
+    time_text=str,  # stored as format_time wrote it
     # BEGIN IMMEDIATE already holds the database's write lock.
     lock_suffix="",
     now="",
@@ -122,6 +124,7 @@ POSTGRES = Dialect(
     encode_list=_same,
     decode_list=_same,  # type: ignore[arg-type]
     decode_json=_same,  # jsonb arrives decoded
+    time_text=format_time,
     lock_suffix=" FOR UPDATE",
     # The database clock, so that seq and time agree across app servers whose clocks drift.
     now=", clock_timestamp()",
