@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -35,6 +37,29 @@ from consent.audit.model import (
 from consent.audit.schema import POSTGRES, Queries
 
 _Q = Queries(POSTGRES)
+# The months whose partitions must exist: this one and the next, created a month ahead so an
+# append never finds its month missing, and checked again every _PARTITION_CHECK seconds.
+_ENSURE_PARTITIONS = (
+    "SELECT consent_audit_partition(clock_timestamp()),"
+    " consent_audit_partition(clock_timestamp() + interval '1 month')"
+)
+_PARTITION_CHECK = 12 * 3600.0
+_PARTITIONS = (
+    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+    " WHERE i.inhparent = 'receipts'::regclass ORDER BY c.relname"
+)
+
+
+_PARTITION_NAME = re.compile(r"receipts_y(\d{4})m(\d{2})")
+
+
+def _month_end(partition: str) -> datetime | None:
+    """When the month a partition named by ``consent_audit_partition`` holds ends (UTC)."""
+    match = _PARTITION_NAME.fullmatch(partition)
+    if match is None:
+        return None
+    year, month = int(match.group(1)), int(match.group(2))
+    return datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
 
 
 def _lock_id(schema: str | None) -> int:
@@ -63,6 +88,7 @@ class PostgresStore(BaseStore):
         self._timeout = timeout
         self._pool: AsyncConnectionPool | None = None
         self._migrated = False
+        self._partitions_checked = 0.0  # when, by the monotonic clock
         self._setup_lock = asyncio.Lock()
         self._closed = False
 
@@ -90,7 +116,7 @@ class PostgresStore(BaseStore):
     async def _ready_pool(self, ticket: int | None = None) -> AsyncConnectionPool:
         if self._closed:
             raise AuditUnavailable("the audit store is closed")
-        if self._pool is not None and self._migrated:
+        if self._pool is not None and self._migrated and not self._partitions_due():
             return self._pool
         async with self._setup_lock:
             if ticket is not None:
@@ -104,7 +130,17 @@ class PostgresStore(BaseStore):
                 async with self._pool.connection() as conn:
                     await self._migrate(conn)
                 self._migrated = True
+            if self._partitions_due():
+                async with self._pool.connection() as conn:
+                    await conn.execute(_ENSURE_PARTITIONS)
+                self._partitions_checked = time.monotonic()
         return self._pool
+
+    def _partitions_due(self) -> bool:
+        # Twice a day is plenty for partitions created a month ahead.
+        return time.monotonic() - self._partitions_checked > _PARTITION_CHECK or (
+            self._partitions_checked == 0.0
+        )
 
     @asynccontextmanager
     async def _connection(
@@ -249,6 +285,19 @@ class PostgresStore(BaseStore):
             for statement in _Q.subtract_stats:
                 await conn.execute(statement, (first - 1, upto))
             await conn.execute(_Q.drop_empty_stats)
+            # Whole months go at once: a dropped partition leaves no row behind to vacuum. Only
+            # months that ended before the cutoff and before this month, whose receipts all
+            # fall in the purged prefix; this month's partition stays for the next appends.
+            cur = await conn.execute(_PARTITIONS)
+            for (name,) in await cur.fetchall():
+                end = _month_end(name)
+                if end is None or end > min(cutoff, now.replace(day=1, hour=0, minute=0)):
+                    continue
+                table = sql.Identifier(name)
+                cur = await conn.execute(sql.SQL("SELECT MAX(seq) FROM {}").format(table))
+                newest = await cur.fetchone()
+                if newest is not None and newest[0] is not None and newest[0] <= upto:
+                    await conn.execute(sql.SQL("DROP TABLE {}").format(table))
             await conn.execute(
                 "SELECT set_config('consent_audit.purge_upto', %s, true)", (str(upto),)
             )
