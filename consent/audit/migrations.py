@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from consent.audit.model import RECEIPT_FIELDS
 from consent.audit.schema import POSTGRES, SQLITE, stats_rollup
 
 Dialect = Literal["sqlite", "postgres"]
@@ -275,6 +276,25 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def add_column(version: int, name: str) -> Migration:
+    """The step that adds the receipt field ``name`` (see docs/architecture.md), its SQL type
+    taken from the ``Receipt`` dataclass for each database.
+
+    A field added after the first release defaults to None: receipts stored before it have no
+    value, and a missing value stays out of the MAC.
+    """
+    spec = next((spec for spec in RECEIPT_FIELDS if spec.name == name), None)
+    if spec is None:
+        raise ValueError(f"Receipt has no field {name!r}")
+    if not spec.later:
+        raise ValueError(f"a receipt field added later must default to None: {name}")
+    sqlite, postgres = (
+        (f"ALTER TABLE receipts ADD COLUMN {name} {dialect.column_type(spec)}",)
+        for dialect in (SQLITE, POSTGRES)
+    )
+    return Migration(version, f"receipts.{name}", sqlite, postgres)
 
 
 def pending(current: int) -> tuple[Migration, ...]:

@@ -270,19 +270,3 @@ def stats_rollup(dialect: Dialect, where: str, *, sign: str = "") -> tuple[str, 
             for column, granted in (("granted", f"{sign}COUNT(*)"), ("refused", "0"))
         ),
     )
-
-
-def add_column(column: FieldSpec) -> dict[str, tuple[str, ...]]:
-    """The migration statements that add a receipt field (see docs/architecture.md).
-
-    A field added after the first release is optional (``X | None = None``): receipts stored
-    before it have no value, and a missing value stays out of the MAC.
-    """
-    if not column.later:
-        raise TypeError(f"a receipt field added later must default to None: {column.name}")
-    return {
-        dialect.name: (
-            f"ALTER TABLE receipts ADD COLUMN {column.name} {dialect.column_type(column)}",
-        )
-        for dialect in (SQLITE, POSTGRES)
-    }
