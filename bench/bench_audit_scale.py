@@ -150,6 +150,12 @@ def fill_postgres(url: str, schema: str, count: int) -> float:
                     for (h, _), loc in zip(_notices_rows(), LOCALES, strict=True)
                 ],
             )
+        # The months the generated receipts fall in (the store makes only this one and the next).
+        conn.execute(
+            "SELECT consent_audit_partition(now() - make_interval(days => d))"
+            " FROM generate_series(0, %s, 7) AS d",
+            (DAYS + 7,),
+        )
         last = None
         for chunk in _chain(count, keyring):
             with (
@@ -296,7 +302,10 @@ def run_postgres(url: str, count: int) -> None:
         rate = fill_postgres(url, schema, count)
         _line("generated straight into the table (COPY)", f"{rate:,.0f}/s")
         with psycopg.connect(url, options=f"-c search_path={schema}") as conn:
-            row = conn.execute("SELECT pg_total_relation_size('receipts')").fetchone()
+            row = conn.execute(
+                "SELECT SUM(pg_total_relation_size(inhrelid)) FROM pg_inherits"
+                " WHERE inhparent = 'receipts'::regclass"
+            ).fetchone()
         asyncio.run(measure(f"{url}?schema={schema}", count, float(row[0]) if row else 0.0))
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
