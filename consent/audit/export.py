@@ -120,6 +120,29 @@ def json_converter(dialect: Dialect) -> Callable[[Sequence[Any]], dict[str, obje
     return convert
 
 
+class RowWriter:
+    """Stored receipt rows (``BaseStore.rows_after``) as JSON Lines or CSV on a text stream;
+    the CSV header goes out first. Shared by ``consent audit export`` and the admin download."""
+
+    def __init__(self, out: TextIO, fmt: str, dialect: Dialect) -> None:
+        if fmt not in ("jsonl", "csv"):
+            raise AuditError(f"unknown export format {fmt!r}: jsonl or csv")
+        self._out = out
+        self._jsonl = fmt == "jsonl"
+        self._dialect = dialect
+        self._convert = json_converter(dialect)
+        self._dumps = json.JSONEncoder(ensure_ascii=False).encode
+        self._csv = csv_writer(out)
+        if not self._jsonl:
+            self._csv.writeheader()
+
+    def write(self, rows: Sequence[Sequence[Any]]) -> None:
+        if self._jsonl:
+            self._out.write("".join(self._dumps(self._convert(row)) + "\n" for row in rows))
+        else:
+            self._csv.writerows(csv_row(self._dialect.from_row(row)) for row in rows)
+
+
 async def export_receipts(
     store: BaseStore,
     out: TextIO,
@@ -133,23 +156,14 @@ async def export_receipts(
 
     Rows are read in batches (keyset pagination on ``seq``) and written a batch at a time.
     """
-    if fmt not in ("jsonl", "csv"):
-        raise AuditError(f"unknown export format {fmt!r}: jsonl or csv")
-    writer = csv_writer(out)
-    if fmt == "csv":
-        writer.writeheader()
-    convert = json_converter(store.dialect)
-    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    rows_out = RowWriter(out, fmt, store.dialect)
     written = 0
     after = 0
     while True:
         rows = await store.rows_after(after, BATCH_SIZE, since=since, until=until)
         if not rows:
             break
-        if fmt == "jsonl":
-            out.write("".join(dumps(convert(row)) + "\n" for row in rows))
-        else:
-            writer.writerows(csv_row(store.dialect.from_row(row)) for row in rows)
+        rows_out.write(rows)
         written += len(rows)
         after = int(rows[-1][0])
         if on_progress is not None:
