@@ -95,14 +95,16 @@ def bulk_chain(count: int, start_seq: int, previous_mac: str) -> list[Receipt]:
 
 
 def fill_sqlite(path: Path, count: int) -> None:
-    from consent.audit.sqlite import _INSERT, _to_row
+    from consent.audit.schema import SQLITE, Queries
 
     conn = sqlite3.connect(path)
     seq, mac = conn.execute("SELECT seq, mac FROM chain_head").fetchone()
     chain = bulk_chain(count, seq + 1, mac)
     head = sign_head(chain[-1].seq, chain[-1].mac, Keyring.parse(KEY))
     with conn:
-        conn.executemany(_INSERT, [_to_row(receipt) for receipt in chain])
+        conn.executemany(
+            Queries(SQLITE).insert_receipt, [SQLITE.to_row(receipt) for receipt in chain]
+        )
         conn.execute(
             "UPDATE chain_head SET seq = ?, mac = ?, key_id = ?, signature = ?",
             (head.seq, head.mac, head.key_id, head.signature),
@@ -113,7 +115,7 @@ def fill_sqlite(path: Path, count: int) -> None:
 def fill_postgres(url: str, schema: str, count: int) -> None:
     import psycopg
 
-    from consent.audit.postgres import _INSERT, _to_row
+    from consent.audit.schema import POSTGRES, Queries
 
     with psycopg.connect(url, options=f"-c search_path={schema}") as conn:
         row = conn.execute("SELECT seq, mac FROM chain_head").fetchone()
@@ -121,7 +123,9 @@ def fill_postgres(url: str, schema: str, count: int) -> None:
         chain = bulk_chain(count, row[0] + 1, row[1])
         head = sign_head(chain[-1].seq, chain[-1].mac, Keyring.parse(KEY))
         with conn.cursor() as cur:
-            cur.executemany(_INSERT, [_to_row(receipt) for receipt in chain])
+            cur.executemany(
+                Queries(POSTGRES).insert_receipt, [POSTGRES.to_row(receipt) for receipt in chain]
+            )
         conn.execute(
             "UPDATE chain_head SET seq = %s, mac = %s, key_id = %s, signature = %s",
             (head.seq, head.mac, head.key_id, head.signature),

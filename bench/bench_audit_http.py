@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from tests.load.test_audit_load import Site, drive, inspect_store  # noqa: E402
 
 
-def _postgres_reachable(url: str) -> bool:
+def postgres_reachable(url: str) -> bool:
     try:
         import psycopg
 
@@ -37,7 +37,7 @@ def _postgres_reachable(url: str) -> bool:
     return True
 
 
-def _drop_schema(url: str, schema: str) -> None:
+def drop_schema(url: str, schema: str) -> None:
     import psycopg
     from psycopg import sql
 
@@ -82,7 +82,7 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(_measure("SQLite", f"sqlite:///{Path(tmp) / 'audit.db'}", args, Path(tmp)))
-    if args.no_postgres or not _postgres_reachable(args.postgres):
+    if args.no_postgres or not postgres_reachable(args.postgres):
         print("PostgreSQL   skipped (not requested or not reachable)")
         return 0
     schema = f"bench_http_{secrets.token_hex(4)}"
@@ -92,7 +92,7 @@ def main() -> int:
             url = f"{args.postgres}{separator}schema={schema}"
             asyncio.run(_measure("PostgreSQL", url, args, Path(tmp)))
     finally:
-        _drop_schema(args.postgres, schema)
+        drop_schema(args.postgres, schema)
     return 0
 
 

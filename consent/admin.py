@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
 from consent.audit import AuditError, AuditUnavailable, BaseStore, Receipt
-from consent.audit.export import CSV_FIELDS, csv_row, csv_writer, receipt_texts
+from consent.audit.export import CSV_FIELDS, RowWriter, receipt_texts
 from consent.audit.stats import StatsRow, compute_stats
 from consent.names import NECESSARY
 from consent.runtime import ConsentRuntime
@@ -236,8 +236,10 @@ class _View:
         today = datetime.now(UTC).date()
         days = [today - timedelta(days=offset) for offset in range(CHART_DAYS - 1, -1, -1)]
         since = datetime.combine(days[0], time(), tzinfo=UTC)
-        report = await store.verify()
-        total = await store.count()
+        # Only what was appended since the last verification is walked: the overview stays
+        # quick at any size (`consent audit verify --full` rereads everything).
+        report = await store.verify(full=False)
+        total = report.held
         by_day = {row.key: row for row in await compute_stats(store, by="day", since=since)}
         by_locale = await compute_stats(store, by="locale", since=since)
         categories = _chart_categories(self.runtime.config.category_ids, by_day.values())
@@ -307,7 +309,7 @@ class _View:
         store = await self.store()
         # The first batch is read before answering, so an unavailable store gets the 503
         # page instead of a download cut short.
-        first = await store.receipts_after(0, _BATCH, since=since, until=until)
+        first = await store.rows_after(0, _BATCH, since=since, until=until)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         media_type = "application/x-ndjson" if fmt == "jsonl" else "text/csv; charset=utf-8"
         return StreamingResponse(
@@ -322,32 +324,25 @@ class _View:
 
 async def _export_chunks(
     store: BaseStore,
-    first: list[Receipt],
+    first: list[tuple[Any, ...]],
     fmt: str,
     since: datetime | None,
     until: datetime | None,
 ) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
-    writer = csv_writer(buffer)
-    if fmt == "csv":
-        writer.writeheader()
+    rows_out = RowWriter(buffer, fmt, store.dialect)
     batch = first
     while True:
-        for receipt in batch:
-            if fmt == "jsonl":
-                buffer.write(json.dumps(receipt.to_json(), ensure_ascii=False, sort_keys=True))
-                buffer.write("\n")
-            else:
-                writer.writerow(csv_row(receipt))
-            if buffer.tell() >= _CHUNK:
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
+        rows_out.write(batch)
+        if buffer.tell() >= _CHUNK or len(batch) < _BATCH:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
         if len(batch) < _BATCH:
             break
         # A failure from here on cuts the download short: the client sees an incomplete
         # transfer rather than a file that looks whole.
-        batch = await store.receipts_after(batch[-1].seq, _BATCH, since=since, until=until)
+        batch = await store.rows_after(int(batch[-1][0]), _BATCH, since=since, until=until)
     if buffer.tell():
         yield buffer.getvalue().encode()
 

@@ -273,14 +273,29 @@ def _tamper(path: Path, statement: str, params: tuple[Any, ...]) -> None:
 def test_a_tampered_chain_is_reported_with_the_first_bad_receipt(
     admin_client: TestClient, admin_config: ConsentConfig
 ) -> None:
-    receipts = [decide(admin_client, "accept_all") for _ in range(4)]
+    receipts = [decide(admin_client, "accept_all") for _ in range(2)]
     assert 'data-verify="ok"' in admin_client.get(ADMIN, headers=AUTH).text
-    _tamper(_database(admin_config), "UPDATE receipts SET action = ? WHERE seq = ?", ("x", 2))
+    receipts += [decide(admin_client, "accept_all") for _ in range(2)]
+    # The overview walks what was appended since its last look: seq 3 and 4.
+    _tamper(_database(admin_config), "UPDATE receipts SET action = ? WHERE seq = ?", ("x", 3))
     html = admin_client.get(ADMIN, headers=AUTH).text
     assert 'data-verify="failed"' in html
     assert 'data-verify="ok"' not in html
-    assert "receipt seq 2" in html
-    assert receipts[1]["receipt_id"] in html
+    assert "receipt seq 3" in html
+    assert receipts[2]["receipt_id"] in html
+
+
+def test_the_overview_reports_what_it_walked_since_its_last_look(
+    admin_client: TestClient, admin_config: ConsentConfig
+) -> None:
+    for _ in range(3):
+        decide(admin_client, "accept_all")
+    first = admin_client.get(ADMIN, headers=AUTH).text
+    assert "3 receipts checked (seq 1 to 3)" in first
+    decide(admin_client, "reject_all")
+    second = admin_client.get(ADMIN, headers=AUTH).text
+    assert "1 receipt checked (seq 4 to 4) appended since the last verification at seq 3" in second
+    assert "<strong data-total>4</strong>" in second
 
 
 def test_a_removed_newest_receipt_is_reported(

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from consent.audit.model import (
@@ -22,6 +22,7 @@ from consent.audit.model import (
     Decision,
     Head,
     Receipt,
+    VerifiedHead,
     canonical_json,
     hash_texts,
     new_receipt_id,
@@ -109,6 +110,26 @@ def head_payload(head: Head) -> bytes:
     return canonical_json(head.content())
 
 
+def verified_payload(verified: VerifiedHead) -> bytes:
+    return canonical_json(verified.content())
+
+
+def sign_verified_head(
+    *,
+    seq: int,
+    mac: str,
+    checkpoints: int,
+    checkpoint_signature: str,
+    notices: int,
+    verified_at: datetime,
+    keyring: Keyring,
+) -> VerifiedHead:
+    unsigned = VerifiedHead(
+        seq, mac, checkpoints, checkpoint_signature, notices, verified_at, keyring.signing_id, ""
+    )
+    return replace(unsigned, signature=keyring.sign(unsigned.key_id, verified_payload(unsigned)))
+
+
 def anchor_payload(anchor: Anchor) -> bytes:
     return canonical_json(anchor.content())
 
@@ -160,6 +181,35 @@ def build_receipt(
     )
     mac = keyring.sign(unsigned.key_id, receipt_payload(unsigned, previous_mac))
     return _replace_mac(unsigned, mac)
+
+
+def build_batch(
+    decisions: Sequence[Decision],
+    *,
+    seq: int,
+    previous_mac: str,
+    previous_ids: dict[str, str],
+    recorded_at: datetime,
+    keyring: Keyring,
+) -> list[Receipt]:
+    """The next links for ``decisions``, in order, after the receipt ``seq`` whose MAC is
+    ``previous_mac``. ``previous_ids`` maps a consent id to its newest stored receipt and is
+    updated as the batch links a visitor's decisions to one another."""
+    receipts = []
+    for decision in decisions:
+        seq += 1
+        receipt = build_receipt(
+            decision,
+            seq=seq,
+            previous_mac=previous_mac,
+            previous_receipt_id=previous_ids.get(decision.consent_id),
+            recorded_at=recorded_at,
+            keyring=keyring,
+        )
+        previous_ids[decision.consent_id] = receipt.receipt_id
+        previous_mac = receipt.mac
+        receipts.append(receipt)
+    return receipts
 
 
 def sign_head(seq: int, mac: str, keyring: Keyring) -> Head:
@@ -220,6 +270,11 @@ class VerifyReport:
     head: Head | None
     problem: Problem | None
     anchors: int = 0  # anchors whose MAC matched the receipt or checkpoint at their seq
+    held: int = 0  # receipts the store holds (the chain has no gaps once it verifies)
+    resumed_from: int | None = None  # the verified head an incremental walk started after
+
+    def resumed(self, seq: int) -> VerifyReport:
+        return replace(self, resumed_from=seq)
 
 
 class ChainVerifier:
@@ -241,7 +296,12 @@ class ChainVerifier:
         self._anchored: dict[int, list[Anchor]] = {}
         self._newest_anchor: Anchor | None = None
         self._anchors_matched = 0
+        self._purged_to = 0
         self.problem: Problem | None = None
+
+    @property
+    def expected_seq(self) -> int:
+        return self._expected_seq
 
     def _fail(self, seq: int | None, receipt_id: str | None, reason: str) -> None:
         if self.problem is None:
@@ -292,6 +352,64 @@ class ChainVerifier:
             self._checkpoints += 1
             self._expected_seq = checkpoint.seq + 1
             self._previous_mac = checkpoint.mac
+            self._purged_to = checkpoint.seq
+
+    def resume(
+        self,
+        verified: VerifiedHead,
+        checkpoints: Sequence[Checkpoint],
+        first_seq: int | None,
+        at_verified: Receipt | None,
+        anchored: Mapping[int, Receipt | None],
+    ) -> bool:
+        """Continue after ``verified`` instead of from the oldest receipt; call after
+        :meth:`checkpoints`. Checks what the walk will not reread: the signed verified head
+        itself, that no checkpoint it knew went missing, the receipt at its ``seq``, the
+        oldest receipt, and the receipts at anchored ``seq`` in between. False when the walk
+        must not go on (a problem, recorded) or cannot start there (a purge went past it).
+        """
+        if self.problem is not None:
+            return False
+        if not self._keyring.check(verified.key_id, verified_payload(verified), verified.signature):
+            self._fail(None, None, "the verified head was altered (bad signature)")
+            return False
+        known = verified.checkpoints
+        if len(checkpoints) < known or (
+            known and checkpoints[known - 1].signature != verified.checkpoint_signature
+        ):
+            self._fail(None, None, "purge checkpoints were removed or replaced since verified")
+            return False
+        if verified.seq <= self._purged_to:
+            return False  # purged past it: walk what the purge left, from its checkpoint
+        if first_seq != self._purged_to + 1:
+            expected = self._purged_to + 1
+            if first_seq is None or first_seq > expected:
+                self._fail(expected, None, f"the oldest receipts (from seq {expected}) are missing")
+            else:
+                self._fail(first_seq, None, f"out of place: the chain starts at seq {expected}")
+            return False
+        if at_verified is None or at_verified.seq != verified.seq:
+            self._fail(verified.seq, None, "the verified receipt is missing (removed)")
+            return False
+        if not hmac.compare_digest(at_verified.mac, verified.mac):
+            self._fail(
+                verified.seq,
+                at_verified.receipt_id,
+                "MAC differs from the verified head: altered or replaced since verified",
+            )
+            return False
+        for seq in sorted(anchored):
+            receipt = anchored[seq]
+            if receipt is None:
+                self._fail(seq, None, "an anchored receipt is missing (removed)")
+                return False
+            if not self._match_anchors(seq, receipt.mac, receipt.receipt_id):
+                return False
+        if not self._match_anchors(verified.seq, verified.mac, at_verified.receipt_id):
+            return False
+        self._expected_seq = verified.seq + 1
+        self._previous_mac = verified.mac
+        return True
 
     def receipt(self, receipt: Receipt) -> bool:
         """Check one receipt; False once a problem is known (the caller may stop)."""
@@ -331,11 +449,21 @@ class ChainVerifier:
         self._previous_mac = receipt.mac
         return True
 
-    def finish(self, head: Head | None, notices: Mapping[str, Mapping[str, str]]) -> VerifyReport:
+    def finish(
+        self,
+        head: Head | None,
+        notices: Mapping[str, Mapping[str, str]],
+        *,
+        notices_seen: int | None = None,
+    ) -> VerifyReport:
+        """``notices_seen``: how many notices the verified head an incremental walk started
+        from knew of; notices are never deleted, so fewer now means some were removed."""
         if self.problem is None:
             self._check_head(head)
         if self.problem is None:
             self._check_newest_anchor()
+        if self.problem is None and notices_seen is not None and len(notices) < notices_seen:
+            self._fail(None, None, "notices were removed since verified")
         if self.problem is None:
             self._check_notices(notices)
         return VerifyReport(
@@ -347,6 +475,7 @@ class ChainVerifier:
             head=head,
             problem=self.problem,
             anchors=self._anchors_matched,
+            held=self._expected_seq - 1 - self._purged_to if self.problem is None else 0,
         )
 
     def _check_newest_anchor(self) -> None:

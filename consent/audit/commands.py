@@ -14,6 +14,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
@@ -23,7 +24,7 @@ from consent.audit.base import BaseStore
 from consent.audit.chain import Keyring, sign_anchor
 from consent.audit.export import ExportFormat, export_receipts
 from consent.audit.model import Anchor, AuditError, AuditUnavailable, format_time
-from consent.audit.stats import StatsBy, compute_stats, render_json, render_table
+from consent.audit.stats import GROUPINGS, StatsBy, compute_stats, render_json, render_table
 from consent.audit.store import DEFAULT_AUDIT_URL, open_store
 from consent.config import ConsentConfig
 from consent.errors import ConfigError
@@ -68,9 +69,13 @@ def verify(
     out: TextIO,
     *,
     anchor: str | None = None,
+    full: bool = False,
     err: TextIO | None = None,
 ) -> int:
-    """Walk the whole chain; exit 1 naming the first bad receipt when anything was changed.
+    """Check the chain; exit 1 naming the first bad receipt when anything was changed.
+
+    By default only what was appended since the last verification is walked (the older part
+    is checked at its ends); ``full`` walks every receipt.
 
     With ``anchor`` (a file written by ``anchor`` or the middleware) it also fails when the
     database is behind the newest anchor or differs from any anchor, and when a line of the
@@ -88,15 +93,21 @@ def verify(
             return EXIT_UNUSABLE
 
     async def work(store: BaseStore) -> int:
-        report = await store.verify(anchors)
+        report = await store.verify(anchors, full=full)
         if report.problem is not None:
             out.write(f"FAILED: first bad {report.problem.describe()}\n")
             out.write(f"{report.checked} receipts verified before it\n")
             return EXIT_FAILED
         span = "" if report.first_seq is None else f" (seq {report.first_seq}-{report.last_seq})"
+        since = (
+            ""
+            if report.resumed_from is None
+            else f" since the verified head at seq {report.resumed_from}"
+            " (run with --full to reread the older ones)"
+        )
         out.write(
-            f"OK: {report.checked} receipts verified{span},"
-            f" {report.checkpoints} purge checkpoint(s)\n"
+            f"OK: {report.checked} receipts verified{span}{since},"
+            f" {report.held} held, {report.checkpoints} purge checkpoint(s)\n"
         )
         if anchor is not None:
             newest = max((a.seq for a in anchors), default=0)
@@ -180,9 +191,10 @@ def export(
     async def work(store: BaseStore) -> int:
         total = await store.count(since=since, until=until) if show_progress else 0
 
+        started = time.monotonic()
+
         def on_progress(done: int) -> None:
-            percent = 100 if total == 0 else min(100, done * 100 // total)
-            err_stream.write(f"\rexporting {done}/{total} receipts ({percent}%)")
+            err_stream.write("\r" + progress_bar(done, total, time.monotonic() - started))
             err_stream.flush()
 
         await export_receipts(
@@ -201,6 +213,17 @@ def export(
     return _run(url, key, work, err)
 
 
+def progress_bar(done: int, total: int, seconds: float, width: int = 30) -> str:
+    """``[#######.......]  42%  420,000/1,000,000 receipts  85,000/s``"""
+    share = 1.0 if total <= 0 else min(1.0, done / total)
+    filled = int(share * width)
+    rate = f"  {done / seconds:,.0f}/s" if seconds > 0 else ""
+    return (
+        f"[{'#' * filled}{'.' * (width - filled)}] {share * 100:3.0f}%"
+        f"  {done:,}/{total:,} receipts{rate}"
+    )
+
+
 def stats(
     url: str,
     key: AuditKey,
@@ -212,7 +235,8 @@ def stats(
     until: datetime | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Decisions and the acceptance rate of each category per day, locale or category."""
+    """Decisions and the acceptance rate of each category per day, locale, method or
+    category."""
 
     async def work(store: BaseStore) -> int:
         rows = await compute_stats(store, by=by, since=since, until=until)
@@ -297,6 +321,11 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "verify", parents=[common], help="check the chain; exit 1 naming the first bad receipt"
     )
     verify_parser.add_argument(
+        "--full",
+        action="store_true",
+        help="walk every receipt, not only those appended since the last verification",
+    )
+    verify_parser.add_argument(
         "--anchor",
         metavar="FILE",
         help="also check the chain against the signed anchors in FILE (truncation, rollback)",
@@ -327,7 +356,7 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     stats_parser = commands.add_parser(
         "stats", parents=[common], help="decisions and acceptance rates"
     )
-    stats_parser.add_argument("--by", choices=("day", "locale", "category"), default="day")
+    stats_parser.add_argument("--by", choices=GROUPINGS, default="day")
     stats_parser.add_argument("--json", dest="as_json", action="store_true")
     _range_options(stats_parser)
 
@@ -436,7 +465,7 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     command = args.audit_command
     if command == "verify":
-        return verify(url, key, out, anchor=args.anchor)
+        return verify(url, key, out, anchor=args.anchor, full=args.full)
     if command == "anchor":
         return anchor(url, key, args.to, out)
     if command == "show":

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from consent.audit.model import RECEIPT_FIELDS
+from consent.audit.schema import POSTGRES, SQLITE, stats_rollup
+
 Dialect = Literal["sqlite", "postgres"]
 
 
@@ -153,10 +156,13 @@ _SQLITE_V2 = (
     BEGIN SELECT RAISE(ABORT, 'consent audit: notices are append-only'); END""",
 )
 
-_POSTGRES_V2 = (
-    """CREATE FUNCTION consent_audit_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+
+def _guard_function(create: str, receipts: str) -> str:
+    """The PostgreSQL guard: a purge may delete receipts up to the seq it opened for itself
+    (``receipts`` tells a receipts table by its name); every other change is refused."""
+    return f"""{create} FUNCTION consent_audit_guard() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'receipts' THEN
+        IF TG_OP = 'DELETE' AND {receipts} THEN
             IF OLD.seq <= COALESCE(
                 NULLIF(current_setting('consent_audit.purge_upto', true), '')::bigint, 0
             ) THEN
@@ -165,7 +171,11 @@ _POSTGRES_V2 = (
         END IF;
         RAISE EXCEPTION 'consent audit: % on % is refused (append-only)', TG_OP, TG_TABLE_NAME;
     END
-    $$""",
+    $$"""
+
+
+_POSTGRES_V2 = (
+    _guard_function("CREATE", "TG_TABLE_NAME = 'receipts'"),
     *(
         f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}"
         " FOR EACH ROW EXECUTE FUNCTION consent_audit_guard()"
@@ -178,12 +188,113 @@ _POSTGRES_V2 = (
     ),
 )
 
+_V3_TABLES = {
+    dialect.name: (
+        "CREATE TABLE verified_head ("
+        f" id {dialect.types['int']} PRIMARY KEY CHECK (id = 1),"
+        f" content {dialect.types['text']} NOT NULL, signature {dialect.types['text']} NOT NULL)",
+        "CREATE TABLE decision_stats ("
+        + "".join(
+            f" {name} {dialect.types['text']} NOT NULL,"
+            for name in ("day", "locale", "method", "action", "category")
+        )
+        + f" decisions {dialect.types['int']} NOT NULL, granted {dialect.types['int']} NOT NULL,"
+        " PRIMARY KEY (day, locale, method, action, category))"
+        + (" WITHOUT ROWID" if dialect.name == "sqlite" else ""),
+        # Counts for the receipts already stored; appends and purges keep them up to date.
+        *stats_rollup(dialect, "1 = 1"),
+    )
+    for dialect in (SQLITE, POSTGRES)
+}
+
+# PostgreSQL: receipts partitioned by month of recorded_at, so that retention drops whole
+# months instead of deleting rows one by one. The primary key and the receipt_id key must
+# hold the partition key too. Existing receipts are copied over in this one transaction.
+_POSTGRES_V4 = (
+    "ALTER TABLE receipts RENAME TO receipts_unpartitioned",
+    "ALTER TABLE receipts_unpartitioned RENAME CONSTRAINT receipts_pkey"
+    " TO receipts_unpartitioned_pkey",
+    "ALTER TABLE receipts_unpartitioned RENAME CONSTRAINT receipts_receipt_id_key"
+    " TO receipts_unpartitioned_receipt_id_key",
+    "DROP INDEX receipts_consent_id",
+    "DROP INDEX receipts_recorded_at",
+    # The first release's columns; both keys now hold the partition key.
+    _POSTGRES_V1[0]
+    .replace("seq bigint PRIMARY KEY", "seq bigint NOT NULL")
+    .replace("receipt_id text NOT NULL UNIQUE", "receipt_id text NOT NULL")
+    .replace(
+        "mac text NOT NULL\n    )",
+        "mac text NOT NULL,\n        PRIMARY KEY (seq, recorded_at),"
+        "\n        UNIQUE (receipt_id, recorded_at)\n    ) PARTITION BY RANGE (recorded_at)",
+    ),
+    "CREATE INDEX receipts_consent_id ON receipts (consent_id, seq)",
+    "CREATE INDEX receipts_recorded_at ON receipts (recorded_at)",
+    # The month holding ``moment`` (UTC), as table receipts_yYYYYmMM; nothing when it exists.
+    """CREATE FUNCTION consent_audit_partition(moment timestamptz) RETURNS text
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        first timestamp := date_trunc('month', moment AT TIME ZONE 'UTC');
+        name text := 'receipts_y' || to_char(first, 'YYYY"m"MM');
+    BEGIN
+        IF to_regclass(quote_ident(name)) IS NULL THEN
+            EXECUTE format(
+                'CREATE TABLE %I PARTITION OF receipts FOR VALUES FROM (%L) TO (%L)',
+                name, first AT TIME ZONE 'UTC', (first + interval '1 month') AT TIME ZONE 'UTC'
+            );
+        END IF;
+        RETURN name;
+    END
+    $$""",
+    "SELECT consent_audit_partition(month AT TIME ZONE 'UTC') FROM generate_series("
+    " date_trunc('month', COALESCE((SELECT MIN(recorded_at) FROM receipts_unpartitioned),"
+    " now()) AT TIME ZONE 'UTC'),"
+    " date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month',"
+    " interval '1 month') AS month",
+    # Row triggers now fire on a month's partition: its name starts with receipts_y.
+    _guard_function(
+        "CREATE OR REPLACE",
+        "(TG_TABLE_NAME = 'receipts' OR TG_TABLE_NAME LIKE 'receipts_y%')",
+    ),
+    "INSERT INTO receipts SELECT * FROM receipts_unpartitioned",
+    "DROP TABLE receipts_unpartitioned",
+    "CREATE TRIGGER receipts_append_only BEFORE UPDATE OR DELETE ON receipts"
+    " FOR EACH ROW EXECUTE FUNCTION consent_audit_guard()",
+    "CREATE TRIGGER receipts_no_truncate BEFORE TRUNCATE ON receipts"
+    " FOR EACH STATEMENT EXECUTE FUNCTION consent_audit_guard()",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "receipts, notices, checkpoints, chain head", _SQLITE_V1, _POSTGRES_V1),
     Migration(2, "append-only guards", _SQLITE_V2, _POSTGRES_V2),
+    Migration(
+        3,
+        "verified head; decision counts for statistics",
+        _V3_TABLES["sqlite"],
+        _V3_TABLES["postgres"],
+    ),
+    Migration(4, "receipts partitioned by month (PostgreSQL)", (), _POSTGRES_V4),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def add_column(version: int, name: str) -> Migration:
+    """The step that adds the receipt field ``name`` (see docs/architecture.md), its SQL type
+    taken from the ``Receipt`` dataclass for each database.
+
+    A field added after the first release defaults to None: receipts stored before it have no
+    value, and a missing value stays out of the MAC.
+    """
+    spec = next((spec for spec in RECEIPT_FIELDS if spec.name == name), None)
+    if spec is None:
+        raise ValueError(f"Receipt has no field {name!r}")
+    if not spec.later:
+        raise ValueError(f"a receipt field added later must default to None: {name}")
+    sqlite, postgres = (
+        (f"ALTER TABLE receipts ADD COLUMN {name} {dialect.column_type(spec)}",)
+        for dialect in (SQLITE, POSTGRES)
+    )
+    return Migration(version, f"receipts.{name}", sqlite, postgres)
 
 
 def pending(current: int) -> tuple[Migration, ...]:

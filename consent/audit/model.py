@@ -11,10 +11,12 @@ import json
 import os
 import re
 import time
+import types
+import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from consent.errors import ConsentError
@@ -190,26 +192,23 @@ class Receipt:
     mac: str
 
     def content(self) -> dict[str, object]:
-        """Everything the MAC covers, in JSON types (the MAC itself excluded)."""
-        return {
-            "v": 1,
-            "receipt_id": self.receipt_id,
-            "seq": self.seq,
-            "recorded_at": format_time(self.recorded_at),
-            "previous_receipt_id": self.previous_receipt_id,
-            "consent_id": self.consent_id,
-            "action": self.action,
-            "method": self.method,
-            "granted": sorted(self.granted),
-            "refused": sorted(self.refused),
-            "policy_version": self.policy_version,
-            "locale": self.locale,
-            "texts_hash": self.texts_hash,
-            "path": self.path,
-            "rule": self.rule,
-            "client": self.client,
-            "key_id": self.key_id,
-        }
+        """Everything the MAC covers, in JSON types (the MAC itself excluded).
+
+        A field added after the first format is optional and enters the MAC only once set,
+        so the receipts stored before it keep verifying.
+        """
+        data: dict[str, object] = {"v": 1}
+        for name, kind, later in _CONTENT_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                if later:
+                    continue
+            elif kind == "time":
+                value = format_time(value)
+            elif kind == "list":
+                value = sorted(value)
+            data[name] = value
+        return data
 
     def to_json(self) -> dict[str, object]:
         data = self.content()
@@ -221,27 +220,70 @@ class Receipt:
     def from_json(cls, data: Mapping[str, Any]) -> Receipt:
         """The inverse of :meth:`to_json`, for reading an export back."""
         try:
-            return cls(
-                receipt_id=str(data["receipt_id"]),
-                seq=int(data["seq"]),
-                recorded_at=parse_time(str(data["recorded_at"])),
-                previous_receipt_id=_optional(data["previous_receipt_id"]),
-                consent_id=str(data["consent_id"]),
-                action=str(data["action"]),
-                method=str(data["method"]),
-                granted=frozenset(data["granted"]),
-                refused=frozenset(data["refused"]),
-                policy_version=str(data["policy_version"]),
-                locale=str(data["locale"]),
-                texts_hash=str(data["texts_hash"]),
-                path=str(data["path"]),
-                rule=str(data["rule"]),
-                client=_optional(data["client"]),
-                key_id=str(data["key_id"]),
-                mac=str(data["mac"]),
-            )
+            values = {
+                spec.name: _from_json(spec, data.get(spec.name) if spec.later else data[spec.name])
+                for spec in RECEIPT_FIELDS
+            }
+            return cls(**values)  # type: ignore[arg-type]
         except (KeyError, TypeError, ValueError) as exc:
             raise AuditError(f"not a receipt: {exc}") from exc
+
+
+FieldKind = Literal["int", "text", "time", "list"]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One receipt field as the stores, the MAC and the exports see it."""
+
+    name: str
+    kind: FieldKind
+    nullable: bool
+    later: bool  # added after the first format: optional, in the MAC only when set
+
+
+def _kind_of(annotation: object) -> tuple[FieldKind, bool]:
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        inner = [arg for arg in args if arg is not type(None)]
+        return _kind_of(inner[0])[0], True
+    if annotation is int:
+        return "int", False
+    if annotation is str:
+        return "text", False
+    if annotation is datetime:
+        return "time", False
+    if typing.get_origin(annotation) is frozenset:
+        return "list", False
+    raise TypeError(f"no field kind for {annotation!r}")
+
+
+def _receipt_fields() -> tuple[FieldSpec, ...]:
+    hints = typing.get_type_hints(Receipt)
+    specs = []
+    for spec in fields(Receipt):
+        kind, nullable = _kind_of(hints[spec.name])
+        later = spec.default is not MISSING
+        if later and (not nullable or spec.default is not None):
+            raise TypeError(f"a receipt field added later must default to None: {spec.name}")
+        specs.append(FieldSpec(spec.name, kind, nullable, later))
+    # seq first: the primary key, the order every listing pages in and every export starts with.
+    specs.sort(key=lambda spec: spec.name != "seq")
+    return tuple(specs)
+
+
+def _from_json(spec: FieldSpec, value: Any) -> object:
+    if value is None and spec.nullable:
+        return None
+    if spec.kind == "int":
+        return int(value)
+    if spec.kind == "time":
+        return parse_time(str(value))
+    if spec.kind == "list":
+        if isinstance(value, str):
+            raise TypeError(f"{spec.name} must be a list")
+        return frozenset(str(item) for item in value)
+    return str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +326,50 @@ class Head:
 
 
 @dataclass(frozen=True, slots=True)
+class VerifiedHead:
+    """How far the chain was last verified, signed, so that the next verification need only
+    walk what was appended since (see ``ChainVerifier.resume``)."""
+
+    seq: int
+    mac: str
+    checkpoints: int  # purge checkpoints held then
+    checkpoint_signature: str  # the newest one's signature ("" when none)
+    notices: int  # notices held then (they are never deleted)
+    verified_at: datetime
+    key_id: str
+    signature: str
+
+    def content(self) -> dict[str, object]:
+        return {
+            "v": 1,
+            "kind": "verified",
+            "seq": self.seq,
+            "mac": self.mac,
+            "checkpoints": self.checkpoints,
+            "checkpoint_signature": self.checkpoint_signature,
+            "notices": self.notices,
+            "verified_at": format_time(self.verified_at),
+            "key_id": self.key_id,
+        }
+
+    @classmethod
+    def from_content(cls, content: Mapping[str, Any], signature: str) -> VerifiedHead:
+        try:
+            return cls(
+                seq=int(content["seq"]),
+                mac=str(content["mac"]),
+                checkpoints=int(content["checkpoints"]),
+                checkpoint_signature=str(content["checkpoint_signature"]),
+                notices=int(content["notices"]),
+                verified_at=parse_time(str(content["verified_at"])),
+                key_id=str(content["key_id"]),
+                signature=signature,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AuditError(f"not a verified head: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
 class Anchor:
     """A signed copy of the chain's end kept outside the database (see ``anchor.py``).
 
@@ -315,5 +401,9 @@ class Anchor:
         return f"{where} (seq {self.seq}, taken {format_time(self.at)})"
 
 
-def _optional(value: object) -> str | None:
-    return None if value is None else str(value)
+# Every receipt field in column order: the stores, the MAC and the exports all read it.
+RECEIPT_FIELDS: tuple[FieldSpec, ...] = _receipt_fields()
+# What the MAC covers, flattened for the loop every append and every verification runs.
+_CONTENT_FIELDS = tuple(
+    (spec.name, spec.kind, spec.later) for spec in RECEIPT_FIELDS if spec.name != "mac"
+)

@@ -3,14 +3,17 @@
 The pool is created and opened on first use, never at construction, so a site starts while
 the database is down and recovers when it returns. Appends serialise on the single chain-head
 row (``SELECT ... FOR UPDATE``) and take ``recorded_at`` from the database clock, so the order
-of ``seq`` and of time agree across app servers whose clocks drift.
+of ``seq`` and of time agree across app servers whose clocks drift. The SQL itself is shared
+with SQLite (``schema.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Mapping
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -21,35 +24,42 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from consent.audit.base import BaseStore
-from consent.audit.chain import Keyring, build_receipt, sign_checkpoint, sign_head
+from consent.audit.chain import Keyring, build_batch, sign_checkpoint, sign_head
 from consent.audit.migrations import LATEST_VERSION, VERSION_TABLE, pending
-from consent.audit.model import AuditUnavailable, Checkpoint, Decision, Head, Receipt
-from consent.audit.rows import RECEIPT_COLUMNS, receipt_from_row, receipt_to_row
+from consent.audit.model import (
+    AuditUnavailable,
+    Checkpoint,
+    Decision,
+    Receipt,
+    VerifiedHead,
+    canonical_json,
+)
+from consent.audit.schema import POSTGRES, Queries
 
-# Queries interpolate only constants like this one and fixed clauses: hence the S608 waivers.
-_COLUMNS = RECEIPT_COLUMNS
-_INSERT = f"INSERT INTO receipts ({_COLUMNS}) VALUES ({', '.join(['%s'] * 17)})"  # noqa: S608
+_Q = Queries(POSTGRES)
+# The months whose partitions must exist: this one and the next, created a month ahead so an
+# append never finds its month missing, and checked again every _PARTITION_CHECK seconds.
+_ENSURE_PARTITIONS = (
+    "SELECT consent_audit_partition(clock_timestamp()),"
+    " consent_audit_partition(clock_timestamp() + interval '1 month')"
+)
+_PARTITION_CHECK = 12 * 3600.0
+_PARTITIONS = (
+    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+    " WHERE i.inhparent = 'receipts'::regclass ORDER BY c.relname"
+)
 
 
-def _to_row(receipt: Receipt) -> tuple[object, ...]:
-    return receipt_to_row(receipt, time=lambda moment: moment, categories=lambda names: names)
+_PARTITION_NAME = re.compile(r"receipts_y(\d{4})m(\d{2})")
 
 
-def _from_row(row: tuple[Any, ...]) -> Receipt:
-    return receipt_from_row(
-        row, time=lambda moment: moment.astimezone(UTC), categories=lambda names: names
-    )
-
-
-def _range(since: datetime | None, until: datetime | None) -> tuple[str, list[object]]:
-    clauses, params = "", list[object]()
-    if since is not None:
-        clauses += " AND recorded_at >= %s"
-        params.append(since)
-    if until is not None:
-        clauses += " AND recorded_at < %s"
-        params.append(until)
-    return clauses, params
+def _month_end(partition: str) -> datetime | None:
+    """When the month a partition named by ``consent_audit_partition`` holds ends (UTC)."""
+    match = _PARTITION_NAME.fullmatch(partition)
+    if match is None:
+        return None
+    year, month = int(match.group(1)), int(match.group(2))
+    return datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
 
 
 def _lock_id(schema: str | None) -> int:
@@ -59,6 +69,9 @@ def _lock_id(schema: str | None) -> int:
 
 
 class PostgresStore(BaseStore):
+    dialect = POSTGRES
+    queries = _Q
+
     def __init__(
         self,
         conninfo: str,
@@ -75,6 +88,7 @@ class PostgresStore(BaseStore):
         self._timeout = timeout
         self._pool: AsyncConnectionPool | None = None
         self._migrated = False
+        self._partitions_checked = 0.0  # when, by the monotonic clock
         self._setup_lock = asyncio.Lock()
         self._closed = False
 
@@ -102,7 +116,7 @@ class PostgresStore(BaseStore):
     async def _ready_pool(self, ticket: int | None = None) -> AsyncConnectionPool:
         if self._closed:
             raise AuditUnavailable("the audit store is closed")
-        if self._pool is not None and self._migrated:
+        if self._pool is not None and self._migrated and not self._partitions_due():
             return self._pool
         async with self._setup_lock:
             if ticket is not None:
@@ -116,7 +130,17 @@ class PostgresStore(BaseStore):
                 async with self._pool.connection() as conn:
                     await self._migrate(conn)
                 self._migrated = True
+            if self._partitions_due():
+                async with self._pool.connection() as conn:
+                    await conn.execute(_ENSURE_PARTITIONS)
+                self._partitions_checked = time.monotonic()
         return self._pool
+
+    def _partitions_due(self) -> bool:
+        # Twice a day is plenty for partitions created a month ahead.
+        return time.monotonic() - self._partitions_checked > _PARTITION_CHECK or (
+            self._partitions_checked == 0.0
+        )
 
     @asynccontextmanager
     async def _connection(
@@ -130,6 +154,11 @@ class PostgresStore(BaseStore):
                 yield conn
         except psycopg.Error as exc:  # the pool's timeouts are psycopg errors too
             raise AuditUnavailable(f"PostgreSQL audit store: {exc}") from exc
+
+    async def _read(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        async with self._connection() as conn:
+            cur = await conn.execute(query, params)
+            return await cur.fetchall()
 
     async def _migrate(self, conn: psycopg.AsyncConnection[Any]) -> None:
         async with conn.transaction():
@@ -155,62 +184,43 @@ class PostgresStore(BaseStore):
                 )
 
     # -- the public protocol --------------------------------------------------------------
-    async def _append(self, decision: Decision, ticket: int) -> Receipt:
+    async def _append_batch(self, decisions: Sequence[Decision], ticket: int) -> list[Receipt]:
         async with self._connection(ticket) as conn, conn.transaction():
-            cur = await conn.execute(
-                "SELECT seq, mac, clock_timestamp() FROM chain_head WHERE id = 1 FOR UPDATE"
-            )
+            cur = await conn.execute(_Q.lock_head)
             head_row = await cur.fetchone()
             if head_row is None:
                 raise AuditUnavailable("the chain head row is missing")
             seq, mac, now = head_row
-            await conn.execute(
-                "INSERT INTO notices (texts_hash, texts, first_seen) VALUES (%s, %s, %s)"
-                " ON CONFLICT (texts_hash) DO NOTHING",
-                (decision.texts_hash, Jsonb(dict(decision.texts)), now),
-            )
-            cur = await conn.execute(
-                "SELECT receipt_id FROM receipts WHERE consent_id = %s ORDER BY seq DESC LIMIT 1",
-                (decision.consent_id,),
-            )
-            previous = await cur.fetchone()
-            receipt = build_receipt(
-                decision,
-                seq=seq + 1,
+            notices = {d.texts_hash: d.texts for d in decisions}
+            async with conn.cursor() as many:
+                await many.executemany(
+                    _Q.insert_notice,
+                    [(h, Jsonb(dict(texts)), now) for h, texts in notices.items()],
+                )
+            ids = list(dict.fromkeys(d.consent_id for d in decisions))
+            cur = await conn.execute(_Q.previous_of_many(len(ids)), ids)
+            previous = {row[0]: row[1] for row in await cur.fetchall()}
+            receipts = build_batch(
+                decisions,
+                seq=seq,
                 previous_mac=mac,
-                previous_receipt_id=previous[0] if previous else None,
+                previous_ids=previous,
                 recorded_at=now.astimezone(UTC),
                 keyring=self.keyring,
             )
-            await conn.execute(_INSERT, _to_row(receipt))
-            head = sign_head(receipt.seq, receipt.mac, self.keyring)
-            await conn.execute(
-                "UPDATE chain_head SET seq = %s, mac = %s, key_id = %s, signature = %s"
-                " WHERE id = 1",
-                (head.seq, head.mac, head.key_id, head.signature),
-            )
-        return receipt
-
-    async def receipts_for(self, consent_id: str) -> list[Receipt]:
-        async with self._connection() as conn:
-            cur = await conn.execute(
-                f"SELECT {_COLUMNS} FROM receipts WHERE consent_id = %s ORDER BY seq",  # noqa: S608
-                (consent_id,),
-            )
-            return [_from_row(row) for row in await cur.fetchall()]
-
-    async def notice(self, texts_hash: str) -> Mapping[str, str] | None:
-        async with self._connection() as conn:
-            cur = await conn.execute(
-                "SELECT texts FROM notices WHERE texts_hash = %s", (texts_hash,)
-            )
-            row = await cur.fetchone()
-        return None if row is None else dict(row[0])
+            async with conn.cursor() as many:
+                await many.executemany(
+                    _Q.insert_receipt, [POSTGRES.to_row(receipt) for receipt in receipts]
+                )
+            head = sign_head(receipts[-1].seq, receipts[-1].mac, self.keyring)
+            await conn.execute(_Q.update_head, (head.seq, head.mac, head.key_id, head.signature))
+            for statement in _Q.add_stats:
+                await conn.execute(statement, (seq, head.seq))
+        return receipts
 
     async def ping(self) -> bool:
         try:
-            async with self._connection() as conn:
-                await conn.execute("SELECT 1")
+            await self._read("SELECT 1")
         except AuditUnavailable:
             return False
         return True
@@ -224,68 +234,17 @@ class PostgresStore(BaseStore):
             self._pool = None
 
     # -- for the command line -------------------------------------------------------------
-    async def receipts_after(
-        self,
-        after_seq: int,
-        limit: int,
-        *,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> list[Receipt]:
-        clauses, params = _range(since, until)
+    async def _save_verified_head(self, verified: VerifiedHead) -> None:
+        content = canonical_json(verified.content()).decode()
         async with self._connection() as conn:
-            cur = await conn.execute(
-                f"SELECT {_COLUMNS} FROM receipts WHERE seq > %s{clauses} ORDER BY seq LIMIT %s",  # noqa: S608
-                (after_seq, *params, limit),
-            )
-            return [_from_row(row) for row in await cur.fetchall()]
-
-    async def count(self, *, since: datetime | None = None, until: datetime | None = None) -> int:
-        clauses, params = _range(since, until)
-        async with self._connection() as conn:
-            cur = await conn.execute(f"SELECT COUNT(*) FROM receipts WHERE true{clauses}", params)  # noqa: S608
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
-
-    async def checkpoints(self) -> list[Checkpoint]:
-        async with self._connection() as conn:
-            cur = await conn.execute(
-                "SELECT checkpoint_id, seq, mac, deleted, cutoff, created_at, key_id, signature"
-                " FROM checkpoints ORDER BY checkpoint_id"
-            )
-            rows = await cur.fetchall()
-        return [
-            Checkpoint(
-                r[0], r[1], r[2], r[3], r[4].astimezone(UTC), r[5].astimezone(UTC), r[6], r[7]
-            )
-            for r in rows
-        ]
-
-    async def head(self) -> Head | None:
-        async with self._connection() as conn:
-            cur = await conn.execute(
-                "SELECT seq, mac, key_id, signature FROM chain_head WHERE id = 1"
-            )
-            row = await cur.fetchone()
-        return None if row is None else Head(*row)
-
-    async def notices(self) -> dict[str, dict[str, str]]:
-        async with self._connection() as conn:
-            cur = await conn.execute("SELECT texts_hash, texts FROM notices")
-            return {row[0]: dict(row[1]) for row in await cur.fetchall()}
+            await conn.execute(_Q.save_verified_head, (content, verified.signature))
 
     async def _purge_prefix(self, cutoff: datetime, max_seq: int) -> Checkpoint | None:
         async with self._connection() as conn, conn.transaction():
-            cur = await conn.execute(
-                "SELECT clock_timestamp() FROM chain_head WHERE id = 1 FOR UPDATE"
-            )
+            cur = await conn.execute(_Q.lock_head)
             locked = await cur.fetchone()
-            now = locked[0].astimezone(UTC) if locked else datetime.now(UTC)
-            cur = await conn.execute(
-                "SELECT MIN(seq), MAX(seq),"
-                " (SELECT MIN(seq) FROM receipts WHERE recorded_at >= %s) FROM receipts",
-                (cutoff,),
-            )
+            now = locked[2].astimezone(UTC) if locked else datetime.now(UTC)
+            cur = await conn.execute(_Q.purge_bounds, (cutoff,))
             bounds = await cur.fetchone()
             if bounds is None or bounds[0] is None:
                 return None
@@ -293,19 +252,12 @@ class PostgresStore(BaseStore):
             upto = min(last if keep_from is None else keep_from - 1, max_seq)
             if upto < first:
                 return None
-            cur = await conn.execute(
-                "SELECT mac, (SELECT COUNT(*) FROM receipts WHERE seq <= %s)"
-                " FROM receipts WHERE seq = %s",
-                (upto, upto),
-            )
+            cur = await conn.execute(_Q.purge_end, (upto, upto))
             found = await cur.fetchone()
             if found is None:
                 return None
             mac, deleted = found
-            cur = await conn.execute(
-                "SELECT checkpoint_id, signature FROM checkpoints"
-                " ORDER BY checkpoint_id DESC LIMIT 1"
-            )
+            cur = await conn.execute(_Q.last_checkpoint)
             previous = await cur.fetchone()
             checkpoint = sign_checkpoint(
                 checkpoint_id=previous[0] + 1 if previous else 1,
@@ -318,8 +270,7 @@ class PostgresStore(BaseStore):
                 keyring=self.keyring,
             )
             await conn.execute(
-                "INSERT INTO checkpoints (checkpoint_id, seq, mac, deleted, cutoff, created_at,"
-                " key_id, signature) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                _Q.insert_checkpoint,
                 (
                     checkpoint.checkpoint_id,
                     checkpoint.seq,
@@ -331,9 +282,25 @@ class PostgresStore(BaseStore):
                     checkpoint.signature,
                 ),
             )
+            for statement in _Q.subtract_stats:
+                await conn.execute(statement, (first - 1, upto))
+            await conn.execute(_Q.drop_empty_stats)
+            # Whole months go at once: a dropped partition leaves no row behind to vacuum. Only
+            # months that ended before the cutoff and before this month, whose receipts all
+            # fall in the purged prefix; this month's partition stays for the next appends.
+            cur = await conn.execute(_PARTITIONS)
+            for (name,) in await cur.fetchall():
+                end = _month_end(name)
+                if end is None or end > min(cutoff, now.replace(day=1, hour=0, minute=0)):
+                    continue
+                table = sql.Identifier(name)
+                cur = await conn.execute(sql.SQL("SELECT MAX(seq) FROM {}").format(table))
+                newest = await cur.fetchone()
+                if newest is not None and newest[0] is not None and newest[0] <= upto:
+                    await conn.execute(sql.SQL("DROP TABLE {}").format(table))
             await conn.execute(
                 "SELECT set_config('consent_audit.purge_upto', %s, true)", (str(upto),)
             )
-            await conn.execute("DELETE FROM receipts WHERE seq <= %s", (upto,))
+            await conn.execute(_Q.delete_upto, (upto,))
             await conn.execute("SELECT set_config('consent_audit.purge_upto', '', true)")
         return checkpoint

@@ -3,53 +3,41 @@
 Each store owns one thread and that thread's one connection: sqlite3 calls block, and a single
 connection per process keeps the locking simple. Appends take the database write lock with
 ``BEGIN IMMEDIATE`` so the next ``seq`` is read and written under it; WAL with
-``synchronous=FULL`` makes a receipt durable once ``COMMIT`` returns.
+``synchronous=FULL`` makes a receipt durable once ``COMMIT`` returns. The SQL itself is shared
+with PostgreSQL (``schema.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from consent.audit.base import BaseStore
-from consent.audit.chain import Keyring, build_receipt, sign_checkpoint, sign_head
+from consent.audit.chain import Keyring, build_batch, sign_checkpoint, sign_head
 from consent.audit.migrations import LATEST_VERSION, VERSION_TABLE, pending
 from consent.audit.model import (
     AuditUnavailable,
     Checkpoint,
     Decision,
-    Head,
     Receipt,
+    VerifiedHead,
     canonical_json,
     format_time,
-    parse_time,
 )
-from consent.audit.rows import RECEIPT_COLUMNS, receipt_from_row, receipt_to_row
+from consent.audit.schema import SQLITE, Queries
 
 T = TypeVar("T")
 
 _FILE_MODE = 0o600
-
-# Queries interpolate only constants like this one and fixed clauses: hence the S608 waivers.
-_COLUMNS = RECEIPT_COLUMNS
-_INSERT = f"INSERT INTO receipts ({_COLUMNS}) VALUES ({', '.join('?' * 17)})"  # noqa: S608
-
-
-def _to_row(receipt: Receipt) -> tuple[object, ...]:
-    return receipt_to_row(receipt, time=format_time, categories=lambda names: json.dumps(names))
-
-
-def _from_row(row: tuple[Any, ...]) -> Receipt:
-    return receipt_from_row(row, time=parse_time, categories=lambda text: json.loads(text))
+_Q = Queries(SQLITE)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -57,18 +45,10 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _range(since: datetime | None, until: datetime | None) -> tuple[str, list[object]]:
-    clauses, params = "", list[object]()
-    if since is not None:
-        clauses += " AND recorded_at >= ?"
-        params.append(format_time(since))
-    if until is not None:
-        clauses += " AND recorded_at < ?"
-        params.append(format_time(until))
-    return clauses, params
-
-
 class SQLiteStore(BaseStore):
+    dialect = SQLITE
+    queries = _Q
+
     def __init__(self, path: str, keyring: Keyring, *, timeout: float = 10.0) -> None:
         super().__init__(keyring)
         self.path = path
@@ -115,7 +95,7 @@ class SQLiteStore(BaseStore):
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, _FILE_MODE))
         conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"))
             conn.execute("PRAGMA synchronous=FULL")
             # Purged receipts are overwritten with zeros rather than left in free pages.
             conn.execute("PRAGMA secure_delete=ON")
@@ -148,17 +128,23 @@ class SQLiteStore(BaseStore):
                 (step.version, step.description, format_time(datetime.now(UTC))),
             )
 
-    def _write(self, conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` in an immediate (write-locked) transaction, retrying while busy."""
+    def _retry_busy(self, attempt: Callable[[], object]) -> None:
+        """Retry ``attempt`` while the database is busy, up to the timeout. Taking the write
+        lock, and switching a new file to WAL while another process migrates it, report
+        "busy" at once instead of waiting like other statements."""
         deadline = time.monotonic() + self._timeout
         while True:
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                break
+                attempt()
+                return
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(random.uniform(0.001, 0.02))  # noqa: S311 - jitter, not secrecy
+
+    def _write(self, conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in an immediate (write-locked) transaction, retrying while busy."""
+        self._retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
         try:
             result = work(conn)
             conn.execute("COMMIT")
@@ -168,62 +154,48 @@ class SQLiteStore(BaseStore):
             raise
         return result
 
+    async def _read(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return await self._call(lambda conn: conn.execute(query, params).fetchall())
+
     # -- the public protocol --------------------------------------------------------------
-    async def _append(self, decision: Decision, ticket: int) -> Receipt:
+    async def _append_batch(self, decisions: Sequence[Decision], ticket: int) -> list[Receipt]:
         return await self._call(
-            lambda conn: self._write(conn, lambda c: self._append_row(c, decision)), ticket
+            lambda conn: self._write(conn, lambda c: self._append_rows(c, decisions)), ticket
         )
 
-    def _append_row(self, conn: sqlite3.Connection, decision: Decision) -> Receipt:
+    def _append_rows(
+        self, conn: sqlite3.Connection, decisions: Sequence[Decision]
+    ) -> list[Receipt]:
         now = datetime.now(UTC)
-        conn.execute(
-            "INSERT INTO notices (texts_hash, texts, first_seen) VALUES (?, ?, ?)"
-            " ON CONFLICT (texts_hash) DO NOTHING",
-            (decision.texts_hash, canonical_json(dict(decision.texts)).decode(), format_time(now)),
+        seq, mac = conn.execute(_Q.lock_head).fetchone()
+        notices = {d.texts_hash: d.texts for d in decisions}
+        conn.executemany(
+            _Q.insert_notice,
+            [
+                (texts_hash, canonical_json(dict(texts)).decode(), format_time(now))
+                for texts_hash, texts in notices.items()
+            ],
         )
-        seq, mac = conn.execute("SELECT seq, mac FROM chain_head WHERE id = 1").fetchone()
-        previous = conn.execute(
-            "SELECT receipt_id FROM receipts WHERE consent_id = ? ORDER BY seq DESC LIMIT 1",
-            (decision.consent_id,),
-        ).fetchone()
-        receipt = build_receipt(
-            decision,
-            seq=seq + 1,
+        ids = list(dict.fromkeys(d.consent_id for d in decisions))
+        previous = dict(conn.execute(_Q.previous_of_many(len(ids)), ids).fetchall())
+        receipts = build_batch(
+            decisions,
+            seq=seq,
             previous_mac=mac,
-            previous_receipt_id=previous[0] if previous else None,
+            previous_ids=previous,
             recorded_at=now,
             keyring=self.keyring,
         )
-        conn.execute(_INSERT, _to_row(receipt))
-        head = sign_head(receipt.seq, receipt.mac, self.keyring)
-        conn.execute(
-            "UPDATE chain_head SET seq = ?, mac = ?, key_id = ?, signature = ? WHERE id = 1",
-            (head.seq, head.mac, head.key_id, head.signature),
-        )
-        return receipt
-
-    async def receipts_for(self, consent_id: str) -> list[Receipt]:
-        def read(conn: sqlite3.Connection) -> list[Receipt]:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM receipts WHERE consent_id = ? ORDER BY seq",  # noqa: S608
-                (consent_id,),
-            )
-            return [_from_row(row) for row in rows]
-
-        return await self._call(read)
-
-    async def notice(self, texts_hash: str) -> Mapping[str, str] | None:
-        def read(conn: sqlite3.Connection) -> dict[str, str] | None:
-            row = conn.execute(
-                "SELECT texts FROM notices WHERE texts_hash = ?", (texts_hash,)
-            ).fetchone()
-            return None if row is None else dict(json.loads(row[0]))
-
-        return await self._call(read)
+        conn.executemany(_Q.insert_receipt, [SQLITE.to_row(receipt) for receipt in receipts])
+        head = sign_head(receipts[-1].seq, receipts[-1].mac, self.keyring)
+        conn.execute(_Q.update_head, (head.seq, head.mac, head.key_id, head.signature))
+        for statement in _Q.add_stats:
+            conn.execute(statement, (seq, head.seq))
+        return receipts
 
     async def ping(self) -> bool:
         try:
-            return bool(await self._call(lambda conn: conn.execute("SELECT 1").fetchone()[0]))
+            return bool(await self._read("SELECT 1"))
         except AuditUnavailable:
             return False
 
@@ -238,75 +210,26 @@ class SQLiteStore(BaseStore):
         self._closed = True
 
     # -- for the command line -------------------------------------------------------------
-    async def receipts_after(
-        self,
-        after_seq: int,
-        limit: int,
-        *,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> list[Receipt]:
-        clauses, params = _range(since, until)
-        query = f"SELECT {_COLUMNS} FROM receipts WHERE seq > ?{clauses} ORDER BY seq LIMIT ?"  # noqa: S608
-
-        def read(conn: sqlite3.Connection) -> list[Receipt]:
-            return [_from_row(row) for row in conn.execute(query, (after_seq, *params, limit))]
-
-        return await self._call(read)
-
-    async def count(self, *, since: datetime | None = None, until: datetime | None = None) -> int:
-        clauses, params = _range(since, until)
-        query = f"SELECT COUNT(*) FROM receipts WHERE 1 = 1{clauses}"  # noqa: S608
-        return int(await self._call(lambda conn: conn.execute(query, params).fetchone()[0]))
-
-    async def checkpoints(self) -> list[Checkpoint]:
-        def read(conn: sqlite3.Connection) -> list[Checkpoint]:
-            rows = conn.execute(
-                "SELECT checkpoint_id, seq, mac, deleted, cutoff, created_at, key_id, signature"
-                " FROM checkpoints ORDER BY checkpoint_id"
+    async def _save_verified_head(self, verified: VerifiedHead) -> None:
+        content = canonical_json(verified.content()).decode()
+        await self._call(
+            lambda conn: self._write(
+                conn, lambda c: c.execute(_Q.save_verified_head, (content, verified.signature))
             )
-            return [
-                Checkpoint(r[0], r[1], r[2], r[3], parse_time(r[4]), parse_time(r[5]), r[6], r[7])
-                for r in rows
-            ]
-
-        return await self._call(read)
-
-    async def head(self) -> Head | None:
-        def read(conn: sqlite3.Connection) -> Head | None:
-            row = conn.execute(
-                "SELECT seq, mac, key_id, signature FROM chain_head WHERE id = 1"
-            ).fetchone()
-            return None if row is None else Head(*row)
-
-        return await self._call(read)
-
-    async def notices(self) -> dict[str, dict[str, str]]:
-        def read(conn: sqlite3.Connection) -> dict[str, dict[str, str]]:
-            rows = conn.execute("SELECT texts_hash, texts FROM notices")
-            return {row[0]: dict(json.loads(row[1])) for row in rows}
-
-        return await self._call(read)
+        )
 
     async def _purge_prefix(self, cutoff: datetime, max_seq: int) -> Checkpoint | None:
         def purge(conn: sqlite3.Connection) -> Checkpoint | None:
-            first, last = conn.execute("SELECT MIN(seq), MAX(seq) FROM receipts").fetchone()
+            first, last, keep_from = conn.execute(
+                _Q.purge_bounds, (format_time(cutoff),)
+            ).fetchone()
             if first is None:
                 return None
-            keep_from = conn.execute(
-                "SELECT MIN(seq) FROM receipts WHERE recorded_at >= ?", (format_time(cutoff),)
-            ).fetchone()[0]
             upto = min(last if keep_from is None else keep_from - 1, max_seq)
             if upto < first:
                 return None
-            mac = conn.execute("SELECT mac FROM receipts WHERE seq = ?", (upto,)).fetchone()[0]
-            deleted = conn.execute(
-                "SELECT COUNT(*) FROM receipts WHERE seq <= ?", (upto,)
-            ).fetchone()[0]
-            previous = conn.execute(
-                "SELECT checkpoint_id, signature FROM checkpoints"
-                " ORDER BY checkpoint_id DESC LIMIT 1"
-            ).fetchone()
+            mac, deleted = conn.execute(_Q.purge_end, (upto, upto)).fetchone()
+            previous = conn.execute(_Q.last_checkpoint).fetchone()
             checkpoint = sign_checkpoint(
                 checkpoint_id=previous[0] + 1 if previous else 1,
                 seq=upto,
@@ -318,8 +241,7 @@ class SQLiteStore(BaseStore):
                 keyring=self.keyring,
             )
             conn.execute(
-                "INSERT INTO checkpoints (checkpoint_id, seq, mac, deleted, cutoff, created_at,"
-                " key_id, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                _Q.insert_checkpoint,
                 (
                     checkpoint.checkpoint_id,
                     checkpoint.seq,
@@ -331,8 +253,11 @@ class SQLiteStore(BaseStore):
                     checkpoint.signature,
                 ),
             )
+            for statement in _Q.subtract_stats:
+                conn.execute(statement, (first - 1, upto))
+            conn.execute(_Q.drop_empty_stats)
             conn.execute("INSERT OR REPLACE INTO purge_guard (id, upto) VALUES (1, ?)", (upto,))
-            conn.execute("DELETE FROM receipts WHERE seq <= ?", (upto,))
+            conn.execute(_Q.delete_upto, (upto,))
             conn.execute("DELETE FROM purge_guard")
             return checkpoint
 

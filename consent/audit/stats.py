@@ -1,18 +1,25 @@
-"""Decision counts and acceptance rates per category, by day, locale or category."""
+"""Decision counts and acceptance rates per category, by day, locale, method or category.
+
+The counts come from the database: every append adds its receipts to ``decision_stats``
+(one row per day, locale, method, action and category) in the same transaction, and a purge
+takes them out again, so a figure over millions of receipts is a ``GROUP BY`` over a few
+thousand rows. Only the receipts of a day a range cuts through are read one by one.
+"""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, TextIO
 
 from consent.audit.base import BaseStore
 from consent.audit.model import AuditError, Receipt
 from consent.names import NECESSARY
 
-StatsBy = Literal["day", "locale", "category"]
+StatsBy = Literal["day", "locale", "method", "category"]
+GROUPINGS: tuple[StatsBy, ...] = ("day", "locale", "method", "category")
 
 
 @dataclass(slots=True)
@@ -53,10 +60,50 @@ class StatsRow:
             },
         }
 
+    def add_counts(
+        self, category: str, action: str, decisions: int, granted: int, *, counted: bool
+    ) -> None:
+        """Counts from ``decision_stats``: ``category == ""`` counts decisions, otherwise the
+        decisions that offered the category and those that granted it. ``counted``: these
+        are the row's own decisions (the "" counts, or a category row's own category)."""
+        if category:
+            self.offered[category] += decisions
+            self.granted[category] += granted
+        if counted:
+            self.decisions += decisions
+            self.actions[action] += decisions
+
 
 def _counted(receipt: Receipt) -> frozenset[str]:
     # "necessary" cannot be refused, so its rate would only ever read 100 %.
     return (receipt.granted | receipt.refused) - {NECESSARY}
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _split(
+    since: datetime | None, until: datetime | None
+) -> tuple[bool, str | None, str | None, list[tuple[datetime | None, datetime | None]]]:
+    """Whole days ``[first, last)`` that the daily counts answer, and the stretches at either
+    end that cut through a day and are read receipt by receipt."""
+    since = None if since is None else since.astimezone(UTC)
+    until = None if until is None else until.astimezone(UTC)
+    first = last = None
+    edges: list[tuple[datetime | None, datetime | None]] = []
+    if since is not None:
+        start = since.date() if since == _midnight(since.date()) else since.date() + timedelta(1)
+        first = start.isoformat()
+        if since != _midnight(start):
+            edges.append((since, _midnight(start)))
+    if until is not None:
+        last = until.date().isoformat()
+        if until != _midnight(until.date()):
+            edges.append((_midnight(until.date()), until))
+    if first is not None and last is not None and first >= last:
+        return False, None, None, [(since, until)]  # within one day, or an empty range
+    return True, first, last, edges
 
 
 async def compute_stats(
@@ -67,19 +114,37 @@ async def compute_stats(
     until: datetime | None = None,
 ) -> list[StatsRow]:
     """Groups sorted by key; with ``by="category"`` each row holds one category."""
-    if by not in ("day", "locale", "category"):
-        raise AuditError(f"unknown grouping {by!r}: day, locale or category")
+    if by not in GROUPINGS:
+        raise AuditError(f"unknown grouping {by!r}: {', '.join(GROUPINGS)}")
     rows: dict[str, StatsRow] = {}
-    async for receipt in store.iter_receipts(since=since, until=until):
-        categories = _counted(receipt)
-        if by == "category":
-            for category in categories:
-                row = rows.setdefault(category, StatsRow(category))
-                row.add(receipt, frozenset({category}))
-            continue
-        key = receipt.recorded_at.date().isoformat() if by == "day" else receipt.locale
-        rows.setdefault(key, StatsRow(key)).add(receipt, categories)
-    return [rows[key] for key in sorted(rows)]
+    whole_days, first, last, edges = _split(since, until)
+    if whole_days:
+        for key, category, action, decisions, granted in await store.stats_rows(by, first, last):
+            if by == "category" and not category:
+                continue  # the decision counts: a category row counts its own
+            row = rows.setdefault(str(key), StatsRow(str(key)))
+            row.add_counts(
+                str(category),
+                str(action),
+                int(str(decisions)),
+                int(str(granted)),
+                counted=by == "category" or not category,
+            )
+    for low, high in edges:
+        async for receipt in store.iter_receipts(since=low, until=high):
+            categories = _counted(receipt)
+            if by == "category":
+                for category in categories:
+                    row = rows.setdefault(category, StatsRow(category))
+                    row.add(receipt, frozenset({category}))
+                continue
+            key = {
+                "day": receipt.recorded_at.date().isoformat(),
+                "locale": receipt.locale,
+                "method": receipt.method,
+            }[by]
+            rows.setdefault(key, StatsRow(key)).add(receipt, categories)
+    return [rows[key] for key in sorted(rows) if rows[key].decisions]
 
 
 def _percent(rate: float | None) -> str:

@@ -1,35 +1,21 @@
-"""The store's public face: the protocol the HTTP layer uses and the URL-driven factory."""
+"""The URL-driven factory of stores."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from consent.audit.anchor import AnchorSchedule
 from consent.audit.base import BaseStore
 from consent.audit.chain import Keyring
-from consent.audit.model import AuditError, Decision, Receipt
+from consent.audit.model import AuditError
 
 DEFAULT_AUDIT_URL = "sqlite:///var/consent-audit.db"
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
-@runtime_checkable
-class AuditStore(Protocol):
-    async def record(self, decision: Decision) -> Receipt:
-        """Append a receipt, durable before returning; raises ``AuditUnavailable``."""
-
-    async def receipts_for(self, consent_id: str) -> list[Receipt]:
-        """A visitor's receipts, oldest first."""
-
-    async def notice(self, texts_hash: str) -> Mapping[str, str] | None:
-        """The texts shown under ``texts_hash``, or None."""
-
-    async def ping(self) -> bool: ...
-
-    async def close(self) -> None: ...
+# The HTTP layer's name for a store: the abstract base every backend derives from.
+AuditStore = BaseStore
 
 
 def sqlite_path(url: str) -> str:

@@ -43,9 +43,23 @@ def put_back_head(backend: Backend, row: tuple[object, ...]) -> None:
 
 def truncate_to_earlier_head(backend: Backend, saved: tuple[object, ...]) -> None:
     """The attack: no DDL, only DELETE and UPDATE on rows (triggers are bypassed like DDL
-    would, which only makes the attacker stronger)."""
+    would, which only makes the attacker stronger). The verified head would give the cut away
+    (see the next test), so it goes too: the next verification then walks everything."""
     backend.execute("DELETE FROM receipts WHERE seq > ?", (saved[0],))
     put_back_head(backend, saved)
+    backend.execute("DELETE FROM verified_head")
+
+
+def test_truncation_below_the_verified_head_fails_plain_verify(backend: Backend) -> None:
+    fill(backend, [decision(f"v{i}") for i in range(4)])
+    saved = head_row(backend)
+    fill(backend, [decision(f"w{i}") for i in range(3)])
+    assert verify(backend.url, KEY, io.StringIO()) == 0  # leaves a verified head at seq 7
+    backend.execute("DELETE FROM receipts WHERE seq > ?", (saved[0],))
+    put_back_head(backend, saved)
+    out = io.StringIO()
+    assert verify(backend.url, KEY, out) == 1
+    assert out.getvalue().startswith("FAILED: first bad receipt seq 7: the verified receipt")
 
 
 def test_truncation_with_an_earlier_head_passes_plain_verify_but_not_the_anchor(
@@ -79,7 +93,7 @@ def test_an_untouched_store_passes_with_its_anchors(backend: Backend, tmp_path: 
         assert anchor(backend.url, KEY, str(anchors), io.StringIO()) == 0
     fill(backend, [decision("later")])
     out = io.StringIO()
-    assert verify(backend.url, KEY, out, anchor=str(anchors)) == 0
+    assert verify(backend.url, KEY, out, anchor=str(anchors), full=True) == 0
     assert out.getvalue().startswith("OK: 4 receipts verified")
     assert "anchors: 3" in out.getvalue() and "all matched, newest at seq 3" in out.getvalue()
 

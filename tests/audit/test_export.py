@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import datetime
 
 import pytest
 
 from consent.audit import Receipt, export
+from consent.audit.commands import progress_bar
 from consent.audit.export import read_csv, read_jsonl
 from tests.audit.conftest import KEY, Backend, decision, fill
 
@@ -64,8 +66,15 @@ def test_progress_bar_on_a_terminal(backend: Backend, stored: list[Receipt]) -> 
 
     out, err = io.StringIO(), Terminal()
     assert export(backend.url, KEY, out, progress=True, err=err) == 0
-    assert f"{len(stored)}/{len(stored)}" in err.getvalue()
-    assert "exporting" not in out.getvalue()
+    assert f"{len(stored)}/{len(stored)} receipts" in err.getvalue()
+    assert f"[{'#' * 30}] 100%" in err.getvalue()
+    assert "receipts" not in out.getvalue().replace('"receipt_id"', "")
+
+
+def test_the_progress_bar_fills_with_the_share_done() -> None:
+    assert progress_bar(0, 200, 0.0) == f"[{'.' * 30}]   0%  0/200 receipts"
+    assert progress_bar(50, 200, 2.0, width=8) == "[##......]  25%  50/200 receipts  25/s"
+    assert progress_bar(3_000_000, 3_000_000, 1.0, width=4).startswith("[####] 100%  3,000,000/")
 
 
 def test_unknown_format_is_a_usage_error(backend: Backend, stored: list[Receipt]) -> None:
@@ -108,3 +117,14 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_guarded(backend: Backend) ->
     assert rows[1]["consent_id"] == "v2"  # ordinary values are left alone
     out.seek(0)
     assert list(read_csv(out)) == stored  # guarded cells read back to the signed values
+
+
+def test_json_lines_are_each_receipts_own_json(backend: Backend, stored: list[Receipt]) -> None:
+    """Export builds its lines from the stored rows directly; they must be the very text of
+    ``Receipt.to_json`` with sorted keys, as the receipt endpoint and ``show`` write it."""
+    out = io.StringIO()
+    assert export(backend.url, KEY, out) == 0
+    expected = [
+        json.dumps(receipt.to_json(), ensure_ascii=False, sort_keys=True) for receipt in stored
+    ]
+    assert out.getvalue().splitlines() == expected

@@ -11,8 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consent.audit import AuditError, Decision, Receipt, hash_texts
-from consent.audit.model import format_time, new_receipt_id, parse_time, receipt_path
+from consent.audit import AuditError, Decision, Receipt, hash_texts, migrations
+from consent.audit.model import (
+    RECEIPT_FIELDS,
+    FieldSpec,
+    format_time,
+    new_receipt_id,
+    parse_time,
+    receipt_path,
+)
 from tests.audit.conftest import decision
 
 texts_strategy = st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=40), max_size=6)
@@ -175,3 +182,29 @@ def test_a_receipt_keeps_the_path_and_only_allowed_query_parameters(
     target: str, keep: tuple[str, ...], stored: str
 ) -> None:
     assert receipt_path(target, keep) == stored
+
+
+def test_a_later_field_is_added_by_one_migration_step() -> None:
+    """What `add_column` writes for a field that defaults to None, and what it refuses."""
+    later = FieldSpec("region", "text", nullable=True, later=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(migrations, "RECEIPT_FIELDS", (*RECEIPT_FIELDS, later))
+        step = migrations.add_column(5, "region")
+    assert step.statements("sqlite") == ("ALTER TABLE receipts ADD COLUMN region TEXT",)
+    assert step.statements("postgres") == ("ALTER TABLE receipts ADD COLUMN region text",)
+    with pytest.raises(ValueError, match="default to None"):
+        migrations.add_column(5, "locale")
+    with pytest.raises(ValueError, match="no field"):
+        migrations.add_column(5, "nowhere")
+
+
+def test_the_columns_follow_the_receipt_dataclass() -> None:
+    names = [spec.name for spec in RECEIPT_FIELDS]
+    assert names[0] == "seq"
+    assert sorted(names) == sorted(Receipt.__dataclass_fields__)
+    kinds = {spec.name: (spec.kind, spec.nullable) for spec in RECEIPT_FIELDS}
+    assert kinds["recorded_at"] == ("time", False)
+    assert kinds["granted"] == ("list", False)
+    assert kinds["client"] == ("text", True)
+    assert kinds["seq"] == ("int", False)
+    assert not any(spec.later for spec in RECEIPT_FIELDS)  # nothing added since the first

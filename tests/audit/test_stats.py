@@ -101,3 +101,57 @@ def test_an_empty_store_gives_an_empty_table(backend: Backend) -> None:
     out = io.StringIO()
     assert stats(backend.url, KEY, out, by="day") == 0
     assert out.getvalue().splitlines() == ["day  decisions"]
+
+
+def test_by_method(backend: Backend) -> None:
+    fill(backend, [*DECISIONS, decision("g", method="preferences_page", granted=["analytics"])])
+    rows = computed(backend, "method")
+    assert [row["key"] for row in rows] == ["banner", "preferences_page"]
+    assert rows[0]["decisions"] == len(DECISIONS)
+    assert rates(rows[0]) == pytest.approx(expected_rates(DECISIONS))
+    assert rates(rows[1]) == {"analytics": 1.0, "marketing": 0.0, "preferences": 0.0}
+
+
+def test_counts_come_from_the_database_table(filled: Backend) -> None:
+    """Appends keep decision_stats up to date in their own transaction."""
+    rows = filled.query(
+        "SELECT SUM(decisions) FROM decision_stats WHERE category = ''", bypass_guards=False
+    )
+    assert int(rows[0][0]) == len(DECISIONS)
+    offered = filled.query(
+        "SELECT category, SUM(decisions), SUM(granted) FROM decision_stats"
+        " WHERE category <> '' GROUP BY category ORDER BY category",
+        bypass_guards=False,
+    )
+    granted: Counter[str] = Counter()
+    for item in DECISIONS:
+        granted.update(item.granted - {"necessary"})
+    assert [(c, int(o), int(g)) for c, o, g in offered] == [
+        (c, len(DECISIONS), granted[c]) for c in ("analytics", "marketing", "preferences")
+    ]
+
+
+async def test_a_range_cutting_through_days_reads_those_receipts(store: BaseStore) -> None:
+    for item in DECISIONS:
+        await store.record(item)
+    receipts = [receipt async for receipt in store.iter_receipts()]
+    middle = receipts[2].recorded_at
+    before = await compute_stats(store, by="locale", until=middle)
+    after = await compute_stats(store, by="locale", since=middle)
+    assert sum(row.decisions for row in before) == 2
+    assert sum(row.decisions for row in after) == len(DECISIONS) - 2
+    whole_days = await compute_stats(
+        store, by="locale", since=middle.replace(hour=0, minute=0, second=0, microsecond=0)
+    )
+    assert sum(row.decisions for row in whole_days) == len(DECISIONS)
+
+
+async def test_purge_takes_its_receipts_out_of_the_counts(store: BaseStore) -> None:
+    for item in DECISIONS:
+        await store.record(item)
+    receipts = [receipt async for receipt in store.iter_receipts()]
+    _, checkpoint = await store.purge(receipts[3].recorded_at)
+    assert checkpoint is not None and checkpoint.deleted == 3
+    rows = await compute_stats(store, by="locale")
+    assert {row.key: row.decisions for row in rows} == {"de": 1, "fr": 2}
+    assert rows[0].rate("analytics") == 0.0

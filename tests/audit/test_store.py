@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import stat
@@ -14,9 +15,12 @@ import psycopg
 import pytest
 
 from consent.audit import AuditError, AuditUnavailable, BaseStore, Receipt, hash_texts, open_store
-from consent.audit.migrations import LATEST_VERSION
+from consent.audit.chain import Keyring, build_receipt, sign_head
+from consent.audit.migrations import LATEST_VERSION, MIGRATIONS, VERSION_TABLE
+from consent.audit.schema import POSTGRES, SQLITE, Queries
+from consent.audit.stats import compute_stats
 from consent.audit.store import AuditStore, postgres_conninfo, sqlite_path
-from tests.audit.conftest import KEY, Backend, decision
+from tests.audit.conftest import KEY, POSTGRES_URL, Backend, decision
 
 
 async def test_one_receipt_per_decision_with_every_field(store: BaseStore) -> None:
@@ -301,3 +305,125 @@ async def test_sqlite_purged_receipts_leave_no_trace_in_the_files(tmp_path: Path
     await store.close()
     assert kept.consent_id.encode() in files
     assert marker.encode() not in files
+
+
+def _version_2_store(backend: Backend, count: int) -> list[Receipt]:
+    """A database as the release with migrations 1 and 2 left it, holding ``count`` receipts
+    chained as that release chained them, written behind the store's back."""
+    dialect = SQLITE if backend.kind == "sqlite" else POSTGRES
+    statements = [VERSION_TABLE[backend.kind]]
+    for step in MIGRATIONS[:2]:
+        statements += step.statements(dialect.name)
+    if backend.kind == "postgres":
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{backend.schema}"')
+            conn.execute(f'SET search_path = "{backend.schema}"')
+            for statement in statements:
+                conn.execute(statement)  # no parameters: plpgsql's % stays as it is
+    else:
+        for statement in statements:
+            backend.query(statement, fetch=False, bypass_guards=False)
+    for step in MIGRATIONS[:2]:
+        backend.query(
+            "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+            (step.version, step.description, "2025-01-01T00:00:00.000000Z"),
+            fetch=False,
+            bypass_guards=False,
+        )
+    keyring = Keyring.parse(KEY)
+    receipts, mac = [], ""
+    start = datetime.now(UTC) - timedelta(days=70)
+    for index in range(count):
+        made = decision(f"v{index}", locale=("en", "fr")[index % 2])
+        receipt = build_receipt(
+            made,
+            seq=index + 1,
+            previous_mac=mac,
+            previous_receipt_id=None,
+            recorded_at=start + timedelta(days=index * 10),
+            keyring=keyring,
+        )
+        texts = json.dumps(dict(made.texts))
+        backend.query(
+            "INSERT INTO notices (texts_hash, texts, first_seen) VALUES (?, ?, ?)"
+            " ON CONFLICT (texts_hash) DO NOTHING",
+            (made.texts_hash, texts, dialect.encode_time(start)),
+            fetch=False,
+            bypass_guards=False,
+        )
+        backend.query(
+            Queries(SQLITE).insert_receipt,
+            dialect.to_row(receipt),
+            fetch=False,
+            bypass_guards=False,
+        )
+        receipts.append(receipt)
+        mac = receipt.mac
+    head = sign_head(receipts[-1].seq, mac, keyring)
+    backend.query(
+        "UPDATE chain_head SET seq = ?, mac = ?, key_id = ?, signature = ? WHERE id = 1",
+        (head.seq, head.mac, head.key_id, head.signature),
+        fetch=False,
+        bypass_guards=False,
+    )
+    return receipts
+
+
+async def test_a_version_2_store_is_upgraded_and_keeps_verifying(backend: Backend) -> None:
+    """Migrations 3 and 4 on a database written before them: old receipts keep verifying,
+    the decision counts are computed from them, and (PostgreSQL) they move into months."""
+    made = _version_2_store(backend, 7)
+    store = open_store(backend.url, KEY)
+    try:
+        report = await store.verify(full=False)
+        assert report.ok, report.problem
+        assert report.checked == 7
+        assert [r.receipt_id for r in await store.receipts_after(0, 10)] == [
+            r.receipt_id for r in made
+        ]
+        rows = await compute_stats(store, by="locale")
+        assert {row.key: row.decisions for row in rows} == {"en": 4, "fr": 3}
+        await store.record(decision("after-the-upgrade"))
+        assert (await store.verify(full=True)).ok
+    finally:
+        await store.close()
+    assert backend.query("SELECT MAX(version) FROM schema_version")[0][0] == LATEST_VERSION
+    if backend.kind == "postgres":
+        months = backend.query(
+            "SELECT COUNT(*) FROM pg_inherits WHERE inhparent = 'receipts'::regclass"
+        )[0][0]
+        assert months >= 3  # 70 days of receipts, this month and the next
+
+
+async def test_concurrent_records_commit_together_in_arrival_order(store: BaseStore) -> None:
+    made = [decision(f"c{index}") for index in range(40)]
+    receipts = await asyncio.gather(*(store.record(item) for item in made))
+    assert [r.seq for r in receipts] == list(range(1, 41))
+    assert [r.consent_id for r in receipts] == [item.consent_id for item in made]
+    assert (await store.verify()).ok
+
+
+async def test_sqlite_look_ups_use_their_indexes(tmp_path: Path) -> None:
+    path = tmp_path / "plan.db"
+    store = open_store(f"sqlite:///{path}", KEY)
+    try:
+        await store.record(decision())
+    finally:
+        await store.close()
+    queries = Queries(SQLITE)
+    lite = sqlite3.connect(path)
+    try:
+
+        def plan(query: str, params: tuple[object, ...]) -> str:
+            rows = lite.execute(f"EXPLAIN QUERY PLAN {query}", params).fetchall()
+            return " | ".join(str(row[-1]) for row in rows)
+
+        assert "USING INDEX receipts_consent_id" in plan(queries.receipts_for, ("visitor-1",))
+        assert "USING INTEGER PRIMARY KEY" in plan(queries.receipt_at, (1,))
+        clauses, params = queries.range_clause(datetime.now(UTC), None)
+        ranged = plan(f"{queries.receipts_after}{clauses} ORDER BY seq LIMIT 5", (0, *params))
+        assert "PRIMARY KEY" in ranged or "receipts_recorded_at" in ranged
+        stats = plan(queries.stats("day", "2025-01-01", None)[0], ("x",))
+        assert "decision_stats" in stats and "receipts" not in stats  # the counts, not a scan
+    finally:
+        lite.close()

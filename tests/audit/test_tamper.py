@@ -157,3 +157,100 @@ def test_postgres_tests_fail_instead_of_skipping_when_required(
     monkeypatch.delenv("CONSENT_REQUIRE_POSTGRES")
     with pytest.raises(pytest.skip.Exception, match="SKIPPING POSTGRES"):
         new_backend("postgres", tmp_path)
+
+
+# Incremental verification walks only what was appended since the verified head: here seq 3
+# to 6 after a verification at seq 2. Changes there are found as by the full walk; older
+# receipts are checked at their ends (the receipt at the verified seq, the oldest one).
+INCREMENTAL: dict[str, tuple[Tamper, int]] = {
+    "alter a field": (alter_field, 3),
+    "replace a mac": (alter_mac, 4),
+    "delete a row": (delete_row, 4),
+    "delete the oldest rows": (delete_first_rows, 1),
+    "insert a forged row at the end": (insert_forged_at_the_end, 7),
+    "insert a forged row in the middle": (insert_forged_in_the_middle, 3),
+    "swap two rows' seq": (swap_seq, 2),
+    "delete the newest row": (delete_newest, 6),
+}
+
+
+@pytest.mark.parametrize("case", list(INCREMENTAL))
+async def test_tampering_after_the_verified_head_is_found_incrementally(
+    case: str, store: BaseStore, backend: Backend
+) -> None:
+    tamper, bad_seq = INCREMENTAL[case]
+    receipts = [await store.record(decision(f"v{index}")) for index in range(2)]
+    assert (await store.verify()).ok  # leaves the verified head at seq 2
+    receipts += [await store.record(decision(f"v{index % 3}")) for index in range(4)]
+    expected = tamper(backend, receipts)
+    report = await store.verify(full=False)
+    assert report.problem is not None, case
+    assert report.problem.seq == bad_seq
+    if expected is not None and bad_seq > 2:
+        assert report.problem.receipt_id == expected
+
+
+async def test_an_untouched_chain_is_walked_from_the_verified_head(store: BaseStore) -> None:
+    await record_six(store)
+    assert (await store.verify(full=False)).checked == 6  # no verified head yet: everything
+    await store.record(decision("later"))
+    report = await store.verify(full=False)
+    assert report.ok, report.problem
+    assert (report.checked, report.resumed_from, report.first_seq, report.held) == (1, 6, 7, 7)
+    again = await store.verify(full=False)
+    assert (again.ok, again.checked, again.held) == (True, 0, 7)
+
+
+async def test_an_older_receipt_altered_after_verification_needs_the_full_walk(
+    store: BaseStore, backend: Backend
+) -> None:
+    receipts = await record_six(store)
+    assert (await store.verify()).ok
+    alter_locale_of_the_first(backend, receipts)
+    assert (await store.verify(full=False)).ok  # not reread: the documented limit
+    report = await store.verify(full=True)
+    assert report.problem is not None and report.problem.seq == 1
+
+
+async def test_a_forged_verified_head_is_detected(store: BaseStore, backend: Backend) -> None:
+    await record_six(store)
+    assert (await store.verify()).ok
+    content = backend.query("SELECT content FROM verified_head")[0][0]
+    backend.execute(
+        "UPDATE verified_head SET content = ?", (content.replace('"seq":6', '"seq":5'),)
+    )
+    report = await store.verify(full=False)
+    assert report.problem is not None and "verified head was altered" in report.problem.reason
+
+
+async def test_a_removed_checkpoint_is_detected_incrementally(
+    store: BaseStore, backend: Backend
+) -> None:
+    receipts = await record_six(store)
+    await store.purge(receipts[2].recorded_at)
+    assert (await store.verify()).ok
+    backend.execute("DELETE FROM checkpoints")
+    report = await store.verify(full=False)
+    assert report.problem is not None
+
+
+async def test_a_deleted_notice_is_detected_incrementally(
+    store: BaseStore, backend: Backend
+) -> None:
+    await store.record(decision("a", locale="en"))
+    french = await store.record(decision("b", locale="fr"))
+    assert (await store.verify()).ok
+    backend.execute("DELETE FROM notices WHERE texts_hash = ?", (french.texts_hash,))
+    report = await store.verify(full=False)
+    assert report.problem is not None and "notices were removed" in report.problem.reason
+
+
+async def test_a_rewound_head_with_newer_verified_head_is_detected(
+    store: BaseStore, backend: Backend
+) -> None:
+    receipts = await record_six(store)
+    assert (await store.verify()).ok
+    backend.execute("DELETE FROM receipts WHERE seq = ?", (6,))
+    backend.execute("UPDATE chain_head SET seq = ?, mac = ?", (5, receipts[4].mac))
+    report = await store.verify(full=False)
+    assert report.problem is not None and report.problem.seq == 6

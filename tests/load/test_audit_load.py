@@ -143,8 +143,10 @@ def _is_worker(pid: int) -> bool:
 class Site:
     """``uvicorn --workers N`` in a subprocess, on a free loopback port."""
 
-    def __init__(self, tmp: Path, audit_url: str, *, workers: int = WORKERS) -> None:
-        (tmp / "loadsite.py").write_text(APP_MODULE)
+    def __init__(
+        self, tmp: Path, audit_url: str, *, workers: int = WORKERS, module: str = APP_MODULE
+    ) -> None:
+        (tmp / "loadsite.py").write_text(module)
         self.port = _free_port()
         self.expected_workers = workers
         env = {
