@@ -132,7 +132,8 @@ class PolicyBuilder:
         return body
 
     def _build(self, granted: frozenset[str], site: str) -> str:
-        fixed = set(self._always) | {site}
+        # No site when the request named no usable host: 'self' still covers the page.
+        fixed = set(self._always) | ({site} if site else set())
         categories = sorted(c for c in granted if c in self._by_category)
         variable = {c: self._by_category[c] for c in categories}
         body = self._render(_sources(fixed), {c: _sources(h) for c, h in variable.items()})
