@@ -33,6 +33,7 @@ from consent.cookie import (
     parse_cookie_header,
 )
 from consent.csp import CspMode, PolicyBuilder
+from consent.cspreports import CspReports
 from consent.enforcement import CookiePolicy
 from consent.holdback import HoldbackPolicy
 from consent.i18n import Locale, LocaleCatalogue
@@ -172,6 +173,7 @@ class ConsentRuntime:
         self.page_cache = PageCache(config.page_cache_bytes)
         self._store: AuditStore | None = None
         self._store_lock = asyncio.Lock()
+        self.csp_reports = CspReports(self.store)
 
     # ----- state -------------------------------------------------------------------------
 
@@ -514,6 +516,7 @@ class ConsentRuntime:
         return self._store
 
     async def close(self) -> None:
+        await self.csp_reports.close()
         if self._store is not None:
             await self._store.close()
             self._store = None
