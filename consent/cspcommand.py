@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import TextIO
 
@@ -25,68 +24,12 @@ from consent.audit.commands import (
     run_on_store,
     store_options,
 )
-from consent.catalogue import Catalogue, not_tracker_hosts
+from consent.catalogue import Catalogue
+from consent.cspreports import ReportRow, report_rows
 from consent.errors import ConfigError
 
 DEFAULT_DAYS = 30
 DEFAULT_LIMIT = 50
-# What a blocked "host" is when the browser reports no URL: inline code, eval and the like.
-_NOT_A_HOST = frozenset(
-    {"inline", "eval", "self", "data", "blob", "wasm-eval", "trusted-types-policy", "unknown"}
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ReportRow:
-    directive: str
-    blocked_host: str
-    path: str
-    reports: int
-    first_day: str
-    last_day: str
-    # "catalogue" (a known service), "library" (the not-trackers list), "none" (unknown
-    # host: worth adding) or "not a host" (inline code, eval).
-    known: str
-    category: str | None
-    service: str | None
-
-
-def classify(
-    rows: Iterable[tuple[object, ...]], catalogue: Catalogue, libraries: frozenset[str]
-) -> list[ReportRow]:
-    out = []
-    for directive, host, path, reports, first_day, last_day in rows:
-        name = str(host)
-        service = None if name in _NOT_A_HOST else catalogue.match_host(name)
-        if name in _NOT_A_HOST:
-            known = "not a host"
-        elif service is not None:
-            known = "catalogue"
-        elif any(name == lib or name.endswith("." + lib) for lib in libraries):
-            known = "library"
-        else:
-            known = "none"
-        out.append(
-            ReportRow(
-                str(directive),
-                name,
-                str(path),
-                int(str(reports)),
-                str(first_day),
-                str(last_day),
-                known,
-                service.category if service is not None else None,
-                service.name if service is not None else None,
-            )
-        )
-    return out
-
-
-async def report_rows(
-    store: BaseStore, catalogue: Catalogue, *, since: date, limit: int
-) -> list[ReportRow]:
-    rows = await store.csp_counts(since.isoformat(), limit)
-    return classify(rows, catalogue, not_tracker_hosts())
 
 
 def render_table(rows: list[ReportRow]) -> str:

@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
-from consent.audit import AuditStore, AuditUnavailable
+from consent.audit import AuditStore, AuditUnavailable, BaseStore
+from consent.catalogue import Catalogue, not_tracker_hosts
 from consent.csp import ReportCounter, Violation, parse_reports
 
 logger = logging.getLogger("consent")
@@ -87,6 +89,65 @@ class CspReports:
         if self._flushing is not None:
             await asyncio.gather(self._flushing, return_exceptions=True)
         await self.flush()
+
+
+# What a blocked "host" is when the browser reports no URL: inline code, eval and the like.
+_NOT_A_HOST = frozenset(
+    {"inline", "eval", "self", "data", "blob", "wasm-eval", "trusted-types-policy", "unknown"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    directive: str
+    blocked_host: str
+    path: str
+    reports: int
+    first_day: str
+    last_day: str
+    # "catalogue" (a known service), "library" (the not-trackers list), "none" (unknown
+    # host: worth adding) or "not a host" (inline code, eval).
+    known: str
+    category: str | None
+    service: str | None
+
+
+def classify(
+    rows: Iterable[tuple[object, ...]], catalogue: Catalogue, libraries: frozenset[str]
+) -> list[ReportRow]:
+    out = []
+    for directive, host, path, reports, first_day, last_day in rows:
+        name = str(host)
+        service = None if name in _NOT_A_HOST else catalogue.match_host(name)
+        if name in _NOT_A_HOST:
+            known = "not a host"
+        elif service is not None:
+            known = "catalogue"
+        elif any(name == lib or name.endswith("." + lib) for lib in libraries):
+            known = "library"
+        else:
+            known = "none"
+        out.append(
+            ReportRow(
+                str(directive),
+                name,
+                str(path),
+                int(str(reports)),
+                str(first_day),
+                str(last_day),
+                known,
+                service.category if service is not None else None,
+                service.name if service is not None else None,
+            )
+        )
+    return out
+
+
+async def report_rows(
+    store: BaseStore, catalogue: Catalogue, *, since: date, limit: int
+) -> list[ReportRow]:
+    rows = await store.csp_counts(since.isoformat(), limit)
+    return classify(rows, catalogue, not_tracker_hosts())
 
 
 def _row(violation: Violation, count: int) -> tuple[str, str, str, int]:
