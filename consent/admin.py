@@ -31,6 +31,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response, Strea
 from consent.audit import AuditError, AuditUnavailable, BaseStore, Receipt
 from consent.audit.export import CSV_FIELDS, RowWriter, receipt_texts
 from consent.audit.stats import StatsRow, compute_stats
+from consent.cspreports import report_rows
 from consent.names import NECESSARY
 from consent.runtime import ConsentRuntime
 
@@ -38,6 +39,7 @@ logger = logging.getLogger("consent")
 
 REALM = "consent admin"
 CHART_DAYS = 30
+CSP_ROWS = 50
 MAX_CONSENT_ID = 200
 _BATCH = 1000
 _CHUNK = 64 * 1024
@@ -243,6 +245,7 @@ class _View:
         by_day = {row.key: row for row in await compute_stats(store, by="day", since=since)}
         by_locale = await compute_stats(store, by="locale", since=since)
         categories = _chart_categories(self.runtime.config.category_ids, by_day.values())
+        violations = await report_rows(store, self.runtime.catalogue, since=days[0], limit=CSP_ROWS)
         return self.render(
             "overview",
             "Overview",
@@ -254,6 +257,8 @@ class _View:
             count_chart=count_chart(days, by_day),
             locales=by_locale,
             percent=percent,
+            violations=violations,
+            csp_mode=self.runtime.csp_mode.value,
             first_day=days[0].isoformat(),
             last_day=days[-1].isoformat(),
         )

@@ -72,9 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     catalogue_check.set_defaults(handler=_catalogue_check)
 
     from consent.audit.commands import register_cli
+    from consent.cspcommand import register_cli as register_csp
     from consent.scan.command import register_cli as register_scan
 
     register_cli(commands)
+    register_csp(commands)
     register_scan(commands)
     return parser
 

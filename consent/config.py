@@ -143,6 +143,12 @@ class ConsentConfig:
     # Caching: identical HTML for every visitor, state applied in the browser.
     shared_cache_mode: bool = False
 
+    # A Content-Security-Policy from the visitor's choice beside the application's own
+    # (docs/csp.md). Hosts declared necessary are allowed whatever the choice.
+    csp_mode: Literal["off", "report-only", "enforce"] = "off"
+    csp_necessary_hosts: Sequence[str] = ()
+    csp_max_length: int = 6144  # consent.csp.DEFAULT_MAX_LENGTH; a test keeps them equal
+
     # The origin browsers use, e.g. "https://www.example.com", when it differs from what the
     # server sees (a TLS-terminating proxy the server is not told to trust); see site.py.
     public_origin: str | None = None
@@ -230,6 +236,24 @@ class ConsentConfig:
         object.__setattr__(
             self, "own_domains", tuple(d.lower().strip(".") for d in self.own_domains)
         )
+
+    def _validate_csp(self) -> None:
+        from consent.csp import CspMode
+
+        _check_choice("csp_mode", self.csp_mode, tuple(mode.value for mode in CspMode))
+        # Below about 1 KiB not even the site and the libraries fit; above 16 KiB common
+        # proxies refuse the response.
+        _check_int("csp_max_length", self.csp_max_length, 1024, 16384)
+        hosts = self.csp_necessary_hosts
+        if isinstance(hosts, str) or not all(
+            isinstance(h, str) and _DOMAIN.match(h) and "." in h.strip(".") for h in hosts
+        ):
+            raise ConfigError(
+                "csp_necessary_hosts must be a list of host names such as 'pay.example-psp.com' "
+                f"(no scheme, port, path or wildcard), got {hosts!r}",
+                setting="csp_necessary_hosts",
+            )
+        object.__setattr__(self, "csp_necessary_hosts", tuple(h.lower().strip(".") for h in hosts))
 
     def _validate(self) -> None:
         for name in (
@@ -332,6 +356,7 @@ class ConsentConfig:
                     f"rules: {rule} needs a host or an inline pattern", setting="rules"
                 )
         self._validate_unclassified(ids)
+        self._validate_csp()
         for cookie, category_id in self.cookie_categories.items():
             if category_id not in known:
                 raise ConfigError(
@@ -649,6 +674,9 @@ def _kwargs_from_toml(data: Mapping[str, Any], *, base: Path) -> dict[str, Any]:
         "honour_gpc",
         "google_consent_mode",
         "shared_cache_mode",
+        "csp_mode",
+        "csp_necessary_hosts",
+        "csp_max_length",
         "undeclared_cookies",
         "use_catalogue",
         "hold_unclassified",

@@ -132,7 +132,8 @@ class PolicyBuilder:
         return body
 
     def _build(self, granted: frozenset[str], site: str) -> str:
-        fixed = set(self._always) | {site}
+        # No site when the request named no usable host: 'self' still covers the page.
+        fixed = set(self._always) | ({site} if site else set())
         categories = sorted(c for c in granted if c in self._by_category)
         variable = {c: self._by_category[c] for c in categories}
         body = self._render(_sources(fixed), {c: _sources(h) for c, h in variable.items()})
@@ -168,7 +169,7 @@ class Violation:
     path: str
 
 
-_MAX_REPORT_BYTES = 64 * 1024
+MAX_REPORT_BYTES = 64 * 1024
 _MAX_REPORTS_PER_BODY = 32
 
 
@@ -202,7 +203,7 @@ def parse_reports(body: bytes) -> list[Violation]:
     Query strings, fragments, user names, source positions and samples are dropped: they can
     carry personal data, and the counts need none of them.
     """
-    if len(body) > _MAX_REPORT_BYTES:
+    if len(body) > MAX_REPORT_BYTES:
         return []
     try:
         document = json.loads(body)
@@ -275,3 +276,21 @@ class ReportCounter:
         return sorted(self._counts.items(), key=lambda item: (-item[1], item[0].blocked_host))[
             :limit
         ]
+
+    @property
+    def pending(self) -> int:
+        """Reports counted and not yet settled."""
+        return sum(self._counts.values())
+
+    def snapshot(self) -> list[tuple[Violation, int]]:
+        """Every count held, for a flush to the store; ``settle`` them once written."""
+        return list(self._counts.items())
+
+    def settle(self, written: Iterable[tuple[Violation, int]]) -> None:
+        """Take written counts away; reports counted during the write stay for the next."""
+        for violation, count in written:
+            left = self._counts.get(violation, 0) - count
+            if left > 0:
+                self._counts[violation] = left
+            else:
+                self._counts.pop(violation, None)

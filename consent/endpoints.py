@@ -23,6 +23,7 @@ from consent.audit import AuditStore, AuditUnavailable, Decision, receipt_path
 from consent.body import readable_accept_encoding
 from consent.config import ConsentConfig
 from consent.cookie import CookiePayload, cookie_name_for, parse_cookie_header
+from consent.csp import MAX_REPORT_BYTES
 from consent.csrf import is_valid_nonce, new_nonce, token_for, verify_token
 from consent.decisions import DecisionError, parse_choice, safe_next
 from consent.enforcement import expiry_headers
@@ -265,6 +266,7 @@ class ConsentEndpoints:
             urls.receipt: self.receipt,
             urls.token: self.token,
             urls.state: self.visitor_state,
+            urls.csp_report: self.csp_report,
         }
 
     async def __call__(
@@ -537,6 +539,22 @@ class ConsentEndpoints:
                 (b"set-cookie", info.csrf_cookie_header(self.config).encode("latin-1"))
             )
         return response
+
+    async def csp_report(
+        self, request: Request, info: RequestInfo, state: ConsentState
+    ) -> Response:
+        """Consent policy reports: counted, never stored as sent. Always 204, junk included,
+        so a sender learns nothing from the answer; no cookie is set."""
+        if request.method == "POST":
+            declared = request.headers.get("content-length")
+            if declared is None or (declared.isdigit() and int(declared) <= MAX_REPORT_BYTES):
+                body = b""
+                async for chunk in request.stream():
+                    body += chunk
+                    if len(body) > MAX_REPORT_BYTES:
+                        break  # read no further: parse_reports counts nothing of it
+                self.runtime.csp_reports.receive(body)
+        return Response(status_code=204, headers=_NO_STORE)
 
     async def visitor_state(
         self, request: Request, info: RequestInfo, state: ConsentState

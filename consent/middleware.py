@@ -24,6 +24,7 @@ from consent.body import (
     sniff_charset,
 )
 from consent.config import ConsentConfig
+from consent.csp import PolicyBuilder
 from consent.csrf import token_for
 from consent.endpoints import ConsentEndpoints, RequestInfo
 from consent.failsafe import (
@@ -726,15 +727,34 @@ class _Responder:
         result = self._cache_rules([(n, v) for n, v in headers if n.lower() != b"content-length"])
         if not more:
             result.append((b"content-length", str(len(output)).encode()))
-        if (self.failed or self.ended) and self.holding:
+        failed = (self.failed or self.ended) and self.holding
+        if failed:
             result = self._failure_headers(result)
         if self.config.shared_cache_mode:
+            # One cached page serves every visitor, so no header may name one visitor's choice.
             return result
+        if self.runtime.csp_policy is not None and not failed:
+            # The failure policy above is stricter still; it stands alone.
+            result.append(self._consent_policy(self.runtime.csp_policy))
         if self.info.new_csrf_cookie and self.pipeline.is_document:
             result.append(
                 (b"set-cookie", self.info.csrf_cookie_header(self.config).encode("latin-1"))
             )
         return result
+
+    def _consent_policy(self, builder: PolicyBuilder) -> tuple[bytes, bytes]:
+        """The policy of this visitor's verified choice, added beside the app's own: browsers
+        enforce both, so it only takes away."""
+        nonce_match = _CSP_NONCE.search(self.csp)
+        # The checked origin only: a raw Host header could carry anything into the policy.
+        origin = self.info.origin
+        policy = builder.policy(
+            self.state.granted,
+            origin.partition("://")[2] if origin else "",
+            nonce=nonce_match.group(1) if nonce_match else None,
+            report_path=self.runtime.urls_for(self.info.root_path).csp_report,
+        )
+        return self.runtime.csp_mode.header_name.encode(), policy.encode("latin-1")
 
     def _cache_rules(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """Headers of a page rewritten for this visitor, for GET, HEAD and 304 alike: no shared

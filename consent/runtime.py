@@ -32,6 +32,8 @@ from consent.cookie import (
     cookie_name_for,
     parse_cookie_header,
 )
+from consent.csp import CspMode, PolicyBuilder
+from consent.cspreports import CspReports
 from consent.enforcement import CookiePolicy
 from consent.holdback import HoldbackPolicy
 from consent.i18n import Locale, LocaleCatalogue
@@ -88,6 +90,7 @@ class Urls:
     static: str
     admin: str
     state: str
+    csp_report: str
 
     @classmethod
     def under(cls, prefix: str) -> Urls:
@@ -100,6 +103,7 @@ class Urls:
             static=f"{prefix}/static/",
             admin=f"{prefix}/admin",
             state=f"{prefix}/state",
+            csp_report=f"{prefix}/csp-report",
         )
 
 
@@ -124,12 +128,25 @@ class ConsentRuntime:
         self.operator_services, self.catalogue = _catalogue(config)
         self.required = config.required_categories
         self.all_categories = frozenset(config.category_ids)
+        library_hosts = not_tracker_hosts()
         self.holdback = HoldbackPolicy(
             self.catalogue,
             config.rules,
             unclassified=config.unclassified_category if config.hold_unclassified else None,
-            parties=Parties(config.own_domains, not_tracker_hosts()),
+            parties=Parties(config.own_domains, library_hosts),
         )
+        self.csp_mode = CspMode(config.csp_mode)
+        # Built only when a policy is sent: with the mode off, pages cost nothing more.
+        self.csp_policy: PolicyBuilder | None = None
+        if self.csp_mode is not CspMode.OFF:
+            self.csp_policy = PolicyBuilder(
+                self.catalogue,
+                config.category_ids,
+                necessary_hosts=config.csp_necessary_hosts,
+                own_domains=config.own_domains,
+                library_hosts=library_hosts,
+                max_length=config.csp_max_length,
+            )
         self.cookie_policy = CookiePolicy(
             self.catalogue,
             config.cookie_categories,
@@ -156,6 +173,7 @@ class ConsentRuntime:
         self.page_cache = PageCache(config.page_cache_bytes)
         self._store: AuditStore | None = None
         self._store_lock = asyncio.Lock()
+        self.csp_reports = CspReports(self.store)
 
     # ----- state -------------------------------------------------------------------------
 
@@ -498,6 +516,7 @@ class ConsentRuntime:
         return self._store
 
     async def close(self) -> None:
+        await self.csp_reports.close()
         if self._store is not None:
             await self._store.close()
             self._store = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import hmac
@@ -573,3 +574,43 @@ def test_csv_export_guards_operator_values_a_spreadsheet_would_run(
     assert record["policy_version"] == "'=1+1" and record["rule"] == "'@rule"
     # The lookup page is HTML, not a spreadsheet: it shows the values as stored.
     assert lookup.status_code == 200 and ">=1+1<" in lookup.text and "&#39;=1+1" not in lookup.text
+
+
+# ----- consent policy reports ----------------------------------------------------------------
+
+
+def test_overview_lists_policy_reports_and_marks_unknown_hosts(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    config = make_config(admin_user=USER, admin_password=PASSWORD, csp_mode="report-only")
+
+    async def fill() -> None:
+        store = open_store(config.resolved_audit_url, config.resolved_audit_key)
+        try:
+            today = datetime.now(UTC).date().isoformat()
+            rows = [
+                ("img-src", "www.google-analytics.com", "/news/a", 4),
+                ("script-src-elem", "tags.unheard-of.example", "/<script>alert(1)</script>", 2),
+            ]
+            await store.add_csp_counts(rows, today, keep_days=90, keep=100)
+        finally:
+            await store.close()
+
+    asyncio.run(fill())
+    with TestClient(ConsentMiddleware(page_app(), config=config)) as client:
+        response = client.get(ADMIN, headers=AUTH)
+    assert response.status_code == 200
+    text = response.text
+    assert "Mode: <code>report-only</code>" in text
+    table = text[text.index('data-table="csp"') :]
+    table = table[: table.index("</table>")]
+    assert table.count("<tr>") == 3  # the header and two rows
+    assert "www.google-analytics.com" in table and "analytics" in table
+    assert "<strong>unknown</strong>" in table and "tags.unheard-of.example" in table
+    assert "<script" not in text.lower()
+
+
+def test_overview_without_policy_reports(admin_client: TestClient) -> None:
+    text = admin_client.get(ADMIN, headers=AUTH).text
+    assert "Mode: <code>off</code>" in text
+    assert "No reports in this period." in text

@@ -273,3 +273,41 @@ def test_public_origin_is_normalised_and_read_from_toml(tmp_path: Path) -> None:
         f'secret_key = "{KEY}"\npublic_origin = "HTTPS://News.Example:443/"\n', encoding="utf-8"
     )
     assert ConsentConfig.from_toml(path).public_origin == "https://news.example"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "setting", "allowed"),
+    [
+        ({"csp_mode": "strict"}, "csp_mode", "'off', 'report-only', 'enforce'"),
+        ({"csp_mode": True}, "csp_mode", "'report-only'"),
+        ({"csp_max_length": 100}, "csp_max_length", "between 1024 and 16384"),
+        ({"csp_max_length": "6144"}, "csp_max_length", "whole number"),
+        ({"csp_necessary_hosts": "pay.example"}, "csp_necessary_hosts", "list of host names"),
+        ({"csp_necessary_hosts": ["https://pay.example"]}, "csp_necessary_hosts", "no scheme"),
+        ({"csp_necessary_hosts": ["*.pay.example"]}, "csp_necessary_hosts", "wildcard"),
+    ],
+)
+def test_csp_settings_are_checked_naming_the_setting(
+    kwargs: dict[str, object], setting: str, allowed: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        ConsentConfig(secret_key=KEY, **kwargs)  # type: ignore[arg-type]
+    assert caught.value.setting == setting
+    assert allowed in str(caught.value)
+
+
+def test_csp_settings_default_off_and_read_from_toml(tmp_path: Path) -> None:
+    from consent.csp import DEFAULT_MAX_LENGTH
+
+    plain = ConsentConfig(secret_key=KEY)
+    assert (plain.csp_mode, plain.csp_necessary_hosts) == ("off", ())
+    assert plain.csp_max_length == DEFAULT_MAX_LENGTH
+    path = tmp_path / "consent.toml"
+    path.write_text(
+        f'secret_key = "{KEY}"\ncsp_mode = "enforce"\n'
+        'csp_necessary_hosts = ["Pay.Example-PSP.com"]\ncsp_max_length = 4096\n'
+    )
+    config = ConsentConfig.from_toml(path)
+    assert config.csp_mode == "enforce"
+    assert config.csp_necessary_hosts == ("pay.example-psp.com",)
+    assert config.csp_max_length == 4096

@@ -12,7 +12,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 from consent.audit.anchor import AnchorSchedule
@@ -223,6 +223,29 @@ class BaseStore(ABC):
         """Daily counts grouped by ``by`` over the days ``[first_day, last_day)``: rows of
         ``(key, category, action, decisions, granted)`` (see ``consent.audit.stats``)."""
         return await self._read(*self.queries.stats(by, first_day, last_day))
+
+    async def add_csp_counts(
+        self, counts: Sequence[tuple[str, str, str, int]], day: str, *, keep_days: int, keep: int
+    ) -> None:
+        """Add ``(directive, blocked_host, path, reports)`` counts seen on ``day``
+        (YYYY-MM-DD) in one transaction, then drop rows last seen more than ``keep_days``
+        before it and all but the ``keep`` most reported."""
+        q = self.queries
+        cutoff = (date.fromisoformat(day) - timedelta(days=keep_days)).isoformat()
+        statements: list[tuple[str, Sequence[object]]] = [
+            (q.add_csp, (*row, day, day)) for row in counts
+        ]
+        statements += [(q.drop_old_csp, (cutoff,)), (q.keep_top_csp, (keep,))]
+        await self._write_many(statements)
+
+    async def csp_counts(self, since_day: str, limit: int) -> list[tuple[Any, ...]]:
+        """The most reported violations last seen on or after ``since_day``: rows of
+        ``(directive, blocked_host, path, reports, first_day, last_day)``."""
+        return await self._read(self.queries.csp_counts, (since_day, limit))
+
+    @abstractmethod
+    async def _write_many(self, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
+        """Statements of this store's dialect, in one transaction."""
 
     @abstractmethod
     async def _purge_prefix(self, cutoff: datetime, max_seq: int) -> Checkpoint | None:

@@ -37,7 +37,7 @@ EXIT_UNUSABLE = 2
 AuditKey = Keyring | bytes | str
 
 
-def _run(
+def run_on_store(
     url: str,
     key: AuditKey,
     work: Callable[[BaseStore], Awaitable[int]],
@@ -122,7 +122,7 @@ def verify(
             out.write(f"head: seq {report.head.seq} mac {report.head.mac or '-'}\n")
         return EXIT_OK
 
-    return _run(url, key, work, err)
+    return run_on_store(url, key, work, err)
 
 
 def anchor(url: str, key: AuditKey, to: str, out: TextIO, *, err: TextIO | None = None) -> int:
@@ -148,7 +148,7 @@ def anchor(url: str, key: AuditKey, to: str, out: TextIO, *, err: TextIO | None 
         out.write(f"anchored seq {signed.seq} ({signed.count} receipts) in {to}\n")
         return EXIT_OK
 
-    return _run(url, key, work, err)
+    return run_on_store(url, key, work, err)
 
 
 def show(
@@ -170,7 +170,7 @@ def show(
         out.write("\n")
         return EXIT_OK if receipts else EXIT_FAILED
 
-    return _run(url, key, work, err)
+    return run_on_store(url, key, work, err)
 
 
 def export(
@@ -210,7 +210,7 @@ def export(
         out.flush()
         return EXIT_OK
 
-    return _run(url, key, work, err)
+    return run_on_store(url, key, work, err)
 
 
 def progress_bar(done: int, total: int, seconds: float, width: int = 30) -> str:
@@ -243,7 +243,7 @@ def stats(
         (render_json if as_json else render_table)(rows, by, out)
         return EXIT_OK
 
-    return _run(url, key, work, err)
+    return run_on_store(url, key, work, err)
 
 
 def purge(
@@ -274,7 +274,7 @@ def purge(
         )
         return EXIT_OK
 
-    return _run(url, key, work, err)
+    return run_on_store(url, key, work, err)
 
 
 # -- argparse -------------------------------------------------------------------------------
@@ -311,10 +311,10 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="verify, look up, export, chart and purge consent receipts",
         description="Work with the tamper-evident store of consent receipts.",
     )
-    _store_options(audit, argparse_default=None)
+    store_options(audit, argparse_default=None)
     # The same options after the sub-command; SUPPRESS keeps them from undoing the first.
     common = argparse.ArgumentParser(add_help=False)
-    _store_options(common, argparse_default=argparse.SUPPRESS)
+    store_options(common, argparse_default=argparse.SUPPRESS)
     commands = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
 
     verify_parser = commands.add_parser(
@@ -373,7 +373,7 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     audit.set_defaults(handler=run, func=run)
 
 
-def _store_options(parser: argparse.ArgumentParser, *, argparse_default: object) -> None:
+def store_options(parser: argparse.ArgumentParser, *, argparse_default: object) -> None:
     parser.add_argument(
         "--config",
         # SUPPRESS at every level: `consent --config FILE audit ...` must survive the sub-parsers.
@@ -416,7 +416,7 @@ def _explicit_key(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _configured(args: argparse.Namespace) -> ConsentConfig | None:
+def configured(args: argparse.Namespace) -> ConsentConfig | None:
     """The middleware's own configuration, when the command line can find one.
 
     The same object the site builds, so the store URL and the audit key (given, from the
@@ -438,7 +438,7 @@ def resolve_store(args: argparse.Namespace) -> tuple[str, str | None]:
     key = _explicit_key(args)
     url: str | None = getattr(args, "db", None)
     if key is None or url is None:
-        config = _configured(args)
+        config = configured(args)
         if config is not None:
             key = key or config.resolved_audit_key
             url = url or config.resolved_audit_url

@@ -263,6 +263,24 @@ _POSTGRES_V4 = (
     " FOR EACH STATEMENT EXECUTE FUNCTION consent_audit_guard()",
 )
 
+# Violation counts of the consent policy's reports, one row per directive, blocked host and
+# page path (no visitor data); rows are bounded by the flush that writes them.
+_V5_TABLES = {
+    dialect.name: (
+        "CREATE TABLE csp_violations ("
+        + "".join(
+            f" {name} {dialect.types['text']} NOT NULL,"
+            for name in ("directive", "blocked_host", "path")
+        )
+        + f" reports {dialect.types['int']} NOT NULL,"
+        f" first_day {dialect.types['text']} NOT NULL, last_day {dialect.types['text']} NOT NULL,"
+        " PRIMARY KEY (directive, blocked_host, path))"
+        + (" WITHOUT ROWID" if dialect.name == "sqlite" else ""),
+        "CREATE INDEX csp_violations_last_day ON csp_violations (last_day)",
+    )
+    for dialect in (SQLITE, POSTGRES)
+}
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "receipts, notices, checkpoints, chain head", _SQLITE_V1, _POSTGRES_V1),
     Migration(2, "append-only guards", _SQLITE_V2, _POSTGRES_V2),
@@ -273,6 +291,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _V3_TABLES["postgres"],
     ),
     Migration(4, "receipts partitioned by month (PostgreSQL)", (), _POSTGRES_V4),
+    Migration(5, "consent policy violation counts", _V5_TABLES["sqlite"], _V5_TABLES["postgres"]),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

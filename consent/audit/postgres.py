@@ -239,6 +239,11 @@ class PostgresStore(BaseStore):
         async with self._connection() as conn:
             await conn.execute(_Q.save_verified_head, (content, verified.signature))
 
+    async def _write_many(self, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
+        async with self._connection() as conn, conn.transaction():
+            for query, params in statements:
+                await conn.execute(query, params)
+
     async def _purge_prefix(self, cutoff: datetime, max_seq: int) -> Checkpoint | None:
         async with self._connection() as conn, conn.transaction():
             cur = await conn.execute(_Q.lock_head)

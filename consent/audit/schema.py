@@ -197,6 +197,25 @@ class Queries:
             s(q) for q in stats_rollup(dialect, "seq > ? AND seq <= ?", sign="-")
         )
         self.drop_empty_stats = "DELETE FROM decision_stats WHERE decisions = 0"
+        # Consent policy violations: counts added by each flush, rows kept bounded by age and
+        # by number (the most reported stay).
+        self.add_csp = s(
+            "INSERT INTO csp_violations (directive, blocked_host, path, reports, first_day,"
+            " last_day) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (directive, blocked_host, path)"
+            " DO UPDATE SET reports = csp_violations.reports + excluded.reports,"
+            " last_day = excluded.last_day"
+        )
+        self.drop_old_csp = s("DELETE FROM csp_violations WHERE last_day < ?")
+        self.keep_top_csp = s(
+            "DELETE FROM csp_violations WHERE (directive, blocked_host, path) NOT IN"
+            " (SELECT directive, blocked_host, path FROM csp_violations"
+            " ORDER BY reports DESC, last_day DESC LIMIT ?)"
+        )
+        self.csp_counts = s(
+            "SELECT directive, blocked_host, path, reports, first_day, last_day"
+            " FROM csp_violations WHERE last_day >= ?"
+            " ORDER BY reports DESC, blocked_host, directive, path LIMIT ?"
+        )
         self._dialect = dialect
 
     def previous_of_many(self, count: int) -> str:

@@ -218,6 +218,13 @@ class SQLiteStore(BaseStore):
             )
         )
 
+    async def _write_many(self, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            for query, params in statements:
+                conn.execute(query, params)
+
+        await self._call(lambda conn: self._write(conn, run))
+
     async def _purge_prefix(self, cutoff: datetime, max_seq: int) -> Checkpoint | None:
         def purge(conn: sqlite3.Connection) -> Checkpoint | None:
             first, last, keep_from = conn.execute(
