@@ -21,17 +21,8 @@ import pytest
 import uvicorn
 
 from consent import ConsentConfig
+from consent.scan.browser import CHROMIUM_ARGS
 from tests.conftest import SECRET, require
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _free_port() -> int:
@@ -146,7 +137,9 @@ def browser(chromium_path: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        instance = playwright.chromium.launch(
+            executable_path=chromium_path, args=list(CHROMIUM_ARGS)
+        )
         yield instance
         instance.close()
 
