@@ -115,11 +115,12 @@ class PolicyBuilder:
         report_path: str | None = None,
     ) -> str:
         """The policy for a visitor who granted ``granted`` on a page of ``site_host``."""
-        host = site_host.rsplit(":", 1)[0] if site_host.count(":") == 1 else site_host
-        site = host if _is_address(host) else registrable_domain(host) or host
-        key = (frozenset(granted), site)
+        # Kept by the host as the request named it, so a page costs no domain look-up.
+        key = (frozenset(granted), site_host)
         body = self._cache.get(key)
         if body is None:
+            host = site_host.rsplit(":", 1)[0] if site_host.count(":") == 1 else site_host
+            site = host if _is_address(host) else registrable_domain(host) or host
             body = self._build(key[0], site)
             self._cache.put(key, body)
         if nonce:

@@ -215,7 +215,9 @@ class _Responder:
     _single_message = False
     # Read from the response's start in the same pass that filters its cookies.
     content_type = ""
-    csp = ""
+    # The nonce of the app's own policy, read once: injected scripts carry it, and the
+    # failure and consent policies keep it.
+    csp_nonce: str | None = None
     attachment = False
     decoder: BodyDecoder | None = None
     # Set when something in our own processing failed: the page is finished fail-closed.
@@ -456,7 +458,8 @@ class _Responder:
             elif lowered == b"content-encoding":
                 encoding = value.strip().lower()
             elif lowered == b"content-security-policy":
-                self.csp = value.decode("latin-1")
+                nonce_match = _CSP_NONCE.search(value.decode("latin-1"))
+                self.csp_nonce = nonce_match.group(1) if nonce_match else None
             elif lowered == b"content-disposition":
                 self.attachment = value.strip().lower().startswith(b"attachment")
             kept.append((name, value))
@@ -576,8 +579,7 @@ class _Responder:
 
     def _failure_headers(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """A failed page is never stored anywhere, and loads nothing from another host."""
-        nonce_match = _CSP_NONCE.search(self.csp)
-        policy = fallback_csp(nonce_match.group(1) if nonce_match else None)
+        policy = fallback_csp(self.csp_nonce)
         kept = [(n, v) for n, v in headers if n.lower() != b"cache-control"]
         kept.append((b"cache-control", b"private, no-store"))
         kept.append((b"content-security-policy", policy.encode("latin-1")))
@@ -622,8 +624,7 @@ class _Responder:
         codec = BodyCodec(decoder, transcoder) if decoder or transcoder else None
         charset = sniffed.markup  # what injected markup is written in, on the rewriter's side
         sample = sniffed.readable(sample)
-        nonce_match = _CSP_NONCE.search(self.csp)
-        nonce = nonce_match.group(1) if nonce_match else None
+        nonce = self.csp_nonce
         shared = self.config.shared_cache_mode
         resolved = self.config.locale_resolver(self.scope) if self.config.locale_resolver else None
         locale = self.runtime.locale_for(
@@ -745,13 +746,12 @@ class _Responder:
     def _consent_policy(self, builder: PolicyBuilder) -> tuple[bytes, bytes]:
         """The policy of this visitor's verified choice, added beside the app's own: browsers
         enforce both, so it only takes away."""
-        nonce_match = _CSP_NONCE.search(self.csp)
         # The checked origin only: a raw Host header could carry anything into the policy.
         origin = self.info.origin
         policy = builder.policy(
             self.state.granted,
             origin.partition("://")[2] if origin else "",
-            nonce=nonce_match.group(1) if nonce_match else None,
+            nonce=self.csp_nonce,
             report_path=self.runtime.urls_for(self.info.root_path).csp_report,
         )
         return self.runtime.csp_mode.header_name.encode(), policy.encode("latin-1")

@@ -12,11 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consent import tcf
 from consent.gvl import VendorList, VendorListError
 from consent.tcf import PublisherRestriction, RestrictionType, TCString
 from tests.reference import NodeReference
-from tests.test_tcf import _as_json
+from tests.test_tcf import _as_json, _restrictions
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LIST_FILE = FIXTURES / "vendor-list.json"
@@ -118,25 +117,6 @@ _LIST_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 755, 800]
 _vendors = st.frozensets(st.sampled_from(_LIST_IDS))
 
 
-@st.composite
-def _restrictions(draw: st.DrawFn) -> tuple[PublisherRestriction, ...]:
-    keys = draw(
-        st.lists(
-            st.tuples(st.integers(1, 11), st.sampled_from(list(RestrictionType))),
-            unique=True,
-            max_size=4,
-        )
-    )
-    return tuple(
-        PublisherRestriction(purpose, kind, draw(_vendors.filter(bool)))
-        for purpose, kind in keys
-        if not (
-            kind is RestrictionType.REQUIRE_LEGITIMATE_INTEREST
-            and purpose in tcf.CONSENT_ONLY_PURPOSES
-        )
-    )
-
-
 _choices = st.builds(
     TCString,
     created=st.just(_EPOCH),
@@ -150,7 +130,7 @@ _choices = st.builds(
     special_feature_opt_ins=st.frozensets(st.integers(1, 2)),
     vendor_consents=_vendors,
     vendor_legitimate_interests=_vendors,
-    publisher_restrictions=_restrictions(),
+    publisher_restrictions=_restrictions(_vendors),
     disclosed_vendors=_vendors,
 )
 

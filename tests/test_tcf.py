@@ -46,7 +46,10 @@ _moment = st.integers(1_500_000_000_000, 2_000_000_000_000).map(
 
 
 @st.composite
-def _restrictions(draw: st.DrawFn) -> tuple[PublisherRestriction, ...]:
+def _restrictions(
+    draw: st.DrawFn, vendors: st.SearchStrategy[frozenset[int]] = _vendors
+) -> tuple[PublisherRestriction, ...]:
+    """Up to four restrictions the policy allows, each naming some of ``vendors``."""
     keys = draw(
         st.lists(
             st.tuples(st.integers(1, 11), st.sampled_from(list(RestrictionType))),
@@ -58,7 +61,7 @@ def _restrictions(draw: st.DrawFn) -> tuple[PublisherRestriction, ...]:
     for purpose, kind in keys:
         if kind is RestrictionType.REQUIRE_LEGITIMATE_INTEREST and purpose in CONSENT_ONLY_PURPOSES:
             continue
-        chosen.append(PublisherRestriction(purpose, kind, draw(_vendors.filter(bool))))
+        chosen.append(PublisherRestriction(purpose, kind, draw(vendors.filter(bool))))
     return tuple(chosen)
 
 
