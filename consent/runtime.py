@@ -43,6 +43,7 @@ from consent.pagecache import PageCache
 from consent.parties import Parties
 from consent.redaction import hide_in_logs, secrets_of
 from consent.state import ConsentState
+from consent.tcfserver import TC_COOKIE, TcfService
 from consent.templating import (
     CONSENT_ID_MARKER,
     CSRF_MARKER,
@@ -150,7 +151,8 @@ class ConsentRuntime:
         self.cookie_policy = CookiePolicy(
             self.catalogue,
             config.cookie_categories,
-            own_cookies=(config.cookie_name, config.csrf_cookie_name),
+            own_cookies=(config.cookie_name, config.csrf_cookie_name)
+            + ((TC_COOKIE,) if config.tcf else ()),
             required=self.required,
             block_undeclared=config.undeclared_cookies == "block",
         )
@@ -174,6 +176,7 @@ class ConsentRuntime:
         self._store: AuditStore | None = None
         self._store_lock = asyncio.Lock()
         self.csp_reports = CspReports(self.store)
+        self.tcf = TcfService(config.tcf, config.category_ids) if config.tcf else None
 
     # ----- state -------------------------------------------------------------------------
 

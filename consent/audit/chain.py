@@ -178,6 +178,8 @@ def build_receipt(
         client=decision.client,
         key_id=keyring.signing_id,
         mac="",
+        tc_string=decision.tc_string,
+        ac_string=decision.ac_string,
     )
     mac = keyring.sign(unsigned.key_id, receipt_payload(unsigned, previous_mac))
     return _replace_mac(unsigned, mac)

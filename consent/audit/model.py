@@ -109,6 +109,8 @@ class Decision:
     path: str
     rule: str
     client: str | None = None
+    tc_string: str | None = None  # the IAB TCF string the decision gave vendors
+    ac_string: str | None = None  # Google's Additional Consent string beside it
 
     @classmethod
     def create(
@@ -150,8 +152,9 @@ class Decision:
                 raise AuditError(f"decision.{name} must be a non-empty string")
         if not isinstance(self.path, str):
             raise AuditError("decision.path must be a string")
-        if self.client is not None and not isinstance(self.client, str):
-            raise AuditError("decision.client must be a string or None")
+        for name in ("client", "tc_string", "ac_string"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise AuditError(f"decision.{name} must be a string or None")
         for category in self.granted | self.refused:
             if not isinstance(category, str) or not _CATEGORY_ID.fullmatch(category):
                 raise AuditError(f"bad category id {category!r}")
@@ -190,6 +193,8 @@ class Receipt:
     client: str | None
     key_id: str
     mac: str
+    tc_string: str | None = None
+    ac_string: str | None = None
 
     def content(self) -> dict[str, object]:
         """Everything the MAC covers, in JSON types (the MAC itself excluded).
