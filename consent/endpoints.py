@@ -505,6 +505,8 @@ class ConsentEndpoints:
             consent_id=state.consent_id,
             message=message,
             id_suffix="",
+            tcf=self.runtime.tcf_views.view(locale.tag) if self.runtime.tcf_views else None,
+            tcf_css_url=self.runtime.asset_url("tcf.css", info.root_path),
         )
         response = HTMLResponse(html, headers={**_NO_STORE, "x-robots-tag": "noindex"})
         if info.new_csrf_cookie:

@@ -44,6 +44,7 @@ from consent.parties import Parties
 from consent.redaction import hide_in_logs, secrets_of
 from consent.state import ConsentState
 from consent.tcfserver import TC_COOKIE, TcfService
+from consent.tcfui import TcfViews
 from consent.templating import (
     CONSENT_ID_MARKER,
     CSRF_MARKER,
@@ -177,6 +178,7 @@ class ConsentRuntime:
         self._store_lock = asyncio.Lock()
         self.csp_reports = CspReports(self.store)
         self.tcf = TcfService(config.tcf, config.category_ids) if config.tcf else None
+        self.tcf_views = TcfViews(self.tcf, config.google_consent_mode) if self.tcf else None
 
     # ----- state -------------------------------------------------------------------------
 
@@ -281,6 +283,9 @@ class ConsentRuntime:
                 gcm_mapping=dict(self.config.google_consent_mapping),
                 granted=granted,
                 nonce=NONCE_MARKER,
+                tcf=self.tcf_views.head(self.urls_for(root_path).static)
+                if self.tcf_views
+                else None,
             )
             if len(self._head_cache) < 256:
                 self._head_cache[(gpc, root_path, granted)] = cached
@@ -359,6 +364,7 @@ class ConsentRuntime:
             preferences_url=urls.preferences + f"?lang={locale.tag}",
             categories=self.category_rows(t, state if not shared else UNDECIDED),
             id_suffix="",
+            tcf=self.tcf_views.view(locale.tag) if self.tcf_views else None,
         )
 
     def category_rows(self, t: TextLookup, state: ConsentState) -> list[dict[str, Any]]:
