@@ -115,6 +115,12 @@ def test_categories_named_must_exist(make_config: Callable[..., ConsentConfig]) 
     assert caught.value.setting == "tcf.category_purposes"
 
 
+def test_not_yet_with_shared_cache_mode(make_config: Callable[..., ConsentConfig]) -> None:
+    with pytest.raises(ConfigError, match="shared_cache_mode") as caught:
+        make_config(tcf=settings(), shared_cache_mode=True)
+    assert caught.value.setting == "tcf"
+
+
 def test_toml_table(tmp_path: Path) -> None:
     shutil.copy(GVL, tmp_path / "gvl.json")
     (tmp_path / "lang").mkdir()
@@ -270,3 +276,41 @@ def test_the_receipt_keeps_both_strings(tcf_client: TestClient) -> None:
     text = json.dumps(receipts)
     assert response.json()["tc_string"] in text
     assert "2~89.2822~dv.89.2822" in text
+
+
+# -- command line --------------------------------------------------------------------------
+
+
+def test_gvl_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from consent.cli import main
+
+    in_use = tmp_path / "vendor-list.json"
+    shutil.copy(GVL, in_use)
+    config = tmp_path / "consent.toml"
+    config.write_text(
+        'secret_key = "test-secret-key-0123456789abcdef"\n'
+        f'audit_url = "sqlite:///{tmp_path / "a.db"}"\n'
+        '[tcf]\nenabled = true\ncmp_id = 300\nvendor_list_file = "vendor-list.json"\n'
+        "vendors = [1, 755]\n"
+    )
+    document = json.loads(GVL.read_text())
+    document["vendorListVersion"] = 151
+    downloaded = tmp_path / "download.json"
+    downloaded.write_text(json.dumps(document))
+    assert main(["--config", str(config), "tcf", "check-gvl", str(downloaded)]) == 0
+    said = capsys.readouterr().out
+    assert "vendor list 151" in said and "in use: 150" in said and "no change" in said
+    document["vendors"]["755"]["specialFeatures"] = [1, 2]
+    downloaded.write_text(json.dumps(document))
+    assert main(["--config", str(config), "tcf", "install-gvl", str(downloaded)]) == 0
+    assert "asked again" in capsys.readouterr().out
+    assert json.loads(in_use.read_text())["vendorListVersion"] == 151
+    # A list without a configured vendor is refused and the file in use stays.
+    del document["vendors"]["755"]
+    document["vendorListVersion"] = 152
+    downloaded.write_text(json.dumps(document))
+    assert main(["--config", str(config), "tcf", "install-gvl", str(downloaded)]) == 1
+    assert "755" in capsys.readouterr().err
+    assert json.loads(in_use.read_text())["vendorListVersion"] == 151
+    downloaded.write_text("{")
+    assert main(["--config", str(config), "tcf", "check-gvl", str(downloaded)]) == 1

@@ -179,6 +179,7 @@
     });
   }
 
-  if (doc.readyState === "loading") doc.addEventListener("DOMContentLoaded", start);
-  else start();
+  // Deferred scripts run in document order: the banner's own script comes after this one.
+  if (w.consent) start();
+  else doc.addEventListener("DOMContentLoaded", start);
 })();
