@@ -159,7 +159,7 @@
     if (action === A.custom) {
       each(btn.form.querySelectorAll("input[name=" + F.category + "]:checked:not([disabled])"), function (b) { cats.push(b.value); });
       // Choices of an optional layer (the TCF one) go with the categories.
-      each(btn.form.querySelectorAll("[data-consent-extra] input"), function (b) { if (b.type === "hidden" || b.checked) extra.push(b); });
+      each(btn.form.querySelectorAll(sel(N.extra) + " input"), function (b) { if (b.type === "hidden" || b.checked) extra.push(b); });
     }
     decide(action, cats, extra);
   });
