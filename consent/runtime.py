@@ -448,6 +448,9 @@ class ConsentRuntime:
                 False,
             )
         )
+        if self.tcf is not None:
+            # First party, but the ad partners' scripts on the page read it.
+            rows[necessary].append(_row(TC_COOKIE, site, site, t("tcf.cookie"), own_days, True))
         for name, category in sorted(self.config.cookie_categories.items()):
             details = self.config.cookie_details.get(name, {})
             rows.setdefault(category, []).append(

@@ -314,3 +314,32 @@ def test_gvl_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert json.loads(in_use.read_text())["vendorListVersion"] == 151
     downloaded.write_text("{")
     assert main(["--config", str(config), "tcf", "check-gvl", str(downloaded)]) == 1
+
+
+# -- pages ---------------------------------------------------------------------------------
+
+
+def test_the_stub_comes_first_in_head_and_the_files_only_with_tcf(
+    tcf_client: TestClient, make_config: Callable[..., ConsentConfig]
+) -> None:
+    page = tcf_client.get("/").text
+    head = page[page.index("<head>") + len("<head>") :]
+    assert head.startswith('<script src="/_consent/static/tcfstub.')
+    assert "defer" not in head[: head.index(">")]  # runs before any ad script
+    assert head.index("/tcf.") > head.index("tcfstub.")
+    assert "cst-tcf-first" in page and page.count('name="tcf_vendor"') == len(VENDORS)
+    plain = TestClient(ConsentMiddleware(page_app(), config=make_config())).get("/").text
+    assert "tcfstub" not in plain and "/tcf." not in plain and "cst-tcf" not in plain
+
+
+def test_the_policy_page_lists_the_tc_cookie(tcf_client: TestClient) -> None:
+    page = tcf_client.get("/_consent/policy?lang=de").text
+    assert "euconsent-v2" in page
+    assert "TC-String" in page
+
+
+def test_purpose_names_follow_the_language(tcf_client: TestClient) -> None:
+    german = tcf_client.get("/_consent/preferences?lang=de").text
+    assert "Zweck 1" in german and "Widerspruch gegen: Vendor 6" in german
+    english = tcf_client.get("/_consent/preferences?lang=fr").text
+    assert "Purpose 1" in english  # no purposes-fr.json: the list's English names
