@@ -95,6 +95,8 @@ class TcfViews:
                     "retention_days": vendor.retention_days,
                     "privacy_url": vendor.privacy_url(language),
                     "objectable": bool(vendor.legitimate_interest_purposes),
+                    # The purposes its consent box follows when a category is switched.
+                    "asked": sorted(vendor.purposes | vendor.flexible_purposes),
                 }
             )
         return {

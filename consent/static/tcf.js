@@ -159,6 +159,26 @@
     });
   }
 
+  // Switching a category ticks the purposes it stands for, and the vendors using them, as
+  // the server maps a choice of categories; the boxes can then be refined one by one.
+  function link() {
+    var banner = doc.querySelector("[" + N.banner + "]"), F = N.fields;
+    if (!banner) return;
+    banner.addEventListener("change", function (ev) {
+      if (ev.target.name !== F.category) return;
+      var on = {};
+      each(banner.querySelectorAll("input[name=" + F.category + "]:checked"), function (b) {
+        (meta.categoryPurposes[b.value] || []).forEach(function (p) { on[p] = true; });
+      });
+      each(banner.querySelectorAll(".cst-tcf input[name=tcf_purpose]"), function (b) { b.checked = !!on[b.value]; });
+      each(banner.querySelectorAll(".cst-tcf input[name=tcf_vendor]"), function (b) {
+        b.checked = (b.getAttribute("data-purposes") || "").split(" ").some(function (p) { return on[p]; });
+      });
+    });
+  }
+
+  function each(list, fn) { Array.prototype.forEach.call(list, fn); }
+
   function fire() {
     for (var id in listeners) listeners[id](data(+id), true);
   }
@@ -167,6 +187,7 @@
     read();
     status = tc ? "tcloaded" : "cmpuishown";
     sync();
+    link();
     google();
     w.__tcfapi = api;
     queue.splice(0).forEach(function (call) { api.apply(null, call); });

@@ -277,3 +277,22 @@ def test_ping_from_the_stub_alone(page: Any, tcf_site: LiveServer, page_errors: 
     queued = page.evaluate("__tcfapi.queue.length")
     assert queued >= 1  # the reader's addEventListener waits for the full API
     assert json.loads(page.locator("script[data-tcf]").get_attribute("data-tcf"))["cmpId"] == 300
+
+
+def test_a_category_switch_ticks_its_purposes_and_vendors(
+    page: Any, tcf_site: LiveServer, tcf_reference: NodeReference
+) -> None:
+    load(page, tcf_site)
+    button(page, "customize").click()
+    layer = page.locator(SECOND_LAYER)
+    layer.wait_for(state="visible")
+    layer.locator("input[name='category'][value='analytics']").check()
+    ticked = layer.locator(".cst-tcf input[name='tcf_purpose']:checked")
+    assert sorted(int(v) for v in ticked.evaluate_all("l => l.map(b => b.value)")) == [1, 8, 9, 10]
+    layer.locator("#cst-tcf-p9").uncheck()  # refined by hand
+    button(page, "custom", SECOND_LAYER).click()
+    page.wait_for_function("window.tcfEvents.length > 1")
+    read = tcf_reference.ask({"decode": events(page)[-1]["tcString"]})
+    assert read["purposeConsents"] == [1, 8, 10]
+    # Vendors using purpose 1, 8 or 10 on consent or flexibly were ticked with them.
+    assert read["vendorConsents"] == [1, 3, 6, 8, 755]
