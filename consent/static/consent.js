@@ -158,7 +158,6 @@
     if (action === A.customize) return show(2);
     if (action === A.custom) {
       each(btn.form.querySelectorAll("input[name=" + F.category + "]:checked:not([disabled])"), function (b) { cats.push(b.value); });
-      // Choices of an optional layer (the TCF one) go with the categories.
       each(btn.form.querySelectorAll(sel(N.extra) + " input"), function (b) { if (b.type === "hidden" || b.checked) extra.push(b); });
     }
     decide(action, cats, extra);
