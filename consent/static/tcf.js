@@ -191,6 +191,13 @@
     google();
     w.__tcfapi = api;
     queue.splice(0).forEach(function (call) { api.apply(null, call); });
+    // Opened again from the page's settings link: the UI is shown over the stored string.
+    var banner = doc.querySelector("[" + N.banner + "]");
+    if (banner) {
+      new MutationObserver(function () {
+        if (!banner.hidden && status !== "cmpuishown") { status = "cmpuishown"; fire(); }
+      }).observe(banner, { attributes: true, attributeFilter: ["hidden"] });
+    }
     doc.addEventListener(N.event, function () {
       read();
       status = "useractioncomplete";

@@ -182,8 +182,11 @@ def test_custom_visitor(page: Any, tcf_site: LiveServer, tcf_reference: NodeRefe
     [again] = events(page)
     assert again["status"] == "tcloaded" and again["tcString"] == done["tcString"]
     assert true_ids(again["purposes"]) == [1, 2]
-    # Reopened, the layer shows the stored choice.
+    # Reopened, the layer shows the stored choice, and readers learn the UI is shown.
     page.locator("[data-consent-open]").click()
+    page.wait_for_function("window.tcfEvents.length > 1")
+    shown = events(page)[-1]
+    assert shown["status"] == "cmpuishown" and shown["tcString"] == done["tcString"]
     assert layer.locator("#cst-tcf-p1").is_checked()
     assert not layer.locator("#cst-tcf-p3").is_checked()
     assert layer.locator("#cst-tcf-o7").is_checked()
