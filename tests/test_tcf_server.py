@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from consent import ConsentConfig, ConsentMiddleware
 from consent.config import ConfigError
 from consent.tcf import decode
-from consent.tcfconfig import TcfSettings
+from consent.tcfconfig import THIRTEEN_MONTHS, TcfSettings
 from tests.conftest import csrf_token, page_app
 from tests.reference import NodeReference
 
@@ -343,3 +343,10 @@ def test_purpose_names_follow_the_language(tcf_client: TestClient) -> None:
     assert "Zweck 1" in german and "Widerspruch gegen: Vendor 6" in german
     english = tcf_client.get("/_consent/preferences?lang=fr").text
     assert "Purpose 1" in english  # no purposes-fr.json: the list's English names
+
+
+def test_no_decision_outlives_thirteen_months(make_config: Callable[..., ConsentConfig]) -> None:
+    longest = 2 * 15_811_200
+    assert make_config(tcf=settings(), cookie_max_age=longest).cookie_max_age < THIRTEEN_MONTHS
+    with pytest.raises(ConfigError):
+        make_config(tcf=settings(), cookie_max_age=longest + 1)

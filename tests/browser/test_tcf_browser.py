@@ -222,7 +222,7 @@ def test_frames_reach_the_api_by_post_message(page: Any, tcf_site: LiveServer) -
     assert answers["c2"]["returnValue"]["cmpStatus"] == "loaded"
 
 
-@pytest.mark.parametrize("tag", ["en", "ar"])
+@pytest.mark.parametrize("tag", ["en", "ar", "ja"])
 def test_no_axe_violation_in_the_tcf_layers(page: Any, tcf_site: LiveServer, tag: str) -> None:
     load(page, tcf_site, f"?lang={tag}")
     assert page.locator(BANNER).get_attribute("dir") == ("rtl" if tag == "ar" else "ltr")
