@@ -365,6 +365,7 @@ class ConsentRuntime:
             categories=self.category_rows(t, state if not shared else UNDECIDED),
             id_suffix="",
             tcf=self.tcf_views.view(locale.tag) if self.tcf_views else None,
+            tcf_vendors_url=urls.preferences + f"?lang={locale.tag}#cst-tcf-vendors",
         )
 
     def category_rows(self, t: TextLookup, state: ConsentState) -> list[dict[str, Any]]:

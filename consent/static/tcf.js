@@ -161,20 +161,46 @@
 
   // Switching a category ticks the purposes it stands for, and the vendors using them, as
   // the server maps a choice of categories; the boxes can then be refined one by one.
+  var touched = false;
   function link() {
-    var banner = doc.querySelector("[" + N.banner + "]"), F = N.fields;
+    var banner = doc.querySelector("[" + N.banner + "]");
     if (!banner) return;
     banner.addEventListener("change", function (ev) {
-      if (ev.target.name !== F.category) return;
-      var on = {};
-      each(banner.querySelectorAll("input[name=" + F.category + "]:checked"), function (b) {
-        (meta.categoryPurposes[b.value] || []).forEach(function (p) { on[p] = true; });
-      });
-      each(banner.querySelectorAll(".cst-tcf input[name=tcf_purpose]"), function (b) { b.checked = !!on[b.value]; });
-      each(banner.querySelectorAll(".cst-tcf input[name=tcf_vendor]"), function (b) {
-        b.checked = (b.getAttribute("data-purposes") || "").split(" ").some(function (p) { return on[p]; });
-      });
+      if (ev.target.name !== N.fields.category) return;
+      touched = true;
+      follow(banner, true);
     });
+  }
+
+  function follow(banner, purposesToo) {
+    var on = {}, F = N.fields;
+    each(banner.querySelectorAll("input[name=" + F.category + "]:checked"), function (b) {
+      (meta.categoryPurposes[b.value] || []).forEach(function (p) { on[p] = true; });
+    });
+    if (purposesToo) {
+      each(banner.querySelectorAll(".cst-tcf input[name=tcf_purpose]"), function (b) { b.checked = !!on[b.value]; });
+    }
+    each(banner.querySelectorAll(".cst-tcf input[name=tcf_vendor]"), function (b) {
+      b.checked = (b.getAttribute("data-purposes") || "").split(" ").some(function (p) { return on[p]; });
+    });
+  }
+
+  // The vendor list comes from the preferences page once the second layer opens; until then,
+  // and if it cannot be fetched, the slot is a link to that page.
+  function vendors(banner) {
+    var slot = banner.querySelector(".cst-tcf-slot"), link = slot && slot.querySelector("a");
+    if (!link || slot.loading) return;
+    slot.loading = true;
+    fetch(link.href, { credentials: "same-origin" }).then(function (r) {
+      if (!r.ok) throw new Error(r.statusText);
+      return r.text();
+    }).then(function (html) {
+      var list = new DOMParser().parseFromString(html, "text/html").getElementById("cst-tcf-vendors");
+      if (!list) throw new Error("no vendor list");
+      slot.parentNode.replaceChild(doc.importNode(list, true), slot);
+      if (touched) follow(banner, false);
+      else sync();
+    }).catch(function () { slot.loading = false; });
   }
 
   function each(list, fn) { Array.prototype.forEach.call(list, fn); }
@@ -191,12 +217,14 @@
     google();
     w.__tcfapi = api;
     queue.splice(0).forEach(function (call) { api.apply(null, call); });
-    // Opened again from the page's settings link: the UI is shown over the stored string.
     var banner = doc.querySelector("[" + N.banner + "]");
     if (banner) {
       new MutationObserver(function () {
+        // Opened again from the page's settings link: the UI is shown over the stored string.
         if (!banner.hidden && status !== "cmpuishown") { status = "cmpuishown"; fire(); }
-      }).observe(banner, { attributes: true, attributeFilter: ["hidden"] });
+        var second = banner.querySelector("[" + N.layer + "='2']");
+        if (!banner.hidden && second && !second.hidden) vendors(banner);
+      }).observe(banner, { attributes: true, attributeFilter: ["hidden"], subtree: true });
     }
     doc.addEventListener(N.event, function () {
       read();

@@ -167,6 +167,7 @@ def test_custom_visitor(page: Any, tcf_site: LiveServer, tcf_reference: NodeRefe
     button(page, "customize").click()
     layer = page.locator(SECOND_LAYER)
     layer.wait_for(state="visible")
+    layer.locator("#cst-tcf-vendors").wait_for()  # fetched when the layer opens
     for box in ("#cst-tcf-p1", "#cst-tcf-p2", "#cst-tcf-v755", "#cst-tcf-o7"):
         layer.locator(box).check()
     button(page, "custom", SECOND_LAYER).click()
@@ -229,7 +230,8 @@ def test_no_axe_violation_in_the_tcf_layers(page: Any, tcf_site: LiveServer, tag
     first = _axe(page, BANNER)
     button(page, "customize").click()
     page.locator(SECOND_LAYER).wait_for(state="visible")
-    for summary in page.locator(f"{SECOND_LAYER} .cst-tcf summary").all()[:3]:
+    page.locator("#cst-tcf-vendors").wait_for()
+    for summary in page.locator(f"{SECOND_LAYER} .cst-tcf summary").all()[-3:]:
         summary.click()
     second = _axe(page, BANNER)
     assert first == [] and second == [], [v["id"] for v in first + second]
@@ -239,6 +241,7 @@ def test_keyboard_reaches_every_tcf_control(page: Any, tcf_site: LiveServer) -> 
     load(page, tcf_site)
     button(page, "customize").click()
     page.locator(SECOND_LAYER).wait_for(state="visible")
+    page.locator("#cst-tcf-vendors").wait_for()
     page.locator("#cst-tcf-p1").focus()
     page.keyboard.press("Space")
     assert page.locator("#cst-tcf-p1").is_checked()
@@ -293,9 +296,25 @@ def test_a_category_switch_ticks_its_purposes_and_vendors(
     ticked = layer.locator(".cst-tcf input[name='tcf_purpose']:checked")
     assert sorted(int(v) for v in ticked.evaluate_all("l => l.map(b => b.value)")) == [1, 8, 9, 10]
     layer.locator("#cst-tcf-p9").uncheck()  # refined by hand
+    layer.locator("#cst-tcf-vendors").wait_for()
     button(page, "custom", SECOND_LAYER).click()
     page.wait_for_function("window.tcfEvents.length > 1")
     read = tcf_reference.ask({"decode": events(page)[-1]["tcString"]})
     assert read["purposeConsents"] == [1, 8, 10]
     # Vendors using purpose 1, 8 or 10 on consent or flexibly were ticked with them.
     assert read["vendorConsents"] == [1, 3, 6, 8, 755]
+
+
+def test_the_vendor_list_stays_a_link_when_it_cannot_be_fetched(
+    page: Any, tcf_site: LiveServer, page_errors: PageErrors
+) -> None:
+    page_errors.expect(r"503 .*/_consent/preferences")
+    page.route("**/_consent/preferences?**", lambda route: route.fulfill(status=503, body="down"))
+    load(page, tcf_site)
+    button(page, "customize").click()
+    layer = page.locator(SECOND_LAYER)
+    layer.wait_for(state="visible")
+    link = layer.locator(".cst-tcf-slot a")
+    page.wait_for_timeout(300)
+    assert link.is_visible() and "#cst-tcf-vendors" in (link.get_attribute("href") or "")
+    assert layer.locator("input[name='tcf_vendor']").count() == 0
