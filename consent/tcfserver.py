@@ -62,10 +62,11 @@ class TcfService:
     def choice_for(self, choice: Choice, fields: Sequence[tuple[str, str]]) -> TcfChoice:
         """What ``choice`` means in TCF terms; a malformed TCF field is a 400."""
         if choice.action == ACTION_ACCEPT_ALL:
-            purposes = self._mapped(self._category_purposes, choice.granted) & self.purposes
+            # Granted is every category, less those a signal such as GPC refuses.
+            mapped = self._mapped(self._category_purposes, choice.granted)
             return TcfChoice(
-                purposes=purposes,
-                legitimate_interests=self.legitimate_purposes,
+                purposes=mapped & self.purposes,
+                legitimate_interests=mapped & self.legitimate_purposes,
                 special_features=self._mapped(self._category_features, choice.granted)
                 & self.special_features,
                 vendors=self.vendor_ids,

@@ -355,3 +355,19 @@ def test_no_decision_outlives_thirteen_months(make_config: Callable[..., Consent
     assert make_config(tcf=settings(), cookie_max_age=longest).cookie_max_age < THIRTEEN_MONTHS
     with pytest.raises(ConfigError):
         make_config(tcf=settings(), cookie_max_age=longest + 1)
+
+
+def test_gpc_keeps_marketing_purposes_out_of_accept_all(
+    tcf_client: TestClient, tcf_reference: NodeReference
+) -> None:
+    token = csrf_token(tcf_client)
+    response = tcf_client.post(
+        DECISION,
+        data={"csrf_token": token, "action": "accept_all"},
+        headers={"accept": "application/json", "sec-gpc": "1"},
+    )
+    assert "marketing" not in response.json()["granted"]
+    read = tcf_reference.ask({"decode": tc_cookie(response)})
+    assert read["purposeConsents"] == [1, 8, 9, 10]  # no 2, 3, 4, 7
+    assert read["purposeLegitimateInterests"] == [8, 9, 10]
+    assert response.json()["ac_string"] == "2~~dv.89.2822"
