@@ -178,7 +178,11 @@ class ConsentRuntime:
         self._store_lock = asyncio.Lock()
         self.csp_reports = CspReports(self.store)
         self.tcf = TcfService(config.tcf, config.category_ids) if config.tcf else None
-        self.tcf_views = TcfViews(self.tcf, config.google_consent_mode) if self.tcf else None
+        self.tcf_views = (
+            TcfViews(self.tcf, config.google_consent_mode, config.cookie_domain)
+            if self.tcf
+            else None
+        )
 
     # ----- state -------------------------------------------------------------------------
 

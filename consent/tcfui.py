@@ -37,7 +37,9 @@ FIELDS = {
 class TcfViews:
     """The layers' content per language, built once each."""
 
-    def __init__(self, service: TcfService, google_consent_mode: bool) -> None:
+    def __init__(
+        self, service: TcfService, google_consent_mode: bool, cookie_domain: str | None = None
+    ) -> None:
         self.service = service
         self._views: dict[str, dict[str, Any]] = {}
         settings = service.settings
@@ -53,6 +55,7 @@ class TcfViews:
                 "atp": list(settings.google_atp_providers),
                 "atpCategory": settings.google_atp_category,
                 "gcm": google_consent_mode,
+                "cookieDomain": cookie_domain,
                 "categoryPurposes": {k: list(v) for k, v in settings.category_purposes.items()},
             },
             separators=(",", ":"),

@@ -66,6 +66,8 @@
     } catch (e) { return null; }
   }
 
+  function root() { return doc.querySelector("[" + N.banner + "]"); }
+
   function decided() { return !!(w.consent && w.consent.state.decided); }
 
   function ac() {
@@ -106,7 +108,7 @@
   function api(command, version, callback, parameter) {
     if (typeof callback !== "function") return;
     if (version !== undefined && version !== null && version !== 2) return callback(null, false);
-    var banner = doc.querySelector("[" + N.banner + "]");
+    var banner = root();
     if (command === "ping") {
       callback({
         gdprApplies: true, cmpLoaded: true, cmpStatus: "loaded",
@@ -128,14 +130,18 @@
   }
 
   function read() {
+    if (!decided() && cookie()) {
+      // A decision the server no longer counts: its string goes.
+      doc.cookie = "euconsent-v2=; Path=/; Max-Age=0" + (meta.cookieDomain ? "; Domain=" + meta.cookieDomain : "");
+    }
     var text = decided() ? cookie() : "", d = text ? decode(text) : null;
     tc = d ? d : null;
     if (tc) tc.text = text;
   }
 
-  // The boxes of the TCF layer show the stored choice when the visitor opens it again.
+  // Reopened, the boxes show the stored choice.
   function sync() {
-    var banner = doc.querySelector("[" + N.banner + "]");
+    var banner = root();
     if (!banner || !tc) return;
     var boxes = {
       tcf_purpose: tc.purposeConsents, tcf_special_feature: tc.specialFeatureOptins,
@@ -149,8 +155,7 @@
     });
   }
 
-  // Google Consent Mode from the TCF purposes: storage needs purpose 1, ad user data also
-  // purpose 7, personalisation purposes 3 and 4.
+  // Consent Mode from purposes: storage 1, user data 1 and 7, personalisation 3 and 4.
   function google() {
     if (!meta.gcm || !tc) return;
     var p = tc.purposeConsents, on = function (x) { return x ? "granted" : "denied"; };
@@ -159,11 +164,10 @@
     });
   }
 
-  // Switching a category ticks the purposes it stands for, and the vendors using them, as
-  // the server maps a choice of categories; the boxes can then be refined one by one.
+  // A category switch ticks its purposes and the vendors using them, as the server maps it.
   var touched = false;
   function link() {
-    var banner = doc.querySelector("[" + N.banner + "]");
+    var banner = root();
     if (!banner) return;
     banner.addEventListener("change", function (ev) {
       if (ev.target.name !== N.fields.category) return;
@@ -185,8 +189,7 @@
     });
   }
 
-  // The vendor list comes from the preferences page once the second layer opens; until then,
-  // and if it cannot be fetched, the slot is a link to that page.
+  // The vendor list, fetched from the preferences page when the second layer opens.
   function vendors(banner) {
     var slot = banner.querySelector(".cst-tcf-slot"), link = slot && slot.querySelector("a");
     if (!link || slot.loading) return;
@@ -217,10 +220,10 @@
     google();
     w.__tcfapi = api;
     queue.splice(0).forEach(function (call) { api.apply(null, call); });
-    var banner = doc.querySelector("[" + N.banner + "]");
+    var banner = root();
     if (banner) {
       new MutationObserver(function () {
-        // Opened again from the page's settings link: the UI is shown over the stored string.
+        // Reopened over a stored string.
         if (!banner.hidden && status !== "cmpuishown") { status = "cmpuishown"; fire(); }
         var second = banner.querySelector("[" + N.layer + "='2']");
         if (!banner.hidden && second && !second.hidden) vendors(banner);
@@ -235,7 +238,7 @@
     });
   }
 
-  // Deferred scripts run in document order: the banner's own script comes after this one.
+  // Deferred scripts run in order: the banner's comes after this one.
   if (w.consent) start();
   else doc.addEventListener("DOMContentLoaded", start);
 })();
