@@ -320,9 +320,7 @@ def test_the_vendor_list_stays_a_link_when_it_cannot_be_fetched(
     assert layer.locator("input[name='tcf_vendor']").count() == 0
 
 
-def test_a_string_the_server_no_longer_counts_is_removed(
-    page: Any, tcf_site: LiveServer
-) -> None:
+def test_a_string_the_server_no_longer_counts_is_removed(page: Any, tcf_site: LiveServer) -> None:
     stale = "CQb1AAAQb1AAAEsACBDEBwFgAAAAAAAAACiQAAAAAAAA.IAAA"
     page.context.add_cookies([{"name": "euconsent-v2", "value": stale, "url": tcf_site.url}])
     load(page, tcf_site)
