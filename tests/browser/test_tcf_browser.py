@@ -137,6 +137,12 @@ def test_rejecting_visitor(page: Any, tcf_site: LiveServer, tcf_reference: NodeR
     assert read["purposeLegitimateInterests"] == [] and read["vendorLegitimateInterests"] == []
     assert read["cmpId"] == 300 and read["disclosedVendors"] == list(VENDORS)
     assert again["ac"] == "2~~dv.89.2822"
+    updates = page.evaluate(
+        "dataLayer.filter(e => e[0] === 'consent' && e[1] === 'update').map(e => e[2])"
+    )
+    assert {updates[-1][k] for k in ("ad_storage", "ad_user_data", "ad_personalization")} == {
+        "denied"
+    }
 
 
 def test_accepting_visitor(page: Any, tcf_site: LiveServer, tcf_reference: NodeReference) -> None:
