@@ -13,10 +13,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from consent.errors import ConfigError
-from consent.gvl import VendorList, VendorListError
+
+if TYPE_CHECKING:
+    from consent.gvl import VendorList
 
 # Which TCF purposes each of the default categories stands for. Purpose 1 (storing or
 # reading information on the device) goes with every category that stores anything.
@@ -92,6 +94,9 @@ class TcfSettings:
         self._load()
 
     def _load(self) -> None:
+        # Imported here: configuration values import nothing above them until they are built.
+        from consent.gvl import VendorList, VendorListError
+
         path = self.vendor_list_file
         if not isinstance(path, str | os.PathLike):
             raise ConfigError(
