@@ -333,3 +333,22 @@ def test_a_string_the_server_no_longer_counts_is_removed(page: Any, tcf_site: Li
     [first] = events(page)
     assert first["status"] == "cmpuishown" and first["tcString"] == ""
     assert all(c["name"] != "euconsent-v2" for c in page.context.cookies())
+
+
+def test_the_tcf_first_layer_is_usable_at_320_pixels(browser: Any, tcf_site: LiveServer) -> None:
+    context = browser.new_context(viewport={"width": 320, "height": 640})
+    try:
+        page = context.new_page()
+        load(page, tcf_site, "?lang=de")
+        reject, purposes = button(page, "reject_all"), page.locator(".cst-tcf-list")
+        for action in ("accept_all", "reject_all", "customize"):
+            box = button(page, action).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 320
+        # The buttons come before the list of purposes, nearer the top of the banner.
+        assert reject.bounding_box()["y"] < purposes.bounding_box()["y"]  # type: ignore[index]
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320
+        reject.click()  # scrolled into view inside the banner
+        page.wait_for_function("window.tcfEvents.length > 1")
+        assert events(page)[-1]["status"] == "useractioncomplete"
+    finally:
+        context.close()
