@@ -345,7 +345,7 @@ def test_the_tcf_first_layer_is_usable_at_320_pixels(browser: Any, tcf_site: Liv
             box = button(page, action).bounding_box()
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 320
         # The buttons come before the list of purposes, nearer the top of the banner.
-        assert reject.bounding_box()["y"] < purposes.bounding_box()["y"]  # type: ignore[index]
+        assert reject.bounding_box()["y"] < purposes.bounding_box()["y"]
         assert page.evaluate("document.documentElement.scrollWidth") <= 320
         reject.click()  # scrolled into view inside the banner
         page.wait_for_function("window.tcfEvents.length > 1")
