@@ -507,6 +507,9 @@ class ConsentEndpoints:
             id_suffix="",
             tcf=self.runtime.tcf_views.view(locale.tag) if self.runtime.tcf_views else None,
             tcf_css_url=self.runtime.asset_url("tcf.css", info.root_path),
+            tcf_checked=self.runtime.tcf_views.stored(info.cookie_header)
+            if self.runtime.tcf_views and state.decided
+            else None,
         )
         response = HTMLResponse(html, headers={**_NO_STORE, "x-robots-tag": "noindex"})
         if info.new_csrf_cookie:

@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from consent.assets import hashed_name
+from consent.cookie import parse_cookie_header
 from consent.gvl import Declaration, VendorList
-from consent.tcf import POLICY_VERSION
+from consent.tcf import MAX_LENGTH, POLICY_VERSION, TcfError, decode
 from consent.tcfserver import (
     FIELD_PURPOSE,
     FIELD_PURPOSE_OBJECTION,
@@ -21,6 +22,7 @@ from consent.tcfserver import (
     FIELD_TCF,
     FIELD_VENDOR,
     FIELD_VENDOR_OBJECTION,
+    TC_COOKIE,
     TcfService,
 )
 
@@ -69,6 +71,25 @@ class TcfViews:
             if len(self._views) < 64:
                 self._views[key] = found
         return found
+
+    @staticmethod
+    def stored(cookie_header: str) -> dict[str, frozenset[int]] | None:
+        """The boxes a decided visitor's TC string ticks, for the page that works without
+        script; None when the string is absent or unreadable (then every box starts empty)."""
+        text = parse_cookie_header(cookie_header, (TC_COOKIE,)).get(TC_COOKIE)
+        if not text or len(text) > MAX_LENGTH:
+            return None
+        try:
+            tc = decode(text)
+        except TcfError:
+            return None
+        return {
+            "purposes": tc.purpose_consents,
+            "legitimate": tc.purpose_legitimate_interests,
+            "special_features": tc.special_feature_opt_ins,
+            "vendors": tc.vendor_consents,
+            "vendor_legitimate": tc.vendor_legitimate_interests,
+        }
 
     def head(self, asset_base: str) -> dict[str, str]:
         return {

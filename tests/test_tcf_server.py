@@ -4,6 +4,7 @@ receipt, the AC string, and re-prompting when the vendor list changes."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -371,3 +372,27 @@ def test_gpc_keeps_marketing_purposes_out_of_accept_all(
     assert read["purposeConsents"] == [1, 8, 9, 10]  # no 2, 3, 4, 7
     assert read["purposeLegitimateInterests"] == [8, 9, 10]
     assert response.json()["ac_string"] == "2~~dv.89.2822"
+
+
+def test_the_page_without_script_shows_the_stored_choice(tcf_client: TestClient) -> None:
+    def ticked(page: str) -> set[str]:
+        return set(re.findall(r'id="(cst-tcf-[a-z]+\d+)"[^>]*\bchecked\b', page))
+
+    assert ticked(tcf_client.get("/_consent/preferences").text) == set()
+    decide(
+        tcf_client,
+        {
+            "action": "custom",
+            "tcf": "1",
+            "tcf_purpose": ["1", "2"],
+            "tcf_vendor": "755",
+            "tcf_purpose_objection": "7",
+            "tcf_vendor_objection": "6",
+        },
+    )
+    page = tcf_client.get("/_consent/preferences").text
+    # Vendors 1 and 755 keep legitimate interest for their special purposes: no objection.
+    assert ticked(page) == {"cst-tcf-p1", "cst-tcf-p2", "cst-tcf-v755", "cst-tcf-o7", "cst-tcf-vo6"}
+    # A string that cannot be read ticks nothing and breaks nothing.
+    tcf_client.cookies.set("euconsent-v2", "not*a*string")
+    assert ticked(tcf_client.get("/_consent/preferences").text) == set()
