@@ -107,7 +107,7 @@
 
   function api(command, version, callback, parameter) {
     if (typeof callback !== "function") return;
-    if (version !== undefined && version !== null && version !== 2) return callback(null, false);
+    if (version && version !== 2) return callback(null, false);
     var banner = root();
     if (command === "ping") {
       callback({

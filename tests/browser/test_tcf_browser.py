@@ -213,6 +213,8 @@ def test_listeners_can_be_removed(page: Any, tcf_site: LiveServer) -> None:
     assert len(events(page)) == 1  # no event after the listener went
     unknown = page.evaluate("new Promise(r => __tcfapi('getVendorList', 2, (v, ok) => r(ok)))")
     assert unknown is False
+    other = page.evaluate("new Promise(r => __tcfapi('getTCData', 1, (v, ok) => r(ok)))")
+    assert other is False  # version 1 of the API is not answered
 
 
 def test_frames_reach_the_api_by_post_message(page: Any, tcf_site: LiveServer) -> None:
