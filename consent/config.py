@@ -497,11 +497,6 @@ class ConsentConfig:
         if self.tcf is None:
             return
         self.tcf.check_categories(self.category_ids)
-        if self.shared_cache_mode:
-            raise ConfigError(
-                "tcf cannot be combined with shared_cache_mode yet (docs/tcf.md)",
-                setting="tcf",
-            )
         # A vendor list change that needs a new choice makes earlier decisions stale.
         # Idempotent, so that dataclasses.replace() of a configuration keeps one suffix.
         base = self.policy_version.split("+tcf.")[0]

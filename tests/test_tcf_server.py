@@ -17,7 +17,7 @@ from consent import ConsentConfig, ConsentMiddleware
 from consent.config import ConfigError
 from consent.tcf import decode
 from consent.tcfconfig import THIRTEEN_MONTHS, TcfSettings
-from tests.conftest import csrf_token, page_app
+from tests.conftest import csrf_token, page_app, without_held_marker
 from tests.reference import NodeReference
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -116,10 +116,22 @@ def test_categories_named_must_exist(make_config: Callable[..., ConsentConfig]) 
     assert caught.value.setting == "tcf.category_purposes"
 
 
-def test_not_yet_with_shared_cache_mode(make_config: Callable[..., ConsentConfig]) -> None:
-    with pytest.raises(ConfigError, match="shared_cache_mode") as caught:
-        make_config(tcf=settings(), shared_cache_mode=True)
-    assert caught.value.setting == "tcf"
+def test_shared_cache_mode_pages_are_the_same_for_everyone(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    client = TestClient(
+        ConsentMiddleware(page_app(), config=make_config(tcf=settings(), shared_cache_mode=True))
+    )
+    before = client.get("/").content
+    assert b"tcfstub." in before
+    response = client.post(
+        DECISION,
+        data={"action": "accept_all"},
+        headers={"accept": "application/json", "sec-fetch-site": "same-origin"},
+    )
+    assert response.status_code == 200 and tc_cookie(response) == response.json()["tc_string"]
+    # The decided visitor gets the same page; the script asks the state endpoint.
+    assert without_held_marker(client.get("/").content) == without_held_marker(before)
 
 
 def test_toml_table(tmp_path: Path) -> None:

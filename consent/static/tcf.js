@@ -1,13 +1,11 @@
-/* consent: the full __tcfapi, loaded only when the TCF layer is on. The TC string is the one
-   the server set in the euconsent-v2 cookie with the visitor's decision; it is used only while
-   the server's verified state says the visitor has decided. */
+/* consent: __tcfapi, over the euconsent-v2 string the server set, while it verifies a decision. */
 (function () {
   "use strict";
   var N = __CONSENT_NAMES__;
   var w = window, doc = document, stub = w.__tcfapi;
   if (!stub || !stub.queue) return;
   var meta = stub.meta, queue = stub.queue, listeners = {}, nextId = 0;
-  var status = null, tc = null;
+  var status = null, tc = null, verified = null;
   var B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
   function cookie() {
@@ -15,7 +13,6 @@
     return m ? m[1] : "";
   }
 
-  // The core segment of a TC string, read as far as the __tcfapi answers need it.
   function decode(text) {
     var bits = "", at = 0, core = text.split(".")[0], i, n;
     for (i = 0; i < core.length; i++) {
@@ -68,11 +65,11 @@
 
   function root() { return doc.querySelector("[" + N.banner + "]"); }
 
-  function decided() { return !!(w.consent && w.consent.state.decided); }
+  function decided() { return !!(verified && verified.decided); }
 
   function ac() {
-    if (!meta.atp.length || !w.consent) return undefined;
-    var yes = w.consent.state.granted.indexOf(meta.atpCategory) >= 0, ids = meta.atp.join(".");
+    if (!meta.atp.length || !verified) return undefined;
+    var yes = verified.granted.indexOf(meta.atpCategory) >= 0, ids = meta.atp.join(".");
     return "2~" + (yes ? ids : "") + "~dv." + ids;
   }
 
@@ -155,7 +152,7 @@
     });
   }
 
-  // Consent Mode from purposes: storage 1, user data 1 and 7, personalisation 3 and 4.
+  // Consent Mode: storage 1, user data 1 and 7, personalisation 3 and 4.
   function google() {
     if (!meta.gcm || !tc) return;
     var p = tc.purposeConsents, on = function (x) { return x ? "granted" : "denied"; };
@@ -164,7 +161,7 @@
     });
   }
 
-  // A category switch ticks its purposes and the vendors using them, as the server maps it.
+  // A category ticks its purposes and their vendors, as the server maps it.
   var touched = false;
   function link() {
     var banner = root();
@@ -189,7 +186,7 @@
     });
   }
 
-  // The vendor list, fetched from the preferences page when the second layer opens.
+  // The vendor list, from the preferences page, once the second layer opens.
   function vendors(banner) {
     var slot = banner.querySelector(".cst-tcf-slot"), link = slot && slot.querySelector("a");
     if (!link || slot.loading) return;
@@ -223,13 +220,13 @@
     var banner = root();
     if (banner) {
       new MutationObserver(function () {
-        // Reopened over a stored string.
         if (!banner.hidden && status !== "cmpuishown") { status = "cmpuishown"; fire(); }
         var second = banner.querySelector("[" + N.layer + "='2']");
         if (!banner.hidden && second && !second.hidden) vendors(banner);
       }).observe(banner, { attributes: true, attributeFilter: ["hidden"], subtree: true });
     }
-    doc.addEventListener(N.event, function () {
+    doc.addEventListener(N.event, function (ev) {
+      verified = ev.detail;
       read();
       status = "useractioncomplete";
       sync();
@@ -238,7 +235,15 @@
     });
   }
 
-  // Deferred scripts run in order: the banner's comes after this one.
-  if (w.consent) start();
-  else doc.addEventListener("DOMContentLoaded", start);
+  // The verified state: the banner's, else (shared-cache mode) the state endpoint's. The
+  // banner's deferred script runs after this one.
+  function begin() {
+    var b = root(), cfg = b ? JSON.parse(b.getAttribute(N.config)) : {};
+    if (cfg.state !== null) { verified = w.consent && w.consent.state; return start(); }
+    fetch(cfg.stateUrl, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json(); }).then(function (s) { verified = s; }, function () {}).then(start);
+  }
+
+  if (w.consent) begin();
+  else doc.addEventListener("DOMContentLoaded", begin);
 })();

@@ -1,5 +1,4 @@
-/* consent: the __tcfapi stub, first in <head>. It answers ping, queues every other call for
-   tcf.js, and sets up the __tcfapiLocator frame and postMessage calls for other frames. */
+/* consent: the __tcfapi stub. Answers ping, queues the rest; the locator frame for frames. */
 (function () {
   "use strict";
   var w = window, doc = document, me = doc.currentScript;
@@ -20,7 +19,6 @@
   stub.meta = meta;
   w.__tcfapi = stub;
 
-  // Callers in other frames find this window by the frame's name and talk by postMessage.
   function locator() {
     if (w.frames.__tcfapiLocator) return;
     if (!doc.body) return setTimeout(locator, 5);

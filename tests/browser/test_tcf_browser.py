@@ -65,10 +65,8 @@ def tcf_app() -> Starlette:
     return Starlette(routes=[Route("/", page)])
 
 
-@pytest.fixture(scope="module")
-def tcf_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp: Path = tmp_path_factory.mktemp("tcf-browser")
-    settings = TcfSettings(
+def tcf_settings() -> TcfSettings:
+    return TcfSettings(
         cmp_id=300,
         cmp_version=2,
         vendor_list_file=FIXTURES / "vendor-list.json",
@@ -77,8 +75,22 @@ def tcf_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         publisher_country_code="DE",
         google_atp_providers=(89, 2822),
     )
-    app = ConsentMiddleware(tcf_app(), config=demo_config(tmp, tcf=settings))
+
+
+@pytest.fixture(scope="module")
+def tcf_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    tmp: Path = tmp_path_factory.mktemp("tcf-browser")
+    app = ConsentMiddleware(tcf_app(), config=demo_config(tmp, tcf=tcf_settings()))
     with LiveServer(app) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def shared_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """Behind a CDN: one HTML for everyone, the state asked from the server."""
+    tmp: Path = tmp_path_factory.mktemp("tcf-shared")
+    config = demo_config(tmp, tcf=tcf_settings(), shared_cache_mode=True)
+    with LiveServer(ConsentMiddleware(tcf_app(), config=config)) as server:
         yield server
 
 
@@ -354,3 +366,21 @@ def test_the_tcf_first_layer_is_usable_at_320_pixels(browser: Any, tcf_site: Liv
         assert events(page)[-1]["status"] == "useractioncomplete"
     finally:
         context.close()
+
+
+def test_shared_cache_mode(
+    page: Any, shared_site: LiveServer, tcf_reference: NodeReference
+) -> None:
+    load(page, shared_site)
+    [first] = events(page)
+    assert first["status"] == "cmpuishown" and first["tcString"] == ""
+    page.locator(BANNER).wait_for(state="visible")
+    button(page, "accept_all").click()
+    page.wait_for_function("window.tcfEvents.length > 1")
+    assert events(page)[-1]["status"] == "useractioncomplete"
+    load(page, shared_site)
+    [again] = events(page)
+    assert again["status"] == "tcloaded" and again["tcString"] == cookie(page)
+    assert again["ac"] == "2~89.2822~dv.89.2822"
+    read = tcf_reference.ask({"decode": again["tcString"]})
+    assert read["vendorConsents"] == [1, 3, 6, 8, 755]
