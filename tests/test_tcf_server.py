@@ -408,3 +408,24 @@ def test_the_page_without_script_shows_the_stored_choice(tcf_client: TestClient)
     # A string that cannot be read ticks nothing and breaks nothing.
     tcf_client.cookies.set("euconsent-v2", "not*a*string")
     assert ticked(tcf_client.get("/_consent/preferences").text) == set()
+
+
+def test_every_locale_renders_the_tcf_layers(
+    tcf_client: TestClient, make_config: Callable[..., ConsentConfig]
+) -> None:
+    import html
+
+    from consent.runtime import UNDECIDED, ConsentRuntime
+
+    runtime = ConsentRuntime(make_config(tcf=settings()))
+    english = runtime.locales.get("en").texts
+    for locale in runtime.locales:
+        texts = locale.texts
+        banner = html.unescape(runtime.banner(locale, UNDECIDED, csrf_token="t", next_path="/"))
+        assert texts["tcf.intro"].replace("{vendors}", "6") in banner, locale.tag
+        page = html.unescape(tcf_client.get(f"/_consent/preferences?lang={locale.tag}").text)
+        assert f'lang="{locale.tag}"' in page
+        assert texts["tcf.object"].replace("{name}", "Vendor 6") in page, locale.tag
+        assert texts["tcf.retention"].replace("{days}", "365") in page, locale.tag
+        if locale.tag != "en":
+            assert texts["tcf.intro"] != english["tcf.intro"], locale.tag
