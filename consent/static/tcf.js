@@ -127,7 +127,7 @@
   }
 
   function read() {
-    if (!decided() && cookie()) {
+    if (verified && !verified.decided && cookie()) {
       // A decision the server no longer counts: its string goes.
       doc.cookie = "euconsent-v2=; Path=/; Max-Age=0" + (meta.cookieDomain ? "; Domain=" + meta.cookieDomain : "");
     }
