@@ -167,3 +167,16 @@ def rewriter_implementation(request: pytest.FixtureRequest) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(rewriter, "_fast_scan", compiled)
         yield request.param
+
+
+def realpages_folder() -> Path:
+    """The shared real pages' folder; a skip without them, a failure in CI, which has them."""
+    from tests.realpages import harness
+
+    folder = harness.realpages_dir()
+    if not (folder / "manifest.json").is_file():
+        message = f"the shared real pages are missing ({folder}); set CONSENT_REALPAGES"
+        if os.environ.get("CONSENT_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return folder
