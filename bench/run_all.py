@@ -10,6 +10,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCRIPTS = [
     "bench_rewriter.py",
+    "bench_article.py",
     "bench_overhead.py",
     "bench_audit.py",
     "bench_body.py",
