@@ -4,7 +4,10 @@ Each piece of the extension is checked against the pattern it mirrors, then whol
 rewritten both ways: generated ones, and the shared real pages (read from ``../shared``).
 """
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from types import ModuleType
 
@@ -254,3 +257,17 @@ def test_real_pages_come_out_as_the_python_rewriter_writes_them(sp: ModuleType, 
         assert outputs[1] == outputs[0] == outputs[2] == outputs[3], site
         passed += 1
     assert passed > 100
+
+
+@pytest.mark.parametrize(("value", "compiled"), [("1", False), ("0", True), ("", True)])
+def test_an_environment_variable_keeps_to_python(
+    sp: ModuleType, value: str, compiled: bool
+) -> None:
+    probe = (
+        "from consent.rewriter import SPEEDUPS, _fast_scan; print(SPEEDUPS, _fast_scan is not None)"
+    )
+    env = {**os.environ, "CONSENT_NO_SPEEDUPS": value}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.split() == [str(compiled), str(compiled)]
