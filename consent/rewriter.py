@@ -11,6 +11,12 @@ what it holds.
 
 A ``<`` inside an attribute value of an element the rewriter does not consider is taken for
 markup; templating engines escape it as ``&lt;``, so pages rarely carry one.
+
+Where the optional C extension ``consent._speedups`` is built, it runs the commonest stretch of
+the scan in the body (finding the next construct that matters, passing by inert drawings and
+tags whose answer is remembered as "hold nothing"); everything else, and every byte written,
+stays here, so the output is the same without it. ``CONSENT_NO_SPEEDUPS=1``, read on import,
+keeps to Python; ``SPEEDUPS`` says which runs.
 """
 
 import html
@@ -441,6 +447,8 @@ class HtmlRewriter:
                 # Passes over what needs no decision, and stops where this loop's next match
                 # is: the search from there finds it at once, with pos as the loop left it.
                 known = None if remembering is None else remembering.known
+                if type(known) is not dict:
+                    known = None  # the compiled scan reads a plain dict only
                 pos, p = fast(buf, pos, known, self._base)
                 m = None if p < 0 else search(buf, p)
             if m is None:
