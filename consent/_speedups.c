@@ -2,8 +2,9 @@
  * Compiled fast path of the HTML rewriter (consent/rewriter.py), optional.
  *
  * It runs the commonest stretch of HtmlRewriter._scan once the banner is in place: find the
- * next construct the scan's pattern (_scanner.SEARCH_MAIN) would match, and pass over plain
- * elements (images, sources, links, ...) whose remembered answer is "hold nothing". Whatever
+ * next construct the scan's pattern (_scanner.SEARCH_MAIN) would match, passing inert <svg>
+ * and <math> drawings by as that pattern does, and pass over plain elements (images, sources,
+ * links, ...) whose remembered answer is "hold nothing". Whatever
  * else it meets (a script, a comment, a tag that may lie inside another's attributes, an
  * unknown or held tag, a tag cut by the chunk's end) it leaves where it is: the Python loop
  * takes over at that point with exactly the state it would have had, so the output is the
@@ -72,11 +73,12 @@ mark(const char *const *list, unsigned char bit)
     }
 }
 
+/* Compared with its length: a name may hold NUL bytes, which no listed name does. */
 static int
-in_list(const char *const *list, const char *name)
+in_list(const char *const *list, const char *name, Py_ssize_t len)
 {
     for (; *list != NULL; list++) {
-        if (strcmp(*list, name) == 0) {
+        if ((Py_ssize_t)strlen(*list) == len && memcmp(*list, name, (size_t)len) == 0) {
             return 1;
         }
     }
@@ -114,7 +116,7 @@ named(const char *const *list, unsigned char bit, const unsigned char *s, Py_ssi
         return 0;
     }
     lower_into(lower, s, len);
-    return in_list(list, lower);
+    return in_list(list, lower, len);
 }
 
 /* How the name at s[0:len] is searched. */
@@ -133,16 +135,16 @@ name_kind(const unsigned char *s, Py_ssize_t len)
         return NOT_SEARCHED;
     }
     lower_into(lower, s, len);
-    if (strcmp(lower, "svg") == 0) {
+    if (len == 3 && memcmp(lower, "svg", 3) == 0) {
         return FOREIGN_SVG;
     }
-    if (strcmp(lower, "math") == 0) {
+    if (len == 4 && memcmp(lower, "math", 4) == 0) {
         return FOREIGN_MATH;
     }
-    if (in_list(plain_names, lower)) {
+    if (in_list(plain_names, lower, len)) {
         return PLAIN;
     }
-    return in_list(searched_names, lower) ? SEARCHED : NOT_SEARCHED;
+    return in_list(searched_names, lower, len) ? SEARCHED : NOT_SEARCHED;
 }
 
 /* Whether an attribute named like one that fetches starts at i (a delimiter must follow). */
@@ -270,7 +272,7 @@ is_inert(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, const char *name)
         return 0;
     }
     lower_into(end_name, s + i + 2, len);
-    return strcmp(end_name, name) == 0;
+    return memcmp(end_name, name, (size_t)len) == 0;
 }
 
 /*
@@ -515,17 +517,19 @@ py_is_inert(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_buffer view;
     Py_ssize_t pos;
     const char *name;
+    Py_ssize_t size;
     int inert;
     (void)module;
     if (nargs != 3 || !PyUnicode_Check(args[2])) {
         PyErr_SetString(PyExc_TypeError, "is_inert() takes a buffer, a position and a name");
         return NULL;
     }
-    name = PyUnicode_AsUTF8(args[2]);
+    name = PyUnicode_AsUTF8AndSize(args[2], &size);
     if (name == NULL) {
         return NULL;
     }
-    if (strcmp(name, "svg") != 0 && strcmp(name, "math") != 0) {
+    if (!((size == 3 && memcmp(name, "svg", 3) == 0) ||
+          (size == 4 && memcmp(name, "math", 4) == 0))) {
         PyErr_SetString(PyExc_ValueError, "name must be svg or math");
         return NULL;
     }

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from consent import _scanner as sc
@@ -83,6 +83,7 @@ def test_attributes_end_where_the_patterns_do(sp: ModuleType, data: bytes, pos: 
 DRAWING = [b"<svg", b"<SVG", b"<math", b"</svg>", b"</math>", b"</SVG >", b"<path d=1>", b"<g>"]
 DRAWING += [b"</g>", b"<a>", b"<img>", b"<!--", b"<?", b"<foreignObject>", b"</", b"<", b">"]
 DRAWING += [b" href=x", b" fill='#000'", b' d="<img >"', b"text", b"/", b" ", b"<p/>", b"<G "]
+DRAWING += [b"\x00", b"<img\x00", b"<svg\x00", b"<IMG"]
 drawing = st.lists(st.sampled_from(DRAWING), max_size=30).map(b"".join)
 
 
@@ -97,6 +98,8 @@ def test_inert_drawings_are_the_pattern_s(sp: ModuleType, data: bytes) -> None:
 
 @settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
 @given(html_like | drawing, st.integers(min_value=0, max_value=400))
+@example(b'\x00<img\x00" "<\n/', 0)  # a NUL inside a name ends no C string here
+@example(b"<svg\x00</svg><?>", 0)
 def test_the_next_candidate_is_the_pattern_s(sp: ModuleType, data: bytes, pos: int) -> None:
     pos = min(pos, len(data))
     after, p = sp.scan(data, pos, None, None)
@@ -118,6 +121,8 @@ def test_bad_arguments_raise_instead_of_reading_out_of_bounds(sp: ModuleType) ->
         sp.scan("<img>", 0, None, None)
     with pytest.raises(ValueError, match="svg or math"):
         sp.is_inert(b"<svg>", 4, "div")
+    with pytest.raises(ValueError, match="svg or math"):
+        sp.is_inert(b"<svg>", 4, "svg\x00")
 
 
 def hold_trackers(element: Element) -> Hold | None:
