@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from consent import ConsentConfig, ConsentMiddleware  # noqa: E402
+from consent.rewriter import SPEEDUPS  # noqa: E402
 from consent.types import ASGIApp, Message  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789abcdef"
@@ -446,6 +447,11 @@ def _ratio_row(label: str, result: dict[str, float], bar: float, extra: str = ""
     )
 
 
+def implementation() -> str:
+    """Which rewriter runs: the compiled scan, or Python (``CONSENT_NO_SPEEDUPS=1``, no build)."""
+    return "compiled scan" if SPEEDUPS else "pure Python"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
@@ -460,7 +466,9 @@ def main() -> None:
         config = _config(tmp)
         accepted = _accepted_cookie(config)
         rejected = _rejected_cookie(config)
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+        print(
+            f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, rewriter: {implementation()}"
+        )
         print(f"{'case':52} {'measured':>9}  {'bar':>8}  {'':>6}  details")
         html_cases = [
             ("in-process, per-request page, cache off, undecided", uncached, LIVE_PAGE_PATH, None),

@@ -413,6 +413,7 @@ def _nothing(element: object) -> None:
 
 def main() -> None:
     started = time.perf_counter()
+    print("rewriter:", "compiled scan" if rewriter.SPEEDUPS else "pure Python")
     print("undecided visitor, shipped catalogue, no page cache; MB/s")
     print(f"{'body':34}{'chunk':>7}{'scan':>8}{'rewriter':>10}  {'bar':>7}")
     for label, size, dense in (

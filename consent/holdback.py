@@ -11,7 +11,7 @@ from consent.catalogue import Catalogue, Service
 from consent.config import TrackerRule
 from consent.names import ATTR_CATEGORY, ATTR_VENDOR, MARKETING
 from consent.parties import Parties
-from consent.rewriter import LINK_RELS_WITHOUT_FETCH, Element, Hold, rewrite
+from consent.rewriter import LINK_RELS_WITHOUT_FETCH, Element, Hold, Known, rewrite
 from consent.urls import resolve
 
 # The attributes that make each kind of element fetch something; SVG's ``href`` and its older
@@ -110,7 +110,7 @@ class HoldbackPolicy:
         self._inline_rules = tuple((r.inline, r) for r in rules if r.inline)
         self._memos: dict[
             tuple[frozenset[str], Hashable, str | None],
-            dict[tuple[bytes, str | None, str | None], Hold | None],
+            Known,
         ] = {}
 
     def verdict(self, element: Element, site: str | None = None) -> Verdict | None:
@@ -235,7 +235,7 @@ class HoldbackPolicy:
         With a ``memo_key`` (what else the answer depends on: the placeholder's locale and
         charset), answers are remembered across page views by the element's exact bytes.
         """
-        memo: dict[tuple[bytes, str | None, str | None], Hold | None] | None = None
+        memo: Known | None = None
         if memo_key is not None:
             key = (granted, memo_key, site)
             memo = self._memos.get(key)
@@ -255,23 +255,33 @@ class HoldbackPolicy:
 
         if memo is None:
             return decide
-        remembered = memo
+        return _Remembered(decide, memo)
 
-        def classify(element: Element) -> Hold | None:
-            text = element.text
-            if not element.raw or (text is not None and len(text) > _MAX_MEMO_TEXT):
-                return decide(element)
-            key = (element.raw, text, element.base)
-            try:
-                return remembered[key]
-            except KeyError:
-                hold = decide(element)
-                if len(remembered) >= _MAX_MEMO_ENTRIES:
-                    remembered.clear()
-                remembered[key] = hold
-                return hold
 
-        return classify
+class _Remembered:
+    """A page view's classifier with its answers remembered by the element's exact bytes; the
+    rewriter's compiled scan reads ``known`` to pass known harmless tags by (``Remembering``)."""
+
+    __slots__ = ("_decide", "known")
+
+    def __init__(self, decide: Callable[[Element], Hold | None], known: Known) -> None:
+        self._decide = decide
+        self.known = known
+
+    def __call__(self, element: Element) -> Hold | None:
+        text = element.text
+        if not element.raw or (text is not None and len(text) > _MAX_MEMO_TEXT):
+            return self._decide(element)
+        key = (element.raw, text, element.base)
+        known = self.known
+        try:
+            return known[key]
+        except KeyError:
+            hold = self._decide(element)
+            if len(known) >= _MAX_MEMO_ENTRIES:
+                known.clear()
+            known[key] = hold
+            return hold
 
 
 def _executable(element: Element) -> bool:

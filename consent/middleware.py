@@ -36,7 +36,7 @@ from consent.failsafe import (
 from consent.lifespan import lifespan
 from consent.names import MARKETING, SCOPE_KEY
 from consent.pagecache import BANNER_SLOT, RewrittenPage, body_key
-from consent.rewriter import Classifier, Element, Hold, HtmlRewriter
+from consent.rewriter import Classifier, Element, Hold, HtmlRewriter, Known
 from consent.runtime import ConsentRuntime
 from consent.state import ConsentState
 from consent.types import ASGIApp, Message, Receive, Scope, Send
@@ -152,6 +152,33 @@ class _Pipeline:
         if self._rewriter is not None:
             return self._rewriter.is_document
         return self.cached_is_document
+
+
+class _Guarded:
+    """A classifier that gives way to a fallback for good once it raises. Its remembered
+    answers stand only while it has not failed: after that every element is the fallback's."""
+
+    __slots__ = ("_classify", "_fall_back", "_fallback")
+
+    def __init__(self, classify: Classifier, fall_back: Callable[[], Classifier]) -> None:
+        self._classify = classify
+        self._fall_back = fall_back
+        self._fallback: Classifier | None = None
+
+    @property
+    def known(self) -> Known | None:
+        if self._fallback is not None:
+            return None
+        known: Known | None = getattr(self._classify, "known", None)
+        return known
+
+    def __call__(self, element: Element) -> Hold | None:
+        if self._fallback is None:
+            try:
+                return self._classify(element)
+            except Exception:
+                self._fallback = self._fall_back()
+        return self._fallback(element)
 
 
 class _FailClosed:
@@ -349,19 +376,12 @@ class _Responder:
 
     def _guarded(self, classify: Classifier) -> Classifier:
         """The classifier, replaced by the failsafe rules for the rest of the page if it raises."""
-        failsafe: Classifier | None = None
 
-        def decide(element: Element) -> Hold | None:
-            nonlocal failsafe
-            if failsafe is None:
-                try:
-                    return classify(element)
-                except Exception:
-                    self._failure("the hold-back classifier failed")
-                    failsafe = hold_everything_foreign(self.info.host, self._hold_category())
-            return failsafe(element)
+        def fall_back() -> Classifier:
+            self._failure("the hold-back classifier failed")
+            return hold_everything_foreign(self.info.host, self._hold_category())
 
-        return decide
+        return _Guarded(classify, fall_back)
 
     async def send(self, message: Message) -> None:
         kind = message["type"]

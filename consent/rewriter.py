@@ -11,12 +11,20 @@ what it holds.
 
 A ``<`` inside an attribute value of an element the rewriter does not consider is taken for
 markup; templating engines escape it as ``&lt;``, so pages rarely carry one.
+
+Where the optional C extension ``consent._speedups`` is built, it runs the commonest stretch of
+the scan in the body (finding the next construct that matters, passing by inert drawings and
+tags whose answer is remembered as "hold nothing"); everything else, and every byte written,
+stays here, so the output is the same without it. ``CONSENT_NO_SPEEDUPS=1``, read on import,
+keeps to Python; ``SPEEDUPS`` says which runs.
 """
 
 import html
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 from consent import _scanner as sc
 from consent.lru import LruCache
@@ -56,7 +64,16 @@ LINK_RELS_WITHOUT_FETCH = frozenset(
 )
 
 
-__all__ = ["Classifier", "Element", "Hold", "HtmlRewriter", "rewrite"]
+__all__ = [
+    "SPEEDUPS",
+    "Classifier",
+    "Element",
+    "Hold",
+    "HtmlRewriter",
+    "Known",
+    "Remembering",
+    "rewrite",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +107,42 @@ class Hold:
 
 
 Classifier = Callable[[Element], Hold | None]
+# Answers by (start tag as written, inline text, base URL): see Remembering.
+Known = dict[tuple[bytes, str | None, str | None], Hold | None]
+
+
+class Remembering(Protocol):
+    """A classifier that shows the answers it remembers.
+
+    For an element classified on its start tag alone (``text`` is ``None``) whose key
+    ``(raw, None, base)`` is in ``known``, calling the classifier would return that answer and
+    nothing else: the compiled scan passes such elements by without the call. ``known`` is
+    ``None`` while no such promise holds.
+    """
+
+    @property
+    def known(self) -> Known | None: ...
+
+    def __call__(self, element: Element, /) -> Hold | None: ...
+
+
+_FastScan = Callable[[bytes | bytearray, int, Known | None, str | None], tuple[int, int]]
+
+
+def _compiled_scan() -> _FastScan | None:
+    # The optional C extension; CONSENT_NO_SPEEDUPS=1 keeps to the Python code.
+    if os.environ.get("CONSENT_NO_SPEEDUPS", "") not in ("", "0"):
+        return None
+    try:
+        from consent import _speedups
+    except ImportError:
+        return None
+    return _speedups.scan
+
+
+_fast_scan = _compiled_scan()
+# Whether the compiled scan is in use (tests swap ``_fast_scan`` to run both).
+SPEEDUPS = _fast_scan is not None
 
 _DATA, _TAG, _SCRIPT, _RAW, _COMMENT, _BOGUS, _PLAIN, _NOSCRIPT, _CDATA = range(9)
 _PRE, _HEAD, _BODY, _MAIN = range(4)  # before the first markup, then until each injection
@@ -186,6 +239,7 @@ class HtmlRewriter:
         # in place the rest of the body passes through without being scanned at all.
         self._passthrough_after_body = classify is None
         self._classifier: Classifier = classify if classify is not None else _hold_nothing
+        self._remembering = cast(Remembering, classify) if hasattr(classify, "known") else None
         self._head = head_injection
         self._body = body_injection
         self._cap = max(0, max_inline_script)
@@ -384,8 +438,19 @@ class HtmlRewriter:
         search = (sc.SEARCH_MAIN if phase == _MAIN else sc.SEARCH_BODY).search
         attrs_end = sc.ATTRS.match
         classify = self._classifier
+        fast = _fast_scan if phase == _MAIN else None
+        remembering = self._remembering
         while True:
-            m = search(buf, pos)
+            if fast is None:
+                m = search(buf, pos)
+            else:
+                # Passes over what needs no decision, and stops where this loop's next match
+                # is: the search from there finds it at once, with pos as the loop left it.
+                known = None if remembering is None else remembering.known
+                if type(known) is not dict:
+                    known = None  # the compiled scan reads a plain dict only
+                pos, p = fast(buf, pos, known, self._base)
+                m = None if p < 0 else search(buf, p)
             if m is None:
                 if final:
                     return n

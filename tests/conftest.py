@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from consent import ConsentConfig, ConsentMiddleware
+from consent import ConsentConfig, ConsentMiddleware, rewriter
 from tests.reference import NodeReference
 
 # Speed is measured in bench/, not asserted in tests: a deadline only makes a loaded machine
@@ -144,3 +145,38 @@ def gpp_reference() -> Iterator[NodeReference]:
     process = NodeReference("gpp.cjs")
     yield process
     process.close()
+
+
+def speedups() -> ModuleType:
+    """The rewriter's compiled extension; a skip without it, a failure where CI demands it
+    (``CONSENT_REQUIRE_SPEEDUPS=1``: a build that lost its extension must not pass)."""
+    try:
+        from consent import _speedups
+    except ImportError as exc:
+        message = f"the compiled rewriter scan is not built ({exc})"
+        if require("speedups"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return _speedups
+
+
+@pytest.fixture(scope="module", params=["python", "compiled"])
+def rewriter_implementation(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs a module's tests with the pure-Python rewriter, then with the compiled scan."""
+    compiled = speedups().scan if request.param == "compiled" else None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rewriter, "_fast_scan", compiled)
+        yield request.param
+
+
+def realpages_folder() -> Path:
+    """The shared real pages' folder; a skip without them, a failure in CI, which has them."""
+    from tests.realpages import harness
+
+    folder = harness.realpages_dir()
+    if not (folder / "manifest.json").is_file():
+        message = f"the shared real pages are missing ({folder}); set CONSENT_REALPAGES"
+        if os.environ.get("CONSENT_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return folder

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import html
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import pytest
 
 from consent.catalogue import Catalogue, not_tracker_hosts
 from tests.browser.conftest import PageErrors, answer_locally
+from tests.conftest import realpages_folder
 from tests.realpages import harness
 
 SAMPLE_SIZE = 20
@@ -49,12 +49,7 @@ class Served:
 
 
 def sample() -> list[harness.Page]:
-    folder = harness.realpages_dir()
-    if not (folder / "manifest.json").is_file():
-        message = f"the shared real pages are missing ({folder}); set CONSENT_REALPAGES"
-        if os.environ.get("CONSENT_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    folder = realpages_folder()
     # One page per site, those with the most third-party markup first, then spread over the
     # rest of the set.
     by_site: dict[str, harness.Page] = {}

@@ -1,0 +1,617 @@
+/*
+ * Compiled fast path of the HTML rewriter (consent/rewriter.py), optional.
+ *
+ * It runs the commonest stretch of HtmlRewriter._scan once the banner is in place: find the
+ * next construct the scan's pattern (_scanner.SEARCH_MAIN) would match, passing inert <svg>
+ * and <math> drawings by as that pattern does, and pass over plain elements (images, sources,
+ * links, ...) whose remembered answer is "hold nothing". Whatever
+ * else it meets (a script, a comment, a tag that may lie inside another's attributes, an
+ * unknown or held tag, a tag cut by the chunk's end) it leaves where it is: the Python loop
+ * takes over at that point with exactly the state it would have had, so the output is the
+ * Python rewriter's by construction. Every step below mirrors one expression of that loop.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+/* Longest name the scan's pattern looks for ("plaintext"): a longer run is no candidate. */
+#define LONGEST_NAME 9
+
+enum { NOT_SEARCHED, SEARCHED, PLAIN, FOREIGN_SVG, FOREIGN_MATH };
+
+/* _scanner's CONSIDERED | RAW_TEXT | OTHER | {"plaintext"}; the tests compare both lists. */
+static const char *const searched_names[] = {
+    "script", "iframe", "img", "embed", "object", "video", "audio", "source", "track",
+    "link", "input", "style", "textarea", "title", "xmp", "noembed", "noframes", "noscript",
+    "svg", "math", "base", "frame", "image", "plaintext", NULL,
+};
+/* rewriter._PLAIN_NAMES: classified on their start tag alone, inside the scanning loop. */
+static const char *const plain_names[] = {
+    "img", "source", "link", "video", "audio", "embed", "object", "track", "frame", "image",
+    NULL,
+};
+
+/* _scanner.FOREIGN_NAMES: a tag of one of these names makes drawing markup more than inert. */
+#define LONGEST_FOREIGN 14
+static const char *const foreign_names[] = {
+    "a", "annotation-xml", "audio", "b", "base", "big", "blockquote", "body", "br", "center",
+    "code", "dd", "desc", "div", "dl", "dt", "em", "embed", "feimage", "font", "foreignobject",
+    "frame", "h1", "h2", "h3", "h4", "h5", "h6", "head", "hr", "i", "iframe", "image", "img",
+    "input", "li", "link", "listing", "malignmark", "math", "menu", "meta", "mglyph", "mi",
+    "mn", "mo", "ms", "mtext", "nobr", "noembed", "noframes", "noscript", "object", "ol", "p",
+    "plaintext", "pre", "ruby", "s", "script", "small", "source", "span", "strike", "strong",
+    "style", "sub", "sup", "svg", "table", "template", "textarea", "title", "track", "tt", "u",
+    "ul", "use", "var", "video", "xmp", NULL,
+};
+/* Attributes that fetch, which keep an <svg> or <math> from being inert (_NOT_FETCHING). */
+static const char *const fetching_names[] = {"href", "xlink:href", "ping", "background", NULL};
+
+static int
+is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
+}
+
+static int
+ends_name(unsigned char c)
+{
+    return is_space(c) || c == '/' || c == '>';
+}
+
+/*
+ * Which lists hold a name of each length and first letter: most tags (div, span, a, path)
+ * are turned away on that alone, before any comparison. Filled once, on import.
+ */
+enum { IN_SEARCHED = 1, IN_PLAIN = 2, IN_FOREIGN = 4, IN_FETCHING = 8 };
+static unsigned char quick[LONGEST_FOREIGN + 1][256];
+
+static void
+mark(const char *const *list, unsigned char bit)
+{
+    for (; *list != NULL; list++) {
+        quick[strlen(*list)][(unsigned char)(*list)[0]] |= bit;
+    }
+}
+
+/* Compared with its length: a name may hold NUL bytes, which no listed name does. */
+static int
+in_list(const char *const *list, const char *name, Py_ssize_t len)
+{
+    for (; *list != NULL; list++) {
+        if ((Py_ssize_t)strlen(*list) == len && memcmp(*list, name, (size_t)len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* s[0:len] lower-cased (ASCII only, as the bytes patterns ignore case) into out[0:len+1]. */
+static void
+lower_into(char *out, const unsigned char *s, Py_ssize_t len)
+{
+    Py_ssize_t i;
+    for (i = 0; i < len; i++) {
+        unsigned char c = s[i];
+        if (c >= 'A' && c <= 'Z') {
+            c = (unsigned char)(c + ('a' - 'A'));
+        }
+        out[i] = (char)c;
+    }
+    out[len] = '\0';
+}
+
+/* Whether s[0:len], case ignored, is in the list marked with bit. */
+static int
+named(const char *const *list, unsigned char bit, const unsigned char *s, Py_ssize_t len)
+{
+    char lower[LONGEST_FOREIGN + 1];
+    unsigned char first = s[0];
+    if (len < 1 || len > LONGEST_FOREIGN) {
+        return 0;
+    }
+    if (first >= 'A' && first <= 'Z') {
+        first = (unsigned char)(first + ('a' - 'A'));
+    }
+    if (!(quick[len][first] & bit)) {
+        return 0;
+    }
+    lower_into(lower, s, len);
+    return in_list(list, lower, len);
+}
+
+/* How the name at s[0:len] is searched. */
+static int
+name_kind(const unsigned char *s, Py_ssize_t len)
+{
+    char lower[LONGEST_NAME + 1];
+    unsigned char first = s[0];
+    if (len < 1 || len > LONGEST_NAME) {
+        return NOT_SEARCHED;
+    }
+    if (first >= 'A' && first <= 'Z') {
+        first = (unsigned char)(first + ('a' - 'A'));
+    }
+    if (!(quick[len][first] & IN_SEARCHED)) {
+        return NOT_SEARCHED;
+    }
+    lower_into(lower, s, len);
+    if (len == 3 && memcmp(lower, "svg", 3) == 0) {
+        return FOREIGN_SVG;
+    }
+    if (len == 4 && memcmp(lower, "math", 4) == 0) {
+        return FOREIGN_MATH;
+    }
+    if (in_list(plain_names, lower, len)) {
+        return PLAIN;
+    }
+    return in_list(searched_names, lower, len) ? SEARCHED : NOT_SEARCHED;
+}
+
+/* Whether an attribute named like one that fetches starts at i (a delimiter must follow). */
+static int
+fetching_at(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
+{
+    Py_ssize_t j;
+    for (j = i; j < n && j - i <= 10 && !ends_name(s[j]) && s[j] != '='; j++) {
+    }
+    return j < n && (ends_name(s[j]) || s[j] == '=') && named(fetching_names, IN_FETCHING, s + i, j - i);
+}
+
+/*
+ * The end of _scanner.ATTRS matched at i: attributes certainly complete, possessively. With
+ * inert set, that of _INERT_ATTRS, which also stops before an attribute that fetches.
+ */
+static Py_ssize_t
+attrs_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, int inert)
+{
+    for (;;) {
+        Py_ssize_t j, k;
+        unsigned char c;
+        if (i >= n) {
+            return i;
+        }
+        c = s[i];
+        if (is_space(c) || c == '/') {
+            while (i < n && (is_space(s[i]) || s[i] == '/')) {
+                i++;
+            }
+            continue;
+        }
+        if (c == '>' || (inert && fetching_at(s, i, n))) {
+            return i;
+        }
+        /* A name: its first character may be '=', the rest may not; something must follow. */
+        for (j = i + 1; j < n && !ends_name(s[j]) && s[j] != '='; j++) {
+        }
+        if (j >= n) {
+            return i;
+        }
+        for (k = j; k < n && is_space(s[k]); k++) {
+        }
+        if (k < n && s[k] == '=') {
+            for (k++; k < n && is_space(s[k]); k++) {
+            }
+            if (k < n) {
+                c = s[k];
+                if (c == '"' || c == '\'') {
+                    const unsigned char *close = memchr(s + k + 1, c, (size_t)(n - k - 1));
+                    if (close != NULL) {
+                        i = close - s + 1;
+                        continue;
+                    }
+                }
+                else if (c == '>') {
+                    i = k;
+                    continue;
+                }
+                else {
+                    Py_ssize_t m = k + 1;
+                    while (m < n && !is_space(s[m]) && s[m] != '>') {
+                        m++;
+                    }
+                    if (m < n) {
+                        i = m;
+                        continue;
+                    }
+                }
+            }
+        }
+        /* A name without a value: what follows its spaces must be there and not be '='. */
+        for (k = j; k < n && is_space(s[k]); k++) {
+        }
+        if (k < n && s[k] != '=') {
+            i = j;
+            continue;
+        }
+        return i;
+    }
+}
+
+/*
+ * Whether _scanner.INERT_FOREIGN[name] matches at i, just past the name of an <svg> or <math>:
+ * the rest of its start tag and all its content up to its end tag are drawing markup alone,
+ * which SEARCH_MAIN passes by.
+ */
+static int
+is_inert(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, const char *name)
+{
+    Py_ssize_t len = (Py_ssize_t)strlen(name);
+    char end_name[LONGEST_FOREIGN + 1];
+    i = attrs_end(s, i, n, 1);
+    if (i >= n || s[i] != '>') {
+        return 0;
+    }
+    i++;
+    while (i < n) {
+        Py_ssize_t k, j, e;
+        if (s[i] != '<') {
+            const unsigned char *lt = memchr(s + i, '<', (size_t)(n - i));
+            i = lt == NULL ? n : lt - s;
+            continue;
+        }
+        if (i + 1 < n && (s[i + 1] == '!' || s[i + 1] == '?')) {
+            break;
+        }
+        k = i + 1 < n && s[i + 1] == '/' ? i + 2 : i + 1;
+        for (j = k; j < n && !ends_name(s[j]); j++) {
+        }
+        if (j < n && named(foreign_names, IN_FOREIGN, s + k, j - k)) {
+            break;
+        }
+        if (k >= n || !((s[k] >= 'a' && s[k] <= 'z') || (s[k] >= 'A' && s[k] <= 'Z'))) {
+            break;
+        }
+        e = attrs_end(s, j, n, 1);
+        if (e >= n || s[e] != '>') {
+            break;
+        }
+        i = e + 1;
+    }
+    /* What follows must be the element's end tag. */
+    if (i + 2 + len >= n || s[i] != '<' || s[i + 1] != '/' || !ends_name(s[i + 2 + len])) {
+        return 0;
+    }
+    lower_into(end_name, s + i + 2, len);
+    return memcmp(end_name, name, (size_t)len) == 0;
+}
+
+/*
+ * Where SEARCH_MAIN's first match at or after pos starts, -1 when there is none; *kind says
+ * what it is and *name_end where its name ends. *last_lt is the last '<' before the match (or
+ * before n), -1 when there is none after pos.
+ */
+static Py_ssize_t
+next_candidate(const unsigned char *s, Py_ssize_t pos, Py_ssize_t n, int *kind,
+               Py_ssize_t *name_end, Py_ssize_t *last_lt)
+{
+    Py_ssize_t q = pos;
+    *last_lt = -1;
+    while (q < n) {
+        const unsigned char *hit = memchr(s + q, '<', (size_t)(n - q));
+        Py_ssize_t p, j, limit;
+        if (hit == NULL) {
+            return -1;
+        }
+        p = hit - s;
+        if (p + 1 < n) {
+            unsigned char c = s[p + 1];
+            if (c == '!' || c == '?') {
+                *kind = SEARCHED;
+                *name_end = -1;
+                return p;
+            }
+            /* The name runs to the first space, '/' or '>'; the pattern needs one after it. */
+            limit = p + 2 + LONGEST_NAME < n ? p + 2 + LONGEST_NAME : n;
+            for (j = p + 1; j < limit && !ends_name(s[j]); j++) {
+            }
+            if (j < limit && ends_name(s[j])) {
+                int found = name_kind(s + p + 1, j - p - 1);
+                if ((found == FOREIGN_SVG && is_inert(s, j, n, "svg")) ||
+                    (found == FOREIGN_MATH && is_inert(s, j, n, "math"))) {
+                    found = NOT_SEARCHED;
+                }
+                if (found != NOT_SEARCHED) {
+                    *kind = found;
+                    *name_end = j;
+                    return p;
+                }
+            }
+        }
+        *last_lt = p;
+        q = p + 1;
+    }
+    return -1;
+}
+
+static Py_ssize_t
+rfind_byte(const unsigned char *s, unsigned char c, Py_ssize_t start, Py_ssize_t end)
+{
+#if defined(__GLIBC__)
+    /* Python.h asks for the GNU extensions, memrchr among them. */
+    const unsigned char *hit;
+    if (end <= start) {
+        return -1;
+    }
+    hit = memrchr(s + start, c, (size_t)(end - start));
+    return hit == NULL ? -1 : hit - s;
+#else
+    Py_ssize_t i;
+    for (i = end - 1; i >= start; i--) {
+        if (s[i] == c) {
+            return i;
+        }
+    }
+    return -1;
+#endif
+}
+
+/* rewriter._may_be_quoted. */
+static int
+may_be_quoted(const unsigned char *s, Py_ssize_t pos, Py_ssize_t gt)
+{
+    static const unsigned char quotes[2] = {'"', '\''};
+    int i;
+    for (i = 0; i < 2; i++) {
+        Py_ssize_t q = rfind_byte(s, quotes[i], pos, gt);
+        Py_ssize_t j = q - 1;
+        while (j > pos && is_space(s[j])) {
+            j--;
+        }
+        if (q > pos && s[j] == '=') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The loop's test that a match may lie inside another tag's attributes (the "closer look"):
+ * last_lt is the last '<' between pos and p, as the search saw it.
+ */
+static int
+needs_closer_look(const unsigned char *s, Py_ssize_t pos, Py_ssize_t p, Py_ssize_t last_lt)
+{
+    Py_ssize_t gt, from;
+    if (p <= pos) {
+        return 0;
+    }
+    gt = rfind_byte(s, '>', pos, p);
+    from = gt + 1 > pos ? gt + 1 : pos;
+    if (last_lt >= from) {
+        return 1;
+    }
+    return gt >= 0 && may_be_quoted(s, pos, gt);
+}
+
+/* 1: the plain element at s[p:end] is remembered as held by nothing; 0: not; -1: error. */
+static int
+known_harmless(PyObject *known, const unsigned char *s, Py_ssize_t p, Py_ssize_t end,
+               PyObject *base)
+{
+    PyObject *raw, *key, *answer;
+    raw = PyBytes_FromStringAndSize((const char *)s + p, end - p);
+    if (raw == NULL) {
+        return -1;
+    }
+    key = PyTuple_Pack(3, raw, Py_None, base);
+    Py_DECREF(raw);
+    if (key == NULL) {
+        return -1;
+    }
+    answer = PyDict_GetItemWithError(known, key); /* borrowed */
+    Py_DECREF(key);
+    if (answer == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    return answer == Py_None;
+}
+
+static PyObject *
+scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    const unsigned char *s;
+    Py_ssize_t n, pos, p = -1;
+    PyObject *known, *base;
+    (void)module;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "scan() takes 4 arguments");
+        return NULL;
+    }
+    pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    known = args[2];
+    base = args[3];
+    if (known != Py_None && !PyDict_CheckExact(known)) {
+        PyErr_SetString(PyExc_TypeError, "known must be a dict or None");
+        return NULL;
+    }
+    if (base != Py_None && !PyUnicode_CheckExact(base)) {
+        PyErr_SetString(PyExc_TypeError, "base must be a str or None");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    s = view.buf;
+    n = view.len;
+    if (pos < 0 || pos > n) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "pos out of range");
+        return NULL;
+    }
+    for (;;) {
+        int kind = NOT_SEARCHED, harmless;
+        Py_ssize_t name_end = -1, last_lt, end;
+        p = next_candidate(s, pos, n, &kind, &name_end, &last_lt);
+        if (p < 0 || kind != PLAIN || known == Py_None) {
+            break;
+        }
+        if (needs_closer_look(s, pos, p, last_lt)) {
+            break;
+        }
+        end = attrs_end(s, name_end, n, 0);
+        if (end >= n || s[end] != '>') {
+            break;
+        }
+        harmless = known_harmless(known, s, p, end + 1, base);
+        if (harmless < 0) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        if (!harmless) {
+            break;
+        }
+        pos = end + 1;
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(nn)", pos, p);
+}
+
+/* The buffer of args[0] and a position args[1] inside it; -1 with an exception set if not. */
+static int
+open_at(PyObject *const *args, Py_buffer *view, Py_ssize_t *pos)
+{
+    *pos = PyLong_AsSsize_t(args[1]);
+    if (*pos == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (PyObject_GetBuffer(args[0], view, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    if (*pos < 0 || *pos > view->len) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_ValueError, "pos out of range");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+py_attrs_end(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    Py_ssize_t pos, end;
+    int inert = 0;
+    (void)module;
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "attrs_end() takes 2 or 3 arguments");
+        return NULL;
+    }
+    if (nargs == 3 && (inert = PyObject_IsTrue(args[2])) < 0) {
+        return NULL;
+    }
+    if (open_at(args, &view, &pos) < 0) {
+        return NULL;
+    }
+    end = attrs_end(view.buf, pos, view.len, inert);
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(end);
+}
+
+static PyObject *
+py_is_inert(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    Py_ssize_t pos;
+    const char *name;
+    Py_ssize_t size;
+    int inert;
+    (void)module;
+    if (nargs != 3 || !PyUnicode_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "is_inert() takes a buffer, a position and a name");
+        return NULL;
+    }
+    name = PyUnicode_AsUTF8AndSize(args[2], &size);
+    if (name == NULL) {
+        return NULL;
+    }
+    if (!((size == 3 && memcmp(name, "svg", 3) == 0) ||
+          (size == 4 && memcmp(name, "math", 4) == 0))) {
+        PyErr_SetString(PyExc_ValueError, "name must be svg or math");
+        return NULL;
+    }
+    if (open_at(args, &view, &pos) < 0) {
+        return NULL;
+    }
+    inert = is_inert(view.buf, pos, view.len, name);
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(inert);
+}
+
+static PyObject *
+names_tuple(const char *const *list)
+{
+    Py_ssize_t count = 0, i;
+    PyObject *out;
+    while (list[count] != NULL) {
+        count++;
+    }
+    out = PyTuple_New(count);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < count; i++) {
+        PyObject *name = PyUnicode_FromString(list[i]);
+        if (name == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, i, name);
+    }
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
+     "scan(buf, pos, known, base) -> (pos, p): pass over remembered harmless plain "
+     "elements from pos; p is where the next candidate starts, -1 when none is left."},
+    {"attrs_end", (PyCFunction)(void (*)(void))py_attrs_end, METH_FASTCALL,
+     "attrs_end(buf, pos, inert=False) -> int: where _scanner.ATTRS (or _INERT_ATTRS) "
+     "matched at pos ends."},
+    {"is_inert", (PyCFunction)(void (*)(void))py_is_inert, METH_FASTCALL,
+     "is_inert(buf, pos, name) -> bool: whether _scanner.INERT_FOREIGN[name] matches at pos."},
+    {NULL, NULL, 0, NULL},
+};
+
+static int
+exec_module(PyObject *module)
+{
+    mark(searched_names, IN_SEARCHED);
+    mark(plain_names, IN_PLAIN);
+    mark(foreign_names, IN_FOREIGN);
+    mark(fetching_names, IN_FETCHING);
+    PyObject *searched = names_tuple(searched_names);
+    PyObject *plain = names_tuple(plain_names);
+    PyObject *foreign = names_tuple(foreign_names);
+    int failed = searched == NULL || plain == NULL || foreign == NULL ||
+                 PyModule_AddObjectRef(module, "SEARCHED", searched) < 0 ||
+                 PyModule_AddObjectRef(module, "PLAIN", plain) < 0 ||
+                 PyModule_AddObjectRef(module, "FOREIGN", foreign) < 0;
+    Py_XDECREF(searched);
+    Py_XDECREF(plain);
+    Py_XDECREF(foreign);
+    return failed ? -1 : 0;
+}
+
+static PyModuleDef_Slot slots[] = {
+    {Py_mod_exec, (void *)exec_module},
+    {0, NULL},
+};
+
+static struct PyModuleDef definition = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "consent._speedups",
+    .m_doc = "Compiled fast path of the HTML rewriter; consent.rewriter falls back without it.",
+    .m_size = 0,
+    .m_methods = methods,
+    .m_slots = slots,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    return PyModuleDef_Init(&definition);
+}

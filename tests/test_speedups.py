@@ -1,0 +1,278 @@
+"""The compiled scan against the Python rewriter it stands in for: the same output, byte for byte.
+
+Each piece of the extension is checked against the pattern it mirrors, then whole pages are
+rewritten both ways: generated ones, and the shared real pages (read from ``../shared``).
+"""
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from types import ModuleType
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from consent import _scanner as sc
+from consent import rewriter
+from consent.catalogue import Catalogue, not_tracker_hosts
+from consent.holdback import HoldbackPolicy
+from consent.names import MARKETING
+from consent.parties import Parties
+from consent.rewriter import Classifier, Element, Hold, HtmlRewriter
+from tests.conftest import realpages_folder, speedups
+from tests.realpages import harness
+from tests.test_rewriter import (
+    BODY,
+    HEAD,
+    CountingScan,
+    Remembered,
+    grows_linearly,
+    html_like,
+    splits,
+    tracker,
+)
+
+Scan = Callable[..., tuple[int, int]] | None
+
+
+@pytest.fixture(scope="module")
+def sp() -> ModuleType:
+    return speedups()
+
+
+def rewritten(
+    html: bytes, pieces: list[bytes], classify: Classifier, scan: Scan, **kw: bytes
+) -> bytes:
+    saved = rewriter._fast_scan
+    rewriter._fast_scan = scan
+    try:
+        pass_ = HtmlRewriter(classify, **kw)  # type: ignore[arg-type]
+        out = b"".join(pass_.feed(piece) for piece in pieces) + pass_.close()
+        assert not pass_.failed
+        return out
+    finally:
+        rewriter._fast_scan = saved
+
+
+def test_the_extension_knows_the_names_the_python_code_uses(sp: ModuleType) -> None:
+    assert set(sp.SEARCHED) == sc.CONSIDERED | sc.RAW_TEXT | sc.OTHER | {"plaintext"}
+    assert set(sp.PLAIN) == {name.decode() for name in rewriter._PLAIN_NAMES}
+    assert set(sp.FOREIGN) == set(sc.FOREIGN_NAMES)
+    for name in sp.SEARCHED:
+        if name not in ("svg", "math"):
+            assert sc.SEARCH_MAIN.fullmatch(b"<" + name.upper().encode() + b" ") is not None
+
+
+ATTR_PIECES = [b" ", b"\t", b"\n", b"/", b"=", b">", b'"', b"'", b"<", b"\x00", b"a", b"x"]
+ATTR_PIECES += [b"href", b"HREF", b"xlink:href", b"ping", b"Background", b"src", b"b=1", b'c="']
+attr_like = st.lists(st.sampled_from(ATTR_PIECES), max_size=30).map(b"".join)
+_INERT_ATTRS = re.compile(sc._INERT_ATTRS)
+
+
+@settings(max_examples=2000)
+@given(attr_like, st.integers(min_value=0, max_value=60))
+def test_attributes_end_where_the_patterns_do(sp: ModuleType, data: bytes, pos: int) -> None:
+    pos = min(pos, len(data))
+    assert sp.attrs_end(data, pos) == sc.skip(sc.ATTRS, data, pos)
+    assert sp.attrs_end(data, pos, True) == sc.skip(_INERT_ATTRS, data, pos)
+
+
+DRAWING = [b"<svg", b"<SVG", b"<math", b"</svg>", b"</math>", b"</SVG >", b"<path d=1>", b"<g>"]
+DRAWING += [b"</g>", b"<a>", b"<img>", b"<!--", b"<?", b"<foreignObject>", b"</", b"<", b">"]
+DRAWING += [b" href=x", b" fill='#000'", b' d="<img >"', b"text", b"/", b" ", b"<p/>", b"<G "]
+DRAWING += [b"\x00", b"<img\x00", b"<svg\x00", b"<IMG"]
+drawing = st.lists(st.sampled_from(DRAWING), max_size=30).map(b"".join)
+
+
+@settings(max_examples=2000)
+@given(drawing)
+def test_inert_drawings_are_the_pattern_s(sp: ModuleType, data: bytes) -> None:
+    for m in re.finditer(rb"<(svg|math)(?=[\t\n\f\r />])", data, re.IGNORECASE):
+        name = m.group(1).lower().decode()
+        expected = sc.INERT_FOREIGN[name].match(data, m.end()) is not None
+        assert sp.is_inert(data, m.end(), name) is expected
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@given(html_like | drawing, st.integers(min_value=0, max_value=400))
+@example(b'\x00<img\x00" "<\n/', 0)  # a NUL inside a name ends no C string here
+@example(b"<svg\x00</svg><?>", 0)
+def test_the_next_candidate_is_the_pattern_s(sp: ModuleType, data: bytes, pos: int) -> None:
+    pos = min(pos, len(data))
+    after, p = sp.scan(data, pos, None, None)
+    assert after == pos  # with nothing remembered, nothing is passed over
+    m = sc.SEARCH_MAIN.search(data, pos)
+    assert p == (-1 if m is None else m.start())
+
+
+def test_bad_arguments_raise_instead_of_reading_out_of_bounds(sp: ModuleType) -> None:
+    with pytest.raises(ValueError, match="pos"):
+        sp.scan(b"<img>", 6, None, None)
+    with pytest.raises(ValueError, match="pos"):
+        sp.attrs_end(b"<img>", -1)
+    with pytest.raises(TypeError):
+        sp.scan(b"<img>", 0, [], None)
+    with pytest.raises(TypeError):
+        sp.scan(b"<img>", 0, None, 1)
+    with pytest.raises(TypeError):
+        sp.scan("<img>", 0, None, None)
+    with pytest.raises(ValueError, match="svg or math"):
+        sp.is_inert(b"<svg>", 4, "div")
+    with pytest.raises(ValueError, match="svg or math"):
+        sp.is_inert(b"<svg>", 4, "svg\x00")
+
+
+def hold_trackers(element: Element) -> Hold | None:
+    hold = tracker(element)
+    return None if hold is None else Hold("c", placeholder=b"<!--ph-->")
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@given(html_like, st.lists(st.integers(min_value=0, max_value=10_000), max_size=10))
+def test_any_split_gives_the_python_output(sp: ModuleType, html: bytes, cuts: list[int]) -> None:
+    kw = {"head_injection": HEAD, "body_injection": BODY}
+    classify = Remembered(hold_trackers)
+    cold = rewritten(html, splits(html, cuts), classify, sp.scan, **kw)
+    reference = rewritten(html, [html], Remembered(hold_trackers), None, **kw)
+    assert cold == reference
+    # Now with every start tag remembered: the compiled scan passes the harmless ones by.
+    warm = rewritten(html, splits(html, cuts), classify, sp.scan, **kw)
+    assert warm == reference
+    bytewise = [html[i : i + 1] for i in range(len(html))]
+    assert rewritten(html, bytewise, classify, sp.scan, **kw) == reference
+
+
+@given(st.binary(max_size=400), st.lists(st.integers(min_value=0, max_value=500), max_size=6))
+def test_arbitrary_bytes_give_the_python_output(
+    sp: ModuleType, data: bytes, cuts: list[int]
+) -> None:
+    classify = Remembered(hold_trackers)
+    reference = rewritten(data, [data], Remembered(hold_trackers), None)
+    for _ in range(2):
+        assert rewritten(data, splits(data, cuts), classify, sp.scan) == reference
+
+
+def test_remembered_tags_cost_no_classifier_call(sp: ModuleType) -> None:
+    page = b"<p>" + b"".join(
+        b"<img src=/i/%d.jpg><img src=https://tracker.test/p>" % (i % 7) for i in range(50)
+    )
+    classify = Remembered(hold_trackers)
+    reference = rewritten(page, [page], classify, None)
+    python_calls = classify.calls
+    assert rewritten(page, [page], classify, sp.scan) == reference
+    # Only the held image comes back to Python; the harmless ones are passed by.
+    assert classify.calls - python_calls == 50 < python_calls
+
+
+HOSTILE = {
+    "remembered images": b"<p>" + b"<img src=x alt='a'>" * 20_000,
+    "inert drawings": b"<p>" + b'<svg><path d="1"></path></svg>' * 10_000,
+    "drawings never closed": b"<p>" + b"<svg><g>" * 20_000,
+    "quoted markup": b"<p>" + b"<b title='<img src=x>'>" * 10_000,
+    "nul bytes and open quotes": b"<p>" + b"<img \x00='\x00" * 20_000,
+    "endless attributes": b"<p><img " + b"a=1 " * 50_000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_input_costs_the_compiled_scan_linear_work(
+    sp: ModuleType, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    html = HOSTILE[name]
+    counting = CountingScan(sp.scan)
+    classify = Remembered(tracker)
+    reference = rewritten(html, [html], Remembered(tracker), None)
+    pieces = [html[i : i + 1024] for i in range(0, len(html), 1024)]
+    assert rewritten(html, pieces, classify, counting) == reference
+    # No byte is passed over twice: a scan that went back over a chunk for every element it
+    # passed, or Python that handed it the same stretch again, would count far more.
+    assert counting.examined <= len(html)
+
+
+def test_drawings_inside_quotes_stay_linear_in_time(sp: ModuleType) -> None:
+    # Whether an <svg> is inert is read ahead of it; an <svg> written inside the quoted value
+    # of another is read again.
+    def rewrite_n(n: int) -> None:
+        html = b'<p><svg><path d="' + b"<svg><g>" * n
+        pieces = [html[i : i + 4096] for i in range(0, len(html), 4096)]
+        rewritten(html, pieces, Remembered(tracker), sp.scan)
+
+    assert grows_linearly(rewrite_n, 5_000)
+
+
+def test_a_failed_classifier_s_memory_is_not_used() -> None:
+    from consent.middleware import _Guarded
+
+    inner = Remembered(tracker)
+    inner.known[(b"<img src=x>", None, None)] = None
+    calls: list[str] = []
+
+    def fail_on_script(element: Element) -> Hold | None:
+        if element.tag == "script":
+            raise RuntimeError("classifier bug")
+        return inner(element)
+
+    def fall_back() -> Classifier:
+        calls.append("fallback")
+        return lambda element: Hold("c")
+
+    guarded = _Guarded(fail_on_script, fall_back)
+    assert guarded.known is None  # the wrapped function shows no memory
+    guarded = _Guarded(inner, fall_back)
+    assert guarded.known is inner.known
+    guarded._classify = fail_on_script
+    assert guarded(Element("script", {})) == Hold("c")
+    assert calls == ["fallback"]
+    assert guarded.known is None  # from now on every element is the fallback's
+
+
+def real_pages() -> Iterator[tuple[str, bytes]]:
+    folder = realpages_folder()
+    for page in harness.load_pages(folder):
+        yield page.site, page.body
+
+
+def policy() -> HoldbackPolicy:
+    parties = Parties((), not_tracker_hosts())
+    return HoldbackPolicy(Catalogue.builtin(), (), unclassified=MARKETING, parties=parties)
+
+
+@pytest.mark.parametrize("chunk", [0, 4096, 1000])
+def test_real_pages_come_out_as_the_python_rewriter_writes_them(sp: ModuleType, chunk: int) -> None:
+    granted = frozenset({"necessary"})
+
+    def placeholder(category: str, vendor: str) -> bytes:
+        return b"<span>" + vendor.encode() + b"</span>"
+
+    policies = {"python": policy(), "compiled": policy()}
+    passed = 0
+    for site, body in real_pages():
+        size = chunk or len(body)
+        pieces = [body[i : i + size] for i in range(0, len(body), size)]
+        outputs = []
+        for _ in range(2):  # cold, then warm: the second view is read from what is remembered
+            for name, scan in (("python", None), ("compiled", sp.scan)):
+                classify = policies[name].classifier(
+                    granted, placeholder, memo_key=("en", "utf-8"), site=site
+                )
+                outputs.append(rewritten(body, pieces, classify, scan, head_injection=HEAD))
+        assert outputs[1] == outputs[0] == outputs[2] == outputs[3], site
+        passed += 1
+    assert passed > 100
+
+
+@pytest.mark.parametrize(("value", "compiled"), [("1", False), ("0", True), ("", True)])
+def test_an_environment_variable_keeps_to_python(
+    sp: ModuleType, value: str, compiled: bool
+) -> None:
+    probe = (
+        "from consent.rewriter import SPEEDUPS, _fast_scan; print(SPEEDUPS, _fast_scan is not None)"
+    )
+    env = {**os.environ, "CONSENT_NO_SPEEDUPS": value}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.split() == [str(compiled), str(compiled)]
