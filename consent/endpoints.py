@@ -34,7 +34,7 @@ from consent.names import (
     FIELD_LOCALE,
     FIELD_NEXT,
 )
-from consent.runtime import ConsentRuntime
+from consent.runtime import ConsentRuntime, regional_answer, regional_fields
 from consent.site import (
     clean_root_path,
     decision_allowed,
@@ -330,6 +330,7 @@ class ConsentEndpoints:
                 texts=texts,
                 path=receipt_path(next_path, self.config.audit_query_params),
                 rule="gpc" if state.gpc else self.config.rule_name,
+                **regional_fields(self.runtime, state, choice.granted),
             )
             receipt = await store.record(decision)
         except AuditUnavailable:
@@ -354,6 +355,7 @@ class ConsentEndpoints:
                     "receipt_id": receipt.receipt_id,
                     "policy_version": self.config.policy_version,
                     "decided_at": receipt.recorded_at.isoformat(),
+                    **({"gpp": receipt.gpp} if receipt.gpp is not None else {}),
                 },
                 headers=headers,
             )
@@ -482,6 +484,8 @@ class ConsentEndpoints:
             decided=state.decided,
             consent_id=state.consent_id,
             message=message,
+            model=state.model,
+            optout_keep=sorted(state.granted - self.runtime.gpc_refuses - self.runtime.required),
             id_suffix="",
         )
         response = HTMLResponse(html, headers={**_NO_STORE, "x-robots-tag": "noindex"})
@@ -560,15 +564,15 @@ class ConsentEndpoints:
         self, request: Request, info: RequestInfo, state: ConsentState
     ) -> Response:
         """The verified state, for the banner script of a page every visitor shares (CDN)."""
-        return JSONResponse(
-            {
-                "decided": state.decided,
-                "granted": sorted(state.granted),
-                "consent_id": state.consent_id,
-                "gpc": state.gpc,
-            },
-            headers={**_NO_STORE, "vary": "Cookie, Sec-GPC"},
-        )
+        answer: dict[str, object] = {
+            "decided": state.decided,
+            "granted": sorted(state.granted),
+            "consent_id": state.consent_id,
+            "gpc": state.gpc,
+        }
+        if self.runtime.regional is not None:
+            answer.update(regional_answer(self.runtime, state))
+        return JSONResponse(answer, headers={**_NO_STORE, "vary": "Cookie, Sec-GPC"})
 
     def static(self, request: Request, name: str) -> Response:
         asset = assets().get(name)

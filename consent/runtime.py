@@ -42,6 +42,8 @@ from consent.names import MARKETING
 from consent.pagecache import PageCache
 from consent.parties import Parties
 from consent.redaction import hide_in_logs, secrets_of
+from consent.regional import RegionalPolicy
+from consent.regions import Region
 from consent.state import ConsentState
 from consent.templating import (
     CONSENT_ID_MARKER,
@@ -155,6 +157,10 @@ class ConsentRuntime:
             block_undeclared=config.undeclared_cookies == "block",
         )
         self.gpc_refuses = frozenset({MARKETING}) & self.all_categories
+        # Regions only when a trusted source of location is configured (docs/regions.md).
+        self.regional: RegionalPolicy | None = None
+        if config.region_source is not None:
+            self.regional = RegionalPolicy(config, self.all_categories)
         self._undecided = {
             gpc: ConsentState(decided=False, granted=self.required, gpc=gpc)
             for gpc in (False, True)
@@ -262,11 +268,14 @@ class ConsentRuntime:
         granted = None
         if (
             state is not None
-            and state.decided
+            and not state.asks
             and self.config.google_consent_mode
             and not self.config.shared_cache_mode
         ):
             granted = tuple(sorted(state.granted))
+        gpp_script = ""
+        if self.regional is not None and state is not None:
+            gpp_script = self.gpp_script(state, root_path)
         cached = self._head_cache.get((gpc, root_path, granted))
         if cached is None:
             cached = self.templates.render(
@@ -281,9 +290,34 @@ class ConsentRuntime:
             )
             if len(self._head_cache) < 256:
                 self._head_cache[(gpc, root_path, granted)] = cached
+        # The GPP API first: ad tags anywhere in the head may ask it at once.
+        cached = gpp_script + cached
         if nonce:
             return cached.replace(NONCE_MARKER, html.escape(nonce))
         return cached.replace(f' nonce="{NONCE_MARKER}"', "")
+
+    def gpp_script(self, state: ConsentState, root_path: str) -> str:
+        """The ``__gpp`` API's tag with this visitor's GPP string and parsed sections."""
+        assert self.regional is not None
+        parsed = "{}"
+        if state.gpp is not None and state.gpp_sid != (-1,):
+            region = Region.parse(state.region)
+            parsed = self.regional.gpp_for(
+                region, opted_out=not self.gpc_refuses <= state.granted, gpc=state.gpc
+            )[2]
+        data = {
+            "cmpId": self.config.gpp_cmp_id,
+            "cmpVersion": self.config.gpp_cmp_version,
+            "gppString": state.gpp or "",
+            "applicableSections": list(state.gpp_sid),
+            "parsedSections": json.loads(parsed),
+            "stateUrl": self.urls_for(root_path).state,
+        }
+        return (
+            f'<script src="{html.escape(self.asset_url("gpp.js", root_path))}" '
+            f'data-gpp="{html.escape(json.dumps(data, separators=(",", ":")))}"'
+            f' nonce="{NONCE_MARKER}"></script>'
+        )
 
     def banner(
         self,
@@ -297,7 +331,7 @@ class ConsentRuntime:
         nonce: str | None = None,
     ) -> str:
         shared = self.config.shared_cache_mode
-        key = (locale.tag, state.decided, state.granted, state.gpc, shared, root_path)
+        key = (locale.tag, state.decided, state.granted, state.gpc, shared, root_path, state.model)
         cached = self._banner_cache.get(key)
         if cached is None:
             markup = self._render_banner(locale, state, self.urls_for(root_path))
@@ -326,7 +360,8 @@ class ConsentRuntime:
         # The state the server verified is the only one the script trusts. In shared-cache mode
         # the page is the same for everyone: the script asks the state endpoint instead.
         verified = {
-            "decided": state.decided,
+            # A visitor nobody asks (an opt-out region) counts as decided for the script.
+            "decided": not state.asks,
             "granted": sorted(state.granted),
             "consentId": CONSENT_ID_MARKER if state.decided else None,
         }
@@ -346,9 +381,11 @@ class ConsentRuntime:
             js_url=urls.static + hashed_name("consent.js"),
             nonce=NONCE_MARKER,
             theme_style=self.theme_style,
-            hidden=state.decided or shared,
-            decided=state.decided and not shared,
+            hidden=not state.asks or shared,
+            decided=not state.asks and not shared,
             gpc=state.gpc,
+            model=state.model,
+            choices_url=urls.preferences + f"?lang={locale.tag}",
             csrf=CSRF_MARKER,
             next=NEXT_MARKER,
             decision_url=urls.decision,
@@ -368,7 +405,7 @@ class ConsentRuntime:
                 {
                     "id": category.id,
                     "required": required or refused_by_signal,
-                    "checked": required or (state.decided and category.id in state.granted),
+                    "checked": required or (not state.asks and category.id in state.granted),
                     "title": t.category(category.id, "title"),
                     "description": t.category(category.id, "description"),
                     "vendors": ", ".join(vendors.get(category.id, ())),
@@ -555,3 +592,38 @@ def _catalogue(config: ConsentConfig) -> tuple[tuple[Service, ...], Catalogue]:
         return extra, catalogue
     except CatalogueError as exc:
         raise ConfigError(f"services configuration: {exc}") from exc
+
+
+def regional_fields(
+    runtime: ConsentRuntime, state: ConsentState, granted: frozenset[str]
+) -> dict[str, str | None]:
+    """What a receipt records of the region: its code, the model, and the GPP string of the
+    choice being recorded. Nothing without regions: receipts stay as they were."""
+    regional = runtime.regional
+    if regional is None:
+        return {}
+    opted_out = not runtime.gpc_refuses <= granted
+    string = regional.gpp_for(Region.parse(state.region), opted_out=opted_out, gpc=state.gpc)[0]
+    return {"region": state.region, "privacy_model": state.model, "gpp": string}
+
+
+def regional_answer(runtime: ConsentRuntime, state: ConsentState) -> dict[str, object]:
+    """The state endpoint's regional part: for a page every visitor shares (CDN), and for the
+    GPP API after a decision without a reload."""
+    assert runtime.regional is not None
+    _, sids, parsed = runtime.regional.gpp_for(
+        Region.parse(state.region),
+        opted_out=not runtime.gpc_refuses <= state.granted,
+        gpc=state.gpc,
+    )
+    return {
+        # A visitor no banner asks has nothing to decide before the page runs.
+        "decided": not state.asks,
+        "model": state.model,
+        "region": state.region,
+        "gpp": {
+            "gppString": state.gpp,
+            "applicableSections": list(sids),
+            "parsedSections": json.loads(parsed),
+        },
+    }

@@ -178,6 +178,9 @@ def build_receipt(
         client=decision.client,
         key_id=keyring.signing_id,
         mac="",
+        region=decision.region,
+        privacy_model=decision.privacy_model,
+        gpp=decision.gpp,
     )
     mac = keyring.sign(unsigned.key_id, receipt_payload(unsigned, previous_mac))
     return _replace_mac(unsigned, mac)

@@ -281,21 +281,6 @@ _V5_TABLES = {
     for dialect in (SQLITE, POSTGRES)
 }
 
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "receipts, notices, checkpoints, chain head", _SQLITE_V1, _POSTGRES_V1),
-    Migration(2, "append-only guards", _SQLITE_V2, _POSTGRES_V2),
-    Migration(
-        3,
-        "verified head; decision counts for statistics",
-        _V3_TABLES["sqlite"],
-        _V3_TABLES["postgres"],
-    ),
-    Migration(4, "receipts partitioned by month (PostgreSQL)", (), _POSTGRES_V4),
-    Migration(5, "consent policy violation counts", _V5_TABLES["sqlite"], _V5_TABLES["postgres"]),
-)
-
-LATEST_VERSION = MIGRATIONS[-1].version
-
 
 def add_column(version: int, name: str) -> Migration:
     """The step that adds the receipt field ``name`` (see docs/architecture.md), its SQL type
@@ -314,6 +299,25 @@ def add_column(version: int, name: str) -> Migration:
         for dialect in (SQLITE, POSTGRES)
     )
     return Migration(version, f"receipts.{name}", sqlite, postgres)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "receipts, notices, checkpoints, chain head", _SQLITE_V1, _POSTGRES_V1),
+    Migration(2, "append-only guards", _SQLITE_V2, _POSTGRES_V2),
+    Migration(
+        3,
+        "verified head; decision counts for statistics",
+        _V3_TABLES["sqlite"],
+        _V3_TABLES["postgres"],
+    ),
+    Migration(4, "receipts partitioned by month (PostgreSQL)", (), _POSTGRES_V4),
+    Migration(5, "consent policy violation counts", _V5_TABLES["sqlite"], _V5_TABLES["postgres"]),
+    add_column(6, "region"),
+    add_column(7, "privacy_model"),
+    add_column(8, "gpp"),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
 
 
 def pending(current: int) -> tuple[Migration, ...]:

@@ -109,6 +109,10 @@ class Decision:
     path: str
     rule: str
     client: str | None = None
+    # Added with regions: the visitor's region code, the model applied there, the GPP string.
+    region: str | None = None
+    privacy_model: str | None = None
+    gpp: str | None = None
 
     @classmethod
     def create(
@@ -125,6 +129,9 @@ class Decision:
         path: str = "",
         rule: str = "default",
         client: str | None = None,
+        region: str | None = None,
+        privacy_model: str | None = None,
+        gpp: str | None = None,
     ) -> Decision:
         """Build a decision whose ``texts_hash`` is computed from ``texts``."""
         return cls(
@@ -140,6 +147,9 @@ class Decision:
             path=path,
             rule=rule,
             client=client,
+            region=region,
+            privacy_model=privacy_model,
+            gpp=gpp,
         )
 
     def validate(self) -> None:
@@ -150,8 +160,10 @@ class Decision:
                 raise AuditError(f"decision.{name} must be a non-empty string")
         if not isinstance(self.path, str):
             raise AuditError("decision.path must be a string")
-        if self.client is not None and not isinstance(self.client, str):
-            raise AuditError("decision.client must be a string or None")
+        for name in ("client", "region", "privacy_model", "gpp"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise AuditError(f"decision.{name} must be a string or None")
         for category in self.granted | self.refused:
             if not isinstance(category, str) or not _CATEGORY_ID.fullmatch(category):
                 raise AuditError(f"bad category id {category!r}")
@@ -190,6 +202,9 @@ class Receipt:
     client: str | None
     key_id: str
     mac: str
+    region: str | None = None
+    privacy_model: str | None = None
+    gpp: str | None = None
 
     def content(self) -> dict[str, object]:
         """Everything the MAC covers, in JSON types (the MAC itself excluded).

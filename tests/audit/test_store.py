@@ -17,7 +17,7 @@ import pytest
 from consent.audit import AuditError, AuditUnavailable, BaseStore, Receipt, hash_texts, open_store
 from consent.audit.chain import Keyring, build_receipt, sign_head
 from consent.audit.migrations import LATEST_VERSION, MIGRATIONS, VERSION_TABLE
-from consent.audit.schema import POSTGRES, SQLITE, Queries
+from consent.audit.schema import POSTGRES, RECEIPT_COLUMNS, SQLITE, Queries
 from consent.audit.stats import compute_stats
 from consent.audit.store import AuditStore, postgres_conninfo, sqlite_path
 from tests.audit.conftest import KEY, POSTGRES_URL, Backend, decision
@@ -351,9 +351,16 @@ def _version_2_store(backend: Backend, count: int) -> list[Receipt]:
             fetch=False,
             bypass_guards=False,
         )
+        # Only the columns of the first format: later ones came with later migrations.
+        first = [
+            (spec.name, value)
+            for spec, value in zip(RECEIPT_COLUMNS, dialect.to_row(receipt), strict=True)
+            if not spec.later
+        ]
         backend.query(
-            Queries(SQLITE).insert_receipt,
-            dialect.to_row(receipt),
+            f"INSERT INTO receipts ({', '.join(name for name, _ in first)})"  # noqa: S608
+            f" VALUES ({', '.join('?' for _ in first)})",
+            tuple(value for _, value in first),
             fetch=False,
             bypass_guards=False,
         )

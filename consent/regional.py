@@ -1,0 +1,135 @@
+"""Regions applied to requests: which model a visitor gets, their state under it, their GPP.
+
+Built only when the configuration names a trusted source of location (``region_source``);
+otherwise the middleware never calls it and every visitor gets the opt-in model, as before.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+
+from consent import gpp
+from consent.config import ConsentConfig
+from consent.regions import Applied, PrivacyModel, Region, RegionRules, gpp_section, header_source
+from consent.state import ConsentState
+from consent.types import Scope
+
+logger = logging.getLogger("consent")
+
+# The section ids a non-US visitor's GPP string applies: none (GPP CMP API 1.1).
+NOT_APPLICABLE = (-1,)
+
+
+class RegionalPolicy:
+    """The region rules and the location source of one configuration."""
+
+    def __init__(self, config: ConsentConfig, all_categories: frozenset[str]) -> None:
+        self.rules = RegionRules(config.regions)
+        source = config.region_source
+        assert source is not None
+        self._resolver = source if callable(source) else None
+        self._country: bytes | None = None
+        self._subdivision: bytes | None = None
+        #: Request headers the model depends on, for Vary (none with a resolver).
+        self.vary: tuple[bytes, ...] = ()
+        if isinstance(source, str):
+            country, subdivision = header_source(source)
+            self._country = country.encode("latin-1")
+            self._subdivision = subdivision.encode("latin-1") if subdivision else None
+            self.vary = tuple(h for h in (self._country, self._subdivision) if h is not None)
+        self.all_categories = all_categories
+        self.marketing = frozenset({"marketing"}) & all_categories
+        self._gpp: dict[tuple[str | None, bool, bool], tuple[str, tuple[int, ...], str]] = {}
+
+    def applied(self, scope: Scope) -> Applied:
+        """The model for this request's visitor; unknown (the strictest) when the source is
+        silent, malformed or fails."""
+        if self._resolver is not None:
+            try:
+                found = self._resolver(scope)
+            except Exception:
+                logger.exception("consent: the region resolver failed; the visitor is unknown")
+                found = None
+            region = Region.parse(found if isinstance(found, str) else None)
+        else:
+            country = subdivision = None
+            for name, value in scope.get("headers", ()):
+                lowered = name.lower()
+                if lowered == self._country:
+                    country = value.decode("latin-1")
+                elif lowered == self._subdivision:
+                    subdivision = value.decode("latin-1")
+            region = Region.parse(country, subdivision)
+        return self.rules.apply(region)
+
+    def state(
+        self, base: ConsentState, applied: Applied, gpc_refuses: frozenset[str]
+    ) -> ConsentState:
+        """``base`` (the opt-in reading of the cookie) under the applied model: where the law
+        gives an opt-out, optional purposes run until the visitor refuses or sends GPC."""
+        granted = base.granted
+        if not base.decided and applied.model is not PrivacyModel.OPT_IN:
+            granted = self.all_categories - (gpc_refuses if base.gpc else frozenset())
+        opted_out = bool(self.marketing) and not self.marketing <= granted
+        string, sid, _ = self.gpp_for(applied.region, opted_out=opted_out, gpc=base.gpc)
+        return replace(
+            base,
+            granted=granted,
+            model=applied.model.value,
+            region=applied.region.code,
+            rule=applied.rule,
+            gpp=string,
+            gpp_sid=sid,
+        )
+
+    def gpp_for(
+        self, region: Region, *, opted_out: bool, gpc: bool
+    ) -> tuple[str, tuple[int, ...], str]:
+        """The GPP string, applicable section ids and the parsed sections (JSON) for a visitor."""
+        section = gpp_section(region)
+        key = (section, opted_out, gpc)
+        found = self._gpp.get(key)
+        if found is None:
+            found = _gpp_values(section, opted_out=opted_out, gpc=gpc)
+            self._gpp[key] = found
+        return found
+
+
+def _gpp_values(
+    section: str | None, *, opted_out: bool, gpc: bool
+) -> tuple[str, tuple[int, ...], str]:
+    if section is None:
+        return gpp.encode({}), NOT_APPLICABLE, "{}"
+    spec = gpp.SECTIONS[section]
+    choice = gpp.YES if opted_out else gpp.NO
+    wanted: Mapping[str, gpp.FieldValue] = {
+        # The site tells every visitor about sale, sharing and targeted advertising, and
+        # offers the opt-out of each on every page.
+        "SharingNotice": gpp.YES,
+        "SaleOptOutNotice": gpp.YES,
+        "SharingOptOutNotice": gpp.YES,
+        "TargetedAdvertisingOptOutNotice": gpp.YES,
+        "SaleOptOut": choice,
+        "SharingOptOut": choice,
+        "TargetedAdvertisingOptOut": choice,
+        # Not a signatory of the IAB Multi-State Privacy Agreement unless it says otherwise.
+        "MspaCoveredTransaction": gpp.NO,
+        gpp.GPC_FIELD: gpc,
+    }
+    values = {name: value for name, value in wanted.items() if name in spec.field_names}
+    string = gpp.encode({section: values})
+    parsed = gpp.decode(string).sections
+    return (
+        string,
+        (spec.id,),
+        json.dumps(
+            {name: _json_value(fields) for name, fields in parsed.items()}, separators=(",", ":")
+        ),
+    )
+
+
+def _json_value(fields: Mapping[str, gpp.FieldValue]) -> dict[str, object]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
