@@ -208,4 +208,8 @@ def test_the_columns_follow_the_receipt_dataclass() -> None:
     assert kinds["client"] == ("text", True)
     assert kinds["seq"] == ("int", False)
     # Added since the first format: the regions fields, each optional.
-    assert [spec.name for spec in RECEIPT_FIELDS if spec.later] == ["region", "privacy_model", "gpp"]
+    assert [spec.name for spec in RECEIPT_FIELDS if spec.later] == [
+        "region",
+        "privacy_model",
+        "gpp",
+    ]
