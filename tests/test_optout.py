@@ -1,0 +1,377 @@
+"""Regions over HTTP: the model each visitor gets, the opt-out link and choices page, GPC as
+an opt-out recorded once, gpc.json, and the GPP string in pages and receipts."""
+
+from __future__ import annotations
+
+import gzip
+import html
+import json
+import re
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+from consent import ConsentConfig, ConsentMiddleware
+from consent import gpp as gpp_module
+from consent.assets import assets
+from consent.errors import ConfigError
+from consent.regional import RegionalPolicy
+from consent.regions import Region
+from tests.conftest import page_app
+from tests.reference import NodeReference
+
+US_CA = {"cf-ipcountry": "US", "cf-region-code": "CA"}
+GERMANY = {"cf-ipcountry": "DE"}
+PAGE = {"accept": "text/html", "sec-fetch-dest": "document"}
+LINK = "Do Not Sell or Share My Personal Information"
+HONOURED = "Opt-Out Request Honored"
+
+
+def regional(make_config: Callable[..., ConsentConfig], **overrides: Any) -> TestClient:
+    values: dict[str, Any] = {"region_source": "cloudflare"}
+    values.update(overrides)
+    return TestClient(ConsentMiddleware(page_app(), config=make_config(**values)))
+
+
+def receipts(audit_url: str) -> list[dict[str, Any]]:
+    """The stored receipts; none when no decision ever opened the store."""
+    path = Path(audit_url.removeprefix("sqlite:///"))
+    if not path.exists():
+        return []
+    with sqlite3.connect(path) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(row) for row in db.execute("SELECT * FROM receipts ORDER BY seq")]
+
+
+def banner_visible(page: str) -> bool:
+    match = re.search(r"<div class=\"cst\"[^>]*>", page)
+    assert match, "every page carries the banner element"
+    return " hidden" not in match.group(0)
+
+
+def page_gpp(page: str) -> dict[str, Any]:
+    match = re.search(r'<script src="[^"]*/gpp\.[0-9a-f]+\.js" data-gpp="([^"]+)"', page)
+    assert match, "the GPP API's script is in the page"
+    data: dict[str, Any] = json.loads(html.unescape(match.group(1)))
+    return data
+
+
+# ----- configuration -----------------------------------------------------------------------
+
+
+def test_regions_are_off_by_default_and_a_country_header_counts_for_nothing(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    client = TestClient(ConsentMiddleware(page_app(), config=make_config()))
+    page = client.get("/", headers={**US_CA, **PAGE})
+    assert banner_visible(page.text)
+    assert LINK not in page.text
+    assert "gpp." not in page.text
+    assert "cf-ipcountry" not in page.headers["vary"].lower()
+    assert client.get("/.well-known/gpc.json").status_code == 404
+
+
+def test_forged_header_from_a_client_is_ignored_when_another_source_is_trusted(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    client = regional(make_config, region_source="cloudfront")
+    page = client.get("/", headers={**US_CA, **PAGE})
+    assert banner_visible(page.text)  # unknown: the strictest model, opt-in
+    assert page_gpp(page.text)["applicableSections"] == [-1]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("region_source", "akamai"),
+        ("region_source", "header:bad name"),
+        ("region_source", 42),
+        ("regions", {"Germany": "opt_in"}),
+        ("regions", {"DE": "opt_maybe"}),
+        ("regions", {}),
+        ("regions", ["DE"]),
+        ("gpp_cmp_id", 0),
+        ("gpp_cmp_id", True),
+        ("google_consent_mode_type", "full"),
+    ],
+)
+def test_bad_region_settings_are_named(
+    make_config: Callable[..., ConsentConfig], setting: str, value: object
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_config(**{"region_source": "cloudflare", setting: value})
+    assert caught.value.setting == setting
+    assert setting in str(caught.value)
+
+
+def test_toml_takes_the_rules_and_the_source(tmp_path: Path) -> None:
+    path = tmp_path / "consent.toml"
+    path.write_text(
+        'secret_key = "a-secret-key-of-enough-length"\n'
+        'region_source = "header:x-country,x-region"\n'
+        "gpp_cmp_id = 300\n"
+        "[regions]\n"
+        '"*" = "notice_only"\n'
+        'EEA = "opt_in"\n'
+        '"US-CA" = "opt_out"\n'
+    )
+    config = ConsentConfig.from_toml(path)
+    assert config.region_source == "header:x-country,x-region"
+    assert config.regions == {"*": "notice_only", "EEA": "opt_in", "US-CA": "opt_out"}
+    assert config.gpp_cmp_id == 300
+    path.write_text('secret_key = "a-secret-key-of-enough-length"\n[regions]\nXX1 = "opt_in"\n')
+    with pytest.raises(ConfigError, match="key 'regions'"):
+        ConsentConfig.from_toml(path)
+
+
+# ----- each model ----------------------------------------------------------------------------
+
+
+def test_a_us_visitor_gets_the_opt_out_model(
+    make_config: Callable[..., ConsentConfig], audit_url: str
+) -> None:
+    client = regional(make_config)
+    page = client.get("/", headers={**US_CA, **PAGE})
+    assert not banner_visible(page.text)
+    assert LINK in page.text and "data-consent-open" in page.text
+    assert HONOURED not in page.text
+    assert page.headers["x-consent-decided"] == "False"
+    vary = page.headers["vary"].lower()
+    assert "cf-ipcountry" in vary and "cf-region-code" in vary
+    state = client.get("/_consent/state", headers=US_CA).json()
+    assert state["model"] == "opt_out" and state["region"] == "US-CA"
+    assert "marketing" in state["granted"]  # on until the visitor opts out
+    values = gpp_module.decode(state["gpp"]["gppString"]).sections["usca"]
+    assert values["SaleOptOut"] == values["SharingOptOut"] == gpp_module.NO
+    assert values["Gpc"] is False
+    assert receipts(audit_url) == []  # nothing decided, nothing recorded
+
+
+def test_scope_tells_the_app_which_model_applied(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["consent"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    config = make_config(region_source="cloudflare")
+    client = TestClient(ConsentMiddleware(app, config=config))
+    client.get("/", headers={"cf-ipcountry": "US", "cf-region-code": "VA"})
+    client.get("/", headers=GERMANY)
+    client.get("/", headers={"cf-ipcountry": "XX"})
+    us, de, unknown = seen
+    assert (us.model, us.region, us.rule) == ("opt_out", "US-VA", "US-STATES-WITH-PRIVACY-LAWS")
+    assert us.allows("marketing") and not us.decided
+    assert us.gpp_sid == (9,) and us.gpp.startswith("DBAB")
+    assert (de.model, de.region, de.rule) == ("opt_in", "DE", "EEA")
+    assert not de.allows("marketing")
+    assert (unknown.model, unknown.region) == ("opt_in", "unknown")
+
+
+def test_an_eu_visitor_and_an_unknown_one_get_the_banner(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    client = regional(make_config)
+    for headers in (GERMANY, {}, {"cf-ipcountry": "T1"}):
+        page = client.get("/", headers={**headers, **PAGE})
+        assert banner_visible(page.text), headers
+        assert LINK not in page.text
+
+
+def test_notice_only_and_none(make_config: Callable[..., ConsentConfig]) -> None:
+    client = regional(make_config, regions={"JP": "notice_only", "BR": "none", "*": "opt_in"})
+    notice = client.get("/", headers={"cf-ipcountry": "JP", **PAGE}).text
+    assert not banner_visible(notice)
+    assert "This site uses cookies and similar technologies" in notice
+    assert "Your Privacy Choices" in notice
+    quiet = client.get("/", headers={"cf-ipcountry": "BR", **PAGE}).text
+    assert not banner_visible(quiet)
+    assert LINK not in quiet and "data-consent-open" in quiet
+    choices = client.get("/_consent/preferences", headers={"cf-ipcountry": "BR"})
+    assert choices.status_code == 200 and 'name="category"' in choices.text
+
+
+def test_a_resolver_decides_and_a_failing_one_means_unknown(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    def resolver(scope: Any) -> str | None:
+        if scope["path"].endswith("/boom"):
+            raise RuntimeError("geo database missing")
+        return "US-CO"
+
+    client = regional(make_config, region_source=resolver)
+    page = client.get("/", headers={**PAGE, "cf-ipcountry": "DE"})
+    assert not banner_visible(page.text)  # the resolver, not the header, decides
+    assert "cf-ipcountry" not in page.headers["vary"].lower()
+    assert banner_visible(client.get("/news/boom", headers=PAGE).text)  # unknown: opt-in
+    answer = client.get("/_consent/state").json()
+    assert answer["region"] == "US-CO"
+
+
+def test_the_page_cache_keeps_each_region_its_own_page(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    client = regional(make_config)
+    for _ in range(2):
+        assert not banner_visible(client.get("/", headers={**US_CA, **PAGE}).text)
+        assert banner_visible(client.get("/", headers={**GERMANY, **PAGE}).text)
+
+
+def test_shared_cache_mode_varies_on_the_location(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    client = regional(make_config, shared_cache_mode=True)
+    page = client.get("/", headers={**US_CA, **PAGE})
+    assert "cf-ipcountry" in page.headers["vary"].lower()
+    ours = ("consent=", "consent_csrf=")
+    assert not any(c.startswith(ours) for c in page.headers.get_list("set-cookie"))
+    assert LINK in page.text
+
+
+# ----- opting out ------------------------------------------------------------------------------
+
+
+def test_opting_out_on_the_choices_page_is_a_receipt(
+    make_config: Callable[..., ConsentConfig], audit_url: str
+) -> None:
+    client = regional(make_config)
+    choices = client.get("/_consent/preferences?next=/news/a", headers=US_CA)
+    assert "Your Privacy Choices" in choices.text
+    form = re.search(r'<form class="[^"]*cst-optout-form.*?</form>', choices.text, re.S)
+    assert form
+    fields = re.findall(r'name="([^"]+)" value="([^"]*)"', form.group(0))
+    assert ("category", "marketing") not in fields
+    answer = client.post(
+        "/_consent/decision",
+        content=urlencode(fields),
+        headers={**US_CA, "content-type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/news/a"
+    (stored,) = receipts(audit_url)
+    assert stored["method"] == "optout" and stored["action"] == "custom"
+    assert (stored["region"], stored["privacy_model"]) == ("US-CA", "opt_out")
+    assert "marketing" in stored["refused"]
+    values = gpp_module.decode(stored["gpp"]).sections["usca"]
+    assert values["SaleOptOut"] == values["SharingOptOut"] == gpp_module.YES
+    state = client.get("/_consent/state", headers=US_CA).json()
+    assert state["decided"] and "marketing" not in state["granted"]
+    shown = client.get("/_consent/receipt").json()["receipts"][0]
+    assert shown["region"] == "US-CA" and shown["gpp"] == stored["gpp"]
+
+
+def test_receipts_of_a_site_without_regions_stay_as_they_were(
+    make_config: Callable[..., ConsentConfig], audit_url: str
+) -> None:
+    client = TestClient(ConsentMiddleware(page_app(), config=make_config()))
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text)
+    assert token
+    client.post("/_consent/decision", data={"action": "reject_all", "csrf_token": token.group(1)})
+    (stored,) = receipts(audit_url)
+    assert stored["region"] is None and stored["privacy_model"] is None and stored["gpp"] is None
+
+
+# ----- GPC -------------------------------------------------------------------------------------
+
+
+def test_gpc_in_an_opt_out_region_is_recorded_once_and_shown(
+    make_config: Callable[..., ConsentConfig], audit_url: str
+) -> None:
+    client = regional(make_config)
+    signal = {**US_CA, **PAGE, "sec-gpc": "1"}
+    first = client.get("/", headers=signal)
+    assert HONOURED in first.text and not banner_visible(first.text)
+    assert any(c.startswith("consent=") for c in first.headers.get_list("set-cookie"))
+    (stored,) = receipts(audit_url)
+    assert (stored["method"], stored["action"], stored["rule"]) == ("gpc", "gpc", "gpc")
+    assert "marketing" in stored["refused"] and stored["privacy_model"] == "opt_out"
+    assert gpp_module.decode(stored["gpp"]).sections["usca"]["Gpc"] is True
+    for _ in range(3):
+        again = client.get("/", headers=signal)
+        assert HONOURED in again.text
+        assert not any(c.startswith("consent=") for c in again.headers.get_list("set-cookie"))
+    client.get("/news/b", headers=signal)
+    assert len(receipts(audit_url)) == 1  # once per consent id, not per request
+    assert client.get("/_consent/state", headers=signal).json()["gpc"] is True
+
+
+def test_gpc_in_an_opt_in_region_refuses_marketing_without_a_receipt(
+    make_config: Callable[..., ConsentConfig], audit_url: str
+) -> None:
+    client = regional(make_config)
+    page = client.get("/", headers={**GERMANY, **PAGE, "sec-gpc": "1"})
+    assert banner_visible(page.text)
+    assert HONOURED not in page.text  # the banner's own GPC note says it
+    assert "Global Privacy Control" in page.text
+    assert receipts(audit_url) == []
+
+
+def test_gpc_from_a_script_fetch_records_nothing(
+    make_config: Callable[..., ConsentConfig], audit_url: str
+) -> None:
+    client = regional(make_config)
+    client.get("/state", headers={**US_CA, "sec-gpc": "1", "accept": "application/json"})
+    assert receipts(audit_url) == []
+
+
+def test_gpc_json_is_served(make_config: Callable[..., ConsentConfig]) -> None:
+    client = regional(make_config)
+    answer = client.get("/.well-known/gpc.json")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    body = answer.json()
+    assert body["gpc"] is True
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", body["lastUpdate"])
+
+
+# ----- GPP -----------------------------------------------------------------------------------
+
+
+def test_the_page_carries_the_gpp_api_first_in_its_head(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    client = regional(make_config)
+    page = client.get("/", headers={**US_CA, **PAGE}).text
+    head = page[page.index("<head>") : page.index("</head>")]
+    assert head.index("/gpp.") < head.index("<script", 0) + 40
+    data = page_gpp(page)
+    assert data["cmpId"] == 1 and data["applicableSections"] == [8]
+    assert data["parsedSections"]["usca"]["SaleOptOut"] == gpp_module.NO
+
+
+def test_the_gpp_script_stays_small() -> None:
+    (script,) = [a for a in assets().values() if a.logical_name == "gpp.js"]
+    assert len(gzip.compress(script.body, 9)) <= 2048
+
+
+STATES = st.sampled_from(["CA", "VA", "CO", "UT", "CT", "TX", "OR", None])
+
+
+@settings(max_examples=40, deadline=None)
+@given(state=STATES, opted_out=st.booleans(), gpc=st.booleans())
+def test_gpp_strings_of_every_choice_decode_in_iabs_library(
+    gpp_reference: NodeReference, state: str | None, opted_out: bool, gpc: bool
+) -> None:
+    config = ConsentConfig(secret_key="k" * 32, region_source="cloudflare")
+    policy = RegionalPolicy(config, frozenset(config.category_ids))
+    string, sids, parsed = policy.gpp_for(Region("US", state), opted_out=opted_out, gpc=gpc)
+    sections = json.loads(parsed)
+    (name,) = sections
+    answer = gpp_reference.ask({"decode": string, "fields": {name: list(sections[name])}})
+    assert "error" not in answer, answer
+    assert answer["sectionIds"] == list(sids)
+    assert answer["sections"][name] == sections[name]
+    expected = gpp_module.YES if opted_out else gpp_module.NO
+    assert sections[name]["SaleOptOut"] == expected
+    if "Gpc" in sections[name]:
+        assert sections[name]["Gpc"] is gpc
