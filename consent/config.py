@@ -138,9 +138,7 @@ class ConsentConfig:
     own_domains: Sequence[str] = ()
     honour_gpc: bool = True
     google_consent_mode: bool = True
-    # Google Consent Mode options (docs/configuration.md): "advanced" sets the defaults and
-    # lets Google's tags send cookieless pings; "basic" also keeps them out until consent.
-    google_consent_mode_type: Literal["basic", "advanced"] = "advanced"
+    # Google Consent Mode options (docs/configuration.md).
     google_ads_data_redaction: bool = False
     google_url_passthrough: bool = False
     google_consent_mapping: Mapping[str, str] = field(
@@ -444,9 +442,6 @@ class ConsentConfig:
             RegionRules(self.regions)
         _check_int("gpp_cmp_id", self.gpp_cmp_id, 1, 4095)
         _check_int("gpp_cmp_version", self.gpp_cmp_version, 0, 4095)
-        _check_choice(
-            "google_consent_mode_type", self.google_consent_mode_type, ("basic", "advanced")
-        )
         for name in ("google_ads_data_redaction", "google_url_passthrough"):
             _check_type(name, getattr(self, name), bool)
 
@@ -738,7 +733,6 @@ def _kwargs_from_toml(data: Mapping[str, Any], *, base: Path) -> dict[str, Any]:
         "region_source",
         "gpp_cmp_id",
         "gpp_cmp_version",
-        "google_consent_mode_type",
         "google_ads_data_redaction",
         "google_url_passthrough",
     }

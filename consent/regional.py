@@ -13,7 +13,15 @@ from dataclasses import replace
 
 from consent import gpp
 from consent.config import ConsentConfig
-from consent.regions import Applied, PrivacyModel, Region, RegionRules, gpp_section, header_source
+from consent.regions import (
+    GROUPS,
+    Applied,
+    PrivacyModel,
+    Region,
+    RegionRules,
+    gpp_section,
+    header_source,
+)
 from consent.state import ConsentState
 from consent.types import Scope
 
@@ -43,6 +51,31 @@ class RegionalPolicy:
         self.all_categories = all_categories
         self.marketing = frozenset({"marketing"}) & all_categories
         self._gpp: dict[tuple[str | None, bool, bool], tuple[str, tuple[int, ...], str]] = {}
+
+    def google_regions(self, gpc_refuses: frozenset[str]) -> dict[str, object]:
+        """Consent Mode defaults by region (Google's ``region`` parameter, ISO 3166 codes):
+        whether the rest of the world starts granted, the codes that start granted or denied,
+        and the categories GPC refuses. Google prefers the most specific code, as the rules do."""
+        rules = self.rules.rules
+        by_code: dict[str, bool] = {}
+        # Groups first, so that a rule naming one of their members overrides them.
+        for key in sorted(rules, key=lambda key: key not in GROUPS):
+            if key != "*":
+                for code in GROUPS.get(key, {key}):
+                    by_code[code] = rules[key] is not PrivacyModel.OPT_IN
+        rest = rules.get("*", self.rules.strictest) is not PrivacyModel.OPT_IN
+        # A code is named only where it differs from what covers it: its country, else the rest.
+        differs = {
+            code: on
+            for code, on in by_code.items()
+            if on != by_code.get(code.partition("-")[0] if "-" in code else "*", rest)
+        }
+        return {
+            "other": "granted" if rest else "denied",
+            "granted": sorted(code for code, on in differs.items() if on),
+            "denied": sorted(code for code, on in differs.items() if not on),
+            "gpc": sorted(gpc_refuses),
+        }
 
     def applied(self, scope: Scope) -> Applied:
         """The model for this request's visitor; unknown (the strictest) when the source is

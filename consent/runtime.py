@@ -157,6 +157,14 @@ class ConsentRuntime:
             block_undeclared=config.undeclared_cookies == "block",
         )
         self.gpc_refuses = frozenset({MARKETING}) & self.all_categories
+        self.gcm_options = {
+            name: True
+            for name, on in (
+                ("ads_data_redaction", config.google_ads_data_redaction),
+                ("url_passthrough", config.google_url_passthrough),
+            )
+            if on
+        }
         # Regions only when a trusted source of location is configured (docs/regions.md).
         self.regional: RegionalPolicy | None = None
         if config.region_source is not None:
@@ -285,6 +293,10 @@ class ConsentRuntime:
                 gcm_url=self.asset_url("gcm.js", root_path),
                 google_consent_mode=self.config.google_consent_mode,
                 gcm_mapping=dict(self.config.google_consent_mapping),
+                gcm_regions=self.regional.google_regions(self.gpc_refuses)
+                if self.regional is not None
+                else None,
+                gcm_options=self.gcm_options,
                 granted=granted,
                 nonce=NONCE_MARKER,
             )

@@ -99,7 +99,8 @@ def test_forged_header_from_a_client_is_ignored_when_another_source_is_trusted(
         ("regions", ["DE"]),
         ("gpp_cmp_id", 0),
         ("gpp_cmp_id", True),
-        ("google_consent_mode_type", "full"),
+        ("google_ads_data_redaction", "yes"),
+        ("google_url_passthrough", 1),
     ],
 )
 def test_bad_region_settings_are_named(

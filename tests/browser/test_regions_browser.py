@@ -1,0 +1,162 @@
+"""Regions in a real Chromium: the opt-out link, GPC, the choices page without script, the
+``__gpp`` API as an ad tag's reader sees it, and axe on what regions add."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from consent import ConsentMiddleware
+from consent import gpp as gpp_module
+from tests.browser.conftest import LiveServer, demo_config
+from tests.browser.test_banner_browser import _axe
+from tests.reference import NodeReference
+
+pytestmark = pytest.mark.browser
+
+# The reader an ad tag would be: it asks __gpp as soon as it runs, in the head.
+READER = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Front page</title>
+<script>
+window.gppSeen = [];
+__gpp("addEventListener", function (event, ok) {
+  if (ok && event.eventName === "signalStatus" && event.data === "ready") {
+    window.gppSeen.push({string: event.pingData.gppString, sids: event.pingData.applicableSections});
+  }
+});
+__gpp("getField", function (value) { window.gppSaleOptOut = value; }, "usca.SaleOptOut");
+</script>
+</head><body><main><h1>Front page</h1><p>News of the day.</p></main></body></html>"""
+
+US_CA = {"cf-ipcountry": "US", "cf-region-code": "CA"}
+LINK = "Do Not Sell or Share My Personal Information"
+
+
+@pytest.fixture
+def regional_site(tmp_path: Path) -> Iterator[LiveServer]:
+    async def front(request: Request) -> HTMLResponse:
+        return HTMLResponse(READER)
+
+    app = Starlette(routes=[Route("/", front)])
+    config = demo_config(tmp_path, region_source="cloudflare")
+    with LiveServer(ConsentMiddleware(app, config=config)) as server:
+        yield server
+
+
+def reader_sees(browser: Any, site: LiveServer, headers: dict[str, str]) -> tuple[Any, Any]:
+    context = browser.new_context(extra_http_headers=headers)
+    page = context.new_page()
+    page.goto(site.url + "/", wait_until="networkidle")
+    return context, page
+
+
+def decoded(gpp_reference: NodeReference, string: str) -> dict[str, Any]:
+    answer = gpp_reference.ask(
+        {"decode": string, "fields": {"usca": ["SaleOptOut", "SharingOptOut", "Gpc"]}}
+    )
+    assert "error" not in answer, answer
+    sections: dict[str, Any] = answer["sections"]["usca"]
+    return sections
+
+
+def test_a_us_visitor_without_gpc(
+    browser: Any, regional_site: LiveServer, gpp_reference: NodeReference
+) -> None:
+    context, page = reader_sees(browser, regional_site, US_CA)
+    assert not page.locator("[data-consent-banner]").is_visible()
+    link = page.get_by_role("link", name=LINK)
+    assert link.is_visible()
+    assert page.get_by_text("Opt-Out Request Honored").count() == 0
+    (seen,) = page.evaluate("window.gppSeen")
+    assert seen["sids"] == [8]
+    assert decoded(gpp_reference, seen["string"]) == {
+        "SaleOptOut": gpp_module.NO,
+        "SharingOptOut": gpp_module.NO,
+        "Gpc": False,
+    }
+    assert page.evaluate("window.gppSaleOptOut") == gpp_module.NO
+    context.close()
+
+
+def test_a_us_visitor_with_gpc(
+    browser: Any, regional_site: LiveServer, gpp_reference: NodeReference
+) -> None:
+    context, page = reader_sees(browser, regional_site, {**US_CA, "Sec-GPC": "1"})
+    assert page.get_by_text("Opt-Out Request Honored").is_visible()
+    (seen,) = page.evaluate("window.gppSeen")
+    assert decoded(gpp_reference, seen["string"]) == {
+        "SaleOptOut": gpp_module.YES,
+        "SharingOptOut": gpp_module.YES,
+        "Gpc": True,
+    }
+    assert "consent" in {c["name"] for c in context.cookies()}  # the signal's receipt
+    context.close()
+
+
+def test_a_us_visitor_opts_out_on_the_choices_page_without_script(
+    browser: Any, regional_site: LiveServer, gpp_reference: NodeReference
+) -> None:
+    context = browser.new_context(extra_http_headers=US_CA, java_script_enabled=False)
+    page = context.new_page()
+    page.goto(regional_site.url + "/", wait_until="networkidle")
+    page.get_by_role("link", name=LINK).click()
+    page.wait_for_load_state("networkidle")
+    assert "/_consent/preferences" in page.url
+    page.get_by_role("button", name="Opt out of the sale and sharing").click()
+    page.wait_for_load_state("networkidle")
+    assert page.url == regional_site.url + "/"
+    # Without script nobody calls __gpp, but the page carries the string ad tags would get.
+    data = json.loads(page.locator("script[data-gpp]").get_attribute("data-gpp"))
+    context.close()
+    assert decoded(gpp_reference, data["gppString"])["SaleOptOut"] == gpp_module.YES
+
+
+def test_a_us_visitor_opts_out_and_the_reader_sees_it(
+    browser: Any, regional_site: LiveServer, gpp_reference: NodeReference
+) -> None:
+    context, page = reader_sees(browser, regional_site, US_CA)
+    page.goto(regional_site.url + "/_consent/preferences?next=/", wait_until="networkidle")
+    page.get_by_role("button", name="Opt out of the sale and sharing").click()
+    page.wait_for_url(regional_site.url + "/")
+    page.wait_for_load_state("networkidle")
+    (seen,) = page.evaluate("window.gppSeen")
+    assert decoded(gpp_reference, seen["string"]) == {
+        "SaleOptOut": gpp_module.YES,
+        "SharingOptOut": gpp_module.YES,
+        "Gpc": False,
+    }
+    context.close()
+
+
+def test_an_eu_visitor_and_a_forged_header_get_the_banner(
+    browser: Any, regional_site: LiveServer
+) -> None:
+    for headers in ({"cf-ipcountry": "FR"}, {}, {"CloudFront-Viewer-Country": "US"}):
+        context, page = reader_sees(browser, regional_site, headers)
+        assert page.locator("[data-consent-banner]").is_visible(), headers
+        assert page.get_by_role("link", name=LINK).count() == 0
+        (seen,) = page.evaluate("window.gppSeen")
+        assert seen["sids"] == [-1]
+        context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_no_axe_violation_in_the_opt_out_link_and_choices(
+    browser: Any, regional_site: LiveServer, scheme: str
+) -> None:
+    context = browser.new_context(extra_http_headers={**US_CA, "Sec-GPC": "1"}, color_scheme=scheme)
+    page = context.new_page()
+    page.goto(regional_site.url + "/", wait_until="networkidle")
+    link = _axe(page, ".cst-optout")
+    page.goto(regional_site.url + "/_consent/preferences", wait_until="networkidle")
+    choices = _axe(page, "main")
+    context.close()
+    assert link == [] and choices == [], [v["id"] for v in link + choices]
