@@ -376,3 +376,64 @@ def test_gpp_strings_of_every_choice_decode_in_iabs_library(
     assert sections[name]["SaleOptOut"] == expected
     if "Gpc" in sections[name]:
         assert sections[name]["Gpc"] is gpc
+
+
+def test_the_admin_lookup_shows_the_region_fields(
+    make_config: Callable[..., ConsentConfig], audit_url: str
+) -> None:
+    import base64
+
+    client = regional(make_config, admin_user="dpo", admin_password="a-long-admin-password")
+    client.get("/", headers={**US_CA, **PAGE, "sec-gpc": "1"})
+    (stored,) = receipts(audit_url)
+    auth = {"authorization": "Basic " + base64.b64encode(b"dpo:a-long-admin-password").decode()}
+    page = client.get(
+        "/_consent/admin/lookup", params={"consent_id": stored["consent_id"]}, headers=auth
+    ).text
+    for name, value in (("region", "US-CA"), ("privacy_model", "opt_out"), ("method", "gpc")):
+        assert f'<th scope="row">{name}</th><td>{value}</td>' in page
+    assert html.escape(stored["gpp"]) in page
+
+
+# ----- Google Consent Mode -------------------------------------------------------------------
+
+
+def gcm_attribute(page: str, name: str) -> Any:
+    match = re.search(r'<script src="[^"]*/gcm\.[0-9a-f]+\.js"[^>]*>', page)
+    assert match, "the Consent Mode script is in the page"
+    value = re.search(rf'{name}="([^"]*)"', match.group(0))
+    return None if value is None else json.loads(html.unescape(value.group(1)))
+
+
+def test_consent_mode_defaults_follow_the_regions(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    client = regional(
+        make_config,
+        regions={"US": "opt_out", "US-TX": "opt_in", "EEA": "opt_in", "*": "opt_in"},
+        google_ads_data_redaction=True,
+        google_url_passthrough=True,
+    )
+    page = client.get("/", headers={**US_CA, **PAGE}).text
+    assert gcm_attribute(page, "data-regions") == {
+        "other": "denied",
+        "granted": ["US"],
+        "denied": ["US-TX"],
+        "gpc": ["marketing"],
+    }
+    assert gcm_attribute(page, "data-options") == {
+        "ads_data_redaction": True,
+        "url_passthrough": True,
+    }
+    # The visitor's own state follows at once: an opt-out region grants until an opt-out.
+    assert "marketing" in gcm_attribute(page, "data-granted")
+
+
+def test_consent_mode_without_regions_is_as_before(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    client = TestClient(ConsentMiddleware(page_app(), config=make_config()))
+    page = client.get("/", headers=PAGE).text
+    assert gcm_attribute(page, "data-regions") is None
+    assert gcm_attribute(page, "data-options") is None
+    assert gcm_attribute(page, "data-granted") is None

@@ -160,3 +160,34 @@ def test_no_axe_violation_in_the_opt_out_link_and_choices(
     choices = _axe(page, "main")
     context.close()
     assert link == [] and choices == [], [v["id"] for v in link + choices]
+
+
+def consent_commands(page: Any) -> list[list[Any]]:
+    commands: list[list[Any]] = page.evaluate(
+        "Array.from(window.dataLayer || []).map(function (a) { return Array.from(a); })"
+    )
+    return [c for c in commands if c[0] in ("consent", "set")]
+
+
+@pytest.mark.parametrize("gpc", [False, True])
+def test_consent_mode_defaults_per_region_in_the_browser(
+    browser: Any, regional_site: LiveServer, gpc: bool
+) -> None:
+    headers = {**US_CA, **({"Sec-GPC": "1"} if gpc else {})}
+    context = browser.new_context(extra_http_headers=headers)
+    if gpc:
+        context.add_init_script(
+            "Object.defineProperty(navigator, 'globalPrivacyControl', {value: true})"
+        )
+    page = context.new_page()
+    page.goto(regional_site.url + "/", wait_until="networkidle")
+    commands = consent_commands(page)
+    context.close()
+    everywhere, us, update = commands[:3]
+    assert everywhere[1] == "default" and everywhere[2]["ad_storage"] == "denied"
+    assert "region" not in everywhere[2]
+    assert us[1] == "default" and "US" in us[2]["region"]
+    ads = "denied" if gpc else "granted"
+    assert us[2]["ad_storage"] == us[2]["ad_personalization"] == ads
+    assert us[2]["analytics_storage"] == "granted"
+    assert update[1] == "update" and update[2]["ad_storage"] == ads
