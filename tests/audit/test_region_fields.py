@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import replace
+from typing import Literal
 
 from consent.audit import Decision
 from consent.audit.base import BaseStore
@@ -29,11 +30,13 @@ async def test_region_fields_are_stored_verified_and_exported(store: BaseStore) 
     assert read == stored
     assert "region" not in before.content() and stored.content()["gpp"] == GPP
     assert (await store.verify(full=True)).ok
-    for fmt, reader in (("jsonl", read_jsonl), ("csv", read_csv)):
+    formats: tuple[Literal["jsonl", "csv"], ...] = ("jsonl", "csv")
+    for fmt in formats:
         out = io.StringIO()
         assert await export_receipts(store, out, fmt=fmt) == 2
         out.seek(0)
-        assert [r.gpp for r in reader(out)] == [None, GPP], fmt
+        back = read_jsonl(out) if fmt == "jsonl" else read_csv(out)
+        assert [r.gpp for r in back] == [None, GPP], fmt
     out = io.StringIO()
     await export_receipts(store, out, fmt="csv")
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
