@@ -309,21 +309,29 @@ class ConsentRuntime:
         return cached.replace(f' nonce="{NONCE_MARKER}"', "")
 
     def gpp_script(self, state: ConsentState, root_path: str) -> str:
-        """The ``__gpp`` API's tag with this visitor's GPP string and parsed sections."""
+        """The ``__gpp`` API's tag with this visitor's GPP string and parsed sections.
+
+        In shared-cache mode one page serves every visitor of a region, so it carries the
+        string of an undecided one and says it is pending: the script asks the state endpoint
+        for this visitor's before it reports the signal ready.
+        """
         assert self.regional is not None
-        parsed = "{}"
-        if state.gpp is not None and state.gpp_sid != (-1,):
-            region = Region.parse(state.region)
-            parsed = self.regional.gpp_for(
-                region, opted_out=not self.gpc_refuses <= state.granted, gpc=state.gpc
-            )[2]
+        shared = self.config.shared_cache_mode
+        if shared:
+            opted_out = state.model == "opt_in" or (state.gpc and bool(self.gpc_refuses))
+        else:
+            opted_out = not self.gpc_refuses <= state.granted
+        string, sids, parsed = self.regional.gpp_for(
+            Region.parse(state.region), opted_out=opted_out, gpc=state.gpc
+        )
         data = {
             "cmpId": self.config.gpp_cmp_id,
             "cmpVersion": self.config.gpp_cmp_version,
-            "gppString": state.gpp or "",
-            "applicableSections": list(state.gpp_sid),
+            "gppString": string,
+            "applicableSections": list(sids),
             "parsedSections": json.loads(parsed),
             "stateUrl": self.urls_for(root_path).state,
+            "pending": shared,
         }
         return (
             f'<script src="{html.escape(self.asset_url("gpp.js", root_path))}" '

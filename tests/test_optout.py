@@ -437,3 +437,33 @@ def test_consent_mode_without_regions_is_as_before(
     assert gcm_attribute(page, "data-regions") is None
     assert gcm_attribute(page, "data-options") is None
     assert gcm_attribute(page, "data-granted") is None
+
+
+def test_a_shared_page_carries_an_undecided_string_marked_pending(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    client = regional(make_config, shared_cache_mode=True)
+    fresh = page_gpp(client.get("/", headers={**US_CA, **PAGE}).text)
+    assert fresh["pending"] is True
+    assert fresh["parsedSections"]["usca"]["SaleOptOut"] == gpp_module.NO
+    # An opted-out visitor gets the very same page; the state endpoint has their string.
+    client.post(
+        "/_consent/decision",
+        data={"action": "reject_all"},
+        headers={**US_CA, "sec-fetch-site": "same-origin"},
+    )
+    assert client.get("/_consent/state", headers=US_CA).json()["decided"]
+    again = page_gpp(client.get("/", headers={**US_CA, **PAGE}).text)
+    assert again == fresh
+    mine = client.get("/_consent/state", headers=US_CA).json()["gpp"]
+    assert mine["parsedSections"]["usca"]["SaleOptOut"] == gpp_module.YES
+
+
+def test_a_page_of_its_own_carries_the_visitors_string_ready(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    client = regional(make_config)
+    data = page_gpp(client.get("/", headers={**US_CA, **PAGE, "sec-gpc": "1"}).text)
+    assert data["pending"] is False
+    assert data["parsedSections"]["usca"]["SaleOptOut"] == gpp_module.YES
+    assert data["parsedSections"]["usca"]["Gpc"] is True

@@ -1,22 +1,25 @@
 /* consent: the IAB GPP CMP API (version 1.1) as window.__gpp, for ad tags that read the
-   visitor's US privacy choices. The string is computed on the server; this only serves it,
-   and fetches it again after a decision taken without a reload. */
+   visitor's US privacy choices. The string is computed on the server; this only serves it.
+   It asks the state endpoint again after a decision taken without a reload, and at once on
+   a page every visitor shares (shared-cache mode), where the signal is ready only then. */
 (function () {
   "use strict";
   var N = __CONSENT_NAMES__, w = window, doc = document, me = doc.currentScript;
   var d = JSON.parse(me.getAttribute("data-gpp"));
-  var listeners = {}, next = 1;
+  var listeners = {}, next = 1, ready = !d.pending;
   var queued = w.__gpp && w.__gpp.queue;
 
+  function copy(value) { return JSON.parse(JSON.stringify(value)); }
+
   function ping() {
-    var sids = d.applicableSections, names = [];
-    for (var k in d.parsedSections) names.push(k);
+    var sids = d.applicableSections;
     return {
-      gppVersion: "1.1", cmpStatus: "loaded", cmpDisplayStatus: "hidden", signalStatus: "ready",
+      gppVersion: "1.1", cmpStatus: "loaded", cmpDisplayStatus: "hidden",
+      signalStatus: ready ? "ready" : "not ready",
       supportedAPIs: ["7:usnat", "8:usca", "9:usva", "10:usco", "11:usut", "12:usct"],
       cmpId: d.cmpId, sectionList: sids[0] > 0 ? sids.slice() : [],
       applicableSections: sids.slice(), gppString: d.gppString,
-      parsedSections: JSON.parse(JSON.stringify(d.parsedSections))
+      parsedSections: copy(d.parsedSections)
     };
   }
 
@@ -24,25 +27,30 @@
     return { eventName: name, listenerId: id, data: data, pingData: ping() };
   }
 
+  function tell(name, data) {
+    for (var id in listeners) listeners[id](event(name, data, +id), true);
+  }
+
   function api(command, callback, parameter) {
-    var section, parts;
+    var section, parts, id;
     if (typeof callback !== "function") return;
     switch (command) {
       case "ping": return callback(ping(), true);
       case "addEventListener":
-        var id = next++;
+        id = next++;
         listeners[id] = callback;
         callback(event("listenerRegistered", true, id), true);
-        return callback(event("signalStatus", "ready", id), true);
+        if (ready) callback(event("signalStatus", "ready", id), true);
+        return;
       case "removeEventListener":
-        var had = parameter in listeners;
+        id = parameter in listeners;
         delete listeners[parameter];
-        return callback(had, true);
+        return callback(id, true);
       case "hasSection":
         return callback(Object.prototype.hasOwnProperty.call(d.parsedSections, parameter), true);
       case "getSection":
         section = d.parsedSections[parameter];
-        return callback(section ? JSON.parse(JSON.stringify(section)) : null, true);
+        return callback(section ? copy(section) : null, true);
       case "getField":
         parts = String(parameter).split(".");
         section = d.parsedSections[parts[0]];
@@ -71,16 +79,20 @@
     }, call.parameter);
   });
 
-  // A decision taken by the banner script changes the string: the server's state has it.
-  doc.addEventListener(N.event, function () {
+  // The server's state has this visitor's string: after a decision, or on a shared page.
+  function refresh() {
     fetch(d.stateUrl, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (s) {
         if (!s || !s.gpp) return;
+        var changed = s.gpp.gppString !== d.gppString;
         d.gppString = s.gpp.gppString;
         d.applicableSections = s.gpp.applicableSections;
         d.parsedSections = s.gpp.parsedSections;
-        for (var id in listeners) listeners[id](event("sectionChange", d.applicableSections, +id), true);
+        if (!ready) { ready = true; tell("signalStatus", "ready"); }
+        else if (changed) tell("sectionChange", d.applicableSections);
       }, function () {});
-  });
+  }
+  if (!ready) refresh();
+  doc.addEventListener(N.event, refresh);
 })();

@@ -191,3 +191,23 @@ def test_consent_mode_defaults_per_region_in_the_browser(
     assert us[2]["ad_storage"] == us[2]["ad_personalization"] == ads
     assert us[2]["analytics_storage"] == "granted"
     assert update[1] == "update" and update[2]["ad_storage"] == ads
+
+
+def test_on_a_shared_page_the_reader_waits_for_the_visitors_own_string(
+    browser: Any, tmp_path: Path, gpp_reference: NodeReference
+) -> None:
+    async def front(request: Request) -> HTMLResponse:
+        return HTMLResponse(READER)
+
+    app = Starlette(routes=[Route("/", front)])
+    config = demo_config(tmp_path, region_source="cloudflare", shared_cache_mode=True)
+    with LiveServer(ConsentMiddleware(app, config=config)) as site:
+        context, page = reader_sees(browser, site, US_CA)
+        assert page.evaluate("window.gppSeen")[0]["sids"] == [8]
+        page.goto(site.url + "/_consent/preferences?next=/", wait_until="networkidle")
+        page.get_by_role("button", name="Opt out of the sale and sharing").click()
+        page.wait_for_url(site.url + "/")
+        page.wait_for_function("window.gppSeen.length === 1")
+        (seen,) = page.evaluate("window.gppSeen")
+        context.close()
+    assert decoded(gpp_reference, seen["string"])["SaleOptOut"] == gpp_module.YES
