@@ -467,3 +467,21 @@ def test_a_page_of_its_own_carries_the_visitors_string_ready(
     assert data["pending"] is False
     assert data["parsedSections"]["usca"]["SaleOptOut"] == gpp_module.YES
     assert data["parsedSections"]["usca"]["Gpc"] is True
+
+
+def test_consent_cookie_decode_says_the_signal_is_recorded(
+    make_config: Callable[..., ConsentConfig],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from consent.cli import main
+    from tests.conftest import SECRET
+
+    client = regional(make_config)
+    first = client.get("/", headers={**US_CA, **PAGE, "sec-gpc": "1"})
+    (cookie,) = [c for c in first.headers.get_list("set-cookie") if c.startswith("consent=")]
+    monkeypatch.delenv("CONSENT_CONFIG", raising=False)
+    monkeypatch.setenv("CONSENT_SECRET_KEY", SECRET)
+    assert main(["cookie", "decode", cookie.split(";")[0].removeprefix("consent=")]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["gpc_recorded"] is True and "marketing" not in shown["granted"]

@@ -211,3 +211,41 @@ def test_on_a_shared_page_the_reader_waits_for_the_visitors_own_string(
         (seen,) = page.evaluate("window.gppSeen")
         context.close()
     assert decoded(gpp_reference, seen["string"])["SaleOptOut"] == gpp_module.YES
+
+
+def test_the_opt_out_link_opens_the_choices_with_script(
+    browser: Any, regional_site: LiveServer
+) -> None:
+    context, page = reader_sees(browser, regional_site, US_CA)
+    page.get_by_role("link", name=LINK).click()
+    layer = page.locator("[data-consent-layer='2']")
+    layer.wait_for(state="visible")
+    marketing = layer.locator("input[value='marketing']")
+    assert marketing.is_checked()  # on until the visitor opts out
+    marketing.uncheck()
+    layer.locator("[data-consent-action='custom']").click()
+    page.locator("[data-consent-banner]").wait_for(state="hidden")
+    state = page.evaluate("window.consent.state")
+    context.close()
+    assert state["decided"] and "marketing" not in state["granted"]
+
+
+def test_notice_only_and_none_regions(browser: Any, tmp_path: Path) -> None:
+    async def front(request: Request) -> HTMLResponse:
+        return HTMLResponse(READER)
+
+    app = Starlette(routes=[Route("/", front)])
+    rules = {"JP": "notice_only", "BR": "none", "*": "opt_in"}
+    config = demo_config(tmp_path, region_source="cloudflare", regions=rules)
+    with LiveServer(ConsentMiddleware(app, config=config)) as site:
+        context, page = reader_sees(browser, site, {"cf-ipcountry": "JP"})
+        assert not page.locator("[data-consent-banner]").is_visible()
+        assert page.get_by_text("This site uses cookies and similar technologies").is_visible()
+        choices = page.get_by_role("link", name="Your Privacy Choices")
+        assert choices.is_visible()
+        context.close()
+        context, page = reader_sees(browser, site, {"cf-ipcountry": "BR"})
+        assert not page.locator("[data-consent-banner]").is_visible()
+        assert page.get_by_role("link", name="Privacy settings").is_visible()
+        assert page.get_by_role("link", name=LINK).count() == 0
+        context.close()
