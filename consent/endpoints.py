@@ -342,6 +342,8 @@ class ConsentEndpoints:
             policy_version=self.config.policy_version,
             decided_at=self.runtime.now(),
             receipt_id=receipt.receipt_id,
+            # A GPC receipt of this consent id stays recorded: the signal is not recorded again.
+            signal=previous is not None and previous.signal and previous.consent_id == consent_id,
         )
         secure = info.secure(self.config)
         headers = dict(_NO_STORE)

@@ -485,3 +485,22 @@ def test_consent_cookie_decode_says_the_signal_is_recorded(
     assert main(["cookie", "decode", cookie.split(";")[0].removeprefix("consent=")]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["gpc_recorded"] is True and "marketing" not in shown["granted"]
+
+
+def test_a_click_after_the_signal_does_not_record_the_signal_again(
+    make_config: Callable[..., ConsentConfig], audit_url: str
+) -> None:
+    client = regional(make_config)
+    signal = {**US_CA, **PAGE, "sec-gpc": "1"}
+    client.get("/", headers=signal)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/", headers=signal).text)
+    assert token
+    answer = client.post(
+        "/_consent/decision",
+        data={"action": "accept_all", "csrf_token": token.group(1)},
+        headers={**signal, "accept": "application/json"},
+    )
+    assert answer.status_code == 200
+    assert "marketing" not in answer.json()["granted"]  # GPC still refuses it
+    client.get("/news/c", headers=signal)
+    assert [r["method"] for r in receipts(audit_url)] == ["gpc", "form"]
