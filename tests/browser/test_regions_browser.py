@@ -45,7 +45,10 @@ def regional_site(tmp_path: Path) -> Iterator[LiveServer]:
     async def front(request: Request) -> HTMLResponse:
         return HTMLResponse(READER)
 
-    app = Starlette(routes=[Route("/", front)])
+    async def arabic(request: Request) -> HTMLResponse:
+        return HTMLResponse(READER.replace('<html lang="en">', '<html lang="ar" dir="rtl">'))
+
+    app = Starlette(routes=[Route("/", front), Route("/ar", arabic)])
     config = demo_config(tmp_path, region_source="cloudflare")
     with LiveServer(ConsentMiddleware(app, config=config)) as server:
         yield server
@@ -148,17 +151,19 @@ def test_an_eu_visitor_and_a_forged_header_get_the_banner(
         context.close()
 
 
-@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize(("scheme", "lang"), [("light", "en"), ("dark", "en"), ("light", "ar")])
 def test_no_axe_violation_in_the_opt_out_link_and_choices(
-    browser: Any, regional_site: LiveServer, scheme: str
+    browser: Any, regional_site: LiveServer, scheme: str, lang: str
 ) -> None:
     context = browser.new_context(extra_http_headers={**US_CA, "Sec-GPC": "1"}, color_scheme=scheme)
     page = context.new_page()
-    page.goto(regional_site.url + "/", wait_until="networkidle")
+    page.goto(regional_site.url + ("/ar" if lang == "ar" else "/"), wait_until="networkidle")
+    shown_in = page.locator(".cst-optout").get_attribute("lang")
     link = _axe(page, ".cst-optout")
-    page.goto(regional_site.url + "/_consent/preferences", wait_until="networkidle")
+    page.goto(f"{regional_site.url}/_consent/preferences?lang={lang}", wait_until="networkidle")
     choices = _axe(page, "main")
     context.close()
+    assert shown_in == lang
     assert link == [] and choices == [], [v["id"] for v in link + choices]
 
 
