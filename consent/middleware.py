@@ -9,7 +9,6 @@ import os
 import re
 import secrets
 import sys
-import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -36,14 +35,7 @@ from consent.failsafe import (
 )
 from consent.lifespan import lifespan
 from consent.names import MARKETING, SCOPE_KEY
-from consent.optout import (
-    WELL_KNOWN_GPC,
-    gpc_document,
-    record_signal,
-    send_gpc_document,
-    signal_pending,
-    with_cookie,
-)
+from consent.optout import regional_request
 from consent.pagecache import BANNER_SLOT, RewrittenPage, body_key
 from consent.rewriter import Classifier, Element, Hold, HtmlRewriter
 from consent.runtime import ConsentRuntime
@@ -87,7 +79,6 @@ class ConsentMiddleware:
         self._prefix = self.config.prefix
         self._prefix_slash = self.config.prefix + "/"
         self._excluded = tuple(path.rstrip("/") for path in self.config.exclude_paths)
-        self._gpc_document = gpc_document(time.time())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -99,20 +90,11 @@ class ConsentMiddleware:
             return
         info = RequestInfo.from_scope(scope, self.config)
         state = info.visitor_state(self.runtime)
-        regional = self.runtime.regional
-        if regional is not None:
-            state = regional.state(state, regional.applied(scope), self.runtime.gpc_refuses)
-            if kind == "http":
-                if info.route_path == WELL_KNOWN_GPC and self.config.honour_gpc:
-                    await send_gpc_document(send, self._gpc_document, scope.get("method", "GET"))
-                    return
-                if signal_pending(self.runtime, info, state) and _is_page_request(scope):
-                    recorded = await record_signal(
-                        self.runtime, info, state, info.root_path + info.route_path
-                    )
-                    if recorded is not None:
-                        state, cookie = recorded
-                        send = with_cookie(send, cookie)
+        if self.runtime.regional is not None:
+            regional = await regional_request(self.runtime, scope, info, state, send)
+            if regional is None:
+                return  # answered there (gpc.json)
+            state, send = regional
         scope[SCOPE_KEY] = state
         if kind == "websocket":
             await self.app(
@@ -877,11 +859,6 @@ def _read_file(path: str | None, fd: int | None, offset: int | None, count: int 
         if count is not None:
             count -= len(data)
     return b"".join(chunks)
-
-
-def _is_page_request(scope: Scope) -> bool:
-    """A GET for a document: what a visitor's browser asks first, never a script's fetch."""
-    return scope.get("method") == "GET" and _is_navigation(scope.get("headers", []))
 
 
 def _is_navigation(headers: list[tuple[bytes, bytes]]) -> bool:

@@ -18,18 +18,49 @@ from consent.cookie import CookiePayload
 from consent.endpoints import RequestInfo, _continued_consent_id, _cookie_header
 from consent.runtime import ConsentRuntime
 from consent.state import ConsentState
-from consent.types import Message, Send
+from consent.types import Message, Scope, Send
 
 logger = logging.getLogger("consent")
 
 WELL_KNOWN_GPC = "/.well-known/gpc.json"
 SIGNAL = "gpc"
+# The site's GPC support resource (GPC specification, section 3.4), dated when the process
+# started: the day its configuration, and so its support, last changed.
+_GPC_DOCUMENT = json.dumps(
+    {"gpc": True, "lastUpdate": time.strftime("%Y-%m-%d", time.gmtime())}
+).encode()
 
 
-def gpc_document(updated: float) -> bytes:
-    """The site's GPC support resource (GPC specification, section 3.4)."""
-    day = time.strftime("%Y-%m-%d", time.gmtime(updated))
-    return json.dumps({"gpc": True, "lastUpdate": day}).encode()
+async def regional_request(
+    runtime: ConsentRuntime, scope: Scope, info: RequestInfo, state: ConsentState, send: Send
+) -> tuple[ConsentState, Send] | None:
+    """The visitor's state under their region's model, and the ``send`` that carries a newly
+    recorded signal's cookie; None when the request was answered here."""
+    regional = runtime.regional
+    assert regional is not None
+    state = regional.state(state, regional.applied(scope), runtime.gpc_refuses)
+    if scope["type"] != "http":
+        return state, send
+    if info.route_path == WELL_KNOWN_GPC and runtime.config.honour_gpc:
+        await send_gpc_document(send, _GPC_DOCUMENT, scope.get("method", "GET"))
+        return None
+    if signal_pending(runtime, info, state) and _opens_a_page(scope):
+        recorded = await record_signal(runtime, info, state, info.root_path + info.route_path)
+        if recorded is not None:
+            state, cookie = recorded
+            send = with_cookie(send, cookie)
+    return state, send
+
+
+def _opens_a_page(scope: Scope) -> bool:
+    """A GET a browser sends to open a document, never a script's fetch or a preload."""
+    if scope.get("method") != "GET":
+        return False
+    headers: dict[bytes, bytes] = {name.lower(): value for name, value in scope.get("headers", ())}
+    dest = headers.get(b"sec-fetch-dest")
+    if dest is not None:
+        return dest.strip().lower() == b"document"
+    return b"text/html" in headers.get(b"accept", b"").lower()
 
 
 async def send_gpc_document(send: Send, body: bytes, method: str) -> None:
