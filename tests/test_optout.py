@@ -372,6 +372,9 @@ def test_gpp_strings_of_every_choice_decode_in_iabs_library(
     assert "error" not in answer, answer
     assert answer["sectionIds"] == list(sids)
     assert answer["sections"][name] == sections[name]
+    # The reverse: IAB's library, given the same values, writes the very same string.
+    given_values = {k: v for k, v in sections[name].items() if k != "Version"}
+    assert gpp_reference.ask({"encode": {name: given_values}}) == {"string": string}
     expected = gpp_module.YES if opted_out else gpp_module.NO
     assert sections[name]["SaleOptOut"] == expected
     if "Gpc" in sections[name]:
