@@ -254,3 +254,38 @@ def test_notice_only_and_none_regions(browser: Any, tmp_path: Path) -> None:
         assert page.get_by_role("link", name="Privacy settings").is_visible()
         assert page.get_by_role("link", name=LINK).count() == 0
         context.close()
+
+
+def test_the_opt_out_texts_render_in_every_locale(browser: Any, tmp_path: Path) -> None:
+    """Each locale's link, GPC note and choices page: drawn with real glyphs, and the link
+    fits a 360-pixel screen without the page scrolling sideways."""
+    from tests.browser.test_locales_browser import MISSING_GLYPHS, TAGS, lang_page_app
+
+    config = demo_config(tmp_path, region_source="cloudflare")
+    problems: dict[str, list[str]] = {}
+    with LiveServer(ConsentMiddleware(lang_page_app(), config=config)) as site:
+        context = browser.new_context(
+            extra_http_headers={**US_CA, "Sec-GPC": "1"},
+            viewport={"width": 360, "height": 740},
+        )
+        page = context.new_page()
+        for tag in TAGS:
+            page.goto(f"{site.url}/?lang={tag}", wait_until="load")
+            block = page.locator(".cst-optout")
+            found: list[str] = []
+            if block.get_attribute("lang") != tag:
+                found.append(f"shown in {block.get_attribute('lang')}")
+            text = block.inner_text()
+            page.goto(f"{site.url}/_consent/preferences?lang={tag}", wait_until="load")
+            text += page.locator(".cst-optout-form").inner_text()
+            page.goto(f"{site.url}/?lang={tag}", wait_until="load")
+            found += page.locator("[data-consent-banner]").evaluate(MISSING_GLYPHS, text)
+            box = block.bounding_box()
+            if box is None or box["x"] < 0 or box["x"] + box["width"] > 360:
+                found.append(f"the link does not fit: {box}")
+            if page.evaluate("document.documentElement.scrollWidth > 360"):
+                found.append("the page scrolls sideways")
+            if found:
+                problems[tag] = found
+        context.close()
+    assert problems == {}
