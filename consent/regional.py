@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from consent import gpp
 from consent.config import ConsentConfig
+from consent.lru import LruCache
 from consent.regions import (
     GROUPS,
     Applied,
@@ -29,6 +30,9 @@ logger = logging.getLogger("consent")
 
 # The section ids a non-US visitor's GPP string applies: none (GPP CMP API 1.1).
 NOT_APPLICABLE = (-1,)
+# Bounded: a resolver may answer anything, and visitors' states come and go.
+REGIONS_KEPT = 1024
+STATES_KEPT = 8192
 
 
 class RegionalPolicy:
@@ -51,6 +55,10 @@ class RegionalPolicy:
         self.all_categories = all_categories
         self.marketing = frozenset({"marketing"}) & all_categories
         self._gpp: dict[tuple[str | None, bool, bool], tuple[str, tuple[int, ...], str]] = {}
+        self._applied: LruCache[tuple[str | bytes | None, bytes | None], Applied] = LruCache(
+            REGIONS_KEPT
+        )
+        self._states: LruCache[tuple[ConsentState, Applied], ConsentState] = LruCache(STATES_KEPT)
 
     def google_regions(self, gpc_refuses: frozenset[str]) -> dict[str, object]:
         """Consent Mode defaults by region (Google's ``region`` parameter, ISO 3166 codes):
@@ -86,23 +94,50 @@ class RegionalPolicy:
             except Exception:
                 logger.exception("consent: the region resolver failed; the visitor is unknown")
                 found = None
-            region = Region.parse(found if isinstance(found, str) else None)
+            key: tuple[str | bytes | None, bytes | None] = (
+                found if isinstance(found, str) else None,
+                None,
+            )
         else:
             country = subdivision = None
             for name, value in scope.get("headers", ()):
-                lowered = name.lower()
-                if lowered == self._country:
-                    country = value.decode("latin-1")
-                elif lowered == self._subdivision:
-                    subdivision = value.decode("latin-1")
-            region = Region.parse(country, subdivision)
-        return self.rules.apply(region)
+                if name == self._country:
+                    country = value
+                elif name == self._subdivision:
+                    subdivision = value
+                elif not name.islower():
+                    lowered = name.lower()
+                    country = value if lowered == self._country else country
+                    subdivision = value if lowered == self._subdivision else subdivision
+            key = (country, subdivision)
+        # A few hundred regions at most come from a trusted source: each is worked out once.
+        applied = self._applied.get(key)
+        if applied is None:
+            first, second = key
+            region = Region.parse(
+                first.decode("latin-1") if isinstance(first, bytes) else first,
+                second.decode("latin-1") if second is not None else None,
+            )
+            applied = self.rules.apply(region)
+            self._applied.put(key, applied)
+        return applied
 
     def state(
         self, base: ConsentState, applied: Applied, gpc_refuses: frozenset[str]
     ) -> ConsentState:
         """``base`` (the opt-in reading of the cookie) under the applied model: where the law
-        gives an opt-out, optional purposes run until the visitor refuses or sends GPC."""
+        gives an opt-out, optional purposes run until the visitor refuses or sends GPC.
+        Remembered per base state (itself kept per Cookie header) and region."""
+        key = (base, applied)
+        found = self._states.get(key)
+        if found is None:
+            found = self._state(base, applied, gpc_refuses)
+            self._states.put(key, found)
+        return found
+
+    def _state(
+        self, base: ConsentState, applied: Applied, gpc_refuses: frozenset[str]
+    ) -> ConsentState:
         granted = base.granted
         if not base.decided and applied.model is not PrivacyModel.OPT_IN:
             granted = self.all_categories - (gpc_refuses if base.gpc else frozenset())
