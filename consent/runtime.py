@@ -424,7 +424,9 @@ class ConsentRuntime:
             rows.append(
                 {
                     "id": category.id,
-                    "required": required or refused_by_signal,
+                    "required": required,
+                    # Refused by the browser's GPC signal: locked off, and labelled so.
+                    "signal": refused_by_signal,
                     "checked": required or (not state.asks and category.id in state.granted),
                     "title": t.category(category.id, "title"),
                     "description": t.category(category.id, "description"),

@@ -312,8 +312,11 @@ def test_gpc_in_an_opt_in_region_refuses_marketing_without_a_receipt(
     client = regional(make_config)
     page = client.get("/", headers={**GERMANY, **PAGE, "sec-gpc": "1"})
     assert banner_visible(page.text)
-    assert HONOURED not in page.text  # the banner's own GPC note says it
+    assert "cst-gpc-honoured" not in page.text  # no opt-out block: the banner's note says it
     assert "Global Privacy Control" in page.text
+    # The switch the signal locks off says why, never "Always active".
+    label = re.search(r'<label for="cst-marketing">(.*?)</label>', page.text)
+    assert label and HONOURED in label.group(1) and "Always active" not in label.group(1)
     assert receipts(audit_url) == []
 
 

@@ -93,7 +93,7 @@ def test_a_us_visitor_with_gpc(
     browser: Any, regional_site: LiveServer, gpp_reference: NodeReference
 ) -> None:
     context, page = reader_sees(browser, regional_site, {**US_CA, "Sec-GPC": "1"})
-    assert page.get_by_text("Opt-Out Request Honored").is_visible()
+    assert page.locator(".cst-gpc-honoured").get_by_text("Opt-Out Request Honored").is_visible()
     (seen,) = page.evaluate("window.gppSeen")
     assert decoded(gpp_reference, seen["string"]) == {
         "SaleOptOut": gpp_module.YES,
