@@ -219,9 +219,13 @@ def test_on_a_shared_page_the_reader_waits_for_the_visitors_own_string(
 
 
 def test_the_opt_out_link_opens_the_choices_with_script(
-    browser: Any, regional_site: LiveServer
+    browser: Any, regional_site: LiveServer, gpp_reference: NodeReference
 ) -> None:
     context, page = reader_sees(browser, regional_site, US_CA)
+    page.evaluate(
+        "window.gppChanged = null; __gpp('addEventListener', function (e) {"
+        " if (e.eventName === 'sectionChange') window.gppChanged = e.pingData.gppString; });"
+    )
     page.get_by_role("link", name=LINK).click()
     layer = page.locator("[data-consent-layer='2']")
     layer.wait_for(state="visible")
@@ -231,8 +235,12 @@ def test_the_opt_out_link_opens_the_choices_with_script(
     layer.locator("[data-consent-action='custom']").click()
     page.locator("[data-consent-banner]").wait_for(state="hidden")
     state = page.evaluate("window.consent.state")
+    # Without a reload, __gpp fetches the new string and tells its listeners.
+    page.wait_for_function("window.gppChanged !== null")
+    changed = page.evaluate("window.gppChanged")
     context.close()
     assert state["decided"] and "marketing" not in state["granted"]
+    assert decoded(gpp_reference, changed)["SaleOptOut"] == gpp_module.YES
 
 
 def test_notice_only_and_none_regions(browser: Any, tmp_path: Path) -> None:
