@@ -177,6 +177,7 @@ def test_scope_tells_the_app_which_model_applied(
     assert (de.model, de.region, de.rule) == ("opt_in", "DE", "EEA")
     assert not de.allows("marketing")
     assert (unknown.model, unknown.region) == ("opt_in", "unknown")
+    assert [us.asks, de.asks, unknown.asks] == [False, True, True]
 
 
 def test_an_eu_visitor_and_an_unknown_one_get_the_banner(
