@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import replace
 
-from consent.audit import AuditUnavailable, Decision, receipt_path
+from consent.audit import Decision, receipt_path
 from consent.cookie import CookiePayload
 from consent.endpoints import RequestInfo, _continued_consent_id, _cookie_header
 from consent.runtime import ConsentRuntime
@@ -119,7 +119,8 @@ async def record_signal(
                 gpp=state.gpp,
             )
         )
-    except AuditUnavailable:
+    except Exception:
+        # Never the page's failure: the signal is honoured all the same, recorded later.
         logger.exception("the audit store could not record a GPC signal")
         return None
     now = runtime.now()

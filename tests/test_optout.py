@@ -511,3 +511,16 @@ def test_a_click_after_the_signal_does_not_record_the_signal_again(
     assert "marketing" not in answer.json()["granted"]  # GPC still refuses it
     client.get("/news/c", headers=signal)
     assert [r["method"] for r in receipts(audit_url)] == ["gpc", "form"]
+
+
+def test_gpc_is_honoured_when_the_store_cannot_record_it(
+    make_config: Callable[..., ConsentConfig], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the store's directory should be")
+    client = regional(make_config, audit_url=f"sqlite:///{blocked}/audit.db")
+    page = client.get("/", headers={**US_CA, **PAGE, "sec-gpc": "1"})
+    assert page.status_code == 200
+    assert HONOURED in page.text and page.headers["x-consent-decided"] == "False"
+    assert not any(c.startswith("consent=") for c in page.headers.get_list("set-cookie"))
+    assert "could not record a GPC signal" in caplog.text
