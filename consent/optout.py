@@ -38,7 +38,12 @@ async def regional_request(
     recorded signal's cookie; None when the request was answered here."""
     regional = runtime.regional
     assert regional is not None
-    state = regional.state(state, regional.applied(scope), runtime.gpc_refuses)
+    try:
+        state = regional.state(state, regional.applied(scope), runtime.gpc_refuses)
+    except Exception:
+        # The opt-in reading of the cookie stands: the strictest model, never a broken page.
+        logger.exception("consent: the region could not be applied; the visitor is asked")
+        return state, send
     if scope["type"] != "http":
         return state, send
     if info.route_path == WELL_KNOWN_GPC and runtime.config.honour_gpc:

@@ -524,3 +524,18 @@ def test_gpc_is_honoured_when_the_store_cannot_record_it(
     assert HONOURED in page.text and page.headers["x-consent-decided"] == "False"
     assert not any(c.startswith("consent=") for c in page.headers.get_list("set-cookie"))
     assert "could not record a GPC signal" in caplog.text
+
+
+def test_a_failure_in_the_region_code_asks_the_visitor(
+    make_config: Callable[..., ConsentConfig],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug in the region code")
+
+    monkeypatch.setattr(RegionalPolicy, "_state", broken)
+    client = regional(make_config)
+    page = client.get("/", headers={**US_CA, **PAGE})
+    assert page.status_code == 200 and banner_visible(page.text)  # the strictest model
+    assert "the region could not be applied" in caplog.text
