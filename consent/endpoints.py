@@ -566,6 +566,17 @@ class ConsentEndpoints:
         self, request: Request, info: RequestInfo, state: ConsentState
     ) -> Response:
         """The verified state, for the banner script of a page every visitor shares (CDN)."""
+        cookie = None
+        if self.runtime.regional is not None and request.method == "GET":
+            from consent.optout import record_signal, signal_pending
+
+            # A shared page sets no cookie: a GPC signal no receipt records yet is recorded here.
+            if signal_pending(self.runtime, info, state):
+                # The page the script runs on, as its fetch names it; the site's root otherwise.
+                page = safe_next(urlsplit(request.headers.get("referer", "")).path or None)
+                recorded = await record_signal(self.runtime, info, state, page)
+                if recorded is not None:
+                    state, cookie = recorded
         answer: dict[str, object] = {
             "decided": state.decided,
             "granted": sorted(state.granted),
@@ -574,7 +585,10 @@ class ConsentEndpoints:
         }
         if self.runtime.regional is not None:
             answer.update(regional_answer(self.runtime, state))
-        return JSONResponse(answer, headers={**_NO_STORE, "vary": "Cookie, Sec-GPC"})
+        response = JSONResponse(answer, headers={**_NO_STORE, "vary": "Cookie, Sec-GPC"})
+        if cookie is not None:
+            response.raw_headers.append((b"set-cookie", cookie))
+        return response
 
     def static(self, request: Request, name: str) -> Response:
         asset = assets().get(name)

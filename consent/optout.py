@@ -49,7 +49,9 @@ async def regional_request(
     if info.route_path == WELL_KNOWN_GPC and runtime.config.honour_gpc:
         await send_gpc_document(send, _GPC_DOCUMENT, scope.get("method", "GET"))
         return None
-    if signal_pending(runtime, info, state) and _opens_a_page(scope):
+    # A page every visitor shares carries no cookie: the state endpoint records it there.
+    shared = runtime.config.shared_cache_mode
+    if not shared and signal_pending(runtime, info, state) and _opens_a_page(scope):
         recorded = await record_signal(runtime, info, state, info.root_path + info.route_path)
         if recorded is not None:
             state, cookie = recorded
@@ -86,7 +88,7 @@ async def send_gpc_document(send: Send, body: bytes, method: str) -> None:
 
 def signal_pending(runtime: ConsentRuntime, info: RequestInfo, state: ConsentState) -> bool:
     """Whether this request's GPC signal decides something no receipt records yet."""
-    if not state.gpc or state.asks or state.model == "opt_in" or runtime.config.shared_cache_mode:
+    if not state.gpc or state.asks or state.model == "opt_in":
         return False
     if not runtime.gpc_refuses:
         return False

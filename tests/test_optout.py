@@ -539,3 +539,27 @@ def test_a_failure_in_the_region_code_asks_the_visitor(
     page = client.get("/", headers={**US_CA, **PAGE})
     assert page.status_code == 200 and banner_visible(page.text)  # the strictest model
     assert "the region could not be applied" in caplog.text
+
+
+def test_on_shared_pages_the_state_endpoint_records_the_signal_once(
+    make_config: Callable[..., ConsentConfig], audit_url: str
+) -> None:
+    client = regional(make_config, shared_cache_mode=True)
+    signal = {**US_CA, "sec-gpc": "1"}
+    page = client.get("/news/d", headers={**signal, **PAGE})
+    assert HONOURED in page.text
+    assert not any(c.startswith("consent=") for c in page.headers.get_list("set-cookie"))
+    assert receipts(audit_url) == []  # a shared page records nothing
+    referer = {"referer": "http://testserver/news/d?utm_source=x"}
+    first = client.get("/_consent/state", headers={**signal, **referer})
+    assert first.json()["decided"] and "marketing" not in first.json()["granted"]
+    assert any(c.startswith("consent=") for c in first.headers.get_list("set-cookie"))
+    for _ in range(2):
+        again = client.get("/_consent/state", headers={**signal, **referer})
+        assert "set-cookie" not in again.headers
+    (stored,) = receipts(audit_url)
+    assert (stored["method"], stored["path"], stored["privacy_model"]) == (
+        "gpc",
+        "/news/d",
+        "opt_out",
+    )
