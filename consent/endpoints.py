@@ -567,7 +567,9 @@ class ConsentEndpoints:
     ) -> Response:
         """The verified state, for the banner script of a page every visitor shares (CDN)."""
         cookie = None
-        if self.runtime.regional is not None and request.method == "GET":
+        # The GPP script asks too (?for=gpp) and at the same time: only the banner's records.
+        asker = request.query_params.get("for")
+        if self.runtime.regional is not None and request.method == "GET" and asker is None:
             from consent.optout import record_signal, signal_pending
 
             # A shared page sets no cookie: a GPC signal no receipt records yet is recorded here.

@@ -563,3 +563,13 @@ def test_on_shared_pages_the_state_endpoint_records_the_signal_once(
         "/news/d",
         "opt_out",
     )
+
+
+def test_the_gpp_scripts_state_request_records_nothing(
+    make_config: Callable[..., ConsentConfig], audit_url: str
+) -> None:
+    client = regional(make_config, shared_cache_mode=True)
+    answer = client.get("/_consent/state?for=gpp", headers={**US_CA, "sec-gpc": "1"})
+    assert answer.json()["gpp"]["parsedSections"]["usca"]["Gpc"] is True
+    assert "set-cookie" not in answer.headers
+    assert receipts(audit_url) == []

@@ -81,7 +81,7 @@
 
   // The server's state has this visitor's string: after a decision, or on a shared page.
   function refresh() {
-    fetch(d.stateUrl, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
+    fetch(d.stateUrl + "?for=gpp", { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (s) {
         if (!s || !s.gpp) return;

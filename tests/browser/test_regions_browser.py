@@ -297,3 +297,22 @@ def test_the_opt_out_texts_render_in_every_locale(browser: Any, tmp_path: Path) 
                 problems[tag] = found
         context.close()
     assert problems == {}
+
+
+def test_a_shared_page_records_the_signal_once(browser: Any, tmp_path: Path) -> None:
+    import sqlite3
+
+    async def front(request: Request) -> HTMLResponse:
+        return HTMLResponse(READER)
+
+    app = Starlette(routes=[Route("/", front)])
+    config = demo_config(tmp_path, region_source="cloudflare", shared_cache_mode=True)
+    with LiveServer(ConsentMiddleware(app, config=config)) as site:
+        context, page = reader_sees(browser, site, {**US_CA, "Sec-GPC": "1"})
+        page.reload(wait_until="networkidle")
+        (seen,) = page.evaluate("window.gppSeen")
+        context.close()
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        methods = [m for (m,) in db.execute("SELECT method FROM receipts")]
+    assert methods == ["gpc"]  # two pages, two scripts asking each time: one receipt
+    assert seen["sids"] == [8]
