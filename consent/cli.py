@@ -74,10 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     from consent.audit.commands import register_cli
     from consent.cspcommand import register_cli as register_csp
     from consent.scan.command import register_cli as register_scan
+    from consent.tcfcommand import register_cli as register_tcf
 
     register_cli(commands)
     register_csp(commands)
     register_scan(commands)
+    register_tcf(commands)
     return parser
 
 

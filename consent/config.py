@@ -34,6 +34,7 @@ from consent.names import (
 )
 from consent.redaction import MASK, redact_url
 from consent.site import OriginError, normalise_origin
+from consent.tcfconfig import TcfSettings, settings_from_toml
 from consent.types import Scope
 
 # CNIL recommends asking again after about six months: 183 days in seconds.
@@ -192,6 +193,9 @@ class ConsentConfig:
     # Rewritten pages kept by their exact bytes (0 turns the cache off); see pagecache.py.
     page_cache_bytes: int = 32 * 1024 * 1024
 
+    # IAB TCF (docs/tcf.md): off unless given.
+    tcf: TcfSettings | None = None
+
     # Resolved in __post_init__.
     secret_keys: tuple[str, ...] = field(init=False)
     resolved_audit_url: str = field(init=False)
@@ -209,6 +213,7 @@ class ConsentConfig:
         object.__setattr__(self, "resolved_audit_key", audit_key)
         self._validate()
         self._check_with_lower_layers()
+        self._check_tcf()
 
     def __repr__(self) -> str:
         # Secrets are masked and database URLs lose their passwords: configurations get printed
@@ -525,6 +530,16 @@ class ConsentConfig:
             except CatalogueError as exc:
                 raise ConfigError(f"services: {exc}", setting="services") from exc
 
+    def _check_tcf(self) -> None:
+        _check_type("tcf", self.tcf, (TcfSettings, type(None)))
+        if self.tcf is None:
+            return
+        self.tcf.check_categories(self.category_ids)
+        # A vendor list change that needs a new choice makes earlier decisions stale.
+        # Idempotent, so that dataclasses.replace() of a configuration keeps one suffix.
+        base = self.policy_version.split("+tcf.")[0]
+        object.__setattr__(self, "policy_version", f"{base}+tcf.{self.tcf.fingerprint}")
+
     @property
     def category_ids(self) -> tuple[str, ...]:
         return tuple(category.id for category in self.categories)
@@ -748,6 +763,7 @@ def _kwargs_from_toml(data: Mapping[str, Any], *, base: Path) -> dict[str, Any]:
         "google_consent_mapping",
         "templates",
         "regions",
+        "tcf",
     }
     for key, value in data.items():
         if key in simple:
@@ -821,6 +837,8 @@ def _kwargs_from_toml(data: Mapping[str, Any], *, base: Path) -> dict[str, Any]:
         kwargs["regions"] = dict(_table(data, "regions"))
     if "google_consent_mapping" in data:
         kwargs["google_consent_mapping"] = dict(_table(data, "google_consent_mapping"))
+    if "tcf" in data:
+        kwargs["tcf"] = settings_from_toml(_table(data, "tcf"), base=base)
     admin = _table(data, "admin")
     if admin:
         kwargs["admin_user"] = admin.get("user")

@@ -45,6 +45,7 @@ from consent.site import (
     split_root_path,
 )
 from consent.state import ConsentState
+from consent.tcfserver import TC_COOKIE
 from consent.types import Receive, Scope, Send
 
 logger = logging.getLogger("consent")
@@ -299,6 +300,8 @@ class ConsentEndpoints:
                 required=self.runtime.required,
                 refused_by_signal=self.runtime.gpc_refuses if state.gpc else frozenset(),
             )
+            tcf = self.runtime.tcf
+            tcf_choice = tcf.choice_for(choice, fields) if tcf is not None else None
         except DecisionError as error:
             return _refusal(error.status, error.reason, wants_json)
         next_path = safe_next(
@@ -314,6 +317,10 @@ class ConsentEndpoints:
         shown = next((v for k, v in fields if k == FIELD_LOCALE), None)
         locale = self.runtime.locale_for(None, info.accept_language, shown)
         texts = dict(locale.texts)
+        tc_string = ac_string = None
+        if tcf is not None and tcf_choice is not None:
+            tc_string = tcf.tc_string(tcf_choice, locale.tag)
+            ac_string = tcf.ac_string(choice.granted)
         try:
             store = await self.runtime.store()
             previous = self.runtime.codec.decode(info.consent_cookie)
@@ -330,6 +337,8 @@ class ConsentEndpoints:
                 texts=texts,
                 path=receipt_path(next_path, self.config.audit_query_params),
                 rule="gpc" if state.gpc else self.config.rule_name,
+                tc_string=tc_string,
+                ac_string=ac_string,
                 **regional_fields(self.runtime, state, choice.granted),
             )
             receipt = await store.record(decision)
@@ -357,6 +366,7 @@ class ConsentEndpoints:
                     "receipt_id": receipt.receipt_id,
                     "policy_version": self.config.policy_version,
                     "decided_at": receipt.recorded_at.isoformat(),
+                    **({"tc_string": tc_string, "ac_string": ac_string} if tcf else {}),
                     **({"gpp": receipt.gpp} if receipt.gpp is not None else {}),
                 },
                 headers=headers,
@@ -377,6 +387,18 @@ class ConsentEndpoints:
                 ).encode("latin-1"),
             )
         )
+        if tc_string is not None:
+            # Set here, not by script: Safari caps cookies written by script at 7 days.
+            tc_cookie = _cookie_header(
+                TC_COOKIE,
+                tc_string,
+                max_age=self.config.cookie_max_age,
+                secure=secure,
+                domain=self.config.cookie_domain,
+                http_only=False,
+                samesite=self.config.cookie_samesite.capitalize(),
+            )
+            response.raw_headers.append((b"set-cookie", tc_cookie.encode("latin-1")))
         withdrawn = self.runtime.cookie_policy.withdrawn(info.all_cookie_names, choice.granted)
         # The request's Host is the visitor's to choose: where the operator named the site
         # (its cookie domain, else its public origin) that name bounds the domains expired.
@@ -489,6 +511,11 @@ class ConsentEndpoints:
             model=state.model,
             optout_keep=sorted(state.granted - self.runtime.gpc_refuses - self.runtime.required),
             id_suffix="",
+            tcf=self.runtime.tcf_views.view(locale.tag) if self.runtime.tcf_views else None,
+            tcf_css_url=self.runtime.asset_url("tcf.css", info.root_path),
+            tcf_checked=self.runtime.tcf_views.stored(info.cookie_header)
+            if self.runtime.tcf_views and state.decided
+            else None,
         )
         response = HTMLResponse(html, headers={**_NO_STORE, "x-robots-tag": "noindex"})
         if info.new_csrf_cookie:

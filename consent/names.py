@@ -86,6 +86,8 @@ HELD_ATTRIBUTES: Final = (
 
 ATTR_LAYER: Final = "data-consent-layer"  # the banner's first and second layer
 ATTR_ALLOW: Final = "data-consent-allow"  # a placeholder's button granting its category
+# Wraps the inputs of an optional layer (the TCF one) that a custom choice posts as well.
+ATTR_EXTRA: Final = "data-consent-extra"
 
 # What the banner script needs to know, written into it when the assets are loaded
 # (consent.assets), so that Python and the browser cannot disagree on a name.
@@ -96,6 +98,7 @@ BROWSER_NAMES: Final = {
     "action": ATTR_ACTION,
     "open": ATTR_OPEN,
     "allow": ATTR_ALLOW,
+    "extra": ATTR_EXTRA,
     "category": ATTR_CATEGORY,
     "placeholder": ATTR_PLACEHOLDER,
     "held": ATTR_HELD,

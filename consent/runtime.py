@@ -45,6 +45,8 @@ from consent.redaction import hide_in_logs, secrets_of
 from consent.regional import RegionalPolicy
 from consent.regions import Region
 from consent.state import ConsentState
+from consent.tcfserver import TC_COOKIE, TcfService
+from consent.tcfui import TcfViews
 from consent.templating import (
     CONSENT_ID_MARKER,
     CSRF_MARKER,
@@ -152,7 +154,8 @@ class ConsentRuntime:
         self.cookie_policy = CookiePolicy(
             self.catalogue,
             config.cookie_categories,
-            own_cookies=(config.cookie_name, config.csrf_cookie_name),
+            own_cookies=(config.cookie_name, config.csrf_cookie_name)
+            + ((TC_COOKIE,) if config.tcf else ()),
             required=self.required,
             block_undeclared=config.undeclared_cookies == "block",
         )
@@ -188,6 +191,12 @@ class ConsentRuntime:
         self._store: AuditStore | None = None
         self._store_lock = asyncio.Lock()
         self.csp_reports = CspReports(self.store)
+        self.tcf = TcfService(config.tcf, config.category_ids) if config.tcf else None
+        self.tcf_views = (
+            TcfViews(self.tcf, config.google_consent_mode, config.cookie_domain)
+            if self.tcf
+            else None
+        )
 
     # ----- state -------------------------------------------------------------------------
 
@@ -299,6 +308,9 @@ class ConsentRuntime:
                 gcm_options=self.gcm_options,
                 granted=granted,
                 nonce=NONCE_MARKER,
+                tcf=self.tcf_views.head(self.urls_for(root_path).static)
+                if self.tcf_views
+                else None,
             )
             if len(self._head_cache) < 256:
                 self._head_cache[(gpc, root_path, granted)] = cached
@@ -413,6 +425,8 @@ class ConsentRuntime:
             preferences_url=urls.preferences + f"?lang={locale.tag}",
             categories=self.category_rows(t, state if not shared else UNDECIDED),
             id_suffix="",
+            tcf=self.tcf_views.view(locale.tag) if self.tcf_views else None,
+            tcf_vendors_url=urls.preferences + f"?lang={locale.tag}#cst-tcf-vendors",
         )
 
     def category_rows(self, t: TextLookup, state: ConsentState) -> list[dict[str, Any]]:
@@ -498,6 +512,9 @@ class ConsentRuntime:
                 False,
             )
         )
+        if self.tcf is not None:
+            # First party, but the ad partners' scripts on the page read it.
+            rows[necessary].append(_row(TC_COOKIE, site, site, t("tcf.cookie"), own_days, True))
         for name, category in sorted(self.config.cookie_categories.items()):
             details = self.config.cookie_details.get(name, {})
             rows.setdefault(category, []).append(

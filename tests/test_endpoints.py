@@ -236,13 +236,28 @@ def test_assets_are_hashed_immutable_and_gzipped(client: TestClient) -> None:
 
 
 def test_browser_weight_budget() -> None:
-    """Banner JavaScript plus CSS, gzipped, stays within 6 KB (the brief's bar). The GPP API
-    (gpp.js) is served only with regions and has its own bar in tests/test_optout.py."""
-    banner = {"consent.js", "consent.css", "gcm.js"}
-    total = sum(
-        len(gzip.compress(a.body, 9)) for a in assets().values() if a.logical_name in banner
-    )
+    """Banner JavaScript plus CSS, gzipped, stays within 6 KB (the brief's bar). The TCF
+    layer's files and the GPP API (gpp.js) load only when they are on and are measured on
+    their own (below, and in tests/test_optout.py)."""
+    base = [a for a in assets().values() if a.logical_name not in {*TCF_FILES, "gpp.js"}]
+    assert {a.logical_name for a in base} >= {"consent.js", "consent.css", "gcm.js"}
+    total = sum(len(gzip.compress(a.body, 9)) for a in base)
     assert total <= 6 * 1024, total
+
+
+TCF_FILES = ("tcfstub.js", "tcf.js", "tcf.css")
+
+
+def test_tcf_layer_weight() -> None:
+    """The TCF layer's files, gzipped, as docs/tcf.md states them."""
+    sizes = {
+        a.logical_name: len(gzip.compress(a.body, 9))
+        for a in assets().values()
+        if a.logical_name in TCF_FILES
+    }
+    assert set(sizes) == set(TCF_FILES)
+    assert sizes["tcfstub.js"] <= 1024, sizes
+    assert sum(sizes.values()) <= 5 * 1024, sizes
 
 
 def test_unknown_reserved_path_is_404(client: TestClient) -> None:

@@ -477,21 +477,21 @@ def test_a_page_of_its_own_carries_the_visitors_string_ready(
 
 
 def test_consent_cookie_decode_says_the_signal_is_recorded(
-    make_config: Callable[..., ConsentConfig],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    make_config: Callable[..., ConsentConfig], tmp_path: Path
 ) -> None:
-    from consent.cli import main
     from tests.conftest import SECRET
+    from tests.test_cli import _consent, _environment
 
     client = regional(make_config)
     first = client.get("/", headers={**US_CA, **PAGE, "sec-gpc": "1"})
     (cookie,) = [c for c in first.headers.get_list("set-cookie") if c.startswith("consent=")]
-    monkeypatch.delenv("CONSENT_CONFIG", raising=False)
-    monkeypatch.setenv("CONSENT_SECRET_KEY", SECRET)
-    assert main(["cookie", "decode", cookie.split(";")[0].removeprefix("consent=")]) == 0
-    shown = json.loads(capsys.readouterr().out)
-    assert shown["gpc_recorded"] is True and "marketing" not in shown["granted"]
+    value = cookie.split(";")[0].removeprefix("consent=")
+    shown = _consent(
+        ["cookie", "decode", value], cwd=tmp_path, env=_environment(CONSENT_SECRET_KEY=SECRET)
+    )
+    assert shown.returncode == 0, shown.stderr
+    document = json.loads(shown.stdout)
+    assert document["gpc_recorded"] is True and "marketing" not in document["granted"]
 
 
 def test_a_click_after_the_signal_does_not_record_the_signal_again(

@@ -178,6 +178,8 @@ def build_receipt(
         client=decision.client,
         key_id=keyring.signing_id,
         mac="",
+        tc_string=decision.tc_string,
+        ac_string=decision.ac_string,
         region=decision.region,
         privacy_model=decision.privacy_model,
         gpp=decision.gpp,

@@ -109,6 +109,8 @@ class Decision:
     path: str
     rule: str
     client: str | None = None
+    tc_string: str | None = None  # the IAB TCF string the decision gave vendors
+    ac_string: str | None = None  # Google's Additional Consent string beside it
     # Added with regions: the visitor's region code, the model applied there, the GPP string.
     region: str | None = None
     privacy_model: str | None = None
@@ -160,7 +162,7 @@ class Decision:
                 raise AuditError(f"decision.{name} must be a non-empty string")
         if not isinstance(self.path, str):
             raise AuditError("decision.path must be a string")
-        for name in ("client", "region", "privacy_model", "gpp"):
+        for name in ("client", "tc_string", "ac_string", "region", "privacy_model", "gpp"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise AuditError(f"decision.{name} must be a string or None")
@@ -202,6 +204,8 @@ class Receipt:
     client: str | None
     key_id: str
     mac: str
+    tc_string: str | None = None
+    ac_string: str | None = None
     region: str | None = None
     privacy_model: str | None = None
     gpp: str | None = None

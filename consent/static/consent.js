@@ -58,7 +58,7 @@
     });
   }
 
-  function decide(action, categories) {
+  function decide(action, categories, extra) {
     var form = layers[0], body = new URLSearchParams();
     body.append(F.action, action);
     body.append(F.csrf, form.elements[F.csrf].value);
@@ -66,6 +66,7 @@
     body.append(F.source, "script");
     body.append(F.locale, root.lang);
     (categories || []).forEach(function (c) { body.append(F.category, c); });
+    (extra || []).forEach(function (b) { body.append(b.name, b.value); });
     status.textContent = "";
     return fetch(form.getAttribute("action"), {
       method: "POST", body: body, credentials: "same-origin",
@@ -150,15 +151,16 @@
   }
 
   root.addEventListener("click", function (ev) {
-    var btn = ev.target.closest(sel(N.action)), cats = [];
+    var btn = ev.target.closest(sel(N.action)), cats = [], extra = [];
     if (!btn) return;
     var action = btn.getAttribute(N.action);
     ev.preventDefault();
     if (action === A.customize) return show(2);
     if (action === A.custom) {
       each(btn.form.querySelectorAll("input[name=" + F.category + "]:checked:not([disabled])"), function (b) { cats.push(b.value); });
+      each(btn.form.querySelectorAll(sel(N.extra) + " input"), function (b) { if (b.type === "hidden" || b.checked) extra.push(b); });
     }
-    decide(action, cats);
+    decide(action, cats, extra);
   });
 
   doc.addEventListener("click", function (ev) {

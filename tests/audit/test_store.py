@@ -17,7 +17,8 @@ import pytest
 from consent.audit import AuditError, AuditUnavailable, BaseStore, Receipt, hash_texts, open_store
 from consent.audit.chain import Keyring, build_receipt, sign_head
 from consent.audit.migrations import LATEST_VERSION, MIGRATIONS, VERSION_TABLE
-from consent.audit.schema import POSTGRES, RECEIPT_COLUMNS, SQLITE, Queries
+from consent.audit.model import RECEIPT_FIELDS
+from consent.audit.schema import POSTGRES, SQLITE, Queries
 from consent.audit.stats import compute_stats
 from consent.audit.store import AuditStore, postgres_conninfo, sqlite_path
 from tests.audit.conftest import KEY, POSTGRES_URL, Backend, decision
@@ -139,7 +140,8 @@ async def test_migrations_are_applied_once(store: BaseStore, backend: Backend) -
     await again.record(decision())
     await again.close()
     versions = backend.query("SELECT version FROM schema_version ORDER BY version")
-    assert [v for (v,) in versions] == list(range(1, LATEST_VERSION + 1))
+    assert [v for (v,) in versions] == [step.version for step in MIGRATIONS]
+    assert MIGRATIONS[-1].version == LATEST_VERSION
 
 
 async def test_the_database_refuses_edits_outside_purge(store: BaseStore, backend: Backend) -> None:
@@ -351,16 +353,14 @@ def _version_2_store(backend: Backend, count: int) -> list[Receipt]:
             fetch=False,
             bypass_guards=False,
         )
-        # Only the columns of the first format: later ones came with later migrations.
-        first = [
-            (spec.name, value)
-            for spec, value in zip(RECEIPT_COLUMNS, dialect.to_row(receipt), strict=True)
-            if not spec.later
-        ]
+        # The columns of that release: none of the receipt fields added later.
+        first = [i for i, spec in enumerate(RECEIPT_FIELDS) if not spec.later]
+        row = dialect.to_row(receipt)
+        names = ", ".join(RECEIPT_FIELDS[i].name for i in first)
+        insert = f"INSERT INTO receipts ({names}) VALUES ({', '.join('?' for _ in first)})"  # noqa: S608
         backend.query(
-            f"INSERT INTO receipts ({', '.join(name for name, _ in first)})"  # noqa: S608
-            f" VALUES ({', '.join('?' for _ in first)})",
-            tuple(value for _, value in first),
+            insert,
+            [row[i] for i in first],
             fetch=False,
             bypass_guards=False,
         )
