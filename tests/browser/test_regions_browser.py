@@ -40,8 +40,9 @@ US_CA = {"cf-ipcountry": "US", "cf-region-code": "CA"}
 LINK = "Do Not Sell or Share My Personal Information"
 
 
-@pytest.fixture
-def regional_site(tmp_path: Path) -> Iterator[LiveServer]:
+def reader_server(tmp_path: Path, **overrides: Any) -> LiveServer:
+    """The reader's pages (``/`` in English, ``/ar`` in Arabic) behind regions from Cloudflare."""
+
     async def front(request: Request) -> HTMLResponse:
         return HTMLResponse(READER)
 
@@ -49,8 +50,13 @@ def regional_site(tmp_path: Path) -> Iterator[LiveServer]:
         return HTMLResponse(READER.replace('<html lang="en">', '<html lang="ar" dir="rtl">'))
 
     app = Starlette(routes=[Route("/", front), Route("/ar", arabic)])
-    config = demo_config(tmp_path, region_source="cloudflare")
-    with LiveServer(ConsentMiddleware(app, config=config)) as server:
+    config = demo_config(tmp_path, region_source="cloudflare", **overrides)
+    return LiveServer(ConsentMiddleware(app, config=config))
+
+
+@pytest.fixture
+def regional_site(tmp_path: Path) -> Iterator[LiveServer]:
+    with reader_server(tmp_path) as server:
         yield server
 
 
@@ -201,12 +207,7 @@ def test_consent_mode_defaults_per_region_in_the_browser(
 def test_on_a_shared_page_the_reader_waits_for_the_visitors_own_string(
     browser: Any, tmp_path: Path, gpp_reference: NodeReference
 ) -> None:
-    async def front(request: Request) -> HTMLResponse:
-        return HTMLResponse(READER)
-
-    app = Starlette(routes=[Route("/", front)])
-    config = demo_config(tmp_path, region_source="cloudflare", shared_cache_mode=True)
-    with LiveServer(ConsentMiddleware(app, config=config)) as site:
+    with reader_server(tmp_path, shared_cache_mode=True) as site:
         context, page = reader_sees(browser, site, US_CA)
         assert page.evaluate("window.gppSeen")[0]["sids"] == [8]
         page.goto(site.url + "/_consent/preferences?next=/", wait_until="networkidle")
@@ -244,13 +245,8 @@ def test_the_opt_out_link_opens_the_choices_with_script(
 
 
 def test_notice_only_and_none_regions(browser: Any, tmp_path: Path) -> None:
-    async def front(request: Request) -> HTMLResponse:
-        return HTMLResponse(READER)
-
-    app = Starlette(routes=[Route("/", front)])
     rules = {"JP": "notice_only", "BR": "none", "*": "opt_in"}
-    config = demo_config(tmp_path, region_source="cloudflare", regions=rules)
-    with LiveServer(ConsentMiddleware(app, config=config)) as site:
+    with reader_server(tmp_path, regions=rules) as site:
         context, page = reader_sees(browser, site, {"cf-ipcountry": "JP"})
         assert not page.locator("[data-consent-banner]").is_visible()
         assert page.get_by_text("This site uses cookies and similar technologies").is_visible()
@@ -302,12 +298,7 @@ def test_the_opt_out_texts_render_in_every_locale(browser: Any, tmp_path: Path) 
 def test_a_shared_page_records_the_signal_once(browser: Any, tmp_path: Path) -> None:
     import sqlite3
 
-    async def front(request: Request) -> HTMLResponse:
-        return HTMLResponse(READER)
-
-    app = Starlette(routes=[Route("/", front)])
-    config = demo_config(tmp_path, region_source="cloudflare", shared_cache_mode=True)
-    with LiveServer(ConsentMiddleware(app, config=config)) as site:
+    with reader_server(tmp_path, shared_cache_mode=True) as site:
         context, page = reader_sees(browser, site, {**US_CA, "Sec-GPC": "1"})
         page.reload(wait_until="networkidle")
         (seen,) = page.evaluate("window.gppSeen")
