@@ -67,6 +67,18 @@ def reader_sees(browser: Any, site: LiveServer, headers: dict[str, str]) -> tupl
     return context, page
 
 
+def opted_out(gpp_reference: NodeReference, string: str) -> bool:
+    """Whether IAB's library reads an opt-out of sale in ``string``."""
+    return bool(decoded(gpp_reference, string)["SaleOptOut"] == gpp_module.YES)
+
+
+def opt_out_on_the_choices_page(page: Any, site: LiveServer) -> None:
+    """The choices page's one button, then back on the front page it was opened from."""
+    page.goto(site.url + "/_consent/preferences?next=/", wait_until="networkidle")
+    page.get_by_role("button", name="Opt out of the sale and sharing").click()
+    page.wait_for_url(site.url + "/")
+
+
 def decoded(gpp_reference: NodeReference, string: str) -> dict[str, Any]:
     answer = gpp_reference.ask(
         {"decode": string, "fields": {"usca": ["SaleOptOut", "SharingOptOut", "Gpc"]}}
@@ -125,16 +137,14 @@ def test_a_us_visitor_opts_out_on_the_choices_page_without_script(
     # Without script nobody calls __gpp, but the page carries the string ad tags would get.
     data = json.loads(page.locator("script[data-gpp]").get_attribute("data-gpp"))
     context.close()
-    assert decoded(gpp_reference, data["gppString"])["SaleOptOut"] == gpp_module.YES
+    assert opted_out(gpp_reference, data["gppString"])
 
 
 def test_a_us_visitor_opts_out_and_the_reader_sees_it(
     browser: Any, regional_site: LiveServer, gpp_reference: NodeReference
 ) -> None:
     context, page = reader_sees(browser, regional_site, US_CA)
-    page.goto(regional_site.url + "/_consent/preferences?next=/", wait_until="networkidle")
-    page.get_by_role("button", name="Opt out of the sale and sharing").click()
-    page.wait_for_url(regional_site.url + "/")
+    opt_out_on_the_choices_page(page, regional_site)
     page.wait_for_load_state("networkidle")
     (seen,) = page.evaluate("window.gppSeen")
     assert decoded(gpp_reference, seen["string"]) == {
@@ -204,21 +214,6 @@ def test_consent_mode_defaults_per_region_in_the_browser(
     assert update[1] == "update" and update[2]["ad_storage"] == ads
 
 
-def test_on_a_shared_page_the_reader_waits_for_the_visitors_own_string(
-    browser: Any, tmp_path: Path, gpp_reference: NodeReference
-) -> None:
-    with reader_server(tmp_path, shared_cache_mode=True) as site:
-        context, page = reader_sees(browser, site, US_CA)
-        assert page.evaluate("window.gppSeen")[0]["sids"] == [8]
-        page.goto(site.url + "/_consent/preferences?next=/", wait_until="networkidle")
-        page.get_by_role("button", name="Opt out of the sale and sharing").click()
-        page.wait_for_url(site.url + "/")
-        page.wait_for_function("window.gppSeen.length === 1")
-        (seen,) = page.evaluate("window.gppSeen")
-        context.close()
-    assert decoded(gpp_reference, seen["string"])["SaleOptOut"] == gpp_module.YES
-
-
 def test_the_opt_out_link_opens_the_choices_with_script(
     browser: Any, regional_site: LiveServer, gpp_reference: NodeReference
 ) -> None:
@@ -241,7 +236,7 @@ def test_the_opt_out_link_opens_the_choices_with_script(
     changed = page.evaluate("window.gppChanged")
     context.close()
     assert state["decided"] and "marketing" not in state["granted"]
-    assert decoded(gpp_reference, changed)["SaleOptOut"] == gpp_module.YES
+    assert opted_out(gpp_reference, changed)
 
 
 def test_notice_only_and_none_regions(browser: Any, tmp_path: Path) -> None:
@@ -307,3 +302,16 @@ def test_a_shared_page_records_the_signal_once(browser: Any, tmp_path: Path) -> 
         methods = [m for (m,) in db.execute("SELECT method FROM receipts")]
     assert methods == ["gpc"]  # two pages, two scripts asking each time: one receipt
     assert seen["sids"] == [8]
+
+
+def test_on_a_shared_page_the_reader_waits_for_the_visitors_own_string(
+    browser: Any, tmp_path: Path, gpp_reference: NodeReference
+) -> None:
+    with reader_server(tmp_path, shared_cache_mode=True) as site:
+        context, page = reader_sees(browser, site, US_CA)
+        assert page.evaluate("window.gppSeen")[0]["sids"] == [8]
+        opt_out_on_the_choices_page(page, site)
+        page.wait_for_function("window.gppSeen.length === 1")
+        (seen,) = page.evaluate("window.gppSeen")
+        context.close()
+    assert opted_out(gpp_reference, seen["string"])
