@@ -186,7 +186,7 @@ class ConsentRuntime:
             PLACEHOLDER_CACHE_SIZE
         )
         self._policy_cache: LruCache[tuple[str, str, bool], str] = LruCache(256)
-        self._head_cache: dict[tuple[bool, str, tuple[str, ...] | None], str] = {}
+        self._head_cache: dict[tuple[bool, str, tuple[str, ...] | None, bool], str] = {}
         self.page_cache = PageCache(config.page_cache_bytes)
         self._store: AuditStore | None = None
         self._store_lock = asyncio.Lock()
@@ -293,7 +293,11 @@ class ConsentRuntime:
         gpp_script = ""
         if self.regional is not None and state is not None:
             gpp_script = self.gpp_script(state, root_path)
-        cached = self._head_cache.get((gpc, root_path, granted))
+        # The TCF speaks for visitors under the opt-in model; a reader elsewhere is told that
+        # GDPR does not apply (an unknown location gets the strictest model, so opt-in).
+        gdpr_applies = state is None or state.model == "opt_in"
+        key = (gpc, root_path, granted, gdpr_applies)
+        cached = self._head_cache.get(key)
         if cached is None:
             cached = self.templates.render(
                 "consent/head.html",
@@ -308,12 +312,12 @@ class ConsentRuntime:
                 gcm_options=self.gcm_options,
                 granted=granted,
                 nonce=NONCE_MARKER,
-                tcf=self.tcf_views.head(self.urls_for(root_path).static)
+                tcf=self.tcf_views.head(self.urls_for(root_path).static, gdpr_applies)
                 if self.tcf_views
                 else None,
             )
             if len(self._head_cache) < 256:
-                self._head_cache[(gpc, root_path, granted)] = cached
+                self._head_cache[key] = cached
         # The GPP API first: ad tags anywhere in the head may ask it at once.
         cached = gpp_script + cached
         if nonce:

@@ -84,7 +84,7 @@
     var d = tc || {};
     return {
       tcString: tc ? tc.text : "", tcfPolicyVersion: meta.policyVersion, cmpId: meta.cmpId,
-      cmpVersion: meta.cmpVersion, gdprApplies: true, eventStatus: status, cmpStatus: "loaded",
+      cmpVersion: meta.cmpVersion, gdprApplies: meta.gdprApplies, eventStatus: status, cmpStatus: "loaded",
       listenerId: listenerId, isServiceSpecific: true, useNonStandardTexts: false,
       publisherCC: meta.publisherCC, purposeOneTreatment: meta.purposeOneTreatment,
       purpose: { consents: d.purposeConsents || {}, legitimateInterests: d.purposeLI || {} },
@@ -108,7 +108,7 @@
     var banner = root();
     if (command === "ping") {
       callback({
-        gdprApplies: true, cmpLoaded: true, cmpStatus: "loaded",
+        gdprApplies: meta.gdprApplies, cmpLoaded: true, cmpStatus: "loaded",
         displayStatus: banner && !banner.hidden ? "visible" : "hidden", apiVersion: "2.3",
         cmpVersion: meta.cmpVersion, cmpId: meta.cmpId, gvlVersion: meta.gvlVersion,
         tcfPolicyVersion: meta.policyVersion
@@ -131,7 +131,7 @@
       // A decision the server no longer counts: its string goes.
       doc.cookie = "euconsent-v2=; Path=/; Max-Age=0" + (meta.cookieDomain ? "; Domain=" + meta.cookieDomain : "");
     }
-    var text = decided() ? cookie() : "", d = text ? decode(text) : null;
+    var text = decided() && meta.gdprApplies ? cookie() : "", d = text ? decode(text) : null;
     tc = d ? d : null;
     if (tc) tc.text = text;
   }
@@ -211,7 +211,8 @@
 
   function start() {
     read();
-    status = tc ? "tcloaded" : "cmpuishown";
+    // Where GDPR does not apply there is nothing to ask: loaded, with no string.
+    status = tc || !meta.gdprApplies ? "tcloaded" : "cmpuishown";
     sync();
     link();
     google();
