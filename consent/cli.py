@@ -129,7 +129,9 @@ def _demo_module() -> ModuleType:
     raise ConfigError("the demo site is not part of this installation")
 
 
-def _cookie_decode(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def _cookie_decode(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    # Looked up now, not when the module was imported: standard output may have been replaced.
+    out = out or sys.stdout
     config = load_config(args.config)
     codec = ConsentCookieCodec(
         config.secret_keys, max_age=config.cookie_max_age, policy_version=config.policy_version

@@ -64,11 +64,15 @@ def _compare(args: argparse.Namespace, out: TextIO) -> tuple[Path, bool] | None:
     return Path(current.vendor_list_file), again
 
 
-def _check(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    return 0 if _compare(args, out) is not None else 1
+# Standard output is looked up when a command runs, never bound when the module is imported:
+# whoever imported it first (a test capturing output, an embedding program) may close or
+# replace it later.
+def _check(args: argparse.Namespace) -> int:
+    return 0 if _compare(args, sys.stdout) is not None else 1
 
 
-def _install(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def _install(args: argparse.Namespace) -> int:
+    out = sys.stdout
     compared = _compare(args, out)
     if compared is None:
         return 1
