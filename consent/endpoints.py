@@ -415,7 +415,8 @@ class ConsentEndpoints:
         if content_type != _FORM_TYPE:
             raise DecisionError(415, f"send {_FORM_TYPE}")
         self._check_origin(request, info)
-        limit = self.config.max_decision_body
+        tcf = self.runtime.tcf
+        limit = self.config.max_decision_body + (tcf.form_bytes if tcf else 0)
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             raise DecisionError(413, "body too large")
@@ -425,7 +426,11 @@ class ConsentEndpoints:
             if len(body) > limit:
                 raise DecisionError(413, "body too large")
         try:
-            fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
+            fields = parse_qsl(
+                body.decode("utf-8"),
+                keep_blank_values=True,
+                max_num_fields=64 + (tcf.form_fields if tcf else 0),
+            )
         except (UnicodeDecodeError, ValueError) as exc:
             raise DecisionError(400, "malformed form body") from exc
         tokens = [v for k, v in fields if k == FIELD_CSRF]

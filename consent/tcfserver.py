@@ -56,6 +56,21 @@ class TcfService:
         )
         self.special_features = frozenset(f for v in vendors for f in v.special_features)
         self.vendor_ids = frozenset(self.vendor_list.vendors)
+        # The most the second layer posts beyond a decision of categories, every box ticked:
+        # the decision endpoint widens its limits by this much, however long the vendor list.
+        boxes = (
+            (FIELD_PURPOSE, self.purposes),
+            (FIELD_PURPOSE_OBJECTION, self.legitimate_purposes),
+            (FIELD_SPECIAL_FEATURE, self.special_features),
+            (FIELD_VENDOR, self.vendor_ids),
+            (FIELD_VENDOR_OBJECTION, self.vendor_ids),
+        )
+        self.form_fields = 1 + sum(len(ids) for _, ids in boxes)
+        self.form_bytes = (
+            len(FIELD_TCF)
+            + 3
+            + sum(len(name) + len(str(i)) + 2 for name, ids in boxes for i in ids)
+        )
 
     # -- choices ---------------------------------------------------------------------------
 
