@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from starlette.testclient import TestClient
 
 from consent import ConsentConfig, ConsentMiddleware
 from consent.config import ConfigError
-from consent.tcf import decode
+from consent.tcf import TCString, decode, encode
 from consent.tcfconfig import THIRTEEN_MONTHS, TcfSettings
 from tests.conftest import csrf_token, page_app, without_held_marker
 from tests.reference import NodeReference
@@ -465,3 +466,32 @@ def test_fields_past_what_the_tcf_layer_can_post_are_still_refused(tcf_client: T
     response = decide(tcf_client, {"action": "custom", "tcf": "1", "tcf_vendor": ["1"] * 400})
     assert response.status_code in (400, 413)
     assert "set-cookie" not in response.headers
+
+
+def another_cmps_string() -> str:
+    """What the CMP of another part of the site (cmp id 10) writes as ``euconsent-v2``."""
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    return encode(
+        TCString(
+            created=moment,
+            last_updated=moment,
+            cmp_id=10,
+            cmp_version=1,
+            vendor_list_version=150,
+            purpose_consents=frozenset(range(1, 11)),
+            vendor_consents=frozenset({2, 9, 755}),
+        )
+    )
+
+
+def test_the_page_without_script_ignores_a_string_of_another_cmp(tcf_client: TestClient) -> None:
+    foreign = another_cmps_string()
+    decide(tcf_client, {"action": "reject_all"})
+    tcf_client.cookies.set("euconsent-v2", foreign)
+    page = tcf_client.get("/_consent/preferences").text
+    assert re.findall(r'id="(cst-tcf-[a-z]+\d+)"[^>]*\bchecked\b', page) == []
+    # The string this site wrote for the same choices does tick what it says.
+    mine = decide(tcf_client, {"action": "custom", "tcf": "1", "tcf_purpose": "2"})
+    tcf_client.cookies.set("euconsent-v2", tc_cookie(mine))
+    page = tcf_client.get("/_consent/preferences").text
+    assert "cst-tcf-p2" in re.findall(r'id="(cst-tcf-[a-z]+\d+)"[^>]*\bchecked\b', page)

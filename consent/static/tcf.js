@@ -4,13 +4,13 @@
   var N = __CONSENT_NAMES__;
   var w = window, doc = document, stub = w.__tcfapi;
   if (!stub || !stub.queue) return;
-  var meta = stub.meta, queue = stub.queue, listeners = {}, nextId = 0;
+  var meta = stub.meta, queue = stub.queue, listeners = Object.create(null), nextId = 0;
   var status = null, tc = null, verified = null;
   var B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-  function cookie() {
-    var m = doc.cookie.match(/(?:^|;\s*)euconsent-v2=([A-Za-z0-9_.-]+)/);
-    return m ? m[1] : "";
+  // A caller's error stops no other.
+  function call(fn, value, ok) {
+    try { fn(value, ok); } catch (e) { setTimeout(function () { throw e; }); }
   }
 
   function decode(text) {
@@ -74,9 +74,9 @@
   }
 
   function only(map, ids) {
-    if (!ids || !ids.length) return map;
+    if (!Array.isArray(ids) || !ids.length) return map;
     var out = {};
-    ids.forEach(function (id) { out[id] = !!map[id]; });
+    ids.forEach(function (id) { out[id] = map[id] === true; });
     return out;
   }
 
@@ -102,8 +102,9 @@
     };
   }
 
-  function api(command, version, callback, parameter) {
-    if (typeof callback !== "function") return;
+  function api(command, version, fn, parameter) {
+    if (typeof fn !== "function") return;
+    var callback = call.bind(null, fn);
     if (version && version !== 2) return callback(null, false);
     var banner = root();
     if (command === "ping") {
@@ -117,23 +118,27 @@
       callback(data(undefined, parameter), true);
     } else if (command === "addEventListener") {
       var id = ++nextId;
-      listeners[id] = callback;
+      listeners[id] = fn;
       callback(data(id), true);
     } else if (command === "removeEventListener") {
-      var known = Object.prototype.hasOwnProperty.call(listeners, parameter);
+      var known = parameter in listeners;
       delete listeners[parameter];
       callback(known, known);
     } else callback(null, false);
   }
 
   function read() {
-    if (verified && !verified.decided && cookie()) {
+    // Other CMPs of the site may write euconsent-v2 too.
+    var found = doc.cookie.split(/; */).filter(function (c) { return /^euconsent-v2=[\w.-]+$/.test(c); });
+    if (verified && !verified.decided && found.length) {
       // A decision the server no longer counts: its string goes.
       doc.cookie = "euconsent-v2=; Path=/; Max-Age=0" + (meta.cookieDomain ? "; Domain=" + meta.cookieDomain : "");
     }
-    var text = decided() ? cookie() : "", d = text ? decode(text) : null;
-    tc = d ? d : null;
-    if (tc) tc.text = text;
+    tc = null;
+    if (decided()) found.some(function (c) {
+      var text = c.slice(13), d = decode(text);
+      return d && d.cmpId === meta.cmpId && (tc = d, d.text = text);
+    });
   }
 
   // Reopened, the boxes show the stored choice.
@@ -144,7 +149,7 @@
       tcf_purpose: tc.purposeConsents, tcf_special_feature: tc.specialFeatureOptins,
       tcf_vendor: tc.vendorConsents
     };
-    Array.prototype.forEach.call(banner.querySelectorAll(".cst-tcf input[type=checkbox]"), function (box) {
+    each(banner.querySelectorAll(".cst-tcf input[type=checkbox]"), function (box) {
       var map = boxes[box.name];
       if (map) box.checked = !!map[box.value];
       else if (box.name === "tcf_purpose_objection") box.checked = !tc.purposeLI[box.value];
@@ -206,7 +211,7 @@
   function each(list, fn) { Array.prototype.forEach.call(list, fn); }
 
   function fire() {
-    for (var id in listeners) listeners[id](data(+id), true);
+    for (var id in listeners) call(listeners[id], data(+id), true);
   }
 
   function start() {
