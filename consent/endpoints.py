@@ -301,7 +301,13 @@ class ConsentEndpoints:
                 refused_by_signal=self.runtime.gpc_refuses if state.gpc else frozenset(),
             )
             tcf = self.runtime.tcf
-            tcf_choice = tcf.choice_for(choice, fields) if tcf is not None else None
+            tcf_choice = (
+                tcf.choice_for(
+                    choice, fields, self.runtime.gpc_refuses if state.gpc else frozenset()
+                )
+                if tcf is not None
+                else None
+            )
         except DecisionError as error:
             return _refusal(error.status, error.reason, wants_json)
         next_path = safe_next(

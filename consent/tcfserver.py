@@ -74,8 +74,16 @@ class TcfService:
 
     # -- choices ---------------------------------------------------------------------------
 
-    def choice_for(self, choice: Choice, fields: Sequence[tuple[str, str]]) -> TcfChoice:
-        """What ``choice`` means in TCF terms; a malformed TCF field is a 400."""
+    def choice_for(
+        self,
+        choice: Choice,
+        fields: Sequence[tuple[str, str]],
+        refused_by_signal: frozenset[str] = frozenset(),
+    ) -> TcfChoice:
+        """What ``choice`` means in TCF terms; a malformed TCF field is a 400.
+
+        The purposes and special features only categories refused by a signal (GPC) stand for
+        get no consent, nor legitimate interest, from the TCF layer's own choice either."""
         if choice.action == ACTION_ACCEPT_ALL:
             # Granted is every category, less those a signal such as GPC refuses.
             mapped = self._mapped(self._category_purposes, choice.granted)
@@ -90,7 +98,19 @@ class TcfService:
         if choice.action != ACTION_CUSTOM:
             return TcfChoice(frozenset(), frozenset(), frozenset(), frozenset(), frozenset())
         if any(key == FIELD_TCF and value == "1" for key, value in fields):
-            return self._posted(fields)
+            posted = self._posted(fields)
+            purposes = self._mapped(self._category_purposes, refused_by_signal) - self._mapped(
+                self._category_purposes, choice.granted
+            )
+            features = self._mapped(self._category_features, refused_by_signal) - self._mapped(
+                self._category_features, choice.granted
+            )
+            return replace(
+                posted,
+                purposes=posted.purposes - purposes,
+                legitimate_interests=posted.legitimate_interests - purposes,
+                special_features=posted.special_features - features,
+            )
         purposes = self._mapped(self._category_purposes, choice.granted) & self.purposes
         features = self._mapped(self._category_features, choice.granted) & self.special_features
         legitimate = self._mapped(self._category_purposes, choice.granted) & (

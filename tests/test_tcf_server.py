@@ -387,6 +387,31 @@ def test_gpc_keeps_marketing_purposes_out_of_accept_all(
     assert response.json()["ac_string"] == "2~~dv.89.2822"
 
 
+def test_gpc_keeps_marketing_purposes_out_of_the_tcf_layers_choice(
+    tcf_client: TestClient, tcf_reference: NodeReference
+) -> None:
+    """docs/tcf.md: a decision taken with the signal gives marketing's purposes no consent,
+    whichever layer it comes from."""
+    token = csrf_token(tcf_client)
+    response = tcf_client.post(
+        DECISION,
+        data={
+            "csrf_token": token,
+            "action": "custom",
+            "category": ["analytics", "marketing"],
+            "tcf": "1",
+            "tcf_purpose": ["1", "2", "3", "4", "8"],
+            "tcf_vendor": ["1", "755"],
+        },
+        headers={"accept": "application/json", "sec-gpc": "1"},
+    )
+    assert response.status_code == 200
+    assert "marketing" not in response.json()["granted"]
+    read = tcf_reference.ask({"decode": tc_cookie(response)})
+    assert read["purposeConsents"] == [1, 8]  # 1 stays with analytics
+    assert read["purposeLegitimateInterests"] == [8, 9, 10]  # no 2 or 7
+
+
 def test_the_page_without_script_shows_the_stored_choice(tcf_client: TestClient) -> None:
     def ticked(page: str) -> set[str]:
         return set(re.findall(r'id="(cst-tcf-[a-z]+\d+)"[^>]*\bchecked\b', page))
