@@ -192,7 +192,11 @@ def _ids(fields: Sequence[tuple[str, str]], name: str, allowed: frozenset[int]) 
     for key, value in fields:
         if key != name:
             continue
-        if not value.isascii() or not value.isdigit() or int(value) not in allowed:
+        # Ids have at most five digits: a longer run is refused before int() reads it.
+        if (
+            not (value.isascii() and value.isdigit() and len(value) <= 5)
+            or int(value) not in allowed
+        ):
             raise DecisionError(400, f"unknown {name.removeprefix('tcf_').replace('_', ' ')}")
         found.add(int(value))
     return frozenset(found)

@@ -275,6 +275,8 @@ def test_the_tcf_layer_posts_its_own_choice(
         {"tcf_vendor": "x"},
         {"tcf_purpose_objection": "1"},  # purpose 1 never rests on legitimate interest
         {"tcf_special_feature": "2"},  # no listed vendor uses it
+        {"tcf_vendor": "1" * 4400},  # more digits than int() reads
+        {"tcf_vendor": "0" * 4400 + "1"},
     ],
 )
 def test_bad_tcf_fields_store_nothing(tcf_client: TestClient, field: dict[str, str]) -> None:
