@@ -183,6 +183,11 @@ def test_vendor_list_changes_that_need_a_new_choice_make_decisions_stale(
     assert make_config(tcf=settings(vendor_list_file=changed)).policy_version != before
     # A vendor more in the configuration: asked again.
     assert make_config(tcf=settings(vendors=(*VENDORS, 9))).policy_version != before
+    # A new TCF policy version: asked again, so that no string of the old version stays in use.
+    document["vendors"]["755"]["purposes"].remove(5)
+    document["tcfPolicyVersion"] += 1
+    changed.write_text(json.dumps(document))
+    assert make_config(tcf=settings(vendor_list_file=changed)).policy_version != before
 
 
 def test_a_decision_before_a_vendor_change_counts_as_none(
