@@ -337,6 +337,30 @@ def test_gvl_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["--config", str(config), "tcf", "check-gvl", str(downloaded)]) == 1
 
 
+def test_an_installed_vendor_list_keeps_the_permissions_of_the_one_it_replaces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The workers may run as another user than the operator who installs the list: the
+    file they read stays readable to them, as it was."""
+    from consent.cli import main
+
+    in_use = tmp_path / "vendor-list.json"
+    shutil.copy(GVL, in_use)
+    in_use.chmod(0o644)
+    config = tmp_path / "consent.toml"
+    config.write_text(
+        'secret_key = "test-secret-key-0123456789abcdef"\n'
+        f'audit_url = "sqlite:///{tmp_path / "a.db"}"\n'
+        '[tcf]\nenabled = true\ncmp_id = 300\nvendor_list_file = "vendor-list.json"\n'
+    )
+    downloaded = tmp_path / "download.json"
+    shutil.copy(GVL, downloaded)
+    downloaded.chmod(0o600)
+    assert main(["--config", str(config), "tcf", "install-gvl", str(downloaded)]) == 0
+    capsys.readouterr()
+    assert in_use.stat().st_mode & 0o777 == 0o644
+
+
 # -- pages ---------------------------------------------------------------------------------
 
 
