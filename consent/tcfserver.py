@@ -50,6 +50,9 @@ class TcfService:
         vendors = self.vendor_list.vendors.values()
         # What the layers show: the purposes and special features some listed vendor uses.
         self.purposes = frozenset(p for v in vendors for p in v.purposes | v.flexible_purposes)
+        if settings.purpose_one_treatment:
+            # Purpose 1 is not disclosed, so not asked: no string may consent to it.
+            self.purposes -= {1}
         self.legitimate_purposes = (
             frozenset(p for v in vendors for p in v.legitimate_interest_purposes)
             - CONSENT_ONLY_PURPOSES

@@ -418,6 +418,23 @@ def test_gpc_keeps_marketing_purposes_out_of_accept_all(
     assert response.json()["ac_string"] == "2~~dv.89.2822"
 
 
+def test_purpose_one_treatment_leaves_purpose_one_unasked(
+    make_config: Callable[..., ConsentConfig], tcf_reference: NodeReference
+) -> None:
+    """docs/configuration.md: set where the operator chose not to ask for purpose 1; the TC
+    string then says purpose 1 was not disclosed, so it cannot carry a consent to it."""
+    config = make_config(tcf=settings(purpose_one_treatment=True))
+    client = TestClient(ConsentMiddleware(page_app(), config=config))
+    assert 'id="cst-tcf-p1"' not in client.get("/_consent/preferences").text
+    assert 'id="cst-tcf-p2"' in client.get("/_consent/preferences").text
+    for fields in ({"action": "accept_all"}, {"action": "custom", "category": "marketing"}):
+        read = tcf_reference.ask({"decode": tc_cookie(decide(client, fields))})
+        assert read["purposeOneTreatment"] is True
+        assert 1 not in read["purposeConsents"] and 2 in read["purposeConsents"]
+    posted = decide(client, {"action": "custom", "tcf": "1", "tcf_purpose": ["1", "2"]})
+    assert posted.status_code == 400
+
+
 def test_gpc_keeps_marketing_purposes_out_of_the_tcf_layers_choice(
     tcf_client: TestClient, tcf_reference: NodeReference
 ) -> None:
