@@ -285,11 +285,11 @@ def test_malformed_strings_get_a_clear_error() -> None:
             tcf.decode(text)
 
 
-def _every_id_again_and_again(vendor_ranges: int, restrictions: int) -> str:
+def every_id_again_and_again(vendor_ranges: int, restrictions: int, cmp_id: int = 10) -> str:
     """A core segment whose vendor consents give the range 1 to 65535 ``vendor_ranges``
     times, followed by ``restrictions`` restrictions over that range: 33 bits for every
     65,535 ids to read."""
-    core = tcf.encode(replace(_BASE, disclosed_vendors=None))
+    core = tcf.encode(replace(_BASE, cmp_id=cmp_id, disclosed_vendors=None))
     head = base64url.to_bits(core)
     assert head is not None
     every = "1" + format(1, "016b") + format(65_535, "016b")
@@ -308,14 +308,14 @@ def _every_id_again_and_again(vendor_ranges: int, restrictions: int) -> str:
 def test_a_short_string_naming_millions_of_ids_is_refused_before_they_are_read(
     vendor_ranges: int, restrictions: int
 ) -> None:
-    text = _every_id_again_and_again(vendor_ranges, restrictions)
+    text = every_id_again_and_again(vendor_ranges, restrictions)
     assert len(text) < 2_000
     with pytest.raises(TcfError, match="more vendor ids than"):
         tcf.decode(text)
 
 
 def test_every_id_in_three_lists_is_still_read() -> None:
-    read = tcf.decode(_every_id_again_and_again(1, 2))
+    read = tcf.decode(every_id_again_and_again(1, 2))
     assert read.vendor_consents == frozenset(range(1, 65_536))
     assert [len(r.vendor_ids) for r in read.publisher_restrictions] == [65_535, 65_535]
 

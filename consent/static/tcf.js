@@ -8,13 +8,12 @@
   var status = null, tc = null, verified = null;
   var B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-  // A caller's error stops no other.
   function call(fn, value, ok) {
     try { fn(value, ok); } catch (e) { setTimeout(function () { throw e; }); }
   }
 
   function decode(text) {
-    var bits = "", at = 0, core = text.split(".")[0], i, n;
+    var bits = "", at = 0, left = 262140, core = text.split(".")[0], i, n;
     for (i = 0; i < core.length; i++) {
       n = B64.indexOf(core.charAt(i));
       if (n < 0) return null;
@@ -23,7 +22,7 @@
     function int(width) {
       var v = 0;
       for (var k = 0; k < width; k++) v = v * 2 + (bits.charAt(at++) === "1" ? 1 : 0);
-      if (at > bits.length) throw new Error("short");
+      if (at > bits.length) throw 0;
       return v;
     }
     function field(width) {
@@ -35,6 +34,7 @@
     function ranges(out, value) {
       for (var e = int(12); e > 0; e--) {
         var range = int(1), start = int(16), end = range ? int(16) : start;
+        if ((left -= end - start + 1) < 0) throw 0;
         for (var v = start; v <= end; v++) out[v] = value;
       }
     }
@@ -128,7 +128,7 @@
   }
 
   function read() {
-    // Other CMPs of the site may write euconsent-v2 too.
+    // Other CMPs write euconsent-v2 too.
     var found = doc.cookie.split(/; */).filter(function (c) { return /^euconsent-v2=[\w.-]+$/.test(c); });
     if (verified && !verified.decided && found.length) {
       // A decision the server no longer counts: its string goes.

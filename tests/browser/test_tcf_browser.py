@@ -21,6 +21,7 @@ from consent.tcfconfig import TcfSettings
 from tests.browser.conftest import LiveServer, PageErrors, demo_config
 from tests.browser.test_banner_browser import BANNER, SECOND_LAYER, _axe, button
 from tests.reference import NodeReference
+from tests.test_tcf import every_id_again_and_again
 from tests.test_tcf_server import another_cmps_string
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -433,3 +434,21 @@ def test_a_string_of_another_cmp_is_not_handed_on(page: Any, tcf_site: LiveServe
     [first] = events(page)
     assert first["tcString"] != foreign and first["cmpId"] == 300
     assert true_ids(first["vendors"]) == [] and true_ids(first["purposes"]) == []
+
+
+def test_a_string_naming_millions_of_ids_is_not_read(page: Any, tcf_site: LiveServer) -> None:
+    """Reading one would cost the browser seconds on every page, as it did the server."""
+    load(page, tcf_site)
+    button(page, "accept_all").click()
+    page.wait_for_function("window.tcfEvents.length === 2")
+    crafted = every_id_again_and_again(5, 0, cmp_id=300)
+    page.context.add_cookies([{"name": "euconsent-v2", "value": crafted, "url": tcf_site.url}])
+    load(page, tcf_site)
+    [first] = events(page)
+    assert first["tcString"] == "" and true_ids(first["vendors"]) == []
+    # The same string within bounds is read.
+    within = every_id_again_and_again(1, 0, cmp_id=300)
+    page.context.add_cookies([{"name": "euconsent-v2", "value": within, "url": tcf_site.url}])
+    load(page, tcf_site)
+    [first] = events(page)
+    assert first["tcString"] == within and len(true_ids(first["vendors"])) == 65_535
