@@ -4,7 +4,7 @@
   var N = __CONSENT_NAMES__;
   var w = window, doc = document, stub = w.__tcfapi;
   if (!stub || !stub.queue) return;
-  var meta = stub.meta, queue = stub.queue, listeners = Object.create(null), nextId = 0;
+  var meta = stub.meta, queue = stub.queue, listeners = Object.create(null);
   var status = null, tc = null, verified = null;
   var B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -117,7 +117,7 @@
     } else if (command === "getTCData") {
       callback(data(undefined, parameter), true);
     } else if (command === "addEventListener") {
-      var id = ++nextId;
+      var id = 1 + Math.random() * 2e9 | 0;
       listeners[id] = fn;
       callback(data(id), true);
     } else if (command === "removeEventListener") {

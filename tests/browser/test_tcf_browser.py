@@ -452,3 +452,20 @@ def test_a_string_naming_millions_of_ids_is_not_read(page: Any, tcf_site: LiveSe
     load(page, tcf_site)
     [first] = events(page)
     assert first["tcString"] == within and len(true_ids(first["vendors"])) == 65_535
+
+
+def test_a_frame_cannot_remove_the_page_s_listeners(page: Any, tcf_site: LiveServer) -> None:
+    """An ad's frame that guesses listener ids does not silence the page's header bidder."""
+    load(page, tcf_site)
+    frame = page.locator("iframe[title='frame']").element_handle().content_frame()
+    assert frame is not None
+    frame.evaluate(
+        """() => { for (let id = 0; id < 100; id++) parent.frames.__tcfapiLocator.parent
+        .postMessage({ __tcfapiCall: { command: "removeEventListener", version: 2,
+        callId: id, parameter: id } }, "*"); }"""
+    )
+    frame.wait_for_function("window.answers.length === 100")
+    assert not any(a["returnValue"] for a in frame.evaluate("window.answers"))
+    button(page, "accept_all").click()
+    page.wait_for_function("window.tcfEvents.length === 2")
+    assert events(page)[-1]["status"] == "useractioncomplete"
