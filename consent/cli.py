@@ -142,13 +142,15 @@ def _cookie_decode(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             file=sys.stderr,
         )
         return 1
-    document = {
+    document: dict[str, object] = {
         "consent_id": payload.consent_id,
         "granted": sorted(payload.granted),
         "policy_version": payload.policy_version,
         "decided_at": payload.decided_datetime.isoformat(),
         "receipt_id": payload.receipt_id,
     }
+    if payload.signal:
+        document["gpc_recorded"] = True  # a receipt of the browser's GPC signal exists
     print(json.dumps(document, indent=2), file=out)
     return 0
 

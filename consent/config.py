@@ -81,6 +81,8 @@ SECRET_SETTINGS = frozenset(
 URL_SETTINGS = frozenset({"audit_url", "resolved_audit_url"})
 
 LocaleResolver = Callable[[Scope], str | None]
+# The visitor's region from the request: "US-CA", "DE", or None when unknown.
+RegionResolver = Callable[[Scope], str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +139,20 @@ class ConsentConfig:
     own_domains: Sequence[str] = ()
     honour_gpc: bool = True
     google_consent_mode: bool = True
+    # Google Consent Mode options (docs/configuration.md).
+    google_ads_data_redaction: bool = False
+    google_url_passthrough: bool = False
     google_consent_mapping: Mapping[str, str] = field(
         default_factory=lambda: dict(DEFAULT_GOOGLE_CONSENT_MAPPING)
     )
+
+    # Regions (docs/regions.md): off until a trusted source of the visitor's location is set;
+    # then ``regions`` maps region codes and groups to models (None: the shipped defaults).
+    region_source: str | RegionResolver | None = None
+    regions: Mapping[str, str] | None = None
+    # IAB GPP, served with regions: the CMP id IAB assigned (1: a site running its own).
+    gpp_cmp_id: int = 1
+    gpp_cmp_version: int = 1
 
     # Caching: identical HTML for every visitor, state applied in the browser.
     shared_cache_mode: bool = False
@@ -362,6 +375,7 @@ class ConsentConfig:
                 )
         self._validate_unclassified(ids)
         self._validate_csp()
+        self._validate_regions()
         for cookie, category_id in self.cookie_categories.items():
             if category_id not in known:
                 raise ConfigError(
@@ -411,6 +425,30 @@ class ConsentConfig:
                 "admin_user and admin_password go together: set both or neither",
                 setting="admin_password" if self.admin_user else "admin_user",
             )
+
+    def _validate_regions(self) -> None:
+        from consent.regions import RegionRules, header_source
+
+        source = self.region_source
+        if source is not None and not callable(source):
+            if not isinstance(source, str):
+                raise ConfigError(
+                    "region_source must be a preset name, 'header:<name>[,<name>]' or a "
+                    f"callable(scope) -> str | None, got {source!r}",
+                    setting="region_source",
+                )
+            header_source(source)
+        if self.regions is not None:
+            if not isinstance(self.regions, Mapping):
+                raise ConfigError(
+                    f"regions must be a table of region = model, got {self.regions!r}",
+                    setting="regions",
+                )
+            RegionRules(self.regions)
+        _check_int("gpp_cmp_id", self.gpp_cmp_id, 1, 4095)
+        _check_int("gpp_cmp_version", self.gpp_cmp_version, 0, 4095)
+        for name in ("google_ads_data_redaction", "google_url_passthrough"):
+            _check_type(name, getattr(self, name), bool)
 
     def _validate_paths(self) -> None:
         if isinstance(self.exclude_paths, str):
@@ -707,6 +745,11 @@ def _kwargs_from_toml(data: Mapping[str, Any], *, base: Path) -> dict[str, Any]:
         "page_cache_bytes",
         "public_origin",
         "exclude_paths",
+        "region_source",
+        "gpp_cmp_id",
+        "gpp_cmp_version",
+        "google_ads_data_redaction",
+        "google_url_passthrough",
     }
     known_tables = {
         "cookie",
@@ -719,6 +762,7 @@ def _kwargs_from_toml(data: Mapping[str, Any], *, base: Path) -> dict[str, Any]:
         "admin",
         "google_consent_mapping",
         "templates",
+        "regions",
         "tcf",
     }
     for key, value in data.items():
@@ -789,6 +833,8 @@ def _kwargs_from_toml(data: Mapping[str, Any], *, base: Path) -> dict[str, Any]:
                 )
         kwargs["cookie_categories"] = categories
         kwargs["cookie_details"] = details
+    if "regions" in data:
+        kwargs["regions"] = dict(_table(data, "regions"))
     if "google_consent_mapping" in data:
         kwargs["google_consent_mapping"] = dict(_table(data, "google_consent_mapping"))
     if "tcf" in data:

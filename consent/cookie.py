@@ -36,6 +36,8 @@ class CookiePayload:
     policy_version: str
     decided_at: int  # Unix seconds, UTC
     receipt_id: str | None = None
+    # A receipt of the browser's GPC signal is stored for this consent id: not recorded again.
+    signal: bool = False
 
     @property
     def decided_datetime(self) -> datetime:
@@ -65,6 +67,8 @@ class ConsentCookieCodec:
         }
         if payload.receipt_id:
             body["r"] = payload.receipt_id
+        if payload.signal:
+            body["s"] = 1
         raw = json.dumps(body, separators=(",", ":"), ensure_ascii=True).encode()
         encoded = base64.urlsafe_b64encode(raw).rstrip(b"=")
         return self._signer.sign(encoded).decode("ascii")
@@ -146,6 +150,7 @@ def _payload_from_body(body: object, policy_version: str) -> CookiePayload | Non
         policy_version=version,
         decided_at=decided_at,
         receipt_id=receipt_id,
+        signal=body.get("s") == 1,
     )
 
 

@@ -20,7 +20,7 @@ from consent.names import (
 )
 
 KNOWN_SOURCES = frozenset(
-    {"banner", "banner_preferences", "preferences_page", "script", "placeholder"}
+    {"banner", "banner_preferences", "preferences_page", "script", "placeholder", "optout"}
 )
 _MAX_NEXT = 2048
 _UNSAFE_NEXT = re.compile(r"[\x00-\x20\x7f\\]")

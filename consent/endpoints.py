@@ -34,7 +34,7 @@ from consent.names import (
     FIELD_LOCALE,
     FIELD_NEXT,
 )
-from consent.runtime import ConsentRuntime
+from consent.runtime import ConsentRuntime, regional_answer, regional_fields
 from consent.site import (
     clean_root_path,
     decision_allowed,
@@ -292,22 +292,17 @@ class ConsentEndpoints:
 
     async def decision(self, request: Request, info: RequestInfo, state: ConsentState) -> Response:
         wants_json = "application/json" in request.headers.get("accept", "")
+        signal = self.runtime.gpc_refuses if state.gpc else frozenset()
         try:
             fields = await self._read_form(request, info)
             choice = parse_choice(
                 fields,
                 categories=self.config.category_ids,
                 required=self.runtime.required,
-                refused_by_signal=self.runtime.gpc_refuses if state.gpc else frozenset(),
+                refused_by_signal=signal,
             )
             tcf = self.runtime.tcf
-            tcf_choice = (
-                tcf.choice_for(
-                    choice, fields, self.runtime.gpc_refuses if state.gpc else frozenset()
-                )
-                if tcf is not None
-                else None
-            )
+            tcf_choice = tcf.choice_for(choice, fields, signal) if tcf is not None else None
         except DecisionError as error:
             return _refusal(error.status, error.reason, wants_json)
         next_path = safe_next(
@@ -345,6 +340,7 @@ class ConsentEndpoints:
                 rule="gpc" if state.gpc else self.config.rule_name,
                 tc_string=tc_string,
                 ac_string=ac_string,
+                **regional_fields(self.runtime, state, choice.granted),
             )
             receipt = await store.record(decision)
         except AuditUnavailable:
@@ -356,6 +352,8 @@ class ConsentEndpoints:
             policy_version=self.config.policy_version,
             decided_at=self.runtime.now(),
             receipt_id=receipt.receipt_id,
+            # A GPC receipt of this consent id stays recorded: the signal is not recorded again.
+            signal=previous is not None and previous.signal and previous.consent_id == consent_id,
         )
         secure = info.secure(self.config)
         headers = dict(_NO_STORE)
@@ -370,6 +368,7 @@ class ConsentEndpoints:
                     "policy_version": self.config.policy_version,
                     "decided_at": receipt.recorded_at.isoformat(),
                     **({"tc_string": tc_string, "ac_string": ac_string} if tcf else {}),
+                    **({"gpp": receipt.gpp} if receipt.gpp is not None else {}),
                 },
                 headers=headers,
             )
@@ -515,6 +514,8 @@ class ConsentEndpoints:
             decided=state.decided,
             consent_id=state.consent_id,
             message=message,
+            model=state.model,
+            optout_keep=sorted(state.granted - self.runtime.gpc_refuses - self.runtime.required),
             id_suffix="",
             tcf=self.runtime.tcf_views.view(locale.tag) if self.runtime.tcf_views else None,
             tcf_css_url=self.runtime.asset_url("tcf.css", info.root_path),
@@ -598,15 +599,31 @@ class ConsentEndpoints:
         self, request: Request, info: RequestInfo, state: ConsentState
     ) -> Response:
         """The verified state, for the banner script of a page every visitor shares (CDN)."""
-        return JSONResponse(
-            {
-                "decided": state.decided,
-                "granted": sorted(state.granted),
-                "consent_id": state.consent_id,
-                "gpc": state.gpc,
-            },
-            headers={**_NO_STORE, "vary": "Cookie, Sec-GPC"},
-        )
+        cookie = None
+        # The GPP script asks too (?for=gpp) and at the same time: only the banner's records.
+        asker = request.query_params.get("for")
+        if self.runtime.regional is not None and request.method == "GET" and asker is None:
+            from consent.optout import record_signal, signal_pending
+
+            # A shared page sets no cookie: a GPC signal no receipt records yet is recorded here.
+            if signal_pending(self.runtime, info, state):
+                # The page the script runs on, as its fetch names it; the site's root otherwise.
+                page = safe_next(urlsplit(request.headers.get("referer", "")).path or None)
+                recorded = await record_signal(self.runtime, info, state, page)
+                if recorded is not None:
+                    state, cookie = recorded
+        answer: dict[str, object] = {
+            "decided": state.decided,
+            "granted": sorted(state.granted),
+            "consent_id": state.consent_id,
+            "gpc": state.gpc,
+        }
+        if self.runtime.regional is not None:
+            answer.update(regional_answer(self.runtime, state))
+        response = JSONResponse(answer, headers={**_NO_STORE, "vary": "Cookie, Sec-GPC"})
+        if cookie is not None:
+            response.raw_headers.append((b"set-cookie", cookie))
+        return response
 
     def static(self, request: Request, name: str) -> Response:
         asset = assets().get(name)

@@ -35,6 +35,7 @@ from consent.failsafe import (
 )
 from consent.lifespan import lifespan
 from consent.names import MARKETING, SCOPE_KEY
+from consent.optout import regional_request
 from consent.pagecache import BANNER_SLOT, RewrittenPage, body_key
 from consent.rewriter import Classifier, Element, Hold, HtmlRewriter, Known
 from consent.runtime import ConsentRuntime
@@ -89,6 +90,11 @@ class ConsentMiddleware:
             return
         info = RequestInfo.from_scope(scope, self.config)
         state = info.visitor_state(self.runtime)
+        if self.runtime.regional is not None:
+            regional = await regional_request(self.runtime, scope, info, state, send)
+            if regional is None:
+                return  # answered there (gpc.json)
+            state, send = regional
         scope[SCOPE_KEY] = state
         if kind == "websocket":
             await self.app(
@@ -344,6 +350,8 @@ class _Responder:
             str(state.decided),
             state.consent_id or "",
             str(state.gpc),
+            state.model,
+            state.region or "",
             info.csrf_nonce or "",
             info.accept_language or "",
             self.config.policy_version,
@@ -815,6 +823,8 @@ class _Responder:
         names = [] if self.config.shared_cache_mode else [b"Cookie", b"Accept-Language"]
         if self.config.honour_gpc:
             names.append(b"Sec-GPC")
+        if self.runtime.regional is not None:
+            names += self.runtime.regional.vary
         return names
 
     def _visitor_etag(self, value: bytes) -> bytes:

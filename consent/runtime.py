@@ -42,6 +42,8 @@ from consent.names import MARKETING
 from consent.pagecache import PageCache
 from consent.parties import Parties
 from consent.redaction import hide_in_logs, secrets_of
+from consent.regional import RegionalPolicy
+from consent.regions import Region
 from consent.state import ConsentState
 from consent.tcfserver import TC_COOKIE, TcfService
 from consent.tcfui import TcfViews
@@ -158,6 +160,18 @@ class ConsentRuntime:
             block_undeclared=config.undeclared_cookies == "block",
         )
         self.gpc_refuses = frozenset({MARKETING}) & self.all_categories
+        self.gcm_options = {
+            name: True
+            for name, on in (
+                ("ads_data_redaction", config.google_ads_data_redaction),
+                ("url_passthrough", config.google_url_passthrough),
+            )
+            if on
+        }
+        # Regions only when a trusted source of location is configured (docs/regions.md).
+        self.regional: RegionalPolicy | None = None
+        if config.region_source is not None:
+            self.regional = RegionalPolicy(config, self.all_categories)
         self._undecided = {
             gpc: ConsentState(decided=False, granted=self.required, gpc=gpc)
             for gpc in (False, True)
@@ -172,7 +186,7 @@ class ConsentRuntime:
             PLACEHOLDER_CACHE_SIZE
         )
         self._policy_cache: LruCache[tuple[str, str, bool], str] = LruCache(256)
-        self._head_cache: dict[tuple[bool, str, tuple[str, ...] | None], str] = {}
+        self._head_cache: dict[tuple[bool, str, tuple[str, ...] | None, bool], str] = {}
         self.page_cache = PageCache(config.page_cache_bytes)
         self._store: AuditStore | None = None
         self._store_lock = asyncio.Lock()
@@ -271,12 +285,19 @@ class ConsentRuntime:
         granted = None
         if (
             state is not None
-            and state.decided
+            and not state.asks
             and self.config.google_consent_mode
             and not self.config.shared_cache_mode
         ):
             granted = tuple(sorted(state.granted))
-        cached = self._head_cache.get((gpc, root_path, granted))
+        gpp_script = ""
+        if self.regional is not None and state is not None:
+            gpp_script = self.gpp_script(state, root_path)
+        # The TCF speaks for visitors under the opt-in model; a reader elsewhere is told that
+        # GDPR does not apply (an unknown location gets the strictest model, so opt-in).
+        gdpr_applies = state is None or state.model == "opt_in"
+        key = (gpc, root_path, granted, gdpr_applies)
+        cached = self._head_cache.get(key)
         if cached is None:
             cached = self.templates.render(
                 "consent/head.html",
@@ -285,17 +306,54 @@ class ConsentRuntime:
                 gcm_url=self.asset_url("gcm.js", root_path),
                 google_consent_mode=self.config.google_consent_mode,
                 gcm_mapping=dict(self.config.google_consent_mapping),
+                gcm_regions=self.regional.google_regions(self.gpc_refuses)
+                if self.regional is not None
+                else None,
+                gcm_options=self.gcm_options,
                 granted=granted,
                 nonce=NONCE_MARKER,
-                tcf=self.tcf_views.head(self.urls_for(root_path).static)
+                tcf=self.tcf_views.head(self.urls_for(root_path).static, gdpr_applies)
                 if self.tcf_views
                 else None,
             )
             if len(self._head_cache) < 256:
-                self._head_cache[(gpc, root_path, granted)] = cached
+                self._head_cache[key] = cached
+        # The GPP API first: ad tags anywhere in the head may ask it at once.
+        cached = gpp_script + cached
         if nonce:
             return cached.replace(NONCE_MARKER, html.escape(nonce))
         return cached.replace(f' nonce="{NONCE_MARKER}"', "")
+
+    def gpp_script(self, state: ConsentState, root_path: str) -> str:
+        """The ``__gpp`` API's tag with this visitor's GPP string and parsed sections.
+
+        In shared-cache mode one page serves every visitor of a region, so it carries the
+        string of an undecided one and says it is pending: the script asks the state endpoint
+        for this visitor's before it reports the signal ready.
+        """
+        assert self.regional is not None
+        shared = self.config.shared_cache_mode
+        if shared:
+            opted_out = state.model == "opt_in" or (state.gpc and bool(self.gpc_refuses))
+        else:
+            opted_out = not self.gpc_refuses <= state.granted
+        string, sids, parsed = self.regional.gpp_for(
+            Region.parse(state.region), opted_out=opted_out, gpc=state.gpc
+        )
+        data = {
+            "cmpId": self.config.gpp_cmp_id,
+            "cmpVersion": self.config.gpp_cmp_version,
+            "gppString": string,
+            "applicableSections": list(sids),
+            "parsedSections": json.loads(parsed),
+            "stateUrl": self.urls_for(root_path).state,
+            "pending": shared,
+        }
+        return (
+            f'<script src="{html.escape(self.asset_url("gpp.js", root_path))}" '
+            f'data-gpp="{html.escape(json.dumps(data, separators=(",", ":")))}"'
+            f' nonce="{NONCE_MARKER}"></script>'
+        )
 
     def banner(
         self,
@@ -309,7 +367,7 @@ class ConsentRuntime:
         nonce: str | None = None,
     ) -> str:
         shared = self.config.shared_cache_mode
-        key = (locale.tag, state.decided, state.granted, state.gpc, shared, root_path)
+        key = (locale.tag, state.decided, state.granted, state.gpc, shared, root_path, state.model)
         cached = self._banner_cache.get(key)
         if cached is None:
             markup = self._render_banner(locale, state, self.urls_for(root_path))
@@ -338,7 +396,8 @@ class ConsentRuntime:
         # The state the server verified is the only one the script trusts. In shared-cache mode
         # the page is the same for everyone: the script asks the state endpoint instead.
         verified = {
-            "decided": state.decided,
+            # A visitor nobody asks (an opt-out region) counts as decided for the script.
+            "decided": not state.asks,
             "granted": sorted(state.granted),
             "consentId": CONSENT_ID_MARKER if state.decided else None,
         }
@@ -358,9 +417,11 @@ class ConsentRuntime:
             js_url=urls.static + hashed_name("consent.js"),
             nonce=NONCE_MARKER,
             theme_style=self.theme_style,
-            hidden=state.decided or shared,
-            decided=state.decided and not shared,
+            hidden=not state.asks or shared,
+            decided=not state.asks and not shared,
             gpc=state.gpc,
+            model=state.model,
+            choices_url=urls.preferences + f"?lang={locale.tag}",
             csrf=CSRF_MARKER,
             next=NEXT_MARKER,
             decision_url=urls.decision,
@@ -381,8 +442,10 @@ class ConsentRuntime:
             rows.append(
                 {
                     "id": category.id,
-                    "required": required or refused_by_signal,
-                    "checked": required or (state.decided and category.id in state.granted),
+                    "required": required,
+                    # Refused by the browser's GPC signal: locked off, and labelled so.
+                    "signal": refused_by_signal,
+                    "checked": required or (not state.asks and category.id in state.granted),
                     "title": t.category(category.id, "title"),
                     "description": t.category(category.id, "description"),
                     "vendors": ", ".join(vendors.get(category.id, ())),
@@ -572,3 +635,38 @@ def _catalogue(config: ConsentConfig) -> tuple[tuple[Service, ...], Catalogue]:
         return extra, catalogue
     except CatalogueError as exc:
         raise ConfigError(f"services configuration: {exc}") from exc
+
+
+def regional_fields(
+    runtime: ConsentRuntime, state: ConsentState, granted: frozenset[str]
+) -> dict[str, str | None]:
+    """What a receipt records of the region: its code, the model, and the GPP string of the
+    choice being recorded. Nothing without regions: receipts stay as they were."""
+    regional = runtime.regional
+    if regional is None:
+        return {}
+    opted_out = not runtime.gpc_refuses <= granted
+    string = regional.gpp_for(Region.parse(state.region), opted_out=opted_out, gpc=state.gpc)[0]
+    return {"region": state.region, "privacy_model": state.model, "gpp": string}
+
+
+def regional_answer(runtime: ConsentRuntime, state: ConsentState) -> dict[str, object]:
+    """The state endpoint's regional part: for a page every visitor shares (CDN), and for the
+    GPP API after a decision without a reload."""
+    assert runtime.regional is not None
+    _, sids, parsed = runtime.regional.gpp_for(
+        Region.parse(state.region),
+        opted_out=not runtime.gpc_refuses <= state.granted,
+        gpc=state.gpc,
+    )
+    return {
+        # A visitor no banner asks has nothing to decide before the page runs.
+        "decided": not state.asks,
+        "model": state.model,
+        "region": state.region,
+        "gpp": {
+            "gppString": state.gpp,
+            "applicableSections": list(sids),
+            "parsedSections": json.loads(parsed),
+        },
+    }

@@ -46,22 +46,25 @@ class TcfViews:
         self._views: dict[str, dict[str, Any]] = {}
         settings = service.settings
         # What the stub answers to ping before the full API has loaded, and what that API needs.
-        self.meta = json.dumps(
-            {
-                "cmpId": settings.cmp_id,
-                "cmpVersion": settings.cmp_version,
-                "gvlVersion": service.vendor_list.version,
-                "policyVersion": service.vendor_list.policy_version or POLICY_VERSION,
-                "publisherCC": settings.publisher_country_code,
-                "purposeOneTreatment": settings.purpose_one_treatment,
-                "atp": list(settings.google_atp_providers),
-                "atpCategory": settings.google_atp_category,
-                "gcm": google_consent_mode,
-                "cookieDomain": cookie_domain,
-                "categoryPurposes": {k: list(v) for k, v in settings.category_purposes.items()},
-            },
-            separators=(",", ":"),
-        )
+        meta = {
+            "cmpId": settings.cmp_id,
+            "cmpVersion": settings.cmp_version,
+            "gvlVersion": service.vendor_list.version,
+            "policyVersion": service.vendor_list.policy_version or POLICY_VERSION,
+            "publisherCC": settings.publisher_country_code,
+            "purposeOneTreatment": settings.purpose_one_treatment,
+            "atp": list(settings.google_atp_providers),
+            "atpCategory": settings.google_atp_category,
+            "gcm": google_consent_mode,
+            "cookieDomain": cookie_domain,
+            "categoryPurposes": {k: list(v) for k, v in settings.category_purposes.items()},
+        }
+        # GDPR applies to a visitor under the opt-in model (all of them without regions); the
+        # stub and the API answer ``gdprApplies`` from it, so a reader elsewhere sees false.
+        self._meta = {
+            applies: json.dumps({**meta, "gdprApplies": applies}, separators=(",", ":"))
+            for applies in (True, False)
+        }
 
     def view(self, language: str) -> dict[str, Any]:
         key = language.split("-")[0].lower()
@@ -93,12 +96,12 @@ class TcfViews:
             "vendor_legitimate": tc.vendor_legitimate_interests,
         }
 
-    def head(self, asset_base: str) -> dict[str, str]:
+    def head(self, asset_base: str, gdpr_applies: bool = True) -> dict[str, str]:
         return {
             "stub_url": asset_base + hashed_name("tcfstub.js"),
             "js_url": asset_base + hashed_name("tcf.js"),
             "css_url": asset_base + hashed_name("tcf.css"),
-            "meta": self.meta,
+            "meta": self._meta[gdpr_applies],
         }
 
     def _build(self, listed: VendorList, language: str) -> dict[str, Any]:

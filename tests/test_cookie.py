@@ -33,6 +33,17 @@ def test_round_trip_keeps_every_field() -> None:
     assert codec().decode(codec().encode(original)) == original
 
 
+def test_the_gpc_flag_round_trips_and_older_cookies_lack_it() -> None:
+    flagged = payload(signal=True)
+    decoded = codec().decode(codec().encode(flagged))
+    assert decoded == flagged and decoded is not None and decoded.signal
+    plain = codec().encode(payload())
+    encoded = plain.split(".")[0]
+    assert "s" not in json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    unflagged = codec().decode(plain)
+    assert unflagged is not None and not unflagged.signal
+
+
 def test_value_is_compact_and_cookie_safe() -> None:
     value = codec().encode(
         payload(granted=frozenset({"necessary", "preferences", "analytics", "marketing"}))

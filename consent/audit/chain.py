@@ -180,6 +180,9 @@ def build_receipt(
         mac="",
         tc_string=decision.tc_string,
         ac_string=decision.ac_string,
+        region=decision.region,
+        privacy_model=decision.privacy_model,
+        gpp=decision.gpp,
     )
     mac = keyring.sign(unsigned.key_id, receipt_payload(unsigned, previous_mac))
     return _replace_mac(unsigned, mac)

@@ -314,6 +314,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "consent policy violation counts", _V5_TABLES["sqlite"], _V5_TABLES["postgres"]),
     add_column(9, "tc_string"),
     add_column(10, "ac_string"),
+    add_column(11, "region"),
+    add_column(12, "privacy_model"),
+    add_column(13, "gpp"),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -111,6 +111,10 @@ class Decision:
     client: str | None = None
     tc_string: str | None = None  # the IAB TCF string the decision gave vendors
     ac_string: str | None = None  # Google's Additional Consent string beside it
+    # Added with regions: the visitor's region code, the model applied there, the GPP string.
+    region: str | None = None
+    privacy_model: str | None = None
+    gpp: str | None = None
 
     @classmethod
     def create(
@@ -127,6 +131,9 @@ class Decision:
         path: str = "",
         rule: str = "default",
         client: str | None = None,
+        region: str | None = None,
+        privacy_model: str | None = None,
+        gpp: str | None = None,
     ) -> Decision:
         """Build a decision whose ``texts_hash`` is computed from ``texts``."""
         return cls(
@@ -142,6 +149,9 @@ class Decision:
             path=path,
             rule=rule,
             client=client,
+            region=region,
+            privacy_model=privacy_model,
+            gpp=gpp,
         )
 
     def validate(self) -> None:
@@ -152,8 +162,9 @@ class Decision:
                 raise AuditError(f"decision.{name} must be a non-empty string")
         if not isinstance(self.path, str):
             raise AuditError("decision.path must be a string")
-        for name in ("client", "tc_string", "ac_string"):
-            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+        for name in ("client", "tc_string", "ac_string", "region", "privacy_model", "gpp"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
                 raise AuditError(f"decision.{name} must be a string or None")
         for category in self.granted | self.refused:
             if not isinstance(category, str) or not _CATEGORY_ID.fullmatch(category):
@@ -195,6 +206,9 @@ class Receipt:
     mac: str
     tc_string: str | None = None
     ac_string: str | None = None
+    region: str | None = None
+    privacy_model: str | None = None
+    gpp: str | None = None
 
     def content(self) -> dict[str, object]:
         """Everything the MAC covers, in JSON types (the MAC itself excluded).

@@ -8,8 +8,8 @@
   var status = null, tc = null, verified = null;
   var B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-  function call(fn, value, ok) {
-    try { fn(value, ok); } catch (e) { setTimeout(function () { throw e; }); }
+  function call(fn, a, b) {
+    try { fn(a, b); } catch (e) { setTimeout(function () { throw e; }); }
   }
 
   function decode(text) {
@@ -84,7 +84,7 @@
     var d = tc || {};
     return {
       tcString: tc ? tc.text : "", tcfPolicyVersion: meta.policyVersion, cmpId: meta.cmpId,
-      cmpVersion: meta.cmpVersion, gdprApplies: true, eventStatus: status, cmpStatus: "loaded",
+      cmpVersion: meta.cmpVersion, gdprApplies: meta.gdprApplies, eventStatus: status, cmpStatus: "loaded",
       listenerId: listenerId, isServiceSpecific: true, useNonStandardTexts: false,
       publisherCC: meta.publisherCC, purposeOneTreatment: meta.purposeOneTreatment,
       purpose: { consents: d.purposeConsents || {}, legitimateInterests: d.purposeLI || {} },
@@ -109,7 +109,7 @@
     var banner = root();
     if (command === "ping") {
       callback({
-        gdprApplies: true, cmpLoaded: true, cmpStatus: "loaded",
+        gdprApplies: meta.gdprApplies, cmpLoaded: true, cmpStatus: "loaded",
         displayStatus: banner && !banner.hidden ? "visible" : "hidden", apiVersion: "2.3",
         cmpVersion: meta.cmpVersion, cmpId: meta.cmpId, gvlVersion: meta.gvlVersion,
         tcfPolicyVersion: meta.policyVersion
@@ -129,15 +129,15 @@
 
   function read() {
     // Other CMPs write euconsent-v2 too.
-    var found = doc.cookie.split(/; */).filter(function (c) { return /^euconsent-v2=[\w.-]+$/.test(c); });
+    var found = doc.cookie.split(/; */).filter(function (c) { return !c.indexOf("euconsent-v2="); });
     if (verified && !verified.decided && found.length) {
       // A decision the server no longer counts: its string goes.
       doc.cookie = "euconsent-v2=; Path=/; Max-Age=0" + (meta.cookieDomain ? "; Domain=" + meta.cookieDomain : "");
     }
     tc = null;
-    if (decided()) found.some(function (c) {
-      var text = c.slice(13), d = decode(text);
-      return d && d.cmpId === meta.cmpId && (tc = d, d.text = text);
+    if (decided() && meta.gdprApplies) found.some(function (c) {
+      var d = decode(c = c.slice(13));
+      return d && d.cmpId === meta.cmpId && (tc = d, d.text = c);
     });
   }
 
@@ -196,12 +196,12 @@
     var slot = banner.querySelector(".cst-tcf-slot"), link = slot && slot.querySelector("a");
     if (!link || slot.loading) return;
     slot.loading = true;
-    fetch(link.href, { credentials: "same-origin" }).then(function (r) {
-      if (!r.ok) throw new Error(r.statusText);
+    fetch(link.href).then(function (r) {
+      if (!r.ok) throw 0;
       return r.text();
     }).then(function (html) {
       var list = new DOMParser().parseFromString(html, "text/html").getElementById("cst-tcf-vendors");
-      if (!list) throw new Error("no vendor list");
+      if (!list) throw 0;
       slot.parentNode.replaceChild(doc.importNode(list, true), slot);
       if (touched) follow(banner, false);
       else sync();
@@ -216,7 +216,8 @@
 
   function start() {
     read();
-    status = tc ? "tcloaded" : "cmpuishown";
+    // Where GDPR does not apply there is nothing to ask: loaded, with no string.
+    status = tc || !meta.gdprApplies ? "tcloaded" : "cmpuishown";
     sync();
     link();
     google();
@@ -245,7 +246,7 @@
   function begin() {
     var b = root(), cfg = b ? JSON.parse(b.getAttribute(N.config)) : {};
     if (cfg.state !== null) { verified = w.consent && w.consent.state; return start(); }
-    fetch(cfg.stateUrl, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
+    fetch(cfg.stateUrl, { cache: "no-store", headers: { Accept: "application/json" } })
       .then(function (r) { return r.json(); }).then(function (s) { verified = s; }, function () {}).then(start);
   }
 

@@ -9,7 +9,7 @@
     if (typeof callback !== "function") return;
     if (command === "ping") {
       callback({
-        gdprApplies: true, cmpLoaded: false, cmpStatus: "stub", displayStatus: "hidden",
+        gdprApplies: meta.gdprApplies, cmpLoaded: false, cmpStatus: "stub", displayStatus: "hidden",
         apiVersion: "2.3", cmpVersion: meta.cmpVersion, cmpId: meta.cmpId,
         gvlVersion: meta.gvlVersion, tcfPolicyVersion: meta.policyVersion
       }, true);

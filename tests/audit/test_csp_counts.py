@@ -89,7 +89,7 @@ async def test_a_version_4_store_gains_the_counts_table(backend: Backend) -> Non
         assert await store.csp_counts("2026-11-30", 10) == [(*PIXEL, 1, "2026-11-30", "2026-11-30")]
     finally:
         await store.close()
-    assert backend.query("SELECT MAX(version) FROM schema_version")[0][0] == LATEST_VERSION == 10
+    assert backend.query("SELECT MAX(version) FROM schema_version")[0][0] == LATEST_VERSION == 13
 
 
 def test_violation_rows_hold_nothing_of_the_visitor() -> None:

@@ -207,6 +207,9 @@ def test_the_columns_follow_the_receipt_dataclass() -> None:
     assert kinds["granted"] == ("list", False)
     assert kinds["client"] == ("text", True)
     assert kinds["seq"] == ("int", False)
-    # Added since the first format: the TCF strings (migrations 9 and 10).
-    assert [spec.name for spec in RECEIPT_FIELDS if spec.later] == ["tc_string", "ac_string"]
+    # Added since the first format: the TCF strings (migrations 9 and 10), then the regions
+    # fields (11 to 13).
+    later = [spec.name for spec in RECEIPT_FIELDS if spec.later]
+    assert later == ["tc_string", "ac_string", "region", "privacy_model", "gpp"]
     assert kinds["tc_string"] == kinds["ac_string"] == ("text", True)
+    assert kinds["region"] == kinds["privacy_model"] == kinds["gpp"] == ("text", True)

@@ -469,3 +469,40 @@ def test_a_frame_cannot_remove_the_page_s_listeners(page: Any, tcf_site: LiveSer
     button(page, "accept_all").click()
     page.wait_for_function("window.tcfEvents.length === 2")
     assert events(page)[-1]["status"] == "useractioncomplete"
+
+
+@pytest.fixture(scope="module")
+def regional_tcf_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """TCF for the opt-in regions, the location from Cloudflare's headers."""
+    tmp: Path = tmp_path_factory.mktemp("tcf-regions")
+    config = demo_config(tmp, tcf=tcf_settings(), region_source="cloudflare")
+    with LiveServer(ConsentMiddleware(tcf_app(), config=config)) as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    ("headers", "applies"),
+    [
+        ({"cf-ipcountry": "DE"}, True),
+        ({}, True),  # unknown: the strictest model, opt-in
+        ({"cf-ipcountry": "US", "cf-region-code": "CA"}, False),
+    ],
+)
+def test_gdpr_applies_follows_the_region(
+    browser: Any, regional_tcf_site: LiveServer, headers: dict[str, str], applies: bool
+) -> None:
+    context = browser.new_context(extra_http_headers=headers)
+    try:
+        page = context.new_page()
+        load(page, regional_tcf_site)
+        stub_ping = page.evaluate("window.pings")
+        [first] = events(page)
+        assert first["gdprApplies"] is applies
+        # Under GDPR an undecided reader is being asked; elsewhere there is nothing to ask.
+        assert first["status"] == ("cmpuishown" if applies else "tcloaded")
+        assert first["tcString"] == ""
+        assert stub_ping == ["stub"]
+        ping = page.evaluate("new Promise(r => __tcfapi('ping', 2, r))")
+        assert ping["gdprApplies"] is applies
+    finally:
+        context.close()
