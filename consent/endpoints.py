@@ -292,16 +292,17 @@ class ConsentEndpoints:
 
     async def decision(self, request: Request, info: RequestInfo, state: ConsentState) -> Response:
         wants_json = "application/json" in request.headers.get("accept", "")
+        signal = self.runtime.gpc_refuses if state.gpc else frozenset()
         try:
             fields = await self._read_form(request, info)
             choice = parse_choice(
                 fields,
                 categories=self.config.category_ids,
                 required=self.runtime.required,
-                refused_by_signal=self.runtime.gpc_refuses if state.gpc else frozenset(),
+                refused_by_signal=signal,
             )
             tcf = self.runtime.tcf
-            tcf_choice = tcf.choice_for(choice, fields) if tcf is not None else None
+            tcf_choice = tcf.choice_for(choice, fields, signal) if tcf is not None else None
         except DecisionError as error:
             return _refusal(error.status, error.reason, wants_json)
         next_path = safe_next(
@@ -419,7 +420,8 @@ class ConsentEndpoints:
         if content_type != _FORM_TYPE:
             raise DecisionError(415, f"send {_FORM_TYPE}")
         self._check_origin(request, info)
-        limit = self.config.max_decision_body
+        tcf = self.runtime.tcf
+        limit = self.config.max_decision_body + (tcf.form_bytes if tcf else 0)
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             raise DecisionError(413, "body too large")
@@ -429,7 +431,11 @@ class ConsentEndpoints:
             if len(body) > limit:
                 raise DecisionError(413, "body too large")
         try:
-            fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
+            fields = parse_qsl(
+                body.decode("utf-8"),
+                keep_blank_values=True,
+                max_num_fields=64 + (tcf.form_fields if tcf else 0),
+            )
         except (UnicodeDecodeError, ValueError) as exc:
             raise DecisionError(400, "malformed form body") from exc
         tokens = [v for k, v in fields if k == FIELD_CSRF]

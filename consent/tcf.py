@@ -44,6 +44,11 @@ _RANGE_OVERHEAD = _VENDOR_ID_BITS * 2 + 1 + _ENTRIES_BITS
 # string is refused before anything is built from it.
 MAX_LENGTH = 65_536
 
+# Ranges name many ids in few bits: 33 bits stand for 65,535 of them. Past four lists of
+# every id, a string is refused before more are read, so that a short string cannot cost
+# seconds and gigabytes to read.
+MAX_RANGE_IDS = 4 * 65_535
+
 # Purposes that may never rest on legitimate interest (TCF policy since version 2.2).
 CONSENT_ONLY_PURPOSES = frozenset({1, 3, 4, 5, 6})
 
@@ -150,6 +155,7 @@ class _Reader:
             raise TcfError(f"{text[:40]!r} is not base64url text")
         self._bits = bits
         self._position = 0
+        self.range_ids_left = MAX_RANGE_IDS
 
     def integer(self, width: int) -> int:
         end = self._position + width
@@ -240,6 +246,9 @@ def _read_range_entries(reader: _Reader) -> set[int]:
         last = reader.integer(_VENDOR_ID_BITS) if is_range else first
         if first < 1 or last < first:
             raise TcfError(f"a vendor range runs from {first} to {last}")
+        reader.range_ids_left -= last - first + 1
+        if reader.range_ids_left < 0:
+            raise TcfError(f"the string's ranges name more vendor ids than {MAX_RANGE_IDS}")
         ids.update(range(first, last + 1))
     return ids
 

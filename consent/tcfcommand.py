@@ -56,7 +56,8 @@ def _compare(args: argparse.Namespace, out: TextIO) -> tuple[Path, bool] | None:
     again = updated.fingerprint != current.fingerprint
     if again:
         print(
-            "the site's vendors or their purposes change: visitors will be asked again",
+            "the site's vendors, their purposes or the TCF policy version change: "
+            "visitors will be asked again",
             file=out,
         )
     else:
@@ -64,15 +65,13 @@ def _compare(args: argparse.Namespace, out: TextIO) -> tuple[Path, bool] | None:
     return Path(current.vendor_list_file), again
 
 
-# Standard output is looked up when a command runs, never bound when the module is imported:
-# whoever imported it first (a test capturing output, an embedding program) may close or
-# replace it later.
-def _check(args: argparse.Namespace) -> int:
-    return 0 if _compare(args, sys.stdout) is not None else 1
+def _check(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    return 0 if _compare(args, out or sys.stdout) is not None else 1
 
 
-def _install(args: argparse.Namespace) -> int:
-    out = sys.stdout
+def _install(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    # sys.stdout of the call, not of the import: a caller may have replaced it since.
+    out = out or sys.stdout
     compared = _compare(args, out)
     if compared is None:
         return 1
@@ -82,6 +81,12 @@ def _install(args: argparse.Namespace) -> int:
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".vendor-list-")
     os.close(handle)
     shutil.copyfile(args.file, temporary)
+    # mkstemp makes the file readable by its owner alone: the workers, perhaps another user,
+    # must read it as they read the file it replaces.
+    if target.exists():
+        shutil.copymode(target, temporary)
+    else:
+        os.chmod(temporary, 0o644)
     os.replace(temporary, target)
     print(f"installed as {target}; restart the site's workers to use it", file=out)
     return 0

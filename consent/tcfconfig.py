@@ -159,10 +159,12 @@ class TcfSettings:
     @property
     def fingerprint(self) -> str:
         """Changes when a choice must be asked again: a vendor added or removed, a vendor's
-        purposes, special purposes or special features changed, or the mapping changed.
-        Names, retention, links and the list's version number do not count."""
+        purposes, special purposes or special features changed, the mapping changed, or the
+        list's TCF policy version changed. Names, retention, links and the list's version
+        number do not count."""
         parts: list[Any] = [
             self.cmp_id,
+            self.vendor_list.policy_version,
             sorted(self.google_atp_providers),
             sorted((k, sorted(v)) for k, v in self.category_purposes.items()),
             sorted((k, sorted(v)) for k, v in self.category_special_features.items()),

@@ -50,17 +50,43 @@ class TcfService:
         vendors = self.vendor_list.vendors.values()
         # What the layers show: the purposes and special features some listed vendor uses.
         self.purposes = frozenset(p for v in vendors for p in v.purposes | v.flexible_purposes)
+        if settings.purpose_one_treatment:
+            # Purpose 1 is not disclosed, so not asked: no string may consent to it.
+            self.purposes -= {1}
         self.legitimate_purposes = (
             frozenset(p for v in vendors for p in v.legitimate_interest_purposes)
             - CONSENT_ONLY_PURPOSES
         )
         self.special_features = frozenset(f for v in vendors for f in v.special_features)
         self.vendor_ids = frozenset(self.vendor_list.vendors)
+        # The most the second layer posts beyond a decision of categories, every box ticked:
+        # the decision endpoint widens its limits by this much, however long the vendor list.
+        boxes = (
+            (FIELD_PURPOSE, self.purposes),
+            (FIELD_PURPOSE_OBJECTION, self.legitimate_purposes),
+            (FIELD_SPECIAL_FEATURE, self.special_features),
+            (FIELD_VENDOR, self.vendor_ids),
+            (FIELD_VENDOR_OBJECTION, self.vendor_ids),
+        )
+        self.form_fields = 1 + sum(len(ids) for _, ids in boxes)
+        self.form_bytes = (
+            len(FIELD_TCF)
+            + 3
+            + sum(len(name) + len(str(i)) + 2 for name, ids in boxes for i in ids)
+        )
 
     # -- choices ---------------------------------------------------------------------------
 
-    def choice_for(self, choice: Choice, fields: Sequence[tuple[str, str]]) -> TcfChoice:
-        """What ``choice`` means in TCF terms; a malformed TCF field is a 400."""
+    def choice_for(
+        self,
+        choice: Choice,
+        fields: Sequence[tuple[str, str]],
+        refused_by_signal: frozenset[str] = frozenset(),
+    ) -> TcfChoice:
+        """What ``choice`` means in TCF terms; a malformed TCF field is a 400.
+
+        The purposes and special features only categories refused by a signal (GPC) stand for
+        get no consent, nor legitimate interest, from the TCF layer's own choice either."""
         if choice.action == ACTION_ACCEPT_ALL:
             # Granted is every category, less those a signal such as GPC refuses.
             mapped = self._mapped(self._category_purposes, choice.granted)
@@ -75,7 +101,19 @@ class TcfService:
         if choice.action != ACTION_CUSTOM:
             return TcfChoice(frozenset(), frozenset(), frozenset(), frozenset(), frozenset())
         if any(key == FIELD_TCF and value == "1" for key, value in fields):
-            return self._posted(fields)
+            posted = self._posted(fields)
+            purposes = self._mapped(self._category_purposes, refused_by_signal) - self._mapped(
+                self._category_purposes, choice.granted
+            )
+            features = self._mapped(self._category_features, refused_by_signal) - self._mapped(
+                self._category_features, choice.granted
+            )
+            return replace(
+                posted,
+                purposes=posted.purposes - purposes,
+                legitimate_interests=posted.legitimate_interests - purposes,
+                special_features=posted.special_features - features,
+            )
         purposes = self._mapped(self._category_purposes, choice.granted) & self.purposes
         features = self._mapped(self._category_features, choice.granted) & self.special_features
         legitimate = self._mapped(self._category_purposes, choice.granted) & (
@@ -157,7 +195,11 @@ def _ids(fields: Sequence[tuple[str, str]], name: str, allowed: frozenset[int]) 
     for key, value in fields:
         if key != name:
             continue
-        if not value.isascii() or not value.isdigit() or int(value) not in allowed:
+        # Ids have at most five digits: a longer run is refused before int() reads it.
+        if (
+            not (value.isascii() and value.isdigit() and len(value) <= 5)
+            or int(value) not in allowed
+        ):
             raise DecisionError(400, f"unknown {name.removeprefix('tcf_').replace('_', ' ')}")
         found.add(int(value))
     return frozenset(found)

@@ -75,16 +75,18 @@ class TcfViews:
                 self._views[key] = found
         return found
 
-    @staticmethod
-    def stored(cookie_header: str) -> dict[str, frozenset[int]] | None:
+    def stored(self, cookie_header: str) -> dict[str, frozenset[int]] | None:
         """The boxes a decided visitor's TC string ticks, for the page that works without
-        script; None when the string is absent or unreadable (then every box starts empty)."""
+        script; None when the string is absent, unreadable or another CMP's (every CMP writes
+        ``euconsent-v2``): then every box starts empty."""
         text = parse_cookie_header(cookie_header, (TC_COOKIE,)).get(TC_COOKIE)
         if not text or len(text) > MAX_LENGTH:
             return None
         try:
             tc = decode(text)
         except TcfError:
+            return None
+        if tc.cmp_id != self.service.settings.cmp_id:
             return None
         return {
             "purposes": tc.purpose_consents,

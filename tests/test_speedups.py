@@ -27,6 +27,7 @@ from tests.realpages import harness
 from tests.test_rewriter import (
     BODY,
     HEAD,
+    PIECES,
     CountingScan,
     Remembered,
     grows_linearly,
@@ -123,6 +124,119 @@ def test_bad_arguments_raise_instead_of_reading_out_of_bounds(sp: ModuleType) ->
         sp.is_inert(b"<svg>", 4, "div")
     with pytest.raises(ValueError, match="svg or math"):
         sp.is_inert(b"<svg>", 4, "svg\x00")
+
+
+class _KeyThatMisbehaves:
+    """Hashes as a remembered tag does, so that the compiled scan's look-up compares with it."""
+
+    def __init__(self, key: tuple[bytes, None, None], act: Callable[[], object]) -> None:
+        self.key, self.act, self.armed = key, act, False
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        if self.armed:
+            self.act()
+        return False
+
+
+def test_a_remembered_answers_key_that_misbehaves_is_an_error_not_a_crash(sp: ModuleType) -> None:
+    page = b"<p><img src=a><img src=b>"
+    key = (b"<img src=a>", None, None)
+    growing = bytearray(page)
+
+    def fail() -> None:
+        raise RuntimeError("compared")
+
+    for act, input_, error in (
+        (fail, page, RuntimeError),
+        (lambda: growing.extend(b"x"), growing, BufferError),
+    ):
+        evil = _KeyThatMisbehaves(key, act)
+        known: dict[object, None] = {evil: None, key: None}
+        evil.armed = True
+        with pytest.raises(error):
+            sp.scan(input_, 0, known, None)
+    emptied: dict[object, None] = {}
+    evil = _KeyThatMisbehaves(key, emptied.clear)
+    emptied[evil] = None
+    emptied[key] = None
+    evil.armed = True
+    assert sp.scan(page, 0, emptied, None) == (0, 3)  # forgotten mid-look-up: not passed over
+    with pytest.raises(OverflowError):
+        sp.scan(page, 1 << 70, None, None)
+    with pytest.raises(BufferError):
+        sp.attrs_end(memoryview(page)[::2], 0)
+
+
+# Inputs the generated HTML rarely reaches: names in other cases or cut by NUL, CR or FF,
+# attribute edges, drawings with HTML inside, and constructs cut in half.
+HARD_PIECES = [
+    b"<IMG src=a>",
+    b"<Img\x0csrc=b>",
+    b"<img\rsrc=c>",
+    b"<img\x00src=d>",
+    b"<im\x00g>",
+    b"<SVG>",
+    b"<Svg>",
+    b"</SVG>",
+    b"<svg\x0c>",
+    b"<math>",
+    b"</MATH>",
+    b"<mi>",
+    b"<foreignObject>",
+    b"<svg><image href=https://tracker.test/i></svg>",
+    b"<svg/>",
+    b"<svg><a xlink:href=x>",
+    b"<math><mtext><img src=x></mtext></math>",
+    b"<img/src=e>",
+    b"<img =x>",
+    b"<img src==x>",
+    b"<img src= >",
+    b"<img src='a>'>",
+    b"<img src=\"a'>",
+    b"</ img>",
+    b"</>",
+    b"</img\n>",
+    b"<!-- <img> -->",
+    b"<!->",
+    b"</ ",
+    b"<LINK rel=x href=y>",
+    b"<source\n\n>",
+    b"<link\x0c/>",
+    b"<ImAgE>",
+    b"\x0c",
+    b"\r",
+    b"\x00",
+    b"</",
+    b"<svg",
+    b"<img",
+    b'="',
+    b"<scr",
+    b"ipt>",
+]
+hard_html = st.lists(
+    st.sampled_from(HARD_PIECES) | st.sampled_from(PIECES) | st.binary(max_size=3).filter(bool),
+    min_size=4,
+    max_size=60,
+).map(b"".join)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hard_html, st.lists(st.integers(min_value=0, max_value=10_000), max_size=8))
+def test_hard_inputs_give_the_python_output(sp: ModuleType, html: bytes, cuts: list[int]) -> None:
+    classify = Remembered(hold_trackers)
+    reference = rewritten(html, [html], Remembered(hold_trackers), None)
+    for _ in range(2):
+        assert rewritten(html, splits(html, cuts), classify, sp.scan) == reference
+    for pos in range(len(html) + 1):
+        found = sp.scan(html, pos, None, None)
+        m = sc.SEARCH_MAIN.search(html, pos)
+        assert found == (pos, -1 if m is None else m.start())
+        assert sp.scan(bytearray(html), pos, classify.known, None) == sp.scan(
+            html, pos, classify.known, None
+        )
 
 
 def hold_trackers(element: Element) -> Hold | None:

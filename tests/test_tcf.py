@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consent import tcf
+from consent import base64url, tcf
 from consent.tcf import (
     CONSENT_ONLY_PURPOSES,
     PublisherRestriction,
@@ -283,6 +283,41 @@ def test_malformed_strings_get_a_clear_error() -> None:
     for text, message in cases.items():
         with pytest.raises(TcfError, match=message):
             tcf.decode(text)
+
+
+def every_id_again_and_again(vendor_ranges: int, restrictions: int, cmp_id: int = 10) -> str:
+    """A core segment whose vendor consents give the range 1 to 65535 ``vendor_ranges``
+    times, followed by ``restrictions`` restrictions over that range: 33 bits for every
+    65,535 ids to read."""
+    core = tcf.encode(replace(_BASE, cmp_id=cmp_id, disclosed_vendors=None))
+    head = base64url.to_bits(core)
+    assert head is not None
+    every = "1" + format(1, "016b") + format(65_535, "016b")
+    consents = format(65_535, "016b") + "1" + format(vendor_ranges, "012b") + every * vendor_ranges
+    interests = format(0, "016b") + "0"
+    restricted = (
+        format(restrictions, "012b")
+        + (format(2, "06b") + "01" + format(1, "012b") + every) * restrictions
+    )
+    # The fields before the vendor consents take 213 bits.
+    bits = head[:213] + consents + interests + restricted
+    return base64url.from_bits(base64url.pad(bits, 24))
+
+
+@pytest.mark.parametrize(("vendor_ranges", "restrictions"), [(8, 0), (0, 8), (2, 3), (300, 0)])
+def test_a_short_string_naming_millions_of_ids_is_refused_before_they_are_read(
+    vendor_ranges: int, restrictions: int
+) -> None:
+    text = every_id_again_and_again(vendor_ranges, restrictions)
+    assert len(text) < 2_000
+    with pytest.raises(TcfError, match="more vendor ids than"):
+        tcf.decode(text)
+
+
+def test_every_id_in_three_lists_is_still_read() -> None:
+    read = tcf.decode(every_id_again_and_again(1, 2))
+    assert read.vendor_consents == frozenset(range(1, 65_536))
+    assert [len(r.vendor_ids) for r in read.publisher_restrictions] == [65_535, 65_535]
 
 
 @given(

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from starlette.testclient import TestClient
 
 from consent import ConsentConfig, ConsentMiddleware
 from consent.config import ConfigError
-from consent.tcf import decode
+from consent.tcf import TCString, decode, encode
 from consent.tcfconfig import THIRTEEN_MONTHS, TcfSettings
 from tests.conftest import csrf_token, page_app, without_held_marker
 from tests.reference import NodeReference
@@ -182,6 +183,11 @@ def test_vendor_list_changes_that_need_a_new_choice_make_decisions_stale(
     assert make_config(tcf=settings(vendor_list_file=changed)).policy_version != before
     # A vendor more in the configuration: asked again.
     assert make_config(tcf=settings(vendors=(*VENDORS, 9))).policy_version != before
+    # A new TCF policy version: asked again, so that no string of the old version stays in use.
+    document["vendors"]["755"]["purposes"].remove(5)
+    document["tcfPolicyVersion"] += 1
+    changed.write_text(json.dumps(document))
+    assert make_config(tcf=settings(vendor_list_file=changed)).policy_version != before
 
 
 def test_a_decision_before_a_vendor_change_counts_as_none(
@@ -274,6 +280,8 @@ def test_the_tcf_layer_posts_its_own_choice(
         {"tcf_vendor": "x"},
         {"tcf_purpose_objection": "1"},  # purpose 1 never rests on legitimate interest
         {"tcf_special_feature": "2"},  # no listed vendor uses it
+        {"tcf_vendor": "1" * 4400},  # more digits than int() reads
+        {"tcf_vendor": "0" * 4400 + "1"},
     ],
 )
 def test_bad_tcf_fields_store_nothing(tcf_client: TestClient, field: dict[str, str]) -> None:
@@ -327,6 +335,30 @@ def test_gvl_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert json.loads(in_use.read_text())["vendorListVersion"] == 151
     downloaded.write_text("{")
     assert main(["--config", str(config), "tcf", "check-gvl", str(downloaded)]) == 1
+
+
+def test_an_installed_vendor_list_keeps_the_permissions_of_the_one_it_replaces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The workers may run as another user than the operator who installs the list: the
+    file they read stays readable to them, as it was."""
+    from consent.cli import main
+
+    in_use = tmp_path / "vendor-list.json"
+    shutil.copy(GVL, in_use)
+    in_use.chmod(0o644)
+    config = tmp_path / "consent.toml"
+    config.write_text(
+        'secret_key = "test-secret-key-0123456789abcdef"\n'
+        f'audit_url = "sqlite:///{tmp_path / "a.db"}"\n'
+        '[tcf]\nenabled = true\ncmp_id = 300\nvendor_list_file = "vendor-list.json"\n'
+    )
+    downloaded = tmp_path / "download.json"
+    shutil.copy(GVL, downloaded)
+    downloaded.chmod(0o600)
+    assert main(["--config", str(config), "tcf", "install-gvl", str(downloaded)]) == 0
+    capsys.readouterr()
+    assert in_use.stat().st_mode & 0o777 == 0o644
 
 
 # -- pages ---------------------------------------------------------------------------------
@@ -386,6 +418,48 @@ def test_gpc_keeps_marketing_purposes_out_of_accept_all(
     assert response.json()["ac_string"] == "2~~dv.89.2822"
 
 
+def test_purpose_one_treatment_leaves_purpose_one_unasked(
+    make_config: Callable[..., ConsentConfig], tcf_reference: NodeReference
+) -> None:
+    """docs/configuration.md: set where the operator chose not to ask for purpose 1; the TC
+    string then says purpose 1 was not disclosed, so it cannot carry a consent to it."""
+    config = make_config(tcf=settings(purpose_one_treatment=True))
+    client = TestClient(ConsentMiddleware(page_app(), config=config))
+    assert 'id="cst-tcf-p1"' not in client.get("/_consent/preferences").text
+    assert 'id="cst-tcf-p2"' in client.get("/_consent/preferences").text
+    for fields in ({"action": "accept_all"}, {"action": "custom", "category": "marketing"}):
+        read = tcf_reference.ask({"decode": tc_cookie(decide(client, fields))})
+        assert read["purposeOneTreatment"] is True
+        assert 1 not in read["purposeConsents"] and 2 in read["purposeConsents"]
+    posted = decide(client, {"action": "custom", "tcf": "1", "tcf_purpose": ["1", "2"]})
+    assert posted.status_code == 400
+
+
+def test_gpc_keeps_marketing_purposes_out_of_the_tcf_layers_choice(
+    tcf_client: TestClient, tcf_reference: NodeReference
+) -> None:
+    """docs/tcf.md: a decision taken with the signal gives marketing's purposes no consent,
+    whichever layer it comes from."""
+    token = csrf_token(tcf_client)
+    response = tcf_client.post(
+        DECISION,
+        data={
+            "csrf_token": token,
+            "action": "custom",
+            "category": ["analytics", "marketing"],
+            "tcf": "1",
+            "tcf_purpose": ["1", "2", "3", "4", "8"],
+            "tcf_vendor": ["1", "755"],
+        },
+        headers={"accept": "application/json", "sec-gpc": "1"},
+    )
+    assert response.status_code == 200
+    assert "marketing" not in response.json()["granted"]
+    read = tcf_reference.ask({"decode": tc_cookie(response)})
+    assert read["purposeConsents"] == [1, 8]  # 1 stays with analytics
+    assert read["purposeLegitimateInterests"] == [8, 9, 10]  # no 2 or 7
+
+
 def test_the_page_without_script_shows_the_stored_choice(tcf_client: TestClient) -> None:
     def ticked(page: str) -> set[str]:
         return set(re.findall(r'id="(cst-tcf-[a-z]+\d+)"[^>]*\bchecked\b', page))
@@ -429,3 +503,68 @@ def test_every_locale_renders_the_tcf_layers(
         assert texts["tcf.retention"].replace("{days}", "365") in page, locale.tag
         if locale.tag != "en":
             assert texts["tcf.intro"] != english["tcf.intro"], locale.tag
+
+
+def test_a_tcf_choice_over_a_long_vendor_list_is_taken(
+    make_config: Callable[..., ConsentConfig], tmp_path: Path
+) -> None:
+    # A site working with a few hundred vendors: ticking every one of them in the second
+    # layer posts far more fields, and bytes, than a decision of categories.
+    document = json.loads(GVL.read_text())
+    template = document["vendors"]["755"]
+    many = list(range(1000, 1300))
+    for number in many:
+        document["vendors"][str(number)] = {**template, "id": number, "name": f"V{number}"}
+    listed = tmp_path / "vendor-list.json"
+    listed.write_text(json.dumps(document))
+    config = make_config(tcf=settings(vendor_list_file=listed, vendors=(*VENDORS, *many)))
+    client = TestClient(ConsentMiddleware(page_app(), config=config))
+    chosen = [*VENDORS, *many]
+    response = decide(
+        client,
+        {
+            "action": "custom",
+            "tcf": "1",
+            "tcf_purpose": ["1", "2"],
+            "tcf_vendor": [str(i) for i in chosen],
+            "tcf_vendor_objection": [str(i) for i in chosen],
+        },
+    )
+    assert response.status_code == 200, response.text
+    # Vendor 2 declares no purpose on consent: the vendor list's rules leave it out.
+    assert decode(tc_cookie(response)).vendor_consents == frozenset(chosen) - {2}
+
+
+def test_fields_past_what_the_tcf_layer_can_post_are_still_refused(tcf_client: TestClient) -> None:
+    response = decide(tcf_client, {"action": "custom", "tcf": "1", "tcf_vendor": ["1"] * 400})
+    assert response.status_code in (400, 413)
+    assert "set-cookie" not in response.headers
+
+
+def another_cmps_string() -> str:
+    """What the CMP of another part of the site (cmp id 10) writes as ``euconsent-v2``."""
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    return encode(
+        TCString(
+            created=moment,
+            last_updated=moment,
+            cmp_id=10,
+            cmp_version=1,
+            vendor_list_version=150,
+            purpose_consents=frozenset(range(1, 11)),
+            vendor_consents=frozenset({2, 9, 755}),
+        )
+    )
+
+
+def test_the_page_without_script_ignores_a_string_of_another_cmp(tcf_client: TestClient) -> None:
+    foreign = another_cmps_string()
+    decide(tcf_client, {"action": "reject_all"})
+    tcf_client.cookies.set("euconsent-v2", foreign)
+    page = tcf_client.get("/_consent/preferences").text
+    assert re.findall(r'id="(cst-tcf-[a-z]+\d+)"[^>]*\bchecked\b', page) == []
+    # The string this site wrote for the same choices does tick what it says.
+    mine = decide(tcf_client, {"action": "custom", "tcf": "1", "tcf_purpose": "2"})
+    tcf_client.cookies.set("euconsent-v2", tc_cookie(mine))
+    page = tcf_client.get("/_consent/preferences").text
+    assert "cst-tcf-p2" in re.findall(r'id="(cst-tcf-[a-z]+\d+)"[^>]*\bchecked\b', page)

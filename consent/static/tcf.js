@@ -4,17 +4,16 @@
   var N = __CONSENT_NAMES__;
   var w = window, doc = document, stub = w.__tcfapi;
   if (!stub || !stub.queue) return;
-  var meta = stub.meta, queue = stub.queue, listeners = {}, nextId = 0;
+  var meta = stub.meta, queue = stub.queue, listeners = Object.create(null);
   var status = null, tc = null, verified = null;
   var B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-  function cookie() {
-    var m = doc.cookie.match(/(?:^|;\s*)euconsent-v2=([A-Za-z0-9_.-]+)/);
-    return m ? m[1] : "";
+  function call(fn, a, b) {
+    try { fn(a, b); } catch (e) { setTimeout(function () { throw e; }); }
   }
 
   function decode(text) {
-    var bits = "", at = 0, core = text.split(".")[0], i, n;
+    var bits = "", at = 0, left = 262140, core = text.split(".")[0], i, n;
     for (i = 0; i < core.length; i++) {
       n = B64.indexOf(core.charAt(i));
       if (n < 0) return null;
@@ -23,7 +22,7 @@
     function int(width) {
       var v = 0;
       for (var k = 0; k < width; k++) v = v * 2 + (bits.charAt(at++) === "1" ? 1 : 0);
-      if (at > bits.length) throw new Error("short");
+      if (at > bits.length) throw 0;
       return v;
     }
     function field(width) {
@@ -35,6 +34,7 @@
     function ranges(out, value) {
       for (var e = int(12); e > 0; e--) {
         var range = int(1), start = int(16), end = range ? int(16) : start;
+        if ((left -= end - start + 1) < 0) throw 0;
         for (var v = start; v <= end; v++) out[v] = value;
       }
     }
@@ -74,9 +74,9 @@
   }
 
   function only(map, ids) {
-    if (!ids || !ids.length) return map;
+    if (!Array.isArray(ids) || !ids.length) return map;
     var out = {};
-    ids.forEach(function (id) { out[id] = !!map[id]; });
+    ids.forEach(function (id) { out[id] = map[id] === true; });
     return out;
   }
 
@@ -102,8 +102,9 @@
     };
   }
 
-  function api(command, version, callback, parameter) {
-    if (typeof callback !== "function") return;
+  function api(command, version, fn, parameter) {
+    if (typeof fn !== "function") return;
+    var callback = call.bind(null, fn);
     if (version && version !== 2) return callback(null, false);
     var banner = root();
     if (command === "ping") {
@@ -116,24 +117,28 @@
     } else if (command === "getTCData") {
       callback(data(undefined, parameter), true);
     } else if (command === "addEventListener") {
-      var id = ++nextId;
-      listeners[id] = callback;
+      var id = 1 + Math.random() * 2e9 | 0;
+      listeners[id] = fn;
       callback(data(id), true);
     } else if (command === "removeEventListener") {
-      var known = Object.prototype.hasOwnProperty.call(listeners, parameter);
+      var known = parameter in listeners;
       delete listeners[parameter];
       callback(known, known);
     } else callback(null, false);
   }
 
   function read() {
-    if (verified && !verified.decided && cookie()) {
+    // Other CMPs write euconsent-v2 too.
+    var found = doc.cookie.split(/; */).filter(function (c) { return !c.indexOf("euconsent-v2="); });
+    if (verified && !verified.decided && found.length) {
       // A decision the server no longer counts: its string goes.
       doc.cookie = "euconsent-v2=; Path=/; Max-Age=0" + (meta.cookieDomain ? "; Domain=" + meta.cookieDomain : "");
     }
-    var text = decided() && meta.gdprApplies ? cookie() : "", d = text ? decode(text) : null;
-    tc = d ? d : null;
-    if (tc) tc.text = text;
+    tc = null;
+    if (decided() && meta.gdprApplies) found.some(function (c) {
+      var d = decode(c = c.slice(13));
+      return d && d.cmpId === meta.cmpId && (tc = d, d.text = c);
+    });
   }
 
   // Reopened, the boxes show the stored choice.
@@ -144,7 +149,7 @@
       tcf_purpose: tc.purposeConsents, tcf_special_feature: tc.specialFeatureOptins,
       tcf_vendor: tc.vendorConsents
     };
-    Array.prototype.forEach.call(banner.querySelectorAll(".cst-tcf input[type=checkbox]"), function (box) {
+    each(banner.querySelectorAll(".cst-tcf input[type=checkbox]"), function (box) {
       var map = boxes[box.name];
       if (map) box.checked = !!map[box.value];
       else if (box.name === "tcf_purpose_objection") box.checked = !tc.purposeLI[box.value];
@@ -191,12 +196,12 @@
     var slot = banner.querySelector(".cst-tcf-slot"), link = slot && slot.querySelector("a");
     if (!link || slot.loading) return;
     slot.loading = true;
-    fetch(link.href, { credentials: "same-origin" }).then(function (r) {
-      if (!r.ok) throw new Error(r.statusText);
+    fetch(link.href).then(function (r) {
+      if (!r.ok) throw 0;
       return r.text();
     }).then(function (html) {
       var list = new DOMParser().parseFromString(html, "text/html").getElementById("cst-tcf-vendors");
-      if (!list) throw new Error("no vendor list");
+      if (!list) throw 0;
       slot.parentNode.replaceChild(doc.importNode(list, true), slot);
       if (touched) follow(banner, false);
       else sync();
@@ -206,7 +211,7 @@
   function each(list, fn) { Array.prototype.forEach.call(list, fn); }
 
   function fire() {
-    for (var id in listeners) listeners[id](data(+id), true);
+    for (var id in listeners) call(listeners[id], data(+id), true);
   }
 
   function start() {
@@ -241,7 +246,7 @@
   function begin() {
     var b = root(), cfg = b ? JSON.parse(b.getAttribute(N.config)) : {};
     if (cfg.state !== null) { verified = w.consent && w.consent.state; return start(); }
-    fetch(cfg.stateUrl, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
+    fetch(cfg.stateUrl, { cache: "no-store", headers: { Accept: "application/json" } })
       .then(function (r) { return r.json(); }).then(function (s) { verified = s; }, function () {}).then(start);
   }
 

@@ -21,6 +21,8 @@ from consent.tcfconfig import TcfSettings
 from tests.browser.conftest import LiveServer, PageErrors, demo_config
 from tests.browser.test_banner_browser import BANNER, SECOND_LAYER, _axe, button
 from tests.reference import NodeReference
+from tests.test_tcf import every_id_again_and_again
+from tests.test_tcf_server import another_cmps_string
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 VENDORS = (1, 2, 3, 6, 8, 755)
@@ -52,12 +54,19 @@ function ask(command, callId) {
 </script>"""
 
 
+# Another script of the page, with a bug: its callback throws every time it is called.
+THROWING = """<script>
+__tcfapi("addEventListener", 2, function () { throw new Error("reader bug"); });
+</script>"""
+
+
 def tcf_app() -> Starlette:
     async def page(request: Request) -> Response:
         lang = request.query_params.get("lang", "en")
+        before = THROWING if "throwing" in request.query_params else ""
         return HTMLResponse(
             f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
-            f"<title>News</title>{READER}</head><body><main><h1>Headline</h1>"
+            f"<title>News</title>{before}{READER}</head><body><main><h1>Headline</h1>"
             f"<p>Article text.</p><iframe title=\"frame\" srcdoc='{FRAME}'></iframe>"
             "</main></body></html>"
         )
@@ -384,6 +393,82 @@ def test_shared_cache_mode(
     assert again["ac"] == "2~89.2822~dv.89.2822"
     read = tcf_reference.ask({"decode": again["tcString"]})
     assert read["vendorConsents"] == [1, 3, 6, 8, 755]
+
+
+def test_a_callback_that_throws_stops_no_other_caller(
+    page: Any, tcf_site: LiveServer, page_errors: PageErrors
+) -> None:
+    page_errors.expect(r"reader bug")
+    load(page, tcf_site, "?throwing=1")
+    assert [e["status"] for e in events(page)] == ["cmpuishown"]
+    button(page, "accept_all").click()
+    page.wait_for_function("window.tcfEvents.length === 2")
+    last = events(page)[-1]
+    assert last["status"] == "useractioncomplete" and last["tcString"] == cookie(page)
+    thrown = [e for e in page_errors.take() if "reader bug" in e]
+    assert thrown  # reported, not swallowed
+
+
+def test_get_tc_data_for_some_vendors(page: Any, tcf_site: LiveServer) -> None:
+    load(page, tcf_site)
+    button(page, "accept_all").click()
+    page.wait_for_function("window.tcfEvents.length === 2")
+    ask = "ids => new Promise(r => __tcfapi('getTCData', 2, (d, ok) => r([d.vendor.consents, ok]), ids))"
+    consents, ok = page.evaluate(ask, [755, 9, "constructor", "__proto__"])
+    assert ok is True
+    assert consents == {"755": True, "9": False, "constructor": False}
+    # Not a list: answered for every vendor rather than not at all.
+    every, ok = page.evaluate(ask, "755")
+    assert ok is True and true_ids(every) == [1, 3, 6, 8, 755]
+
+
+def test_a_string_of_another_cmp_is_not_handed_on(page: Any, tcf_site: LiveServer) -> None:
+    """euconsent-v2 is every CMP's cookie name: one written by another CMP of the same site
+    (a sibling subdomain's, or a script's) is not this decision's string."""
+    load(page, tcf_site)
+    button(page, "accept_all").click()
+    page.wait_for_function("window.tcfEvents.length === 2")
+    foreign = another_cmps_string()
+    page.context.add_cookies([{"name": "euconsent-v2", "value": foreign, "url": tcf_site.url}])
+    load(page, tcf_site)
+    [first] = events(page)
+    assert first["tcString"] != foreign and first["cmpId"] == 300
+    assert true_ids(first["vendors"]) == [] and true_ids(first["purposes"]) == []
+
+
+def test_a_string_naming_millions_of_ids_is_not_read(page: Any, tcf_site: LiveServer) -> None:
+    """Reading one would cost the browser seconds on every page, as it did the server."""
+    load(page, tcf_site)
+    button(page, "accept_all").click()
+    page.wait_for_function("window.tcfEvents.length === 2")
+    crafted = every_id_again_and_again(5, 0, cmp_id=300)
+    page.context.add_cookies([{"name": "euconsent-v2", "value": crafted, "url": tcf_site.url}])
+    load(page, tcf_site)
+    [first] = events(page)
+    assert first["tcString"] == "" and true_ids(first["vendors"]) == []
+    # The same string within bounds is read.
+    within = every_id_again_and_again(1, 0, cmp_id=300)
+    page.context.add_cookies([{"name": "euconsent-v2", "value": within, "url": tcf_site.url}])
+    load(page, tcf_site)
+    [first] = events(page)
+    assert first["tcString"] == within and len(true_ids(first["vendors"])) == 65_535
+
+
+def test_a_frame_cannot_remove_the_page_s_listeners(page: Any, tcf_site: LiveServer) -> None:
+    """An ad's frame that guesses listener ids does not silence the page's header bidder."""
+    load(page, tcf_site)
+    frame = page.locator("iframe[title='frame']").element_handle().content_frame()
+    assert frame is not None
+    frame.evaluate(
+        """() => { for (let id = 0; id < 100; id++) parent.frames.__tcfapiLocator.parent
+        .postMessage({ __tcfapiCall: { command: "removeEventListener", version: 2,
+        callId: id, parameter: id } }, "*"); }"""
+    )
+    frame.wait_for_function("window.answers.length === 100")
+    assert not any(a["returnValue"] for a in frame.evaluate("window.answers"))
+    button(page, "accept_all").click()
+    page.wait_for_function("window.tcfEvents.length === 2")
+    assert events(page)[-1]["status"] == "useractioncomplete"
 
 
 @pytest.fixture(scope="module")
