@@ -15,6 +15,7 @@ SCRIPTS = [
     "bench_audit.py",
     "bench_body.py",
     "bench_realpages.py",
+    "bench_weight.py",
 ]
 
 
