@@ -222,7 +222,7 @@ class RequestInfo:
         return self.https if config.cookie_secure is None else config.cookie_secure
 
     def csrf_cookie_header(self, config: ConsentConfig) -> str:
-        return _cookie_header(
+        return set_cookie_header(
             self.csrf_cookie_name,
             self.csrf_nonce or "",
             max_age=None,
@@ -232,7 +232,7 @@ class RequestInfo:
         )
 
 
-def _cookie_header(
+def set_cookie_header(
     name: str,
     value: str,
     *,
@@ -325,7 +325,7 @@ class ConsentEndpoints:
         try:
             store = await self.runtime.store()
             previous = self.runtime.codec.decode(info.consent_cookie)
-            consent_id = await _continued_consent_id(store, previous)
+            consent_id = await continued_consent_id(store, previous)
             decision = Decision(
                 consent_id=consent_id,
                 action=choice.action,
@@ -377,7 +377,7 @@ class ConsentEndpoints:
         response.raw_headers.append(
             (
                 b"set-cookie",
-                _cookie_header(
+                set_cookie_header(
                     info.consent_cookie_name,
                     self.runtime.codec.encode(payload),
                     max_age=self.config.cookie_max_age,
@@ -390,7 +390,7 @@ class ConsentEndpoints:
         )
         if tc_string is not None:
             # Set here, not by script: Safari caps cookies written by script at 7 days.
-            tc_cookie = _cookie_header(
+            tc_cookie = set_cookie_header(
                 TC_COOKIE,
                 tc_string,
                 max_age=self.config.cookie_max_age,
@@ -606,7 +606,7 @@ class ConsentEndpoints:
             from consent.optout import record_signal, signal_pending
 
             # A shared page sets no cookie: a GPC signal no receipt records yet is recorded here.
-            if signal_pending(self.runtime, info, state):
+            if signal_pending(self.runtime, state):
                 # The page the script runs on, as its fetch names it; the site's root otherwise.
                 page = safe_next(urlsplit(request.headers.get("referer", "")).path or None)
                 recorded = await record_signal(self.runtime, info, state, page)
@@ -653,7 +653,7 @@ class ConsentEndpoints:
         return await admin_response(request, self.runtime)
 
 
-async def _continued_consent_id(store: AuditStore, previous: CookiePayload | None) -> str:
+async def continued_consent_id(store: AuditStore, previous: CookiePayload | None) -> str:
     """The consent id a decision is recorded under: the visitor's own, when their cookie is the
     one the latest receipt of that id issued; a fresh one otherwise.
 

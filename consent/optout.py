@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from consent.audit import Decision, receipt_path
 from consent.cookie import CookiePayload
-from consent.endpoints import RequestInfo, _continued_consent_id, _cookie_header
+from consent.endpoints import RequestInfo, continued_consent_id, set_cookie_header
 from consent.runtime import ConsentRuntime
 from consent.state import ConsentState
 from consent.types import Message, Scope, Send
@@ -51,7 +51,7 @@ async def regional_request(
         return None
     # A page every visitor shares carries no cookie: the state endpoint records it there.
     shared = runtime.config.shared_cache_mode
-    if not shared and signal_pending(runtime, info, state) and _opens_a_page(scope):
+    if not shared and signal_pending(runtime, state) and _opens_a_page(scope):
         recorded = await record_signal(runtime, info, state, info.root_path + info.route_path)
         if recorded is not None:
             state, cookie = recorded
@@ -86,14 +86,12 @@ async def send_gpc_document(send: Send, body: bytes, method: str) -> None:
     await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
 
-def signal_pending(runtime: ConsentRuntime, info: RequestInfo, state: ConsentState) -> bool:
+def signal_pending(runtime: ConsentRuntime, state: ConsentState) -> bool:
     """Whether this request's GPC signal decides something no receipt records yet."""
     if not state.gpc or state.asks or state.model == "opt_in":
         return False
-    if not runtime.gpc_refuses:
-        return False
-    payload = runtime.codec.decode(info.consent_cookie) if info.cookie_bytes else None
-    return payload is None or not payload.signal
+    # The cookie was verified once for this Cookie header when the state was worked out.
+    return bool(runtime.gpc_refuses) and not state.signal_recorded
 
 
 async def record_signal(
@@ -107,7 +105,7 @@ async def record_signal(
     try:
         store = await runtime.store()
         previous = runtime.codec.decode(info.consent_cookie)
-        consent_id = await _continued_consent_id(store, previous)
+        consent_id = await continued_consent_id(store, previous)
         receipt = await store.record(
             Decision(
                 consent_id=consent_id,
@@ -139,7 +137,7 @@ async def record_signal(
         receipt_id=receipt.receipt_id,
         signal=True,
     )
-    cookie = _cookie_header(
+    cookie = set_cookie_header(
         info.consent_cookie_name,
         runtime.codec.encode(payload),
         max_age=config.cookie_max_age,
@@ -154,6 +152,7 @@ async def record_signal(
         granted=granted,
         consent_id=consent_id,
         decided_at=payload.decided_datetime,
+        signal_recorded=True,
     )
     return decided, cookie.encode("latin-1")
 

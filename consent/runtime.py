@@ -241,6 +241,7 @@ class ConsentRuntime:
             consent_id=payload.consent_id,
             decided_at=payload.decided_datetime,
             gpc=gpc,
+            signal_recorded=payload.signal,
         )
 
     # ----- locales -----------------------------------------------------------------------

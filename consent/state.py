@@ -11,6 +11,8 @@ class ConsentState:
     consent_id: str | None = None
     decided_at: datetime | None = None
     gpc: bool = False  # the browser sent Sec-GPC: 1, which refuses marketing
+    # The signed cookie says a receipt of that signal is stored for this consent id.
+    signal_recorded: bool = False
     # With regions configured (docs/regions.md): the model applied, the visitor's region code
     # ("US-CA", "DE", "unknown") and the rule that chose the model; without, opt-in for all.
     model: str = "opt_in"
