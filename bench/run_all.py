@@ -16,6 +16,7 @@ SCRIPTS = [
     "bench_body.py",
     "bench_realpages.py",
     "bench_weight.py",
+    "bench_regions.py",
 ]
 
 
