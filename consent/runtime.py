@@ -187,6 +187,7 @@ class ConsentRuntime:
         )
         self._policy_cache: LruCache[tuple[str, str, bool], str] = LruCache(256)
         self._head_cache: dict[tuple[bool, str, tuple[str, ...] | None, bool], str] = {}
+        self._gpp_tags: dict[tuple[str | None, bool, bool, str], str] = {}
         self.page_cache = PageCache(config.page_cache_bytes)
         self._store: AuditStore | None = None
         self._store_lock = asyncio.Lock()
@@ -338,6 +339,18 @@ class ConsentRuntime:
             opted_out = state.model == "opt_in" or (state.gpc and bool(self.gpc_refuses))
         else:
             opted_out = not self.gpc_refuses <= state.granted
+        # A handful of regions, choices and paths: each tag is written once, not per page.
+        key = (state.region, opted_out, state.gpc, root_path)
+        tag = self._gpp_tags.get(key)
+        if tag is None:
+            tag = self._gpp_tag(state, opted_out, root_path)
+            if len(self._gpp_tags) < 256:
+                self._gpp_tags[key] = tag
+        return tag
+
+    def _gpp_tag(self, state: ConsentState, opted_out: bool, root_path: str) -> str:
+        assert self.regional is not None
+        shared = self.config.shared_cache_mode
         string, sids, parsed = self.regional.gpp_for(
             Region.parse(state.region), opted_out=opted_out, gpc=state.gpc
         )
