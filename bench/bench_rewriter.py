@@ -263,8 +263,11 @@ def forget() -> None:
     # Checked for, so that the same benchmark measures earlier versions, which lack them.
     if hasattr(urls, "_host_of_cached"):
         urls._host_of_cached.cache_clear()
-    if hasattr(rewriter, "_HELD_TAGS"):
-        rewriter._HELD_TAGS = LruCache(4096)
+    held_tags: object = getattr(rewriter, "_HELD_TAGS", None)
+    if isinstance(held_tags, dict):
+        held_tags.clear()
+    elif isinstance(held_tags, LruCache):
+        held_tags._entries.clear()  # earlier versions kept an LRU map
 
 
 def placeholder(category: str, vendor: str) -> bytes:

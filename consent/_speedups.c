@@ -3,12 +3,14 @@
  *
  * It runs the commonest stretch of HtmlRewriter._scan once the banner is in place: find the
  * next construct the scan's pattern (_scanner.SEARCH_MAIN) would match, passing inert <svg>
- * and <math> drawings by as that pattern does, and pass over plain elements (images, sources,
- * links, ...) whose remembered answer is "hold nothing". Whatever
- * else it meets (a script, a comment, a tag that may lie inside another's attributes, an
- * unknown or held tag, a tag cut by the chunk's end) it leaves where it is: the Python loop
- * takes over at that point with exactly the state it would have had, so the output is the
- * Python rewriter's by construction. Every step below mirrors one expression of that loop.
+ * and <math> drawings by as that pattern does, and take plain elements (images, sources,
+ * links, ...) and scripts, external or inline, whose answer the classifier remembers: those
+ * it need not hold are passed over, those it holds are written in their held form when the
+ * Python code made that form before (_HELD_TAGS). Whatever else it meets (a comment, a tag
+ * that may lie inside another's attributes, an unknown tag, a script whose end is not in
+ * the chunk, a construct cut by the chunk's end) it leaves where it is: the Python loop takes
+ * over at that point with exactly the state it would have had, so the output is the Python
+ * rewriter's by construction. Every step below mirrors one expression of that loop.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -17,7 +19,7 @@
 /* Longest name the scan's pattern looks for ("plaintext"): a longer run is no candidate. */
 #define LONGEST_NAME 9
 
-enum { NOT_SEARCHED, SEARCHED, PLAIN, FOREIGN_SVG, FOREIGN_MATH };
+enum { NOT_SEARCHED, SEARCHED, PLAIN, SCRIPT, FOREIGN_SVG, FOREIGN_MATH };
 
 /* _scanner's CONSIDERED | RAW_TEXT | OTHER | {"plaintext"}; the tests compare both lists. */
 static const char *const searched_names[] = {
@@ -143,6 +145,9 @@ name_kind(const unsigned char *s, Py_ssize_t len)
     }
     if (in_list(plain_names, lower, len)) {
         return PLAIN;
+    }
+    if (len == 6 && memcmp(lower, "script", 6) == 0) {
+        return SCRIPT;
     }
     return in_list(searched_names, lower, len) ? SEARCHED : NOT_SEARCHED;
 }
@@ -383,27 +388,284 @@ needs_closer_look(const unsigned char *s, Py_ssize_t pos, Py_ssize_t p, Py_ssize
     return gt >= 0 && may_be_quoted(s, pos, gt);
 }
 
-/* 1: the plain element at s[p:end] is remembered as held by nothing; 0: not; -1: error. */
+/* Whether "script" and a character that ends a name start at i, case ignored. */
 static int
-known_harmless(PyObject *known, const unsigned char *s, Py_ssize_t p, Py_ssize_t end,
-               PyObject *base)
+script_name_at(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
 {
-    PyObject *raw, *key, *answer;
-    raw = PyBytes_FromStringAndSize((const char *)s + p, end - p);
-    if (raw == NULL) {
-        return -1;
+    static const char name[] = "script";
+    Py_ssize_t k;
+    if (i + 6 >= n) {
+        return 0;
     }
-    key = PyTuple_Pack(3, raw, Py_None, base);
-    Py_DECREF(raw);
+    for (k = 0; k < 6; k++) {
+        unsigned char c = s[i + k];
+        if (c >= 'A' && c <= 'Z') {
+            c = (unsigned char)(c + ('a' - 'A'));
+        }
+        if (c != (unsigned char)name[k]) {
+            return 0;
+        }
+    }
+    return ends_name(s[i + 6]);
+}
+
+enum { SCRIPT_DATA, SCRIPT_ESCAPED, SCRIPT_DOUBLE };
+
+/*
+ * _scanner.script_end from pos in script data: where the script's end tag starts, -1 when
+ * the buffer ends first. The escaped states are those of old pages hiding scripts in comments.
+ */
+static Py_ssize_t
+script_end(const unsigned char *s, Py_ssize_t pos, Py_ssize_t n)
+{
+    int state = SCRIPT_DATA;
+    Py_ssize_t i = pos;
+    while (i < n) {
+        unsigned char c;
+        if (state == SCRIPT_DATA) {
+            const unsigned char *lt = memchr(s + i, '<', (size_t)(n - i));
+            if (lt == NULL) {
+                return -1;
+            }
+            i = lt - s;
+            if (i + 3 < n && s[i + 1] == '!' && s[i + 2] == '-' && s[i + 3] == '-') {
+                /* The dashes may be those of "-->": "<!-->" opens and closes at once. */
+                state = SCRIPT_ESCAPED;
+                i += 2;
+                continue;
+            }
+            if (i + 1 < n && s[i + 1] == '/' && script_name_at(s, i + 2, n)) {
+                return i;
+            }
+            i++;
+            continue;
+        }
+        c = s[i];
+        if (c == '-' && i + 2 < n && s[i + 1] == '-' && s[i + 2] == '>') {
+            state = SCRIPT_DATA;
+            i += 3;
+            continue;
+        }
+        if (c == '<') {
+            if (i + 1 < n && s[i + 1] == '/' && script_name_at(s, i + 2, n)) {
+                if (state == SCRIPT_ESCAPED) {
+                    return i;
+                }
+                state = SCRIPT_ESCAPED;
+                i += 8;
+                continue;
+            }
+            if (state == SCRIPT_ESCAPED && script_name_at(s, i + 1, n)) {
+                state = SCRIPT_DOUBLE;
+                i += 7;
+                continue;
+            }
+        }
+        i++;
+    }
+    return -1;
+}
+
+/* Whether the attributes of a complete tag between i and stop, as _scanner.ATTR reads them,
+ * name a src: an external script. */
+static int
+has_src(const unsigned char *s, Py_ssize_t i, Py_ssize_t stop)
+{
+    while (i < stop) {
+        Py_ssize_t j, k;
+        unsigned char c = s[i];
+        if (ends_name(c)) {
+            i++;
+            continue;
+        }
+        for (j = i + 1; j < stop && !ends_name(s[j]) && s[j] != '='; j++) {
+        }
+        if (j - i == 3 && (s[i] | 0x20) == 's' && (s[i + 1] | 0x20) == 'r' &&
+            (s[i + 2] | 0x20) == 'c') {
+            return 1;
+        }
+        for (k = j; k < stop && is_space(s[k]); k++) {
+        }
+        if (k >= stop || s[k] != '=') {
+            i = j;
+            continue;
+        }
+        for (k++; k < stop && is_space(s[k]); k++) {
+        }
+        if (k < stop && (s[k] == '"' || s[k] == '\'')) {
+            const unsigned char *close = memchr(s + k + 1, s[k], (size_t)(stop - k - 1));
+            if (close != NULL) {
+                i = close - s + 1;
+                continue;
+            }
+        }
+        while (k < stop && !is_space(s[k]) && s[k] != '>') {
+            k++;
+        }
+        i = k;
+    }
+    return 0;
+}
+
+/*
+ * The remembered answer for the key (s[p:end], text, base): a new reference, NULL with
+ * *found 0 when there is none, NULL with an exception on error. *raw gets the tag's bytes.
+ */
+static PyObject *
+remembered(PyObject *known, const unsigned char *s, Py_ssize_t p, Py_ssize_t end,
+           PyObject *text, PyObject *base, PyObject **raw)
+{
+    PyObject *key, *answer;
+    *raw = PyBytes_FromStringAndSize((const char *)s + p, end - p);
+    if (*raw == NULL) {
+        return NULL;
+    }
+    key = PyTuple_Pack(3, *raw, text, base);
     if (key == NULL) {
-        return -1;
+        return NULL;
     }
     answer = PyDict_GetItemWithError(known, key); /* borrowed */
     Py_DECREF(key);
-    if (answer == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
+    Py_XINCREF(answer);
+    return answer;
+}
+
+/* Where a held tag goes: what rewriter.HtmlRewriter._hold reads and writes. */
+typedef struct {
+    PyObject *out;       /* the chunk's output list */
+    Py_ssize_t emit;     /* input up to here is in out */
+    PyObject *held_attr; /* the response's marker attribute */
+    PyObject *held_tags; /* rewriter._HELD_TAGS: (tag, name, category) -> (before, after) */
+    Py_ssize_t held;     /* tags held by this call */
+} Holding;
+
+static int
+append_bytes(PyObject *out, const char *data, Py_ssize_t len)
+{
+    PyObject *piece = PyBytes_FromStringAndSize(data, len);
+    int failed;
+    if (piece == NULL) {
+        return -1;
     }
-    return answer == Py_None;
+    failed = PyList_Append(out, piece);
+    Py_DECREF(piece);
+    return failed;
+}
+
+/*
+ * Writes the held form of the start tag raw (s[p:end]) named name as _hold would: 1 when
+ * done, 0 when its held form is not remembered (Python makes it), -1 on error.
+ */
+static int
+write_held(Holding *h, const unsigned char *s, Py_ssize_t p, Py_ssize_t end, PyObject *raw,
+           const char *name, PyObject *hold)
+{
+    PyObject *category, *placeholder, *key, *name_text, *parts;
+    int result = 0;
+    category = PyObject_GetAttrString(hold, "category");
+    if (category == NULL) {
+        return -1;
+    }
+    placeholder = PyObject_GetAttrString(hold, "placeholder");
+    if (placeholder == NULL) {
+        Py_DECREF(category);
+        return -1;
+    }
+    name_text = PyUnicode_FromString(name);
+    key = name_text == NULL ? NULL : PyTuple_Pack(3, raw, name_text, category);
+    Py_XDECREF(name_text);
+    if (key == NULL) {
+        result = -1;
+        goto done;
+    }
+    parts = PyDict_GetItemWithError(h->held_tags, key); /* borrowed */
+    Py_DECREF(key);
+    if (parts == NULL) {
+        result = PyErr_Occurred() ? -1 : 0;
+        goto done;
+    }
+    if (!PyBytes_CheckExact(placeholder) || !PyTuple_CheckExact(parts) ||
+        PyTuple_GET_SIZE(parts) != 2 || !PyBytes_CheckExact(PyTuple_GET_ITEM(parts, 0)) ||
+        !PyBytes_CheckExact(PyTuple_GET_ITEM(parts, 1))) {
+        goto done;
+    }
+    Py_INCREF(parts);
+    if ((p > h->emit && append_bytes(h->out, (const char *)s + h->emit, p - h->emit) < 0) ||
+        (PyBytes_GET_SIZE(placeholder) > 0 && PyList_Append(h->out, placeholder) < 0) ||
+        PyList_Append(h->out, PyTuple_GET_ITEM(parts, 0)) < 0 ||
+        PyList_Append(h->out, h->held_attr) < 0 ||
+        PyList_Append(h->out, PyTuple_GET_ITEM(parts, 1)) < 0) {
+        result = -1;
+    }
+    else {
+        h->emit = end;
+        h->held++;
+        result = 1;
+    }
+    Py_DECREF(parts);
+done:
+    Py_DECREF(category);
+    Py_DECREF(placeholder);
+    return result;
+}
+
+/*
+ * One remembered element at p whose start tag ends at end (just past its '>'): passed by or
+ * held, 1 with *next where the scan goes on; 0 when Python must look at it; -1 on error.
+ * A script is taken only with h set and a cap of at least 0, and only once its end is here.
+ */
+static int
+take_remembered(PyObject *known, PyObject *base, Holding *h, Py_ssize_t cap,
+                const unsigned char *s, Py_ssize_t n, int kind, Py_ssize_t p,
+                Py_ssize_t name_end, Py_ssize_t end, Py_ssize_t *next)
+{
+    char name[LONGEST_NAME + 1];
+    PyObject *text = Py_None, *raw = NULL, *answer;
+    int result = 0;
+    Py_ssize_t held_end = end;
+    *next = end;
+    if (kind == SCRIPT) {
+        Py_ssize_t close;
+        int external;
+        if (h == NULL || cap < 0) {
+            return 0;
+        }
+        external = has_src(s, name_end, end - 1);
+        close = script_end(s, end, n);
+        if (close < 0 || (!external && close - end > cap)) {
+            return 0;
+        }
+        if (!external) {
+            text = PyUnicode_DecodeLatin1((const char *)s + end, close - end, NULL);
+            if (text == NULL) {
+                return -1;
+            }
+        }
+        *next = close;
+        strcpy(name, "script");
+    }
+    else {
+        lower_into(name, s + p + 1, name_end - p - 1);
+        if (strcmp(name, "image") == 0) {
+            strcpy(name, "img"); /* HTML's tree builder reads <image> as <img> */
+        }
+    }
+    answer = remembered(known, s, p, end, text, base, &raw);
+    if (text != Py_None) {
+        Py_DECREF(text);
+    }
+    if (answer == NULL) {
+        result = PyErr_Occurred() ? -1 : 0;
+    }
+    else if (answer == Py_None) {
+        result = 1;
+    }
+    else if (h != NULL) {
+        result = write_held(h, s, p, held_end, raw, name, answer);
+    }
+    Py_XDECREF(answer);
+    Py_XDECREF(raw);
+    return result;
 }
 
 static PyObject *
@@ -411,11 +673,13 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer view;
     const unsigned char *s;
-    Py_ssize_t n, pos, p = -1;
+    Py_ssize_t n, pos, p = -1, cap = -1;
     PyObject *known, *base;
+    Holding holding = {NULL, 0, NULL, NULL, 0};
+    Holding *h = NULL;
     (void)module;
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "scan() takes 4 arguments");
+    if (nargs != 4 && nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "scan() takes 4 or 9 arguments");
         return NULL;
     }
     pos = PyLong_AsSsize_t(args[1]);
@@ -432,21 +696,41 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "base must be a str or None");
         return NULL;
     }
+    if (nargs == 9) {
+        h = &holding;
+        cap = PyLong_AsSsize_t(args[8]);
+        if (cap == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        holding.out = args[4];
+        holding.emit = PyLong_AsSsize_t(args[5]);
+        holding.held_attr = args[6];
+        holding.held_tags = args[7];
+        if (holding.emit == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (!PyList_CheckExact(holding.out) || !PyBytes_CheckExact(holding.held_attr) ||
+            !PyDict_CheckExact(holding.held_tags)) {
+            PyErr_SetString(PyExc_TypeError,
+                            "out, held_attr and held_tags must be a list, bytes and a dict");
+            return NULL;
+        }
+    }
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
     s = view.buf;
     n = view.len;
-    if (pos < 0 || pos > n) {
+    if (pos < 0 || pos > n || (h != NULL && holding.emit < 0)) {
         PyBuffer_Release(&view);
         PyErr_SetString(PyExc_ValueError, "pos out of range");
         return NULL;
     }
     for (;;) {
-        int kind = NOT_SEARCHED, harmless;
-        Py_ssize_t name_end = -1, last_lt, end;
+        int kind = NOT_SEARCHED, taken;
+        Py_ssize_t name_end = -1, last_lt, end, next;
         p = next_candidate(s, pos, n, &kind, &name_end, &last_lt);
-        if (p < 0 || kind != PLAIN || known == Py_None) {
+        if (p < 0 || (kind != PLAIN && kind != SCRIPT) || known == Py_None) {
             break;
         }
         if (needs_closer_look(s, pos, p, last_lt)) {
@@ -456,18 +740,21 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (end >= n || s[end] != '>') {
             break;
         }
-        harmless = known_harmless(known, s, p, end + 1, base);
-        if (harmless < 0) {
+        taken = take_remembered(known, base, h, cap, s, n, kind, p, name_end, end + 1, &next);
+        if (taken < 0) {
             PyBuffer_Release(&view);
             return NULL;
         }
-        if (!harmless) {
+        if (!taken) {
             break;
         }
-        pos = end + 1;
+        pos = next;
     }
     PyBuffer_Release(&view);
-    return Py_BuildValue("(nn)", pos, p);
+    if (h == NULL) {
+        return Py_BuildValue("(nn)", pos, p);
+    }
+    return Py_BuildValue("(nnnn)", pos, p, holding.emit, holding.held);
 }
 
 /* The buffer of args[0] and a position args[1] inside it; -1 with an exception set if not. */
@@ -567,7 +854,10 @@ names_tuple(const char *const *list)
 static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
      "scan(buf, pos, known, base) -> (pos, p): pass over remembered harmless plain "
-     "elements from pos; p is where the next candidate starts, -1 when none is left."},
+     "elements from pos; p is where the next candidate starts, -1 when none is left.\n"
+     "scan(buf, pos, known, base, out, emit, held_attr, held_tags, cap) -> (pos, p, emit, "
+     "held): also write remembered held tags to out, and take scripts whose end is in buf "
+     "(inline ones up to cap bytes; none when cap < 0)."},
     {"attrs_end", (PyCFunction)(void (*)(void))py_attrs_end, METH_FASTCALL,
      "attrs_end(buf, pos, inert=False) -> int: where _scanner.ATTRS (or _INERT_ATTRS) "
      "matched at pos ends."},

@@ -1,11 +1,27 @@
+from typing import overload
+
 from consent.rewriter import Known
 
 SEARCHED: tuple[str, ...]
 PLAIN: tuple[str, ...]
 FOREIGN: tuple[str, ...]
 
+@overload
 def scan(
     buf: bytes | bytearray, pos: int, known: Known | None, base: str | None, /
 ) -> tuple[int, int]: ...
+@overload
+def scan(
+    buf: bytes | bytearray,
+    pos: int,
+    known: Known | None,
+    base: str | None,
+    out: list[bytes | bytearray],
+    emit: int,
+    held_attr: bytes,
+    held_tags: dict[tuple[bytes, str, str], tuple[bytes, bytes]],
+    cap: int,
+    /,
+) -> tuple[int, int, int, int]: ...
 def attrs_end(buf: bytes | bytearray, pos: int, inert: bool = False, /) -> int: ...
 def is_inert(buf: bytes | bytearray, pos: int, name: str, /) -> bool: ...

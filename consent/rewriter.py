@@ -13,9 +13,10 @@ A ``<`` inside an attribute value of an element the rewriter does not consider i
 markup; templating engines escape it as ``&lt;``, so pages rarely carry one.
 
 Where the optional C extension ``consent._speedups`` is built, it runs the commonest stretch of
-the scan in the body (finding the next construct that matters, passing by inert drawings and
-tags whose answer is remembered as "hold nothing"); everything else, and every byte written,
-stays here, so the output is the same without it. ``CONSENT_NO_SPEEDUPS=1``, read on import,
+the scan in the body: finding the next construct that matters, passing by inert drawings, and
+taking the tags and scripts whose answer the classifier remembers, writing the held form of
+those it holds from the forms made here before. Everything else stays here, so the output is
+the same without it. ``CONSENT_NO_SPEEDUPS=1``, read on import,
 keeps to Python; ``SPEEDUPS`` says which runs.
 """
 
@@ -27,7 +28,6 @@ from dataclasses import dataclass
 from typing import Protocol, cast
 
 from consent import _scanner as sc
-from consent.lru import LruCache
 from consent.names import (
     ATTR_CATEGORY,
     ATTR_HELD,
@@ -114,10 +114,10 @@ Known = dict[tuple[bytes, str | None, str | None], Hold | None]
 class Remembering(Protocol):
     """A classifier that shows the answers it remembers.
 
-    For an element classified on its start tag alone (``text`` is ``None``) whose key
-    ``(raw, None, base)`` is in ``known``, calling the classifier would return that answer and
-    nothing else: the compiled scan passes such elements by without the call. ``known`` is
-    ``None`` while no such promise holds.
+    For an element whose key ``(raw, text, base)`` is in ``known`` (``text`` is ``None`` for
+    one classified on its start tag alone, and a complete inline script's text otherwise),
+    calling the classifier would return that answer and nothing else: the compiled scan takes
+    such elements without the call. ``known`` is ``None`` while no such promise holds.
     """
 
     @property
@@ -126,7 +126,20 @@ class Remembering(Protocol):
     def __call__(self, element: Element, /) -> Hold | None: ...
 
 
-_FastScan = Callable[[bytes | bytearray, int, Known | None, str | None], tuple[int, int]]
+_FastScan = Callable[
+    [
+        bytes | bytearray,
+        int,
+        Known | None,
+        str | None,
+        list[bytes | bytearray],
+        int,
+        bytes,
+        dict[tuple[bytes, str, str], tuple[bytes, bytes]],
+        int,
+    ],
+    tuple[int, int, int, int],
+]
 
 
 def _compiled_scan() -> _FastScan | None:
@@ -189,8 +202,10 @@ _NO_TAG = (b"", sc.LazyAttrs(b"", 0, 0))
 # Held forms of start tags by their bytes, name and category: pages repeat their tags from one
 # view to the next (news pages are rendered anew for every request), so most are made once.
 # Bounded by count and tag length: some 16 MB with every entry at the limit, well under 1 MB
-# for the tags real pages hold.
-_HELD_TAGS: LruCache[tuple[bytes, str, str], tuple[bytes, bytes]] = LruCache(4096)
+# for the tags real pages hold. A plain dict, emptied when full, so that the compiled scan
+# reads it too.
+_HELD_TAGS: dict[tuple[bytes, str, str], tuple[bytes, bytes]] = {}
+_MAX_HELD_TAGS = 4096
 _MAX_REMEMBERED_TAG = 2048  # longer tags (a srcdoc, a data: URL) are rewritten each time
 
 
@@ -440,16 +455,22 @@ class HtmlRewriter:
         classify = self._classifier
         fast = _fast_scan if phase == _MAIN else None
         remembering = self._remembering
+        held_attr = self._held_attr
         while True:
             if fast is None:
                 m = search(buf, pos)
             else:
-                # Passes over what needs no decision, and stops where this loop's next match
-                # is: the search from there finds it at once, with pos as the loop left it.
+                # Takes what needs no decision, and stops where this loop's next match is: the
+                # search from there finds it at once, with pos as the loop left it.
                 known = None if remembering is None else remembering.known
                 if type(known) is not dict:
                     known = None  # the compiled scan reads a plain dict only
-                pos, p = fast(buf, pos, known, self._base)
+                # While the page may still be inside <svg>, a script is read the other way.
+                cap = -1 if self._uncertain else self._cap
+                pos, p, self._emit, held = fast(
+                    buf, pos, known, self._base, self._out, self._emit, held_attr, _HELD_TAGS, cap
+                )
+                self.held_count += held
                 m = None if p < 0 else search(buf, p)
             if m is None:
                 if final:
@@ -1049,7 +1070,9 @@ class HtmlRewriter:
             found = _HELD_TAGS.get(key)
             if found is None:
                 found = _held_parts(tag, name_end, name, hold.category)
-                _HELD_TAGS.put(key, found)
+                if len(_HELD_TAGS) >= _MAX_HELD_TAGS:
+                    _HELD_TAGS.clear()
+                _HELD_TAGS[key] = found
             parts = found
         self._out.extend((parts[0], self._held_attr, parts[1]))
         self._emit = end

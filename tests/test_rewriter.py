@@ -640,21 +640,22 @@ class CountingScan:
     """Wraps the compiled scan and counts the bytes each call passes over: from its position
     to the candidate where it stops, or to the chunk's end."""
 
-    def __init__(self, scan: Callable[..., tuple[int, int]]) -> None:
+    def __init__(self, scan: Callable[..., tuple[int, ...]]) -> None:
         self.scan = scan
         self.examined = 0
 
     def __call__(
-        self, buf: bytes | bytearray, pos: int, known: Known | None, base: str | None
-    ) -> tuple[int, int]:
-        after, stop = self.scan(buf, pos, known, base)
+        self, buf: bytes | bytearray, pos: int, known: Known | None, *rest: object
+    ) -> tuple[int, ...]:
+        found: tuple[int, ...] = self.scan(buf, pos, known, *rest)
+        stop = found[1]
         self.examined += (len(buf) if stop < 0 else stop) - pos
-        return after, stop
+        return found
 
 
 class Remembered:
-    """A classifier that remembers its answers on start tags, as the hold-back policy does:
-    the compiled scan then passes the remembered harmless ones by."""
+    """A classifier that remembers its answers on start tags and whole inline scripts, as the
+    hold-back policy does: the compiled scan then takes the remembered ones itself."""
 
     def __init__(self, verdict: Callable[[Element], Hold | None]) -> None:
         self.verdict = verdict
@@ -663,9 +664,9 @@ class Remembered:
 
     def __call__(self, element: Element) -> Hold | None:
         self.calls += 1
-        if element.text is not None:
+        if not element.complete:
             return self.verdict(element)
-        key = (element.raw, None, element.base)
+        key = (element.raw, element.text, element.base)
         if key not in self.known:
             self.known[key] = self.verdict(element)
         return self.known[key]

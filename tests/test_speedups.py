@@ -19,7 +19,7 @@ from consent import _scanner as sc
 from consent import rewriter
 from consent.catalogue import Catalogue, not_tracker_hosts
 from consent.holdback import HoldbackPolicy
-from consent.names import MARKETING
+from consent.names import ATTR_HELD, MARKETING
 from consent.parties import Parties
 from consent.rewriter import Classifier, Element, Hold, HtmlRewriter
 from tests.conftest import realpages_folder, speedups
@@ -36,7 +36,7 @@ from tests.test_rewriter import (
     tracker,
 )
 
-Scan = Callable[..., tuple[int, int]] | None
+Scan = Callable[..., tuple[int, ...]] | None
 
 
 @pytest.fixture(scope="module")
@@ -44,18 +44,26 @@ def sp() -> ModuleType:
     return speedups()
 
 
-def rewritten(
+def rewritten_counted(
     html: bytes, pieces: list[bytes], classify: Classifier, scan: Scan, **kw: bytes
-) -> bytes:
+) -> tuple[bytes, int]:
+    """The output, and how many elements the rewriter says it held."""
     saved = rewriter._fast_scan
-    rewriter._fast_scan = scan
+    rewriter._fast_scan = scan  # type: ignore[assignment]
     try:
         pass_ = HtmlRewriter(classify, **kw)  # type: ignore[arg-type]
         out = b"".join(pass_.feed(piece) for piece in pieces) + pass_.close()
         assert not pass_.failed
-        return out
+        assert b"".join(pieces) == html
+        return out, pass_.held_count
     finally:
         rewriter._fast_scan = saved
+
+
+def rewritten(
+    html: bytes, pieces: list[bytes], classify: Classifier, scan: Scan, **kw: bytes
+) -> bytes:
+    return rewritten_counted(html, pieces, classify, scan, **kw)[0]
 
 
 def test_the_extension_knows_the_names_the_python_code_uses(sp: ModuleType) -> None:
@@ -249,12 +257,13 @@ def hold_trackers(element: Element) -> Hold | None:
 def test_any_split_gives_the_python_output(sp: ModuleType, html: bytes, cuts: list[int]) -> None:
     kw = {"head_injection": HEAD, "body_injection": BODY}
     classify = Remembered(hold_trackers)
-    cold = rewritten(html, splits(html, cuts), classify, sp.scan, **kw)
-    reference = rewritten(html, [html], Remembered(hold_trackers), None, **kw)
-    assert cold == reference
-    # Now with every start tag remembered: the compiled scan passes the harmless ones by.
-    warm = rewritten(html, splits(html, cuts), classify, sp.scan, **kw)
-    assert warm == reference
+    cold = rewritten_counted(html, splits(html, cuts), classify, sp.scan, **kw)
+    counted = rewritten_counted(html, [html], Remembered(hold_trackers), None, **kw)
+    assert cold == counted
+    # Now with every start tag and script remembered: the compiled scan takes them itself.
+    warm = rewritten_counted(html, splits(html, cuts), classify, sp.scan, **kw)
+    assert warm == counted
+    reference = counted[0]
     bytewise = [html[i : i + 1] for i in range(len(html))]
     assert rewritten(html, bytewise, classify, sp.scan, **kw) == reference
 
@@ -269,16 +278,77 @@ def test_arbitrary_bytes_give_the_python_output(
         assert rewritten(data, splits(data, cuts), classify, sp.scan) == reference
 
 
+REMEMBERED_PAGE = b"<p>" + b"".join(
+    b"<img src=/i/%d.jpg><img src=https://tracker.test/p><script>var n = %d;</script>"
+    b"<SCRIPT async SRC='https://tracker.test/t.js'></script><script src=/own.js></script >"
+    b"<script>t('tracker.test')</script><image src=//tracker.test/i>" % (i % 7, i % 3)
+    for i in range(50)
+)
+
+
 def test_remembered_tags_cost_no_classifier_call(sp: ModuleType) -> None:
-    page = b"<p>" + b"".join(
-        b"<img src=/i/%d.jpg><img src=https://tracker.test/p>" % (i % 7) for i in range(50)
-    )
     classify = Remembered(hold_trackers)
-    reference = rewritten(page, [page], classify, None)
+    reference = rewritten_counted(REMEMBERED_PAGE, [REMEMBERED_PAGE], classify, None)
     python_calls = classify.calls
-    assert rewritten(page, [page], classify, sp.scan) == reference
-    # Only the held image comes back to Python; the harmless ones are passed by.
-    assert classify.calls - python_calls == 50 < python_calls
+    assert reference[1] > 0
+    assert python_calls == 7 * 50
+    assert rewritten_counted(REMEMBERED_PAGE, [REMEMBERED_PAGE], classify, sp.scan) == reference
+    # Every tag and script is remembered, its held form made once: Python is never asked.
+    assert classify.calls == python_calls
+    for size in (4096, 97):
+        # Python reads what a chunk's end cuts, the compiled scan the rest.
+        pieces = splits(REMEMBERED_PAGE, list(range(size, len(REMEMBERED_PAGE), size)))
+        assert rewritten_counted(REMEMBERED_PAGE, pieces, classify, sp.scan) == reference
+
+
+def test_the_compiled_scan_writes_what_python_wrote_for_each_remembered_element(
+    sp: ModuleType,
+) -> None:
+    classify = Remembered(hold_trackers)
+    rewritten(REMEMBERED_PAGE, [REMEMBERED_PAGE], classify, None)
+    out: list[bytes | bytearray] = [b"before"]
+    pos, stop, emit, held = sp.scan(
+        REMEMBERED_PAGE, 3, classify.known, None, out, 0, b" held", rewriter._HELD_TAGS, 100
+    )
+    assert (pos, stop) == (len(REMEMBERED_PAGE), -1)
+    written = b"".join(out[1:]) + REMEMBERED_PAGE[emit:]
+    expected = rewritten(REMEMBERED_PAGE, [REMEMBERED_PAGE], classify, None)
+    assert written == expected.replace(f" {ATTR_HELD}".encode(), b" held")
+    assert held == expected.count(f" {ATTR_HELD}".encode())
+    # A cap below a script's length, or none, leaves that script to Python.
+    for cap in (0, -1):
+        found = sp.scan(
+            REMEMBERED_PAGE, 3, classify.known, None, [], 0, b"", rewriter._HELD_TAGS, cap
+        )
+        assert found[1] == REMEMBERED_PAGE.index(b"<script>") == found[0]
+    # Without its held form the held image goes back to Python, with nothing written.
+    nothing: list[bytes | bytearray] = []
+    held_at = REMEMBERED_PAGE.index(b"<img src=https:")
+    found = sp.scan(REMEMBERED_PAGE, 3, classify.known, None, nothing, 0, b"", {}, 100)
+    assert found == (held_at, held_at, 0, 0)
+    assert nothing == []
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        b"<script><!-- <script></script> still text --></script>",
+        b"<script><!--></script>",
+        b"<script><!-- -- > </script>",
+        b"<script><!-- <script> --></script>",
+        b"<script>a</SCRIPT\t>",
+        b"<script>a</scripts></script/>",
+        b"<script><!-- <SCRIPT/> </script> --> </script>",
+    ],
+)
+def test_inline_script_ends_are_the_python_ones(sp: ModuleType, script: bytes) -> None:
+    page = b"<p>" + script + b"<img src=https://tracker.test/x>tail"
+    close = sc.script_end(page, page.index(b">", 3) + 1, sc.SCRIPT_DATA)[0]
+    classify = Remembered(hold_trackers)
+    reference = rewritten_counted(page, [page], classify, None)
+    assert rewritten_counted(page, [page], classify, sp.scan) == reference
+    after = sp.scan(page, 3, classify.known, None, [], 0, b"", {}, 1000)[0]
+    assert after == close
 
 
 HOSTILE = {
@@ -372,7 +442,7 @@ def test_real_pages_come_out_as_the_python_rewriter_writes_them(sp: ModuleType, 
                 classify = policies[name].classifier(
                     granted, placeholder, memo_key=("en", "utf-8"), site=site
                 )
-                outputs.append(rewritten(body, pieces, classify, scan, head_injection=HEAD))
+                outputs.append(rewritten_counted(body, pieces, classify, scan, head_injection=HEAD))
         assert outputs[1] == outputs[0] == outputs[2] == outputs[3], site
         passed += 1
     assert passed > 100
