@@ -280,13 +280,26 @@ is_inert(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, const char *name)
     return memcmp(end_name, name, (size_t)len) == 0;
 }
 
+/* Whether s[0:len] is a start tag's name SEARCH_BODY looks for on top of SEARCH_MAIN's. */
+static int
+body_due_name(const unsigned char *s, Py_ssize_t len)
+{
+    char lower[LONGEST_NAME + 1];
+    if (len < 4 || len > LONGEST_NAME) {
+        return 0;
+    }
+    lower_into(lower, s, len);
+    return (len == 4 && memcmp(lower, "body", 4) == 0) ||
+           (len == 8 && memcmp(lower, "template", 8) == 0);
+}
+
 /*
- * Where SEARCH_MAIN's first match at or after pos starts, -1 when there is none; *kind says
- * what it is and *name_end where its name ends. *last_lt is the last '<' before the match (or
- * before n), -1 when there is none after pos.
+ * Where SEARCH_MAIN's first match at or after pos starts (SEARCH_BODY's with body_due), -1
+ * when there is none; *kind says what it is and *name_end where its name ends. *last_lt is the
+ * last '<' before the match (or before n), -1 when there is none after pos.
  */
 static Py_ssize_t
-next_candidate(const unsigned char *s, Py_ssize_t pos, Py_ssize_t n, int *kind,
+next_candidate(const unsigned char *s, Py_ssize_t pos, Py_ssize_t n, int body_due, int *kind,
                Py_ssize_t *name_end, Py_ssize_t *last_lt)
 {
     Py_ssize_t q = pos;
@@ -307,6 +320,16 @@ next_candidate(const unsigned char *s, Py_ssize_t pos, Py_ssize_t n, int *kind,
             }
             /* The name runs to the first space, '/' or '>'; the pattern needs one after it. */
             limit = p + 2 + LONGEST_NAME < n ? p + 2 + LONGEST_NAME : n;
+            if (body_due && c == '/') {
+                for (j = p + 2; j < limit && !ends_name(s[j]); j++) {
+                }
+                if (j < limit && ends_name(s[j]) && j - p - 2 == 8 &&
+                    body_due_name(s + p + 2, 8)) {
+                    *kind = SEARCHED;
+                    *name_end = j;
+                    return p;
+                }
+            }
             for (j = p + 1; j < limit && !ends_name(s[j]); j++) {
             }
             if (j < limit && ends_name(s[j])) {
@@ -314,6 +337,9 @@ next_candidate(const unsigned char *s, Py_ssize_t pos, Py_ssize_t n, int *kind,
                 if ((found == FOREIGN_SVG && is_inert(s, j, n, "svg")) ||
                     (found == FOREIGN_MATH && is_inert(s, j, n, "math"))) {
                     found = NOT_SEARCHED;
+                }
+                if (found == NOT_SEARCHED && body_due && body_due_name(s + p + 1, j - p - 1)) {
+                    found = SEARCHED;
                 }
                 if (found != NOT_SEARCHED) {
                     *kind = found;
@@ -536,6 +562,7 @@ typedef struct {
     Py_ssize_t emit;     /* input up to here is in out */
     PyObject *held_attr; /* the response's marker attribute */
     PyObject *held_tags; /* rewriter._HELD_TAGS: (tag, name, category) -> (before, after) */
+    int body_due;        /* before the body injection, where a held script has no placeholder */
     Py_ssize_t held;     /* tags held by this call */
 } Holding;
 
@@ -591,7 +618,8 @@ write_held(Holding *h, const unsigned char *s, Py_ssize_t p, Py_ssize_t end, PyO
     }
     Py_INCREF(parts);
     if ((p > h->emit && append_bytes(h->out, (const char *)s + h->emit, p - h->emit) < 0) ||
-        (PyBytes_GET_SIZE(placeholder) > 0 && PyList_Append(h->out, placeholder) < 0) ||
+        (PyBytes_GET_SIZE(placeholder) > 0 && !(h->body_due && strcmp(name, "script") == 0) &&
+         PyList_Append(h->out, placeholder) < 0) ||
         PyList_Append(h->out, PyTuple_GET_ITEM(parts, 0)) < 0 ||
         PyList_Append(h->out, h->held_attr) < 0 ||
         PyList_Append(h->out, PyTuple_GET_ITEM(parts, 1)) < 0) {
@@ -675,11 +703,11 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     const unsigned char *s;
     Py_ssize_t n, pos, p = -1, cap = -1;
     PyObject *known, *base;
-    Holding holding = {NULL, 0, NULL, NULL, 0};
+    Holding holding = {NULL, 0, NULL, NULL, 0, 0};
     Holding *h = NULL;
     (void)module;
-    if (nargs != 4 && nargs != 9) {
-        PyErr_SetString(PyExc_TypeError, "scan() takes 4 or 9 arguments");
+    if (nargs != 4 && nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "scan() takes 4 or 10 arguments");
         return NULL;
     }
     pos = PyLong_AsSsize_t(args[1]);
@@ -696,10 +724,14 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "base must be a str or None");
         return NULL;
     }
-    if (nargs == 9) {
+    if (nargs == 10) {
         h = &holding;
         cap = PyLong_AsSsize_t(args[8]);
         if (cap == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        holding.body_due = PyObject_IsTrue(args[9]);
+        if (holding.body_due < 0) {
             return NULL;
         }
         holding.out = args[4];
@@ -729,7 +761,7 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     for (;;) {
         int kind = NOT_SEARCHED, taken;
         Py_ssize_t name_end = -1, last_lt, end, next;
-        p = next_candidate(s, pos, n, &kind, &name_end, &last_lt);
+        p = next_candidate(s, pos, n, holding.body_due, &kind, &name_end, &last_lt);
         if (p < 0 || (kind != PLAIN && kind != SCRIPT) || known == Py_None) {
             break;
         }
@@ -855,9 +887,10 @@ static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
      "scan(buf, pos, known, base) -> (pos, p): pass over remembered harmless plain "
      "elements from pos; p is where the next candidate starts, -1 when none is left.\n"
-     "scan(buf, pos, known, base, out, emit, held_attr, held_tags, cap) -> (pos, p, emit, "
-     "held): also write remembered held tags to out, and take scripts whose end is in buf "
-     "(inline ones up to cap bytes; none when cap < 0)."},
+     "scan(buf, pos, known, base, out, emit, held_attr, held_tags, cap, body_due) -> (pos, "
+     "p, emit, held): also write remembered held tags to out, and take scripts whose end is "
+     "in buf (inline ones up to cap bytes; none when cap < 0); with body_due, stop where "
+     "SEARCH_BODY would."},
     {"attrs_end", (PyCFunction)(void (*)(void))py_attrs_end, METH_FASTCALL,
      "attrs_end(buf, pos, inert=False) -> int: where _scanner.ATTRS (or _INERT_ATTRS) "
      "matched at pos ends."},

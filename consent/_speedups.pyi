@@ -21,6 +21,7 @@ def scan(
     held_attr: bytes,
     held_tags: dict[tuple[bytes, str, str], tuple[bytes, bytes]],
     cap: int,
+    body_due: bool,
     /,
 ) -> tuple[int, int, int, int]: ...
 def attrs_end(buf: bytes | bytearray, pos: int, inert: bool = False, /) -> int: ...

@@ -137,6 +137,7 @@ _FastScan = Callable[
         bytes,
         dict[tuple[bytes, str, str], tuple[bytes, bytes]],
         int,
+        bool,
     ],
     tuple[int, int, int, int],
 ]
@@ -453,7 +454,7 @@ class HtmlRewriter:
         search = (sc.SEARCH_MAIN if phase == _MAIN else sc.SEARCH_BODY).search
         attrs_end = sc.ATTRS.match
         classify = self._classifier
-        fast = _fast_scan if phase == _MAIN else None
+        fast = _fast_scan
         remembering = self._remembering
         held_attr = self._held_attr
         while True:
@@ -468,7 +469,16 @@ class HtmlRewriter:
                 # While the page may still be inside <svg>, a script is read the other way.
                 cap = -1 if self._uncertain else self._cap
                 pos, p, self._emit, held = fast(
-                    buf, pos, known, self._base, self._out, self._emit, held_attr, _HELD_TAGS, cap
+                    buf,
+                    pos,
+                    known,
+                    self._base,
+                    self._out,
+                    self._emit,
+                    held_attr,
+                    _HELD_TAGS,
+                    cap,
+                    phase == _BODY,
                 )
                 self.held_count += held
                 m = None if p < 0 else search(buf, p)

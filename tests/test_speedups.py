@@ -109,12 +109,17 @@ def test_inert_drawings_are_the_pattern_s(sp: ModuleType, data: bytes) -> None:
 @given(html_like | drawing, st.integers(min_value=0, max_value=400))
 @example(b'\x00<img\x00" "<\n/', 0)  # a NUL inside a name ends no C string here
 @example(b"<svg\x00</svg><?>", 0)
+@example(b"<BODY\x00x><body\x00><TEMPLATE></Template ><bodyx>", 0)
 def test_the_next_candidate_is_the_pattern_s(sp: ModuleType, data: bytes, pos: int) -> None:
     pos = min(pos, len(data))
     after, p = sp.scan(data, pos, None, None)
     assert after == pos  # with nothing remembered, nothing is passed over
     m = sc.SEARCH_MAIN.search(data, pos)
     assert p == (-1 if m is None else m.start())
+    for body_due, search in ((False, sc.SEARCH_MAIN), (True, sc.SEARCH_BODY)):
+        after, p, emit, held = sp.scan(data, pos, None, None, [], 0, b"", {}, 0, body_due)
+        m = search.search(data, pos)
+        assert (after, p, emit, held) == (pos, -1 if m is None else m.start(), 0, 0)
 
 
 def test_bad_arguments_raise_instead_of_reading_out_of_bounds(sp: ModuleType) -> None:
@@ -308,7 +313,7 @@ def test_the_compiled_scan_writes_what_python_wrote_for_each_remembered_element(
     rewritten(REMEMBERED_PAGE, [REMEMBERED_PAGE], classify, None)
     out: list[bytes | bytearray] = [b"before"]
     pos, stop, emit, held = sp.scan(
-        REMEMBERED_PAGE, 3, classify.known, None, out, 0, b" held", rewriter._HELD_TAGS, 100
+        REMEMBERED_PAGE, 3, classify.known, None, out, 0, b" held", rewriter._HELD_TAGS, 100, False
     )
     assert (pos, stop) == (len(REMEMBERED_PAGE), -1)
     written = b"".join(out[1:]) + REMEMBERED_PAGE[emit:]
@@ -318,13 +323,13 @@ def test_the_compiled_scan_writes_what_python_wrote_for_each_remembered_element(
     # A cap below a script's length, or none, leaves that script to Python.
     for cap in (0, -1):
         found = sp.scan(
-            REMEMBERED_PAGE, 3, classify.known, None, [], 0, b"", rewriter._HELD_TAGS, cap
+            REMEMBERED_PAGE, 3, classify.known, None, [], 0, b"", rewriter._HELD_TAGS, cap, False
         )
         assert found[1] == REMEMBERED_PAGE.index(b"<script>") == found[0]
     # Without its held form the held image goes back to Python, with nothing written.
     nothing: list[bytes | bytearray] = []
     held_at = REMEMBERED_PAGE.index(b"<img src=https:")
-    found = sp.scan(REMEMBERED_PAGE, 3, classify.known, None, nothing, 0, b"", {}, 100)
+    found = sp.scan(REMEMBERED_PAGE, 3, classify.known, None, nothing, 0, b"", {}, 100, False)
     assert found == (held_at, held_at, 0, 0)
     assert nothing == []
 
@@ -347,7 +352,7 @@ def test_inline_script_ends_are_the_python_ones(sp: ModuleType, script: bytes) -
     classify = Remembered(hold_trackers)
     reference = rewritten_counted(page, [page], classify, None)
     assert rewritten_counted(page, [page], classify, sp.scan) == reference
-    after = sp.scan(page, 3, classify.known, None, [], 0, b"", {}, 1000)[0]
+    after = sp.scan(page, 3, classify.known, None, [], 0, b"", {}, 1000, False)[0]
     assert after == close
 
 
