@@ -556,6 +556,10 @@ remembered(PyObject *known, const unsigned char *s, Py_ssize_t p, Py_ssize_t end
     return answer;
 }
 
+/* A Hold's attributes, named once on import: making their names for every held tag cost as
+ * much as the rest of writing it. */
+static PyObject *attr_category, *attr_placeholder;
+
 /* Where a held tag goes: what rewriter.HtmlRewriter._hold reads and writes. */
 typedef struct {
     PyObject *out;       /* the chunk's output list */
@@ -589,11 +593,11 @@ write_held(Holding *h, const unsigned char *s, Py_ssize_t p, Py_ssize_t end, PyO
 {
     PyObject *category, *placeholder, *key, *name_text, *parts;
     int result = 0;
-    category = PyObject_GetAttrString(hold, "category");
+    category = PyObject_GetAttr(hold, attr_category);
     if (category == NULL) {
         return -1;
     }
-    placeholder = PyObject_GetAttrString(hold, "placeholder");
+    placeholder = PyObject_GetAttr(hold, attr_placeholder);
     if (placeholder == NULL) {
         Py_DECREF(category);
         return -1;
@@ -902,6 +906,13 @@ static PyMethodDef methods[] = {
 static int
 exec_module(PyObject *module)
 {
+    if (attr_category == NULL) {
+        attr_category = PyUnicode_InternFromString("category");
+        attr_placeholder = PyUnicode_InternFromString("placeholder");
+        if (attr_category == NULL || attr_placeholder == NULL) {
+            return -1;
+        }
+    }
     mark(searched_names, IN_SEARCHED);
     mark(plain_names, IN_PLAIN);
     mark(foreign_names, IN_FOREIGN);

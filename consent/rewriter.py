@@ -189,6 +189,7 @@ _CDATA_START = b"<![CDATA["
 _FONT_BREAKOUT = re.compile(rb"[\t\n\f\r /\"'](?:color|face|size)[\t\n\f\r />=]", re.IGNORECASE)
 _BOM = b"\xef\xbb\xbf"
 _SMALL = 16384  # held-back bytes below this are copied into each new chunk
+_REREAD = 512  # a tag cut by a chunk's end up to this long is read again from its start
 _DOCTYPE = b"<!doctype"
 _SCRIPT_END = sc.end_tag("script")
 _LT, _GT, _BANG, _QUESTION, _SLASH, _DASH, _EQ = b"<>!?/-="
@@ -744,6 +745,12 @@ class HtmlRewriter:
             return self._tag_done(buf, p, end + 1, name_end, name, final)
         if final:
             return n  # cut off by the end of the body: browsers drop it, we pass it on
+        if n - p <= _REREAD:
+            # Read again whole with the next chunk, as if the body had not been cut there: for
+            # the short tags that most cuts fall in, cheaper than resuming the tag's grammar,
+            # and the compiled scan can take it then. Longer tags resume where they stopped,
+            # so that no byte is read more than a bounded number of times.
+            return self._wait(p, p)
         state = sc.IN_TAG_NAME if name_end >= n else sc.BEFORE_NAME
         state, pos = sc.step_tag(buf, state, name_end)
         if state == sc.DONE:

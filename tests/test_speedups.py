@@ -376,9 +376,10 @@ def test_hostile_input_costs_the_compiled_scan_linear_work(
     reference = rewritten(html, [html], Remembered(tracker), None)
     pieces = [html[i : i + 1024] for i in range(0, len(html), 1024)]
     assert rewritten(html, pieces, classify, counting) == reference
-    # No byte is passed over twice: a scan that went back over a chunk for every element it
+    # No byte is passed over twice but those of a short tag cut by a chunk's end, read again
+    # whole with the next chunk: a scan that went back over a chunk for every element it
     # passed, or Python that handed it the same stretch again, would count far more.
-    assert counting.examined <= len(html)
+    assert counting.examined <= len(html) + rewriter._REREAD * len(pieces)
 
 
 def test_drawings_inside_quotes_stay_linear_in_time(sp: ModuleType) -> None:
