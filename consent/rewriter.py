@@ -291,6 +291,9 @@ class HtmlRewriter:
         self._uncertain: list[tuple[str, int, int]] = []
         # Per call of _run.
         self._quoted_angle = -1  # where the next quoted value holding `<` or `>` starts
+        # Where the first end tag of each drawing name after the last one looked for starts
+        # (-1: none in the chunk), so that drawings near a chunk's end cost one search.
+        self._drawing_ends: dict[str, int] = {}
         self._out: list[bytes | bytearray] = []
         self._emit = 0
         self._keep = 0
@@ -382,6 +385,7 @@ class HtmlRewriter:
         self._out = out
         self._emit = 0
         self._quoted_angle = -1
+        self._drawing_ends = {}
         n = len(buf)
         pos = self._pos
         while pos < n or (final and self._mode == _SCRIPT):
@@ -845,6 +849,9 @@ class HtmlRewriter:
                     inert = sc.INERT_FOREIGN[name].match(buf, name_end)
                     if inert is not None:
                         return inert.end()
+                    if not final and len(buf) - p <= _REREAD and self._unended(buf, name_end, name):
+                        # Maybe an inert drawing cut by the chunk's end: read again whole.
+                        return self._wait(p, p)
                     self._foreign.append((name, _SVG_NS if name == "svg" else _MATH_NS, _NO_IP))
             elif name == "base":
                 if self._base is None:
@@ -858,6 +865,14 @@ class HtmlRewriter:
         elif sc.FETCH_ATTR.search(buf, name_end - 1, end):
             return self._consider(buf, p, end, name_end, name, final)
         return end
+
+    def _unended(self, buf: bytes | bytearray, pos: int, name: str) -> bool:
+        """Whether no end tag ``name`` follows ``pos`` in this chunk."""
+        found = self._drawing_ends.get(name)
+        if found is None or 0 <= found < pos:
+            m = sc.end_tag(name).search(buf, pos)
+            found = self._drawing_ends[name] = -1 if m is None else m.start()
+        return found < 0
 
     def _read_twice(self, name: str) -> None:
         self._mode = _NOSCRIPT

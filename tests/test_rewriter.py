@@ -688,6 +688,25 @@ HOSTILE = {
 }
 
 
+def test_a_short_tag_or_drawing_cut_by_a_chunk_s_end_waits_to_be_read_whole() -> None:
+    icon = b'<svg viewBox="0 0 24 24"><path d="M12 2z"></path></svg>'
+    page = b"<p>text" + icon + b"<img src=https://tracker.test/i alt=x>tail"
+    whole = rewrite(page, tracker)
+    # Each construct from its start to its last `>`, which completes it.
+    spans = (
+        (page.index(b"<svg"), page.index(b"</svg>") + 5),
+        (page.index(b"<img"), page.index(b">tail")),
+    )
+    for start, last in spans:
+        for cut in range(start + 1, last + 1):
+            pass_ = HtmlRewriter(remembering(tracker))
+            first = pass_.feed(page[:cut])
+            # Held from where the construct starts, nothing of it read as foreign content yet.
+            assert pass_.held_bytes == cut - start
+            assert not pass_._foreign
+            assert first + pass_.feed(page[cut:]) + pass_.close() == whole
+
+
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_input_is_scanned_in_linear_work(
     name: str, monkeypatch: pytest.MonkeyPatch
