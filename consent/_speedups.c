@@ -19,7 +19,7 @@
 /* Longest name the scan's pattern looks for ("plaintext"): a longer run is no candidate. */
 #define LONGEST_NAME 9
 
-enum { NOT_SEARCHED, SEARCHED, PLAIN, SCRIPT, FOREIGN_SVG, FOREIGN_MATH };
+enum { NOT_SEARCHED, SEARCHED, PLAIN, SCRIPT, NOSCRIPT, FOREIGN_SVG, FOREIGN_MATH };
 
 /* _scanner's CONSIDERED | RAW_TEXT | OTHER | {"plaintext"}; the tests compare both lists. */
 static const char *const searched_names[] = {
@@ -148,6 +148,9 @@ name_kind(const unsigned char *s, Py_ssize_t len)
     }
     if (len == 6 && memcmp(lower, "script", 6) == 0) {
         return SCRIPT;
+    }
+    if (len == 8 && memcmp(lower, "noscript", 8) == 0) {
+        return NOSCRIPT;
     }
     return in_list(searched_names, lower, len) ? SEARCHED : NOT_SEARCHED;
 }
@@ -414,16 +417,16 @@ needs_closer_look(const unsigned char *s, Py_ssize_t pos, Py_ssize_t p, Py_ssize
     return gt >= 0 && may_be_quoted(s, pos, gt);
 }
 
-/* Whether "script" and a character that ends a name start at i, case ignored. */
+/* Whether name (lower case, len bytes) and a character that ends a name start at i, case
+ * ignored. */
 static int
-script_name_at(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
+name_at(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, const char *name, Py_ssize_t len)
 {
-    static const char name[] = "script";
     Py_ssize_t k;
-    if (i + 6 >= n) {
+    if (i + len >= n) {
         return 0;
     }
-    for (k = 0; k < 6; k++) {
+    for (k = 0; k < len; k++) {
         unsigned char c = s[i + k];
         if (c >= 'A' && c <= 'Z') {
             c = (unsigned char)(c + ('a' - 'A'));
@@ -432,7 +435,33 @@ script_name_at(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
             return 0;
         }
     }
-    return ends_name(s[i + 6]);
+    return ends_name(s[i + len]);
+}
+
+static int
+script_name_at(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
+{
+    return name_at(s, i, n, "script", 6);
+}
+
+/* _scanner.end_tag(name).search from pos: where the first end tag name starts, or -1. */
+static Py_ssize_t
+end_tag_from(const unsigned char *s, Py_ssize_t pos, Py_ssize_t n, const char *name,
+             Py_ssize_t len)
+{
+    while (pos < n) {
+        const unsigned char *lt = memchr(s + pos, '<', (size_t)(n - pos));
+        Py_ssize_t i;
+        if (lt == NULL) {
+            return -1;
+        }
+        i = lt - s;
+        if (i + 1 < n && s[i + 1] == '/' && name_at(s, i + 2, n, name, len)) {
+            return i;
+        }
+        pos = i + 1;
+    }
+    return -1;
 }
 
 enum { SCRIPT_DATA, SCRIPT_ESCAPED, SCRIPT_DOUBLE };
@@ -641,21 +670,84 @@ done:
     return result;
 }
 
+/* What one call of scan reads and where it writes. */
+typedef struct {
+    const unsigned char *s;
+    PyObject *known;
+    PyObject *base;
+    Holding *h;     /* NULL: nothing is written, only harmless plain elements are taken */
+    Py_ssize_t cap; /* the inline script limit; -1 when scripts are left to Python */
+} Scanning;
+
+static int run(Scanning *c, Py_ssize_t *pos, Py_ssize_t n, int raw_noscript, Py_ssize_t *p);
+
+/*
+ * A <noscript> whose start tag ends at end, read as raw text (raw_noscript) or as markup. As
+ * markup it changes nothing. As raw text its content is what a browser without scripts reads
+ * as markup: the rewriter reads it with a nested rewriter, here with the same scan bounded by
+ * its end tag, and takes it only if everything in it is taken (else what was written for it
+ * is taken back and Python reads it all). 1 with *next where the scan goes on; 0; -1.
+ */
+static int
+take_noscript(Scanning *c, Py_ssize_t n, Py_ssize_t end, int raw_noscript, Py_ssize_t *next)
+{
+    Holding *h = c->h;
+    Py_ssize_t close, inner_pos = end, inner_p, written, emit, held;
+    int body_due, failed;
+    if (h == NULL) {
+        return 0;
+    }
+    if (!raw_noscript) {
+        *next = end;
+        return 1;
+    }
+    if (c->cap < 0) {
+        return 0;
+    }
+    close = end_tag_from(c->s, end, n, "noscript", 8);
+    if (close < 0) {
+        return 0;
+    }
+    written = PyList_GET_SIZE(h->out);
+    emit = h->emit;
+    held = h->held;
+    body_due = h->body_due;
+    h->body_due = 0; /* the nested rewriter reads its text as the body's */
+    failed = run(c, &inner_pos, close, 0, &inner_p);
+    h->body_due = body_due;
+    if (failed) {
+        return -1;
+    }
+    if (inner_p >= 0) {
+        h->emit = emit;
+        h->held = held;
+        return PyList_SetSlice(h->out, written, PY_SSIZE_T_MAX, NULL) < 0 ? -1 : 0;
+    }
+    *next = close;
+    return 1;
+}
+
 /*
  * One remembered element at p whose start tag ends at end (just past its '>'): passed by or
  * held, 1 with *next where the scan goes on; 0 when Python must look at it; -1 on error.
  * A script is taken only with h set and a cap of at least 0, and only once its end is here.
  */
 static int
-take_remembered(PyObject *known, PyObject *base, Holding *h, Py_ssize_t cap,
-                const unsigned char *s, Py_ssize_t n, int kind, Py_ssize_t p,
-                Py_ssize_t name_end, Py_ssize_t end, Py_ssize_t *next)
+take_remembered(Scanning *c, Py_ssize_t n, int kind, Py_ssize_t p, Py_ssize_t name_end,
+                Py_ssize_t end, int raw_noscript, Py_ssize_t *next)
 {
     char name[LONGEST_NAME + 1];
     PyObject *text = Py_None, *raw = NULL, *answer;
+    PyObject *known = c->known, *base = c->base;
+    const unsigned char *s = c->s;
+    Holding *h = c->h;
+    Py_ssize_t cap = c->cap;
     int result = 0;
     Py_ssize_t held_end = end;
     *next = end;
+    if (kind == NOSCRIPT) {
+        return take_noscript(c, n, end, raw_noscript, next);
+    }
     if (kind == SCRIPT) {
         Py_ssize_t close;
         int external;
@@ -700,6 +792,38 @@ take_remembered(PyObject *known, PyObject *base, Holding *h, Py_ssize_t cap,
     return result;
 }
 
+/*
+ * The scan from *pos up to n: *pos ends where it stopped, *p is the candidate it stopped at
+ * (-1 when none is left). 0, or -1 on error.
+ */
+static int
+run(Scanning *c, Py_ssize_t *pos, Py_ssize_t n, int raw_noscript, Py_ssize_t *p)
+{
+    const unsigned char *s = c->s;
+    int body_due = c->h != NULL && c->h->body_due;
+    for (;;) {
+        int kind = NOT_SEARCHED, taken;
+        Py_ssize_t name_end = -1, last_lt, end, next;
+        *p = next_candidate(s, *pos, n, body_due, &kind, &name_end, &last_lt);
+        if (*p < 0 || (kind != PLAIN && kind != SCRIPT && kind != NOSCRIPT) ||
+            c->known == Py_None) {
+            return 0;
+        }
+        if (needs_closer_look(s, *pos, *p, last_lt)) {
+            return 0;
+        }
+        end = attrs_end(s, name_end, n, 0);
+        if (end >= n || s[end] != '>') {
+            return 0;
+        }
+        taken = take_remembered(c, n, kind, *p, name_end, end + 1, raw_noscript, &next);
+        if (taken <= 0) {
+            return taken;
+        }
+        *pos = next;
+    }
+}
+
 static PyObject *
 scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -709,9 +833,11 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *known, *base;
     Holding holding = {NULL, 0, NULL, NULL, 0, 0};
     Holding *h = NULL;
+    Scanning scanning;
+    int raw_noscript = 0, failed;
     (void)module;
-    if (nargs != 4 && nargs != 10) {
-        PyErr_SetString(PyExc_TypeError, "scan() takes 4 or 10 arguments");
+    if (nargs != 4 && nargs != 11) {
+        PyErr_SetString(PyExc_TypeError, "scan() takes 4 or 11 arguments");
         return NULL;
     }
     pos = PyLong_AsSsize_t(args[1]);
@@ -728,8 +854,12 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "base must be a str or None");
         return NULL;
     }
-    if (nargs == 10) {
+    if (nargs == 11) {
         h = &holding;
+        raw_noscript = PyObject_IsTrue(args[10]);
+        if (raw_noscript < 0) {
+            return NULL;
+        }
         cap = PyLong_AsSsize_t(args[8]);
         if (cap == -1 && PyErr_Occurred()) {
             return NULL;
@@ -762,31 +892,16 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "pos out of range");
         return NULL;
     }
-    for (;;) {
-        int kind = NOT_SEARCHED, taken;
-        Py_ssize_t name_end = -1, last_lt, end, next;
-        p = next_candidate(s, pos, n, holding.body_due, &kind, &name_end, &last_lt);
-        if (p < 0 || (kind != PLAIN && kind != SCRIPT) || known == Py_None) {
-            break;
-        }
-        if (needs_closer_look(s, pos, p, last_lt)) {
-            break;
-        }
-        end = attrs_end(s, name_end, n, 0);
-        if (end >= n || s[end] != '>') {
-            break;
-        }
-        taken = take_remembered(known, base, h, cap, s, n, kind, p, name_end, end + 1, &next);
-        if (taken < 0) {
-            PyBuffer_Release(&view);
-            return NULL;
-        }
-        if (!taken) {
-            break;
-        }
-        pos = next;
-    }
+    scanning.s = s;
+    scanning.known = known;
+    scanning.base = base;
+    scanning.h = h;
+    scanning.cap = cap;
+    failed = run(&scanning, &pos, n, raw_noscript, &p);
     PyBuffer_Release(&view);
+    if (failed) {
+        return NULL;
+    }
     if (h == NULL) {
         return Py_BuildValue("(nn)", pos, p);
     }
@@ -891,10 +1006,10 @@ static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
      "scan(buf, pos, known, base) -> (pos, p): pass over remembered harmless plain "
      "elements from pos; p is where the next candidate starts, -1 when none is left.\n"
-     "scan(buf, pos, known, base, out, emit, held_attr, held_tags, cap, body_due) -> (pos, "
-     "p, emit, held): also write remembered held tags to out, and take scripts whose end is "
-     "in buf (inline ones up to cap bytes; none when cap < 0); with body_due, stop where "
-     "SEARCH_BODY would."},
+     "scan(buf, pos, known, base, out, emit, held_attr, held_tags, cap, body_due, "
+     "raw_noscript) -> (pos, p, emit, held): also write remembered held tags to out, and take "
+     "scripts whose end is in buf (inline ones up to cap bytes; none when cap < 0) and "
+     "<noscript> elements; with body_due, stop where SEARCH_BODY would."},
     {"attrs_end", (PyCFunction)(void (*)(void))py_attrs_end, METH_FASTCALL,
      "attrs_end(buf, pos, inert=False) -> int: where _scanner.ATTRS (or _INERT_ATTRS) "
      "matched at pos ends."},

@@ -22,6 +22,7 @@ def scan(
     held_tags: dict[tuple[bytes, str, str], tuple[bytes, bytes]],
     cap: int,
     body_due: bool,
+    raw_noscript: bool,
     /,
 ) -> tuple[int, int, int, int]: ...
 def attrs_end(buf: bytes | bytearray, pos: int, inert: bool = False, /) -> int: ...

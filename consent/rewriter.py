@@ -138,6 +138,7 @@ _FastScan = Callable[
         dict[tuple[bytes, str, str], tuple[bytes, bytes]],
         int,
         bool,
+        bool,
     ],
     tuple[int, int, int, int],
 ]
@@ -484,6 +485,7 @@ class HtmlRewriter:
                     _HELD_TAGS,
                     cap,
                     phase == _BODY,
+                    self._noscript_raw,
                 )
                 self.held_count += held
                 m = None if p < 0 else search(buf, p)

@@ -117,7 +117,7 @@ def test_the_next_candidate_is_the_pattern_s(sp: ModuleType, data: bytes, pos: i
     m = sc.SEARCH_MAIN.search(data, pos)
     assert p == (-1 if m is None else m.start())
     for body_due, search in ((False, sc.SEARCH_MAIN), (True, sc.SEARCH_BODY)):
-        after, p, emit, held = sp.scan(data, pos, None, None, [], 0, b"", {}, 0, body_due)
+        after, p, emit, held = sp.scan(data, pos, None, None, [], 0, b"", {}, 0, body_due, True)
         m = search.search(data, pos)
         assert (after, p, emit, held) == (pos, -1 if m is None else m.start(), 0, 0)
 
@@ -286,7 +286,8 @@ def test_arbitrary_bytes_give_the_python_output(
 REMEMBERED_PAGE = b"<p>" + b"".join(
     b"<img src=/i/%d.jpg><img src=https://tracker.test/p><script>var n = %d;</script>"
     b"<SCRIPT async SRC='https://tracker.test/t.js'></script><script src=/own.js></script >"
-    b"<script>t('tracker.test')</script><image src=//tracker.test/i>" % (i % 7, i % 3)
+    b"<script>t('tracker.test')</script><image src=//tracker.test/i>"
+    b"<noscript><img src=https://tracker.test/n><img src=/n></noscript>" % (i % 7, i % 3)
     for i in range(50)
 )
 
@@ -296,7 +297,7 @@ def test_remembered_tags_cost_no_classifier_call(sp: ModuleType) -> None:
     reference = rewritten_counted(REMEMBERED_PAGE, [REMEMBERED_PAGE], classify, None)
     python_calls = classify.calls
     assert reference[1] > 0
-    assert python_calls == 7 * 50
+    assert python_calls == 9 * 50
     assert rewritten_counted(REMEMBERED_PAGE, [REMEMBERED_PAGE], classify, sp.scan) == reference
     # Every tag and script is remembered, its held form made once: Python is never asked.
     assert classify.calls == python_calls
@@ -313,9 +314,20 @@ def test_the_compiled_scan_writes_what_python_wrote_for_each_remembered_element(
     rewritten(REMEMBERED_PAGE, [REMEMBERED_PAGE], classify, None)
     out: list[bytes | bytearray] = [b"before"]
     pos, stop, emit, held = sp.scan(
-        REMEMBERED_PAGE, 3, classify.known, None, out, 0, b" held", rewriter._HELD_TAGS, 100, False
+        REMEMBERED_PAGE,
+        3,
+        classify.known,
+        None,
+        out,
+        0,
+        b" held",
+        rewriter._HELD_TAGS,
+        100,
+        False,
+        True,
     )
-    assert (pos, stop) == (len(REMEMBERED_PAGE), -1)
+    # It stops past the last element it took: the last noscript's end tag is text to it.
+    assert (pos, stop) == (REMEMBERED_PAGE.rindex(b"</noscript>"), -1)
     written = b"".join(out[1:]) + REMEMBERED_PAGE[emit:]
     expected = rewritten(REMEMBERED_PAGE, [REMEMBERED_PAGE], classify, None)
     assert written == expected.replace(f" {ATTR_HELD}".encode(), b" held")
@@ -323,15 +335,55 @@ def test_the_compiled_scan_writes_what_python_wrote_for_each_remembered_element(
     # A cap below a script's length, or none, leaves that script to Python.
     for cap in (0, -1):
         found = sp.scan(
-            REMEMBERED_PAGE, 3, classify.known, None, [], 0, b"", rewriter._HELD_TAGS, cap, False
+            REMEMBERED_PAGE,
+            3,
+            classify.known,
+            None,
+            [],
+            0,
+            b"",
+            rewriter._HELD_TAGS,
+            cap,
+            False,
+            True,
         )
         assert found[1] == REMEMBERED_PAGE.index(b"<script>") == found[0]
     # Without its held form the held image goes back to Python, with nothing written.
     nothing: list[bytes | bytearray] = []
     held_at = REMEMBERED_PAGE.index(b"<img src=https:")
-    found = sp.scan(REMEMBERED_PAGE, 3, classify.known, None, nothing, 0, b"", {}, 100, False)
+    found = sp.scan(REMEMBERED_PAGE, 3, classify.known, None, nothing, 0, b"", {}, 100, False, True)
     assert found == (held_at, held_at, 0, 0)
     assert nothing == []
+
+
+@pytest.mark.parametrize(
+    "inside",
+    [
+        b"<img src=https://tracker.test/a><!-- a comment -->",
+        b"<img src=https://tracker.test/a><iframe src=https://tracker.test/f></iframe>",
+        b"<img src=https://tracker.test/a><svg><a href=https://tracker.test/s></a></svg>",
+        b"<img src=https://tracker.test/a><img src=https://tracker.test/cut",
+        b"<img src=https://tracker.test/a><p title='<img src=https://tracker.test/c>'>",
+        b"<img src=https://tracker.test/a><script>t('tracker.test')",
+    ],
+)
+def test_a_noscript_the_compiled_scan_cannot_take_whole_is_left_as_it_was(
+    sp: ModuleType, inside: bytes
+) -> None:
+    page = b"<p>" + (b"<noscript>" + inside + b"</noscript><img src=https://tracker.test/z>") * 3
+    classify = Remembered(hold_trackers)
+    reference = rewritten_counted(page, [page], classify, None)
+    for _ in range(2):
+        assert rewritten_counted(page, [page], classify, sp.scan) == reference
+    # Its held image was written, then taken back: nothing is written, the scan stops there.
+    out: list[bytes | bytearray] = []
+    found = sp.scan(page, 3, classify.known, None, out, 0, b"", rewriter._HELD_TAGS, 99, 0, 1)
+    assert found == (3, 3, 0, 0)
+    assert out == []
+    # Read as markup (inside a noscript already), a <noscript> tag is passed by.
+    found = sp.scan(page, 3, classify.known, None, out, 0, b"", rewriter._HELD_TAGS, 99, 0, 0)
+    assert found[0] > 3
+    assert found[3] > 0
 
 
 @pytest.mark.parametrize(
@@ -352,7 +404,7 @@ def test_inline_script_ends_are_the_python_ones(sp: ModuleType, script: bytes) -
     classify = Remembered(hold_trackers)
     reference = rewritten_counted(page, [page], classify, None)
     assert rewritten_counted(page, [page], classify, sp.scan) == reference
-    after = sp.scan(page, 3, classify.known, None, [], 0, b"", {}, 1000, False)[0]
+    after = sp.scan(page, 3, classify.known, None, [], 0, b"", {}, 1000, False, True)[0]
     assert after == close
 
 
