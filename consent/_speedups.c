@@ -4,7 +4,8 @@
  * It runs the commonest stretch of HtmlRewriter._scan once the banner is in place: find the
  * next construct the scan's pattern (_scanner.SEARCH_MAIN) would match, passing inert <svg>
  * and <math> drawings by as that pattern does, and take plain elements (images, sources,
- * links, ...) and scripts, external or inline, whose answer the classifier remembers: those
+ * links, ...), frames, inputs and scripts, external or inline, whose answer the classifier
+ * remembers (and <noscript> elements made only of such): those
  * it need not hold are passed over, those it holds are written in their held form when the
  * Python code made that form before (_HELD_TAGS). Whatever else it meets (a comment, a tag
  * that may lie inside another's attributes, an unknown tag, a script whose end is not in
@@ -19,7 +20,7 @@
 /* Longest name the scan's pattern looks for ("plaintext"): a longer run is no candidate. */
 #define LONGEST_NAME 9
 
-enum { NOT_SEARCHED, SEARCHED, PLAIN, SCRIPT, NOSCRIPT, FOREIGN_SVG, FOREIGN_MATH };
+enum { NOT_SEARCHED, SEARCHED, PLAIN, SCRIPT, NOSCRIPT, IFRAME, INPUT, FOREIGN_SVG, FOREIGN_MATH };
 
 /* _scanner's CONSIDERED | RAW_TEXT | OTHER | {"plaintext"}; the tests compare both lists. */
 static const char *const searched_names[] = {
@@ -151,6 +152,12 @@ name_kind(const unsigned char *s, Py_ssize_t len)
     }
     if (len == 8 && memcmp(lower, "noscript", 8) == 0) {
         return NOSCRIPT;
+    }
+    if (len == 6 && memcmp(lower, "iframe", 6) == 0) {
+        return IFRAME;
+    }
+    if (len == 5 && memcmp(lower, "input", 5) == 0) {
+        return INPUT;
     }
     return in_list(searched_names, lower, len) ? SEARCHED : NOT_SEARCHED;
 }
@@ -521,13 +528,18 @@ script_end(const unsigned char *s, Py_ssize_t pos, Py_ssize_t n)
     return -1;
 }
 
-/* Whether the attributes of a complete tag between i and stop, as _scanner.ATTR reads them,
- * name a src: an external script. */
+/*
+ * The first attribute named name (lower case, len bytes) of a complete tag between i and
+ * stop, as _scanner.ATTR reads them: 1 with its value as written in [*value, *value_end)
+ * (quotes removed; empty when it has none), 0 when there is none.
+ */
 static int
-has_src(const unsigned char *s, Py_ssize_t i, Py_ssize_t stop)
+find_attr(const unsigned char *s, Py_ssize_t i, Py_ssize_t stop, const char *name,
+          Py_ssize_t len, Py_ssize_t *value, Py_ssize_t *value_end)
 {
     while (i < stop) {
-        Py_ssize_t j, k;
+        Py_ssize_t j, k, m;
+        int wanted;
         unsigned char c = s[i];
         if (ends_name(c)) {
             i++;
@@ -535,13 +547,18 @@ has_src(const unsigned char *s, Py_ssize_t i, Py_ssize_t stop)
         }
         for (j = i + 1; j < stop && !ends_name(s[j]) && s[j] != '='; j++) {
         }
-        if (j - i == 3 && (s[i] | 0x20) == 's' && (s[i + 1] | 0x20) == 'r' &&
-            (s[i + 2] | 0x20) == 'c') {
-            return 1;
+        wanted = j - i == len;
+        for (m = 0; wanted && m < len; m++) {
+            wanted = (s[i + m] >= 'A' && s[i + m] <= 'Z' ? s[i + m] + ('a' - 'A') : s[i + m]) ==
+                     (unsigned char)name[m];
         }
+        *value = *value_end = j;
         for (k = j; k < stop && is_space(s[k]); k++) {
         }
         if (k >= stop || s[k] != '=') {
+            if (wanted) {
+                return 1;
+            }
             i = j;
             continue;
         }
@@ -550,14 +567,59 @@ has_src(const unsigned char *s, Py_ssize_t i, Py_ssize_t stop)
         if (k < stop && (s[k] == '"' || s[k] == '\'')) {
             const unsigned char *close = memchr(s + k + 1, s[k], (size_t)(stop - k - 1));
             if (close != NULL) {
+                *value = k + 1;
+                *value_end = close - s;
+                if (wanted) {
+                    return 1;
+                }
                 i = close - s + 1;
                 continue;
             }
         }
+        *value = k;
         while (k < stop && !is_space(s[k]) && s[k] != '>') {
             k++;
         }
+        *value_end = k;
+        if (wanted) {
+            return 1;
+        }
         i = k;
+    }
+    return 0;
+}
+
+/* Whether a tag names a src: an external script. */
+static int
+has_src(const unsigned char *s, Py_ssize_t i, Py_ssize_t stop)
+{
+    Py_ssize_t value, value_end;
+    return find_attr(s, i, stop, "src", 3, &value, &value_end);
+}
+
+/*
+ * An <input>'s type, as _consider reads it: 1 when it is no image (the input fetches
+ * nothing), 0 when it is, -1 when a character reference leaves that to Python.
+ */
+static int
+input_fetches_nothing(const unsigned char *s, Py_ssize_t i, Py_ssize_t stop)
+{
+    static const char image[] = "image";
+    Py_ssize_t value, value_end, k;
+    if (!find_attr(s, i, stop, "type", 4, &value, &value_end)) {
+        return 1;
+    }
+    if (memchr(s + value, '&', (size_t)(value_end - value)) != NULL) {
+        return -1;
+    }
+    if (value_end - value != 5) {
+        return 1;
+    }
+    for (k = 0; k < 5; k++) {
+        unsigned char c = s[value + k];
+        if ((c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c) != (unsigned char)image[k]) {
+            return 1;
+        }
     }
     return 0;
 }
@@ -748,7 +810,27 @@ take_remembered(Scanning *c, Py_ssize_t n, int kind, Py_ssize_t p, Py_ssize_t na
     if (kind == NOSCRIPT) {
         return take_noscript(c, n, end, raw_noscript, next);
     }
-    if (kind == SCRIPT) {
+    if (kind == INPUT) {
+        int nothing = input_fetches_nothing(s, name_end, end - 1);
+        if (nothing != 0 || h == NULL) {
+            return nothing > 0 && h != NULL;
+        }
+        strcpy(name, "input");
+    }
+    else if (kind == IFRAME) {
+        /* Raw text up to its end tag follows; while the page may be inside <svg>, Python. */
+        Py_ssize_t close;
+        if (h == NULL || cap < 0) {
+            return 0;
+        }
+        close = end_tag_from(s, end, n, "iframe", 6);
+        if (close < 0) {
+            return 0;
+        }
+        *next = close;
+        strcpy(name, "iframe");
+    }
+    else if (kind == SCRIPT) {
         Py_ssize_t close;
         int external;
         if (h == NULL || cap < 0) {
@@ -805,7 +887,7 @@ run(Scanning *c, Py_ssize_t *pos, Py_ssize_t n, int raw_noscript, Py_ssize_t *p)
         int kind = NOT_SEARCHED, taken;
         Py_ssize_t name_end = -1, last_lt, end, next;
         *p = next_candidate(s, *pos, n, body_due, &kind, &name_end, &last_lt);
-        if (*p < 0 || (kind != PLAIN && kind != SCRIPT && kind != NOSCRIPT) ||
+        if (*p < 0 || kind == SEARCHED || kind == FOREIGN_SVG || kind == FOREIGN_MATH ||
             c->known == Py_None) {
             return 0;
         }
@@ -1009,7 +1091,7 @@ static PyMethodDef methods[] = {
      "scan(buf, pos, known, base, out, emit, held_attr, held_tags, cap, body_due, "
      "raw_noscript) -> (pos, p, emit, held): also write remembered held tags to out, and take "
      "scripts whose end is in buf (inline ones up to cap bytes; none when cap < 0) and "
-     "<noscript> elements; with body_due, stop where SEARCH_BODY would."},
+     "<noscript>, <iframe> and <input> elements; with body_due, stop where SEARCH_BODY would."},
     {"attrs_end", (PyCFunction)(void (*)(void))py_attrs_end, METH_FASTCALL,
      "attrs_end(buf, pos, inert=False) -> int: where _scanner.ATTRS (or _INERT_ATTRS) "
      "matched at pos ends."},
