@@ -450,6 +450,30 @@ def test_drawings_inside_quotes_stay_linear_in_time(sp: ModuleType) -> None:
     assert grows_linearly(rewrite_n, 5_000)
 
 
+@pytest.mark.parametrize(
+    "unit",
+    [
+        b"<noscript><img src=https://tracker.test/n>",
+        b"<iframe src=/own>",
+        b"<script src=https://tracker.test/s>",
+        b"<script><!--<script>",
+        b"<noscript><img src=/n></noscript><!--",
+    ],
+)
+def test_elements_never_closed_stay_linear_in_time(sp: ModuleType, unit: bytes) -> None:
+    # The compiled scan looks ahead for an element's end; where it finds none, Python reads
+    # the rest: the look-ahead is not repeated for every element.
+    classify = Remembered(hold_trackers)
+
+    def rewrite_n(n: int) -> None:
+        html = b"<p>" + unit * n
+        pieces = [html[i : i + 4096] for i in range(0, len(html), 4096)]
+        rewritten(html, pieces, classify, sp.scan)
+        rewritten(html, [html], classify, sp.scan)
+
+    assert grows_linearly(rewrite_n, 2_000)
+
+
 def test_a_failed_classifier_s_memory_is_not_used() -> None:
     from consent.middleware import _Guarded
 
