@@ -48,19 +48,51 @@ _HOST_TAIL: Final = re.compile(r"[A-Za-z0-9.-]*")
 # a URL in a string or a settings object, with nothing that fetches it, is no tag. Every
 # branch starts with a literal (``fetch`` checks the boundary before it once its ``f`` has
 # matched), so the engine skips ahead to where one can begin instead of trying each branch
-# at every character.
-LOADS: Final = re.compile(
-    r"createElement\s*\(|\.src\s*=[^=]|\[\s*['\"]src['\"]\s*\]\s*=[^=]"
-    r"|setAttribute\s*\(\s*['\"](?:src|href)['\"]|new\s+Image\b|sendBeacon\s*\("
-    r"|f(?<!\wf)etch\s*\(|XMLHttpRequest|document\s*\.\s*write|importScripts\s*\("
-    r"|\.getScript\s*\(|\.getJSON\s*\(|\.ajax\s*\(|\$\.(?:get|post)\s*\("
-    r"|innerHTML\s*\+?=[^=]|insertAdjacentHTML\s*\("
+# at every character. Each branch comes with a word that every match of it contains: most
+# scripts contain none of those words, and looking for them is many times faster than
+# running the expression.
+_LOADERS: Final = (
+    ("createElement", r"createElement\s*\("),
+    ("src", r"\.src\s*=[^=]"),
+    ("src", r"\[\s*['\"]src['\"]\s*\]\s*=[^=]"),
+    ("setAttribute", r"setAttribute\s*\(\s*['\"](?:src|href)['\"]"),
+    ("Image", r"new\s+Image\b"),
+    ("sendBeacon", r"sendBeacon\s*\("),
+    ("fetch", r"f(?<!\wf)etch\s*\("),
+    ("XMLHttpRequest", r"XMLHttpRequest"),
+    ("write", r"document\s*\.\s*write"),
+    ("importScripts", r"importScripts\s*\("),
+    (".get", r"\.getScript\s*\("),
+    (".get", r"\.getJSON\s*\("),
+    (".ajax", r"\.ajax\s*\("),
+    ("$.", r"\$\.(?:get|post)\s*\("),
+    ("innerHTML", r"innerHTML\s*\+?=[^=]"),
+    ("insertAdjacentHTML", r"insertAdjacentHTML\s*\("),
 )
+LOADS: Final = re.compile("|".join(branch for _, branch in _LOADERS))
+_LOADER_WORDS: Final = tuple(dict.fromkeys(word for word, _ in _LOADERS))
 LOAD_REACH: Final = 1000
 # Signatures that are calls of a vendor's API (``fbq('init'``, ``_paq.push``,
 # ``window.optimizely``) rather than pieces of its URLs.
 _CALL_LIKE: Final = re.compile(r"[(=\[]|\.push\b|\.cmd\b|\.que\b|^window\.|^_|\b_[a-z]")
 _MAX_HOST: Final = 253
+
+
+def may_load(text: str) -> bool:
+    """Whether a script holds any word that something fetching is written with; without
+    one, no host or URL in it is ever loaded by it."""
+    return any(word in text for word in _LOADER_WORDS)
+
+
+def loads_near(text: str, start: int, end: int) -> bool:
+    """Whether the script fetches something between ``start`` and ``end``: a match of
+    ``LOADS`` that lies within them."""
+    start = max(0, start)
+    for word in _LOADER_WORDS:
+        if text.find(word, start, end) >= 0:
+            return LOADS.search(text, start, end) is not None
+    return False
+
 
 _REQUIRED: Final = ("id", "name", "vendor", "category", "privacy_policy")
 _OPTIONAL: Final = (
@@ -381,7 +413,7 @@ class Catalogue:
                 self._url_rules.setdefault(host, []).append(("/" + path.lower(), service))
         for rules in self._url_rules.values():
             rules.sort(key=lambda item: len(item[0]), reverse=True)
-        self._sig_chain: dict[str, list[tuple[str, Service]]] = {}
+        self._sig_chain: dict[str, list[tuple[str, Service, bool]]] = {}
         self._sig_regex: re.Pattern[str] | None = None
         self._host_regex: re.Pattern[str] | None = None
         self._compile_inline()
@@ -508,22 +540,22 @@ class Catalogue:
         pos = 0
         while (found := regex.search(text, pos)) is not None:
             start = found.start()
-            for prefix, service in self._sig_chain[found.group()]:
+            for prefix, service, call in self._sig_chain[found.group()]:
                 begin = start - len(prefix)
-                if begin >= 0 and text.startswith(prefix, begin):
-                    # A signature that is a piece of a URL names the service: it counts where
-                    # the script loads it, not in a string or a setting.
-                    if not _CALL_LIKE.search(text[begin : found.end()]) and not LOADS.search(
-                        text, max(0, begin - LOAD_REACH), found.end() + LOAD_REACH
-                    ):
-                        continue
+                # A signature that is a piece of a URL names the service: it counts where the
+                # script loads it, not in a string or a setting.
+                if (
+                    begin >= 0
+                    and text.startswith(prefix, begin)
+                    and (call or loads_near(text, begin - LOAD_REACH, found.end() + LOAD_REACH))
+                ):
                     return service
             pos = start + 1
         return None
 
     def _match_host_mention(self, text: str) -> Service | None:
         regex = self._host_regex
-        if regex is None:
+        if regex is None or not may_load(text):
             return None
         for found in regex.finditer(text):
             start = found.start()
@@ -535,7 +567,7 @@ class Catalogue:
             service = self.match_host(labels + found.group())
             if service is None or not service.inline_hosts:
                 continue
-            if LOADS.search(text, max(0, start - LOAD_REACH), found.end() + LOAD_REACH):
+            if loads_near(text, start - LOAD_REACH, found.end() + LOAD_REACH):
                 return service
         return None
 
@@ -596,9 +628,13 @@ class Catalogue:
         # also start there are tried after it, each with its own prefix.
         # Each suffix's own prefixes are looked up, longest first, rather than every suffix
         # compared with every other.
+        # Whether an entry is a call is known here: the text it is judged on is its prefix
+        # and the suffix found.
         self._sig_chain = {
             suffix: [
-                entry for end in range(len(suffix), 0, -1) for entry in chains.get(suffix[:end], ())
+                (prefix, service, _CALL_LIKE.search(prefix + suffix) is not None)
+                for end in range(len(suffix), 0, -1)
+                for prefix, service in chains.get(suffix[:end], ())
             ]
             for suffix in chains
         }

@@ -12,10 +12,13 @@ from hypothesis import strategies as st
 
 from consent.catalogue import (
     DEFAULT_CATEGORY_IDS,
+    LOADS,
     Catalogue,
     CatalogueError,
     CookieSpec,
     Service,
+    loads_near,
+    may_load,
     not_tracker_hosts,
     parse_service,
     service_from_mapping,
@@ -600,6 +603,56 @@ def test_a_url_piece_in_a_string_or_setting_is_no_tag(catalogue: Catalogue) -> N
         found = catalogue.match_inline(loader)
         assert found is not None, signature
         assert found is service or any(sig in loader for sig in found.inline), signature
+
+
+# Pieces of what fetches, near misses of them, and the characters between them.
+LOADER_PIECES = [
+    "createElement(",
+    "createElement (",
+    ".src=",
+    ".src==",
+    "['src'] = ",
+    'setAttribute("href"',
+    "new Image",
+    "new Images",
+    "sendBeacon(",
+    "fetch(",
+    "prefetch(",
+    "XMLHttpRequest",
+    "document . write",
+    "importScripts(",
+    "$.post(",
+    ".getScript(",
+    ".getJSON(",
+    ".ajax(",
+    "innerHTML +=x",
+    "innerHTML==",
+    "insertAdjacentHTML(",
+]
+script_like = st.lists(
+    st.sampled_from(LOADER_PIECES) | st.text(alphabet="src.=( '\"[]$+fetchImage\n", max_size=6),
+    max_size=24,
+).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(text=script_like, start=st.integers(-20, 300), length=st.integers(0, 300))
+def test_the_loader_words_answer_as_the_expression_does(text: str, start: int, length: int) -> None:
+    end = max(0, start) + length
+    found = LOADS.search(text, max(0, start), end) is not None
+    assert loads_near(text, start, end) is found
+    # Without a loader word nothing in the whole script fetches.
+    assert may_load(text) or LOADS.search(text) is None
+
+
+def test_a_script_without_any_loader_word_may_not_load() -> None:
+    assert not may_load("document.querySelector('.menu').classList.toggle('open');")
+    assert may_load("var i = new Image(); i.src = u;")
+    text = "x" * 5000 + "s.src='https://t.example/p'" + "x" * 5000
+    at = text.index(".src")
+    assert loads_near(text, at - 10, at + 10)
+    assert not loads_near(text, at + 1, at + 100)
+    assert not loads_near(text, 0, at)
 
 
 def test_operator_inline_signature_without_anchor_is_rejected() -> None:
