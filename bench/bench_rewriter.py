@@ -263,6 +263,9 @@ def forget() -> None:
     # Checked for, so that the same benchmark measures earlier versions, which lack them.
     if hasattr(urls, "_host_of_cached"):
         urls._host_of_cached.cache_clear()
+    if hasattr(CATALOGUE, "_host_alone_cached"):
+        CATALOGUE._host_alone_cached.cache_clear()
+        CATALOGUE._match_host_cached.cache_clear()
     if hasattr(rewriter, "_HELD_TAGS"):
         rewriter._HELD_TAGS = LruCache(4096)
 

@@ -22,6 +22,9 @@ from consent.urls import host_of
 DEFAULT_CATEGORY_IDS: Final = (NECESSARY, PREFERENCES, ANALYTICS, MARKETING)
 PARTIES: Final = frozenset({"first", "third"})
 URL_CACHE_SIZE: Final = 8192
+HOST_CACHE_SIZE: Final = 4096
+# Longer names are no host (253 characters at most) and not worth a cache slot.
+_MAX_CACHED_HOST: Final = 300
 # Cookie patterns are looked up by this many leading characters of their literal start.
 _BUCKET: Final = 3
 # The same tag snippets come back on every page; remember the verdict for short texts.
@@ -81,7 +84,18 @@ _MAX_HOST: Final = 253
 def may_load(text: str) -> bool:
     """Whether a script holds any word that something fetching is written with; without
     one, no host or URL in it is ever loaded by it."""
-    return any(word in text for word in _LOADER_WORDS)
+    global _last_asked
+    last = _last_asked
+    if last[0] is text:
+        return last[1]
+    answer = any(word in text for word in _LOADER_WORDS)
+    _last_asked = (text, answer)
+    return answer
+
+
+# The catalogue and then the third-party test ask about the same script in turn: the last
+# answer is kept, for that very string (one tuple, replaced whole, so threads read either).
+_last_asked: tuple[str, bool] = ("", False)
 
 
 def loads_near(text: str, start: int, end: int) -> bool:
@@ -389,7 +403,9 @@ class Catalogue:
         "_cookie_exact",
         "_cookie_patterns",
         "_cookie_regexes",
+        "_host_alone_cached",
         "_host_regex",
+        "_match_host_cached",
         "_match_inline_cached",
         "_match_url_cached",
         "_sig_chain",
@@ -426,6 +442,9 @@ class Catalogue:
         self._match_inline_cached = functools.lru_cache(maxsize=INLINE_CACHE_SIZE)(
             self._match_inline
         )
+        # Pages are full of URLs seen once, on hosts that come back on every site.
+        self._match_host_cached = functools.lru_cache(maxsize=HOST_CACHE_SIZE)(self._match_host)
+        self._host_alone_cached = functools.lru_cache(maxsize=HOST_CACHE_SIZE)(self._host_alone)
 
     # -- construction -------------------------------------------------------------------
 
@@ -489,6 +508,11 @@ class Catalogue:
         return self._by_id.get(service_id)
 
     def match_host(self, host: str) -> Service | None:
+        if len(host) > _MAX_CACHED_HOST:
+            return self._match_host(host)
+        return self._match_host_cached(host)
+
+    def _match_host(self, host: str) -> Service | None:
         host = host.strip().lower().rstrip(".")
         by_host = self._by_host
         for suffix in _suffixes(host):
@@ -496,6 +520,17 @@ class Catalogue:
             if found is not None:
                 return found
         return None
+
+    def _host_alone(self, host: str) -> tuple[Service | None, bool]:
+        """The service behind every URL of ``host`` whatever its path, and whether a
+        ``urls`` rule on the host or on a domain above it lets the path decide instead."""
+        for suffix in _suffixes(host):
+            if suffix in self._url_rules:
+                return None, True
+            found = self._by_host.get(suffix)
+            if found is not None:
+                return found, False
+        return None, False
 
     def match_url(self, url: str, base: str | None = None) -> Service | None:
         """The service behind a URL as the browser reads it (see :func:`consent.urls.host_of`);
@@ -510,6 +545,10 @@ class Catalogue:
             return None
         host, rest = parsed
         if self._url_rules:
+            if len(host) <= _MAX_CACHED_HOST:
+                found, by_path = self._host_alone_cached(host)
+                if not by_path:
+                    return found
             for suffix in _suffixes(host):
                 for prefix, service in self._url_rules.get(suffix, ()):
                     if rest.startswith(prefix):

@@ -19,6 +19,8 @@ import tldextract
 from consent.catalogue import LOAD_REACH, loads_near, may_load
 
 _CACHE_SIZE: Final = 8192
+# Longer names are no host name and not worth a cache slot.
+_MAX_CACHED: Final = 600
 # A host written in a script as part of a URL: after a quote, a scheme's colon or an
 # unquoted attribute's ``=`` and ``//`` (escaped or not), up to the end of the name. A
 # comment's ``//`` is no URL. The expression starts at the first slash and looks back for
@@ -79,10 +81,17 @@ class Parties:
     def __init__(self, own_domains: Iterable[str] = (), allowed: Iterable[str] = ()) -> None:
         self._own = frozenset(d.strip().lower().strip(".") for d in own_domains)
         self._allowed = frozenset(h.strip().lower().strip(".") for h in allowed)
+        # The same few hosts come back on every page of a site, and on many sites.
+        self._third_party_cached = functools.lru_cache(maxsize=_CACHE_SIZE)(self._third_party)
 
     def third_party(self, host: str, site: str) -> bool:
         """Whether ``host`` is a third party on a page served from ``site`` (a host name,
         with or without a port)."""
+        if len(host) + len(site) > _MAX_CACHED:
+            return self._third_party(host, site)
+        return self._third_party_cached(host, site)
+
+    def _third_party(self, host: str, site: str) -> bool:
         host = host.strip().lower().rstrip(".")
         if not host:
             return False

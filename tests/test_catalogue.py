@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from consent.catalogue import (
     DEFAULT_CATEGORY_IDS,
+    HOST_CACHE_SIZE,
     LOADS,
     Catalogue,
     CatalogueError,
@@ -867,3 +868,51 @@ def test_custom_categories_are_accepted_when_configured() -> None:
     assert loaded.by_id("own-stats").category == "functional"  # type: ignore[union-attr]
     with pytest.raises(CatalogueError, match="not configured"):
         Catalogue.load(categories=(NECESSARY, ANALYTICS))
+
+
+# -- remembered answers ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def url_claims(catalogue: Catalogue) -> list[str]:
+    """Hosts and ``urls`` rules of the shipped services, the spellings the host cache keys."""
+    return [claim for service in catalogue.services for claim in (*service.hosts, *service.urls)]
+
+
+@pytest.fixture(scope="module")
+def path_read(catalogue: Catalogue) -> Catalogue:
+    """The same services answering every URL by its host and path, nothing remembered."""
+    reader = Catalogue(catalogue.services)
+    reader._host_alone_cached = lambda host: (None, True)  # type: ignore[assignment]
+    reader._match_url_cached = reader._match_url  # type: ignore[assignment]
+    reader._match_host_cached = reader._match_host  # type: ignore[assignment]
+    return reader
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), sub=st.sampled_from(["", "www.", "x1."]), path=st.text(max_size=12))
+def test_answers_by_host_agree_with_reading_every_path(
+    catalogue: Catalogue,
+    path_read: Catalogue,
+    url_claims: list[str],
+    data: st.DataObject,
+    sub: str,
+    path: str,
+) -> None:
+    host, _, rule_path = data.draw(st.sampled_from(url_claims)).partition("/")
+    # A URL on the claimed host or under it, on the rule's path or beside it.
+    url = f"https://{sub}{host}/{data.draw(st.sampled_from([rule_path, '']))}{path}"
+    assert catalogue.match_url(url) is path_read.match_url(url)
+    assert catalogue.match_host(sub + host) is path_read.match_host(sub + host)
+
+
+def test_answers_by_host_are_bounded(catalogue: Catalogue) -> None:
+    fresh = Catalogue(catalogue.services)
+    for i in range(HOST_CACHE_SIZE + 50):
+        fresh.match_url(f"https://h{i}.example/a.js")
+        fresh.match_host(f"h{i}.example")
+    for cached in (fresh._host_alone_cached, fresh._match_host_cached):
+        assert cached.cache_info().currsize == HOST_CACHE_SIZE
+    assert fresh.match_url("https://www.google-analytics.com/analytics.js") is catalogue.by_id(
+        "google-analytics"
+    )

@@ -5,7 +5,7 @@ import re
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from consent.parties import url_hosts
+from consent.parties import Parties, registrable_domain, url_hosts
 
 # The plain reading of a host in a script's URL: a quote, colon or ``=``, two slashes (each
 # may be escaped), the name, and what may end a host.
@@ -32,3 +32,33 @@ def test_a_loader_url_gives_where_it_starts_and_its_host() -> None:
     end = text.index("/a.js")
     assert list(url_hosts(text)) == [(start, end, "cdn.tracker.example")]
     assert list(url_hosts("// a comment about www.tracker.example")) == []
+
+
+HOSTS = ["cdn.news.example", "news.example", "tracker.example", "a.b.github.io", "c.github.io"]
+HOSTS += ["own.example", "lib.example", "NEWS.example.", "www.news.example:8443", "[::1]"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(asked=st.lists(st.tuples(st.sampled_from(HOSTS), st.sampled_from(HOSTS)), max_size=30))
+def test_remembered_answers_are_those_of_each_site(asked: list[tuple[str, str]]) -> None:
+    """Asked in any order, for any site, a host is a third party exactly when its
+    registrable domain differs from the site's and no own or allowed domain covers it."""
+    parties = Parties(own_domains=["own.example"], allowed=["lib.example"])
+    for host, site in asked + asked:
+        name = host.lower().rstrip(".")
+        page = site.lower().rsplit(":", 1)[0] if site.count(":") == 1 else site.lower()
+        expected = registrable_domain(name) != registrable_domain(page) and name not in (
+            "own.example",
+            "lib.example",
+        )
+        assert parties.third_party(host, site) is expected, (host, site)
+
+
+def test_remembered_answers_are_bounded() -> None:
+    parties = Parties()
+    for i in range(10_000):
+        parties.third_party(f"h{i}.example", "news.example")
+    info = parties._third_party_cached.cache_info()
+    assert info.maxsize is not None and info.currsize <= info.maxsize < 10_000
+    assert parties.third_party("h1.example", "news.example")
+    assert not parties.third_party("cdn.news.example", "www.news.example")
