@@ -352,6 +352,8 @@ def _page_text(value: str) -> str:
 
 
 _ASCII_SPACE = "\t\n\f\r "
+# A candidate's URL: what follows the spaces and commas before it, up to a space.
+_SRCSET_URL = re.compile(r"[\t\n\f\r ,]*([^\t\n\f\r ]*)")
 
 
 def _srcset_urls(value: str) -> list[str]:
@@ -360,26 +362,34 @@ def _srcset_urls(value: str) -> list[str]:
     urls: list[str] = []
     pos, n = 0, len(value)
     while True:
-        while pos < n and (value[pos] in _ASCII_SPACE or value[pos] == ","):
-            pos += 1
-        if pos >= n:
+        start, pos = _SRCSET_URL.match(value, pos).span(1)  # type: ignore[union-attr]
+        if start >= n:
             return urls
-        start = pos
-        while pos < n and value[pos] not in _ASCII_SPACE:
-            pos += 1
         url = value[start:pos]
         if url.endswith(","):
             url = url.rstrip(",")
         else:
-            depth = 0
-            while pos < n:
-                char = value[pos]
-                pos += 1
-                if char == "(":
-                    depth += 1
-                elif char == ")":
-                    depth = max(0, depth - 1)
-                elif char == "," and not depth:
-                    break
+            # Descriptors run to the next comma; only a parenthesis can hide one.
+            comma = value.find(",", pos)
+            if comma < 0:
+                comma = n
+            hidden = value.find("(", pos, comma) >= 0
+            pos = _after_descriptors(value, pos) if hidden else min(comma + 1, n)
         if url:
             urls.append(url)
+
+
+def _after_descriptors(value: str, pos: int) -> int:
+    """Where the candidate after the descriptors at ``pos`` begins: after the first comma
+    outside parentheses."""
+    depth, n = 0, len(value)
+    while pos < n:
+        char = value[pos]
+        pos += 1
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        elif char == "," and not depth:
+            break
+    return pos

@@ -680,3 +680,35 @@ def test_an_inline_script_past_the_limit_is_held_unless_shown_harmless() -> None
             rewriter.feed(page[i : i + 65536].encode())
         rewriter.close()
         assert rewriter.held_count == held
+
+
+def _srcset_by_states(value: str) -> list[str]:
+    """HTML's srcset splitting, state by state: the reading the classifier must agree with."""
+    urls: list[str] = []
+    state, url, depth = "between", "", 0
+    for char in value + " ":
+        if state == "between" and char not in " \t\n\f\r,":
+            state, url = "url", char
+        elif state == "url" and char in " \t\n\f\r":
+            if url.endswith(","):
+                urls.append(url.rstrip(","))
+                state = "between"
+            else:
+                urls.append(url)
+                state, depth = "descriptors", 0
+        elif state == "url":
+            url += char
+        elif state == "descriptors":
+            depth += {"(": 1, ")": -1 if depth else 0}.get(char, 0)
+            if char == "," and not depth:
+                state = "between"
+    return urls
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(["a.jpg", "b", " ", ",", "(", ")", "1x", "\t", "/x,y", "2x,"])))
+def test_srcset_candidates_are_split_as_html_splits_them(pieces: list[str]) -> None:
+    from consent.holdback import _srcset_urls
+
+    value = "".join(pieces)
+    assert _srcset_urls(value) == _srcset_by_states(value)
