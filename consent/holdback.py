@@ -34,7 +34,9 @@ _URL_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
     "feimage": ("href", "xlink:href"),
 }
 # Fetching attributes of any element: legacy backgrounds (body, table cells) and link pings.
-_ANY_ELEMENT_URLS = ("background", "ping")
+_ANY_ELEMENT_URLS: tuple[str, ...] = ("background", "ping")
+# Joined once rather than for every element, in the order the URLs are tried.
+_FETCHING_ATTRIBUTES = {tag: names + _ANY_ELEMENT_URLS for tag, names in _URL_ATTRIBUTES.items()}
 _SRCSET = frozenset({"srcset", "imagesrcset"})
 _SPACE_SEPARATED = frozenset({"ping"})
 # Elements that take room on the page: a held one is announced by a placeholder in place.
@@ -315,14 +317,15 @@ def _fetching_link(element: Element) -> bool:
 
 def _urls(element: Element) -> list[str]:
     """Every URL the element would fetch, as the page's text."""
-    if element.tag == "link" and not _fetching_link(element):
-        names: tuple[str, ...] = _ANY_ELEMENT_URLS
+    tag = element.tag
+    if tag == "link" and not _fetching_link(element):
+        names = _ANY_ELEMENT_URLS
     else:
-        names = _URL_ATTRIBUTES.get(element.tag, ()) + _ANY_ELEMENT_URLS
-    attrs = element.attrs
+        names = _FETCHING_ATTRIBUTES.get(tag, _ANY_ELEMENT_URLS)
+    get = element.attrs.get
     urls: list[str] = []
     for name in names:
-        value = attrs.get(name)
+        value = get(name)
         if not value:
             continue
         if name in _SRCSET:
@@ -331,6 +334,8 @@ def _urls(element: Element) -> list[str]:
             urls.extend(value.split())
         else:
             urls.append(value)
+    if all(url.isascii() for url in urls):
+        return urls
     return [url if url.isascii() else _page_text(url) for url in urls]
 
 
