@@ -135,7 +135,7 @@ class HoldbackPolicy:
             return Verdict(marked, vendor=vendor, embed=element.tag in _EMBED_TAGS)
         urls = _urls(element)
         inline = element.text if element.text and _executable(element) else None
-        rule = self._rule(urls, base, inline)
+        rule = self._rule(urls, base, inline) if self._host_rules or self._inline_rules else None
         if rule is not None:
             vendor = rule.vendor or rule.host or None
             return Verdict(rule.category, vendor=vendor, embed=element.tag in _EMBED_TAGS)
@@ -172,15 +172,17 @@ class HoldbackPolicy:
         category = self._unclassified
         assert category is not None
         tag = element.tag
-        if (
-            tag in _ACTIVE_TAGS
-            or (tag in ("img", "input") and _pixel(element))
-            or (tag == "link" and _preloads_code(element))
-        ):
-            for url in urls:
-                host = resolve(url, element.base)
-                if host is not None and self._parties.third_party(host, site):
+        # The URLs first: most are the site's own, and then what the element is never matters.
+        for url in urls:
+            host = resolve(url, element.base)
+            if host is not None and self._parties.third_party(host, site):
+                if (
+                    tag in _ACTIVE_TAGS
+                    or (tag in ("img", "input") and _pixel(element))
+                    or (tag == "link" and _preloads_code(element))
+                ):
                     return Verdict(category, vendor=host, embed=tag in _EMBED_TAGS)
+                break
         if inline is not None:
             host = self._parties.loaded_host(inline, site)
             if host is not None:
