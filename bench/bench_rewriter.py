@@ -268,6 +268,9 @@ def forget() -> None:
         held_tags.clear()
     elif isinstance(held_tags, LruCache):
         held_tags._entries.clear()  # earlier versions kept an LRU map
+    if hasattr(CATALOGUE, "_host_alone_cached"):
+        CATALOGUE._host_alone_cached.cache_clear()
+        CATALOGUE._match_host_cached.cache_clear()
 
 
 def placeholder(category: str, vendor: str) -> bytes:

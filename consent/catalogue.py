@@ -22,6 +22,9 @@ from consent.urls import host_of
 DEFAULT_CATEGORY_IDS: Final = (NECESSARY, PREFERENCES, ANALYTICS, MARKETING)
 PARTIES: Final = frozenset({"first", "third"})
 URL_CACHE_SIZE: Final = 8192
+HOST_CACHE_SIZE: Final = 4096
+# Longer names are no host (253 characters at most) and not worth a cache slot.
+_MAX_CACHED_HOST: Final = 300
 # Cookie patterns are looked up by this many leading characters of their literal start.
 _BUCKET: Final = 3
 # The same tag snippets come back on every page; remember the verdict for short texts.
@@ -48,19 +51,62 @@ _HOST_TAIL: Final = re.compile(r"[A-Za-z0-9.-]*")
 # a URL in a string or a settings object, with nothing that fetches it, is no tag. Every
 # branch starts with a literal (``fetch`` checks the boundary before it once its ``f`` has
 # matched), so the engine skips ahead to where one can begin instead of trying each branch
-# at every character.
-LOADS: Final = re.compile(
-    r"createElement\s*\(|\.src\s*=[^=]|\[\s*['\"]src['\"]\s*\]\s*=[^=]"
-    r"|setAttribute\s*\(\s*['\"](?:src|href)['\"]|new\s+Image\b|sendBeacon\s*\("
-    r"|f(?<!\wf)etch\s*\(|XMLHttpRequest|document\s*\.\s*write|importScripts\s*\("
-    r"|\.getScript\s*\(|\.getJSON\s*\(|\.ajax\s*\(|\$\.(?:get|post)\s*\("
-    r"|innerHTML\s*\+?=[^=]|insertAdjacentHTML\s*\("
+# at every character. Each branch comes with a word that every match of it contains: most
+# scripts contain none of those words, and looking for them is many times faster than
+# running the expression.
+_LOADERS: Final = (
+    ("createElement", r"createElement\s*\("),
+    ("src", r"\.src\s*=[^=]"),
+    ("src", r"\[\s*['\"]src['\"]\s*\]\s*=[^=]"),
+    ("setAttribute", r"setAttribute\s*\(\s*['\"](?:src|href)['\"]"),
+    ("Image", r"new\s+Image\b"),
+    ("sendBeacon", r"sendBeacon\s*\("),
+    ("fetch", r"f(?<!\wf)etch\s*\("),
+    ("XMLHttpRequest", r"XMLHttpRequest"),
+    ("write", r"document\s*\.\s*write"),
+    ("importScripts", r"importScripts\s*\("),
+    (".get", r"\.getScript\s*\("),
+    (".get", r"\.getJSON\s*\("),
+    (".ajax", r"\.ajax\s*\("),
+    ("$.", r"\$\.(?:get|post)\s*\("),
+    ("innerHTML", r"innerHTML\s*\+?=[^=]"),
+    ("insertAdjacentHTML", r"insertAdjacentHTML\s*\("),
 )
+LOADS: Final = re.compile("|".join(branch for _, branch in _LOADERS))
+_LOADER_WORDS: Final = tuple(dict.fromkeys(word for word, _ in _LOADERS))
 LOAD_REACH: Final = 1000
 # Signatures that are calls of a vendor's API (``fbq('init'``, ``_paq.push``,
 # ``window.optimizely``) rather than pieces of its URLs.
 _CALL_LIKE: Final = re.compile(r"[(=\[]|\.push\b|\.cmd\b|\.que\b|^window\.|^_|\b_[a-z]")
 _MAX_HOST: Final = 253
+
+
+def may_load(text: str) -> bool:
+    """Whether a script holds any word that something fetching is written with; without
+    one, no host or URL in it is ever loaded by it."""
+    global _last_asked
+    last = _last_asked
+    if last[0] is text:
+        return last[1]
+    answer = any(word in text for word in _LOADER_WORDS)
+    _last_asked = (text, answer)
+    return answer
+
+
+# The catalogue and then the third-party test ask about the same script in turn: the last
+# answer is kept, for that very string (one tuple, replaced whole, so threads read either).
+_last_asked: tuple[str, bool] = ("", False)
+
+
+def loads_near(text: str, start: int, end: int) -> bool:
+    """Whether the script fetches something between ``start`` and ``end``: a match of
+    ``LOADS`` that lies within them."""
+    start = max(0, start)
+    for word in _LOADER_WORDS:
+        if text.find(word, start, end) >= 0:
+            return LOADS.search(text, start, end) is not None
+    return False
+
 
 _REQUIRED: Final = ("id", "name", "vendor", "category", "privacy_policy")
 _OPTIONAL: Final = (
@@ -357,7 +403,9 @@ class Catalogue:
         "_cookie_exact",
         "_cookie_patterns",
         "_cookie_regexes",
+        "_host_alone_cached",
         "_host_regex",
+        "_match_host_cached",
         "_match_inline_cached",
         "_match_url_cached",
         "_sig_chain",
@@ -381,7 +429,7 @@ class Catalogue:
                 self._url_rules.setdefault(host, []).append(("/" + path.lower(), service))
         for rules in self._url_rules.values():
             rules.sort(key=lambda item: len(item[0]), reverse=True)
-        self._sig_chain: dict[str, list[tuple[str, Service]]] = {}
+        self._sig_chain: dict[str, list[tuple[str, Service, bool]]] = {}
         self._sig_regex: re.Pattern[str] | None = None
         self._host_regex: re.Pattern[str] | None = None
         self._compile_inline()
@@ -394,6 +442,9 @@ class Catalogue:
         self._match_inline_cached = functools.lru_cache(maxsize=INLINE_CACHE_SIZE)(
             self._match_inline
         )
+        # Pages are full of URLs seen once, on hosts that come back on every site.
+        self._match_host_cached = functools.lru_cache(maxsize=HOST_CACHE_SIZE)(self._match_host)
+        self._host_alone_cached = functools.lru_cache(maxsize=HOST_CACHE_SIZE)(self._host_alone)
 
     # -- construction -------------------------------------------------------------------
 
@@ -457,6 +508,11 @@ class Catalogue:
         return self._by_id.get(service_id)
 
     def match_host(self, host: str) -> Service | None:
+        if len(host) > _MAX_CACHED_HOST:
+            return self._match_host(host)
+        return self._match_host_cached(host)
+
+    def _match_host(self, host: str) -> Service | None:
         host = host.strip().lower().rstrip(".")
         by_host = self._by_host
         for suffix in _suffixes(host):
@@ -464,6 +520,17 @@ class Catalogue:
             if found is not None:
                 return found
         return None
+
+    def _host_alone(self, host: str) -> tuple[Service | None, bool]:
+        """The service behind every URL of ``host`` whatever its path, and whether a
+        ``urls`` rule on the host or on a domain above it lets the path decide instead."""
+        for suffix in _suffixes(host):
+            if suffix in self._url_rules:
+                return None, True
+            found = self._by_host.get(suffix)
+            if found is not None:
+                return found, False
+        return None, False
 
     def match_url(self, url: str, base: str | None = None) -> Service | None:
         """The service behind a URL as the browser reads it (see :func:`consent.urls.host_of`);
@@ -478,6 +545,10 @@ class Catalogue:
             return None
         host, rest = parsed
         if self._url_rules:
+            if len(host) <= _MAX_CACHED_HOST:
+                found, by_path = self._host_alone_cached(host)
+                if not by_path:
+                    return found
             for suffix in _suffixes(host):
                 for prefix, service in self._url_rules.get(suffix, ()):
                     if rest.startswith(prefix):
@@ -508,22 +579,22 @@ class Catalogue:
         pos = 0
         while (found := regex.search(text, pos)) is not None:
             start = found.start()
-            for prefix, service in self._sig_chain[found.group()]:
+            for prefix, service, call in self._sig_chain[found.group()]:
                 begin = start - len(prefix)
-                if begin >= 0 and text.startswith(prefix, begin):
-                    # A signature that is a piece of a URL names the service: it counts where
-                    # the script loads it, not in a string or a setting.
-                    if not _CALL_LIKE.search(text[begin : found.end()]) and not LOADS.search(
-                        text, max(0, begin - LOAD_REACH), found.end() + LOAD_REACH
-                    ):
-                        continue
+                # A signature that is a piece of a URL names the service: it counts where the
+                # script loads it, not in a string or a setting.
+                if (
+                    begin >= 0
+                    and text.startswith(prefix, begin)
+                    and (call or loads_near(text, begin - LOAD_REACH, found.end() + LOAD_REACH))
+                ):
                     return service
             pos = start + 1
         return None
 
     def _match_host_mention(self, text: str) -> Service | None:
         regex = self._host_regex
-        if regex is None:
+        if regex is None or not may_load(text):
             return None
         for found in regex.finditer(text):
             start = found.start()
@@ -535,7 +606,7 @@ class Catalogue:
             service = self.match_host(labels + found.group())
             if service is None or not service.inline_hosts:
                 continue
-            if LOADS.search(text, max(0, start - LOAD_REACH), found.end() + LOAD_REACH):
+            if loads_near(text, start - LOAD_REACH, found.end() + LOAD_REACH):
                 return service
         return None
 
@@ -596,9 +667,13 @@ class Catalogue:
         # also start there are tried after it, each with its own prefix.
         # Each suffix's own prefixes are looked up, longest first, rather than every suffix
         # compared with every other.
+        # Whether an entry is a call is known here: the text it is judged on is its prefix
+        # and the suffix found.
         self._sig_chain = {
             suffix: [
-                entry for end in range(len(suffix), 0, -1) for entry in chains.get(suffix[:end], ())
+                (prefix, service, _CALL_LIKE.search(prefix + suffix) is not None)
+                for end in range(len(suffix), 0, -1)
+                for prefix, service in chains.get(suffix[:end], ())
             ]
             for suffix in chains
         }

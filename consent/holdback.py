@@ -34,7 +34,9 @@ _URL_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
     "feimage": ("href", "xlink:href"),
 }
 # Fetching attributes of any element: legacy backgrounds (body, table cells) and link pings.
-_ANY_ELEMENT_URLS = ("background", "ping")
+_ANY_ELEMENT_URLS: tuple[str, ...] = ("background", "ping")
+# Joined once rather than for every element, in the order the URLs are tried.
+_FETCHING_ATTRIBUTES = {tag: names + _ANY_ELEMENT_URLS for tag, names in _URL_ATTRIBUTES.items()}
 _SRCSET = frozenset({"srcset", "imagesrcset"})
 _SPACE_SEPARATED = frozenset({"ping"})
 # Elements that take room on the page: a held one is announced by a placeholder in place.
@@ -133,7 +135,7 @@ class HoldbackPolicy:
             return Verdict(marked, vendor=vendor, embed=element.tag in _EMBED_TAGS)
         urls = _urls(element)
         inline = element.text if element.text and _executable(element) else None
-        rule = self._rule(urls, base, inline)
+        rule = self._rule(urls, base, inline) if self._host_rules or self._inline_rules else None
         if rule is not None:
             vendor = rule.vendor or rule.host or None
             return Verdict(rule.category, vendor=vendor, embed=element.tag in _EMBED_TAGS)
@@ -170,15 +172,17 @@ class HoldbackPolicy:
         category = self._unclassified
         assert category is not None
         tag = element.tag
-        if (
-            tag in _ACTIVE_TAGS
-            or (tag in ("img", "input") and _pixel(element))
-            or (tag == "link" and _preloads_code(element))
-        ):
-            for url in urls:
-                host = resolve(url, element.base)
-                if host is not None and self._parties.third_party(host, site):
+        # The URLs first: most are the site's own, and then what the element is never matters.
+        for url in urls:
+            host = resolve(url, element.base)
+            if host is not None and self._parties.third_party(host, site):
+                if (
+                    tag in _ACTIVE_TAGS
+                    or (tag in ("img", "input") and _pixel(element))
+                    or (tag == "link" and _preloads_code(element))
+                ):
                     return Verdict(category, vendor=host, embed=tag in _EMBED_TAGS)
+                break
         if inline is not None:
             host = self._parties.loaded_host(inline, site)
             if host is not None:
@@ -315,14 +319,15 @@ def _fetching_link(element: Element) -> bool:
 
 def _urls(element: Element) -> list[str]:
     """Every URL the element would fetch, as the page's text."""
-    if element.tag == "link" and not _fetching_link(element):
-        names: tuple[str, ...] = _ANY_ELEMENT_URLS
+    tag = element.tag
+    if tag == "link" and not _fetching_link(element):
+        names = _ANY_ELEMENT_URLS
     else:
-        names = _URL_ATTRIBUTES.get(element.tag, ()) + _ANY_ELEMENT_URLS
-    attrs = element.attrs
+        names = _FETCHING_ATTRIBUTES.get(tag, _ANY_ELEMENT_URLS)
+    get = element.attrs.get
     urls: list[str] = []
     for name in names:
-        value = attrs.get(name)
+        value = get(name)
         if not value:
             continue
         if name in _SRCSET:
@@ -331,6 +336,8 @@ def _urls(element: Element) -> list[str]:
             urls.extend(value.split())
         else:
             urls.append(value)
+    if all(url.isascii() for url in urls):
+        return urls
     return [url if url.isascii() else _page_text(url) for url in urls]
 
 
@@ -352,6 +359,8 @@ def _page_text(value: str) -> str:
 
 
 _ASCII_SPACE = "\t\n\f\r "
+# A candidate's URL: what follows the spaces and commas before it, up to a space.
+_SRCSET_URL = re.compile(r"[\t\n\f\r ,]*([^\t\n\f\r ]*)")
 
 
 def _srcset_urls(value: str) -> list[str]:
@@ -360,26 +369,34 @@ def _srcset_urls(value: str) -> list[str]:
     urls: list[str] = []
     pos, n = 0, len(value)
     while True:
-        while pos < n and (value[pos] in _ASCII_SPACE or value[pos] == ","):
-            pos += 1
-        if pos >= n:
+        start, pos = _SRCSET_URL.match(value, pos).span(1)  # type: ignore[union-attr]
+        if start >= n:
             return urls
-        start = pos
-        while pos < n and value[pos] not in _ASCII_SPACE:
-            pos += 1
         url = value[start:pos]
         if url.endswith(","):
             url = url.rstrip(",")
         else:
-            depth = 0
-            while pos < n:
-                char = value[pos]
-                pos += 1
-                if char == "(":
-                    depth += 1
-                elif char == ")":
-                    depth = max(0, depth - 1)
-                elif char == "," and not depth:
-                    break
+            # Descriptors run to the next comma; only a parenthesis can hide one.
+            comma = value.find(",", pos)
+            if comma < 0:
+                comma = n
+            hidden = value.find("(", pos, comma) >= 0
+            pos = _after_descriptors(value, pos) if hidden else min(comma + 1, n)
         if url:
             urls.append(url)
+
+
+def _after_descriptors(value: str, pos: int) -> int:
+    """Where the candidate after the descriptors at ``pos`` begins: after the first comma
+    outside parentheses."""
+    depth, n = 0, len(value)
+    while pos < n:
+        char = value[pos]
+        pos += 1
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        elif char == "," and not depth:
+            break
+    return pos

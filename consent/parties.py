@@ -11,19 +11,24 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Final
 
 import tldextract
 
-from consent.catalogue import LOAD_REACH, LOADS
+from consent.catalogue import LOAD_REACH, loads_near, may_load
 
 _CACHE_SIZE: Final = 8192
+# Longer names are no host name and not worth a cache slot.
+_MAX_CACHED: Final = 600
 # A host written in a script as part of a URL: after a quote, a scheme's colon or an
 # unquoted attribute's ``=`` and ``//`` (escaped or not), up to the end of the name. A
-# comment's ``//`` is no URL.
+# comment's ``//`` is no URL. The expression starts at the first slash and looks back for
+# what precedes it: the engine then skips to the next slash, far rarer in scripts than
+# quotes.
 _URL_HOST: Final = re.compile(
-    r"[:'\"`=](?:\\?/){2}((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9])"
+    r"/(?:(?<=[:'\"`=]/)|(?<=[:'\"`=]\\/))\\?/"
+    r"((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9])"
     r"(?=[/:'\"?\\#\s),;&]|$)",
     re.IGNORECASE,
 )
@@ -76,10 +81,17 @@ class Parties:
     def __init__(self, own_domains: Iterable[str] = (), allowed: Iterable[str] = ()) -> None:
         self._own = frozenset(d.strip().lower().strip(".") for d in own_domains)
         self._allowed = frozenset(h.strip().lower().strip(".") for h in allowed)
+        # The same few hosts come back on every page of a site, and on many sites.
+        self._third_party_cached = functools.lru_cache(maxsize=_CACHE_SIZE)(self._third_party)
 
     def third_party(self, host: str, site: str) -> bool:
         """Whether ``host`` is a third party on a page served from ``site`` (a host name,
         with or without a port)."""
+        if len(host) + len(site) > _MAX_CACHED:
+            return self._third_party(host, site)
+        return self._third_party_cached(host, site)
+
+    def _third_party(self, host: str, site: str) -> bool:
         host = host.strip().lower().rstrip(".")
         if not host:
             return False
@@ -91,13 +103,23 @@ class Parties:
     def loaded_host(self, text: str, site: str) -> str | None:
         """The first third-party host an inline script loads or sends to: a host written in
         a URL within reach of what fetches (an element built, a source set, a beacon)."""
-        for found in _URL_HOST.finditer(text):
-            host = found.group(1).lower()
-            if not self.third_party(host, site):
-                continue
-            if LOADS.search(text, max(0, found.start() - LOAD_REACH), found.end() + LOAD_REACH):
+        if not may_load(text):
+            return None
+        for start, end, host in url_hosts(text):
+            host = host.lower()
+            if self.third_party(host, site) and loads_near(
+                text, start - LOAD_REACH, end + LOAD_REACH
+            ):
                 return host
         return None
+
+
+def url_hosts(text: str) -> Iterator[tuple[int, int, str]]:
+    """``(start, end, host)`` of each host written in a script as part of a URL, where the
+    URL starts at the quote, colon or ``=`` before its slashes and ends after the host."""
+    for found in _URL_HOST.finditer(text):
+        slash = found.start()
+        yield slash - (2 if text[slash - 1] == "\\" else 1), found.end(), found.group(1)
 
 
 def _without_port(host: str) -> str:

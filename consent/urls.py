@@ -29,6 +29,10 @@ _AUTHORITY_END: Final = re.compile(r"[/\\?#]")
 _SLASHES: Final = re.compile(r"[/\\]*")
 _ASCII_HOST: Final = re.compile(r"[a-z0-9.\-_]+")
 _C0_AND_SPACE: Final = "".join(map(chr, range(0x21)))
+# How most URLs in pages are written: http(s) or scheme-relative, a lower-case ASCII host,
+# no port, user or escapes, nothing to trim or remove. Such a URL is read in one match; the
+# general reading gives the same host and path.
+_PLAIN: Final = re.compile(r"(?:https?:)?//([a-z0-9._\-]+)((?:[/?#][^\x00-\x20\\]*)?)")
 _MAX_CACHED_URL: Final = 2048
 
 
@@ -94,6 +98,19 @@ def host_of(url: str, base: str | None = None) -> UrlTarget | None:
 
 
 def _host_of(url: str, base: str | None) -> UrlTarget | None:
+    plain = _PLAIN.fullmatch(url)
+    if plain is None:
+        return _read(url, base)
+    host, path = plain.groups()
+    if host.endswith("."):
+        host = host[:-1]
+    if not host:
+        return None
+    path = path.partition("#")[0]
+    return host, (path if path.startswith("/") else "/" + path).lower()
+
+
+def _read(url: str, base: str | None) -> UrlTarget | None:
     url = _clean(url)
     m = _SCHEME.match(url)
     if m is not None:

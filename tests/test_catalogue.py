@@ -12,10 +12,14 @@ from hypothesis import strategies as st
 
 from consent.catalogue import (
     DEFAULT_CATEGORY_IDS,
+    HOST_CACHE_SIZE,
+    LOADS,
     Catalogue,
     CatalogueError,
     CookieSpec,
     Service,
+    loads_near,
+    may_load,
     not_tracker_hosts,
     parse_service,
     service_from_mapping,
@@ -602,6 +606,56 @@ def test_a_url_piece_in_a_string_or_setting_is_no_tag(catalogue: Catalogue) -> N
         assert found is service or any(sig in loader for sig in found.inline), signature
 
 
+# Pieces of what fetches, near misses of them, and the characters between them.
+LOADER_PIECES = [
+    "createElement(",
+    "createElement (",
+    ".src=",
+    ".src==",
+    "['src'] = ",
+    'setAttribute("href"',
+    "new Image",
+    "new Images",
+    "sendBeacon(",
+    "fetch(",
+    "prefetch(",
+    "XMLHttpRequest",
+    "document . write",
+    "importScripts(",
+    "$.post(",
+    ".getScript(",
+    ".getJSON(",
+    ".ajax(",
+    "innerHTML +=x",
+    "innerHTML==",
+    "insertAdjacentHTML(",
+]
+script_like = st.lists(
+    st.sampled_from(LOADER_PIECES) | st.text(alphabet="src.=( '\"[]$+fetchImage\n", max_size=6),
+    max_size=24,
+).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(text=script_like, start=st.integers(-20, 300), length=st.integers(0, 300))
+def test_the_loader_words_answer_as_the_expression_does(text: str, start: int, length: int) -> None:
+    end = max(0, start) + length
+    found = LOADS.search(text, max(0, start), end) is not None
+    assert loads_near(text, start, end) is found
+    # Without a loader word nothing in the whole script fetches.
+    assert may_load(text) or LOADS.search(text) is None
+
+
+def test_a_script_without_any_loader_word_may_not_load() -> None:
+    assert not may_load("document.querySelector('.menu').classList.toggle('open');")
+    assert may_load("var i = new Image(); i.src = u;")
+    text = "x" * 5000 + "s.src='https://t.example/p'" + "x" * 5000
+    at = text.index(".src")
+    assert loads_near(text, at - 10, at + 10)
+    assert not loads_near(text, at + 1, at + 100)
+    assert not loads_near(text, 0, at)
+
+
 def test_operator_inline_signature_without_anchor_is_rejected() -> None:
     with pytest.raises(CatalogueError, match="inline signature 'nopunctuation'"):
         Catalogue.from_config([{**GOOD, "inline": ["nopunctuation"]}])
@@ -814,3 +868,51 @@ def test_custom_categories_are_accepted_when_configured() -> None:
     assert loaded.by_id("own-stats").category == "functional"  # type: ignore[union-attr]
     with pytest.raises(CatalogueError, match="not configured"):
         Catalogue.load(categories=(NECESSARY, ANALYTICS))
+
+
+# -- remembered answers ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def url_claims(catalogue: Catalogue) -> list[str]:
+    """Hosts and ``urls`` rules of the shipped services, the spellings the host cache keys."""
+    return [claim for service in catalogue.services for claim in (*service.hosts, *service.urls)]
+
+
+@pytest.fixture(scope="module")
+def path_read(catalogue: Catalogue) -> Catalogue:
+    """The same services answering every URL by its host and path, nothing remembered."""
+    reader = Catalogue(catalogue.services)
+    reader._host_alone_cached = lambda host: (None, True)  # type: ignore[assignment]
+    reader._match_url_cached = reader._match_url  # type: ignore[assignment]
+    reader._match_host_cached = reader._match_host  # type: ignore[assignment]
+    return reader
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), sub=st.sampled_from(["", "www.", "x1."]), path=st.text(max_size=12))
+def test_answers_by_host_agree_with_reading_every_path(
+    catalogue: Catalogue,
+    path_read: Catalogue,
+    url_claims: list[str],
+    data: st.DataObject,
+    sub: str,
+    path: str,
+) -> None:
+    host, _, rule_path = data.draw(st.sampled_from(url_claims)).partition("/")
+    # A URL on the claimed host or under it, on the rule's path or beside it.
+    url = f"https://{sub}{host}/{data.draw(st.sampled_from([rule_path, '']))}{path}"
+    assert catalogue.match_url(url) is path_read.match_url(url)
+    assert catalogue.match_host(sub + host) is path_read.match_host(sub + host)
+
+
+def test_answers_by_host_are_bounded(catalogue: Catalogue) -> None:
+    fresh = Catalogue(catalogue.services)
+    for i in range(HOST_CACHE_SIZE + 50):
+        fresh.match_url(f"https://h{i}.example/a.js")
+        fresh.match_host(f"h{i}.example")
+    for cached in (fresh._host_alone_cached, fresh._match_host_cached):
+        assert cached.cache_info().currsize == HOST_CACHE_SIZE
+    assert fresh.match_url("https://www.google-analytics.com/analytics.js") is catalogue.by_id(
+        "google-analytics"
+    )

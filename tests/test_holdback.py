@@ -20,8 +20,10 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from consent import ConsentConfig, ConsentMiddleware
+from consent.catalogue import Catalogue, not_tracker_hosts
 from consent.config import TrackerRule
 from consent.cookie import CookiePayload
+from consent.holdback import HoldbackPolicy
 from consent.names import (
     ANALYTICS,
     ATTR_CATEGORY,
@@ -33,6 +35,7 @@ from consent.names import (
     NECESSARY,
     PREFERENCES,
 )
+from consent.parties import Parties
 from tests.conftest import csrf_token, http_scope, without_held_marker
 from tests.holdback.pages import (
     ALL,
@@ -680,3 +683,97 @@ def test_an_inline_script_past_the_limit_is_held_unless_shown_harmless() -> None
             rewriter.feed(page[i : i + 65536].encode())
         rewriter.close()
         assert rewriter.held_count == held
+
+
+def _srcset_by_states(value: str) -> list[str]:
+    """HTML's srcset splitting, state by state: the reading the classifier must agree with."""
+    urls: list[str] = []
+    state, url, depth = "between", "", 0
+    for char in value + " ":
+        if state == "between" and char not in " \t\n\f\r,":
+            state, url = "url", char
+        elif state == "url" and char in " \t\n\f\r":
+            if url.endswith(","):
+                urls.append(url.rstrip(","))
+                state = "between"
+            else:
+                urls.append(url)
+                state, depth = "descriptors", 0
+        elif state == "url":
+            url += char
+        elif state == "descriptors":
+            depth += {"(": 1, ")": -1 if depth else 0}.get(char, 0)
+            if char == "," and not depth:
+                state = "between"
+    return urls
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(["a.jpg", "b", " ", ",", "(", ")", "1x", "\t", "/x,y", "2x,"])))
+def test_srcset_candidates_are_split_as_html_splits_them(pieces: list[str]) -> None:
+    from consent.holdback import _srcset_urls
+
+    value = "".join(pieces)
+    assert _srcset_urls(value) == _srcset_by_states(value)
+
+
+@pytest.fixture(scope="module")
+def remembering_nothing() -> HoldbackPolicy:
+    """The shipped catalogue and third-party test with every answer by host worked out anew."""
+    catalogue = Catalogue(CATALOGUE.services)
+    catalogue._host_alone_cached = lambda host: (None, True)  # type: ignore[assignment]
+    catalogue._match_host_cached = catalogue._match_host  # type: ignore[assignment]
+    catalogue._match_url_cached = catalogue._match_url  # type: ignore[assignment]
+    parties = Parties(("cdn-news.example",), not_tracker_hosts())
+    parties._third_party_cached = parties._third_party  # type: ignore[assignment]
+    return HoldbackPolicy(catalogue, (), unclassified=MARKETING, parties=parties)
+
+
+SITES = ["www.news.example", "news.example:8443", "www.googletagmanager.com", "cdn.jsdelivr.net"]
+URL_RULES = [rule.partition("/") for s in CATALOGUE.services for rule in s.urls]
+URL_HOSTS = [
+    *(host for s in CATALOGUE.services[:40] for host in s.hosts[:1]),
+    *(host for host, _, _ in URL_RULES[:20]),
+    *("www.news.example", "cdn-news.example", "img.cdn-news.example", "unknown-ads.example"),
+    *("cdn.jsdelivr.net", "WWW.Google-Analytics.com."),
+]
+FETCHING_TAGS = st.sampled_from(["script", "img", "iframe", "link", "source", "video", "a"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    asked=st.lists(
+        st.tuples(
+            FETCHING_TAGS,
+            st.sampled_from(["https://", "//", "", "/", "HTTPS://"]),
+            st.sampled_from(URL_HOSTS),
+            st.sampled_from(
+                ["/a.js", "/tr?id=1", "", *("/" + path for _, _, path in URL_RULES[:20])]
+            ),
+            st.sampled_from([None, "https://www.googletagmanager.com/", "//news.example/x/"]),
+            st.sampled_from(SITES),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_answers_remembered_by_host_are_the_answers_worked_out_anew(
+    remembering_nothing: HoldbackPolicy, asked: list[tuple[str, str, str, str, str | None, str]]
+) -> None:
+    from consent.rewriter import Element
+
+    remembering = HoldbackPolicy(
+        CATALOGUE,
+        (),
+        unclassified=MARKETING,
+        parties=Parties(("cdn-news.example",), not_tracker_hosts()),
+    )
+    # Each element twice: the second time its hosts are remembered, for this site or another.
+    for name, scheme, host, path, base, site in asked + asked[::-1]:
+        url = f"{scheme}{host}{path}" if scheme not in ("", "/") else f"{scheme}{path[1:]}"
+        attrs = {"href" if name in ("link", "a") else "src": url, "rel": "preload", "as": "script"}
+        element = Element(name, attrs, base=base)
+        assert remembering.verdict(element, site) == remembering_nothing.verdict(element, site), (
+            url,
+            site,
+        )

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from consent import urls
 from consent.urls import host_of, resolve
 
 
@@ -103,3 +104,36 @@ def test_generated_spellings_reach_the_host(
     host = labels[0] + dots[0] + labels[1] + noise + dots[1] + labels[2] + ("." if trailing else "")
     url = f"{scheme}:{slashes}{userinfo}{host}{port}/p.js"
     assert resolve(url, None) == "www.tracker.example"
+
+
+# Pieces of URLs around the plain spelling most pages use, and the ways of leaving it.
+URL_PIECES = st.lists(
+    st.sampled_from(
+        [
+            *("https:", "http:", "HTTP:", "ftp:", "javascript:", "//", "/", "\\", "a", "B", "0"),
+            *(".", "-", "_", "%2e", "@", ":443", "?", "#", "&", " ", "\t", "\n", "\x00", "\u00e9"),
+            "\uff0e",
+        ]
+    ),
+    max_size=16,
+).map("".join)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    url=st.one_of(
+        URL_PIECES, st.tuples(st.sampled_from(["https://", "//"]), URL_PIECES).map("".join)
+    ),
+    base=st.sampled_from([None, "https://cdn.tracker.example/static/", "/relative/"]),
+)
+def test_plain_urls_are_read_as_the_general_reading_reads_them(url: str, base: str | None) -> None:
+    assert urls._host_of(url, base) == urls._read(url, base)
+
+
+def test_plain_urls_give_host_and_path() -> None:
+    assert host_of("https://www.tracker.example/A/b.js?X=1#Frag") == (
+        "www.tracker.example",
+        "/a/b.js?x=1",
+    )
+    assert host_of("//tracker.example.?q") == ("tracker.example", "/?q")
+    assert host_of("https://./a.js") is None
