@@ -77,7 +77,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             and any(d.scope in ("module", "package", "class") for d in definitions)
         }
         if shared:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+            _group(config, item, item.nodeid.split("::")[0])
+
+
+def _group(config: pytest.Config, item: pytest.Item, name: str) -> None:
+    item.add_marker(pytest.mark.xdist_group(name))
+    # pytest-xdist names the group in the test's id (``...::test@group``) by setting the item's
+    # ``_nodeid``, which pytest 9.2 no longer reads (the id is kept in ``_id``): without this,
+    # the group would be silently ignored and its module fixtures built on every worker.
+    node_id = getattr(item, "_id", None)
+    # In a worker, pytest-xdist keeps ``--dist loadgroup`` as the option ``loadgroup``.
+    loadgroup = getattr(config.option, "loadgroup", False)
+    if loadgroup and node_id is not None and "@" not in item.nodeid:
+        item._id = type(node_id).parse(f"{item.nodeid}@{name}")
 
 
 PAGE = """<!doctype html>
