@@ -76,8 +76,12 @@ typecheck: $(STAMP)
 locales: $(STAMP)
 	$(BIN)/consent locales check
 
+# One pytest worker per core (pytest-xdist); the tests of a module sharing a browser or a server
+# stay on one worker (--dist loadgroup, see tests/conftest.py). pytest-cov measures every
+# worker and combines their data into .coverage, which the floor below is checked against.
+PYTEST_WORKERS ?= auto
 pytest: $(STAMP)
-	$(BIN)/python -m coverage run -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --cov --cov-report= $(PYTEST_ARGS)
 	@echo "coverage of consent/ (floor 85 %):" $$($(BIN)/python -m coverage report --format=total)
 	$(BIN)/python -m coverage report --fail-under=85 --format=total >/dev/null
 

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from consent import ConsentConfig, ConsentMiddleware, rewriter
+from tests import workers
 from tests.reference import NodeReference
 
 # Speed is measured in bench/, not asserted in tests: a deadline only makes a loaded machine
@@ -26,6 +27,70 @@ settings.register_profile("consent", deadline=None, print_blob=True)
 settings.load_profile("consent")
 
 SECRET = "test-secret-key-0123456789abcdef"
+
+_WORKER_DATABASE = pytest.StashKey[tuple[str, str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, each worker gets a PostgreSQL database of its own, made empty at the
+    start of its run and dropped at the end; the tests find it in the usual variable."""
+    if not workers.worker_name():
+        return
+    shared = os.environ.get(workers.POSTGRES_URL_VARIABLE, workers.DEFAULT_POSTGRES_URL)
+    mine = workers.create_worker_database(shared)
+    if mine is not None:
+        os.environ[workers.POSTGRES_URL_VARIABLE] = mine
+        config.stash[_WORKER_DATABASE] = (shared, mine)
+
+
+# At the end of the session, not in pytest_unconfigure: a worker's process may be ended as soon
+# as it has reported its session finished. Last, after the session's fixtures are torn down.
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if _WORKER_DATABASE in config.stash:
+        shared, mine = config.stash[_WORKER_DATABASE]
+        os.environ[workers.POSTGRES_URL_VARIABLE] = shared
+        workers.drop_worker_database(shared, mine)
+        del config.stash[_WORKER_DATABASE]
+
+
+# Module-scoped fixtures cheap enough to build once in each worker; any other one (a browser,
+# a server, nginx, a wheel, the real pages' report) keeps its module's tests on one worker.
+_CHEAP_MODULE_FIXTURES = frozenset(
+    {"rewriter_implementation", "sp", "catalogue", "builder", "vendor_list", "bomb"}
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--dist loadgroup``, the tests of a module that shares an expensive fixture run
+    on the same worker, so that it is built once; the others are dealt out one by one."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        shared = {
+            name
+            for name, definitions in info.name2fixturedefs.items()
+            if name not in _CHEAP_MODULE_FIXTURES
+            and any(d.scope in ("module", "package", "class") for d in definitions)
+        }
+        if shared:
+            _group(config, item, item.nodeid.split("::")[0])
+
+
+def _group(config: pytest.Config, item: pytest.Item, name: str) -> None:
+    item.add_marker(pytest.mark.xdist_group(name))
+    # pytest-xdist names the group in the test's id (``...::test@group``) by setting the item's
+    # ``_nodeid``, which pytest 9.2 no longer reads (the id is kept in ``_id``): without this,
+    # the group would be silently ignored and its module fixtures built on every worker.
+    node_id = getattr(item, "_id", None)
+    # In a worker, pytest-xdist keeps ``--dist loadgroup`` as the option ``loadgroup``.
+    loadgroup = getattr(config.option, "loadgroup", False)
+    if loadgroup and node_id is not None and "@" not in item.nodeid:
+        item._id = type(node_id).parse(f"{item.nodeid}@{name}")
+
 
 PAGE = """<!doctype html>
 <html lang="en">

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -23,6 +22,7 @@ from starlette.routing import Route
 from consent import ConsentConfig, ConsentMiddleware
 from consent.types import Message, Receive, Scope, Send
 from tests.conftest import PAGE, SECRET, http_scope
+from tests.workers import free_port
 
 
 def serve(app: Any, extensions: dict[str, Any], method: str = "GET") -> list[Message]:
@@ -174,12 +174,6 @@ def test_early_hints_to_other_hosts_wait_for_consent(
     assert sent[0]["links"] == [b"</static/site.css>; rel=preload; as=style"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def granian_site(tmp_path: Path, page_file: Path) -> Iterator[str]:
     """Granian (which offers pathsend) serving a Starlette FileResponse behind the middleware."""
@@ -207,7 +201,7 @@ def granian_site(tmp_path: Path, page_file: Path) -> Iterator[str]:
             """
         )
     )
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{Path.cwd()}"}
     granian = Path(sys.executable).with_name("granian")
     process = subprocess.Popen(

@@ -1,6 +1,7 @@
 """A store fixture parametrised over SQLite (a temporary file) and PostgreSQL (a fresh schema).
 
-PostgreSQL is taken from ``CONSENT_TEST_POSTGRES_URL`` (default: the local test database).
+PostgreSQL is taken from ``CONSENT_TEST_POSTGRES_URL`` (default: the local test database; under
+pytest-xdist, a database of the worker's own beside it).
 When it cannot be reached the PostgreSQL cases skip loudly, or fail when
 ``CONSENT_REQUIRE_POSTGRES=1``.
 """
@@ -19,10 +20,10 @@ from typing import Any
 import pytest
 
 from consent.audit import BaseStore, Decision, Receipt, open_store
+from tests.workers import DEFAULT_POSTGRES_URL, POSTGRES_URL_VARIABLE
 
-POSTGRES_URL = os.environ.get(
-    "CONSENT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+# Under pytest-xdist, the worker's own database (see tests/conftest.py).
+POSTGRES_URL = os.environ.get(POSTGRES_URL_VARIABLE, DEFAULT_POSTGRES_URL)
 KEY = "test-key-1:" + "0123456789abcdef" * 2
 CATEGORIES = ("necessary", "preferences", "analytics", "marketing")
 

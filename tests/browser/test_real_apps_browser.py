@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from consent import ConsentConfig, ConsentMiddleware
 from tests.browser.conftest import LiveServer
 from tests.conftest import SECRET
+from tests.workers import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -135,12 +135,6 @@ application = ConsentMiddleware(ASGIStaticFilesHandler(get_asgi_application()), 
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def django_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """Django's admin behind the middleware, in its own uvicorn process (Django's settings are
@@ -177,7 +171,7 @@ def django_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         check=True,
         capture_output=True,
     )
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             sys.executable,

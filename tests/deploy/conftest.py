@@ -25,16 +25,11 @@ import pytest
 from tests.browser.conftest import browser, chromium_path
 from tests.conftest import require
 from tests.deploy.app import ENV_DB, ENV_PUBLIC_ORIGIN
+from tests.workers import free_port
 
 __all__ = ["browser", "chromium_path"]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -88,7 +83,7 @@ def _uvicorn(
     *args: str,
     public_origin: str = "",
 ) -> Upstream:
-    port = _free_port()
+    port = free_port()
     db = tmp / f"{name}.db"
     log = tmp / f"{name}.log"
     env = {**os.environ, ENV_DB: str(db), ENV_PUBLIC_ORIGIN: public_origin}
@@ -198,7 +193,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     nginx = _tool("nginx", "/usr/sbin/nginx")
     tmp = tmp_path_factory.mktemp("deploy")
     cert, key = _certificate(tmp)
-    proxied_port, direct_port, bare_port = _free_port(), _free_port(), _free_port()
+    proxied_port, direct_port, bare_port = free_port(), free_port(), free_port()
     direct_origin = f"https://127.0.0.1:{direct_port}"
     started: list[subprocess.Popen[bytes]] = []
     try:
