@@ -76,12 +76,13 @@ typecheck: $(STAMP)
 locales: $(STAMP)
 	$(BIN)/consent locales check
 
-# One pytest worker per core (pytest-xdist); the tests of a module sharing a browser or a server
-# stay on one worker (--dist loadgroup, see tests/conftest.py). pytest-cov measures every
-# worker and combines their data into .coverage, which the floor below is checked against.
+# One pytest worker per core (pytest-xdist). --dist loadfile keeps a module's tests on one
+# worker, so that a browser, a server, nginx or the real pages' report a module shares is
+# built once. pytest-cov measures every worker and combines their data into .coverage, which
+# the floor below is checked against.
 PYTEST_WORKERS ?= auto
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --cov --cov-report= $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --cov --cov-report= $(PYTEST_ARGS)
 	@echo "coverage of consent/ (floor 85 %):" $$($(BIN)/python -m coverage report --format=total)
 	$(BIN)/python -m coverage report --fail-under=85 --format=total >/dev/null
 

@@ -55,43 +55,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         del config.stash[_WORKER_DATABASE]
 
 
-# Module-scoped fixtures cheap enough to build once in each worker; any other one (a browser,
-# a server, nginx, a wheel, the real pages' report) keeps its module's tests on one worker.
-_CHEAP_MODULE_FIXTURES = frozenset(
-    {"rewriter_implementation", "sp", "catalogue", "builder", "vendor_list", "bomb"}
-)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With ``--dist loadgroup``, the tests of a module that shares an expensive fixture run
-    on the same worker, so that it is built once; the others are dealt out one by one."""
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None:
-            continue
-        shared = {
-            name
-            for name, definitions in info.name2fixturedefs.items()
-            if name not in _CHEAP_MODULE_FIXTURES
-            and any(d.scope in ("module", "package", "class") for d in definitions)
-        }
-        if shared:
-            _group(config, item, item.nodeid.split("::")[0])
-
-
-def _group(config: pytest.Config, item: pytest.Item, name: str) -> None:
-    item.add_marker(pytest.mark.xdist_group(name))
-    # pytest-xdist names the group in the test's id (``...::test@group``) by setting the item's
-    # ``_nodeid``, which pytest 9.2 no longer reads (the id is kept in ``_id``): without this,
-    # the group would be silently ignored and its module fixtures built on every worker.
-    node_id = getattr(item, "_id", None)
-    # In a worker, pytest-xdist keeps ``--dist loadgroup`` as the option ``loadgroup``.
-    loadgroup = getattr(config.option, "loadgroup", False)
-    if loadgroup and node_id is not None and "@" not in item.nodeid:
-        item._id = type(node_id).parse(f"{item.nodeid}@{name}")
-
-
 PAGE = """<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Test page</title></head>
