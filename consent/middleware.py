@@ -126,12 +126,9 @@ def _cookie_filter(
 
     async def filtered(message: Message) -> None:
         if message["type"] in answers and message.get("headers"):
-            allows = runtime.cookie_policy.allows
-            message["headers"] = [
-                (name, value)
-                for name, value in message["headers"]
-                if name.lower() != b"set-cookie" or allows(value.decode("latin-1"), state.granted)
-            ]
+            message["headers"] = runtime.cookie_policy.filter_headers(
+                message["headers"], state.granted
+            )
         await send(message)
 
     return filtered
@@ -420,16 +417,30 @@ class _Responder:
             await self.downstream(message)
 
     async def _on_start(self, message: Message) -> None:
-        headers, content_type, encoding = self._read_headers(message.get("headers", []))
+        # One pass finds what every response needs: most are no pages and need nothing else.
+        headers: list[tuple[bytes, bytes]] = message.get("headers", [])
+        content_type = b""
+        cookies = False
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == b"content-type":
+                content_type = value
+            elif lowered == b"set-cookie":
+                cookies = True
+        if cookies:
+            headers = message["headers"] = self.runtime.cookie_policy.filter_headers(
+                headers, self.state.granted
+            )
         status = message["status"]
-        message["headers"] = headers
         if status == 304 and self.revalidated:
             # The app confirmed the page this visitor's browser holds for this very state.
             message["headers"] = self._cache_rules(headers)
             self.passthrough = True
             await self.downstream(message)
             return
-        if not self._should_rewrite(status, content_type, encoding):
+        if not content_type.lower().startswith(b"text/html") or not self._should_rewrite(
+            status, self._read_page_headers(headers, content_type)
+        ):
             self.passthrough = True
             if self.unreadable and self.holding:
                 # The app chose a coding it was not offered: the page cannot be read, so the
@@ -445,6 +456,7 @@ class _Responder:
             self.passthrough = True
             await self.downstream(message)
             return
+        message["headers"] = headers
         self.start = message
 
     async def _on_file(self, message: Message) -> None:
@@ -477,37 +489,24 @@ class _Responder:
             message = {**message, "links": links}
         await self.downstream(message)
 
-    def _read_headers(
-        self, headers: list[tuple[bytes, bytes]]
-    ) -> tuple[list[tuple[bytes, bytes]], bytes, bytes]:
-        """The headers without cookies of refused purposes, plus what decides the rewrite."""
-        policy = self.runtime.cookie_policy
-        granted = self.state.granted
-        kept = []
-        content_type = encoding = b""
+    def _read_page_headers(self, headers: list[tuple[bytes, bytes]], content_type: bytes) -> bytes:
+        """What an HTML response's headers decide of its rewrite; its Content-Encoding."""
+        encoding = b""
         for name, value in headers:
             lowered = name.lower()
-            if lowered == b"set-cookie":
-                if not policy.allows(value.decode("latin-1"), granted):
-                    continue
-            elif lowered == b"content-type":
-                content_type = value
-            elif lowered == b"content-encoding":
+            if lowered == b"content-encoding":
                 encoding = value.strip().lower()
             elif lowered == b"content-security-policy":
                 nonce_match = _CSP_NONCE.search(value.decode("latin-1"))
                 self.csp_nonce = nonce_match.group(1) if nonce_match else None
             elif lowered == b"content-disposition":
                 self.attachment = value.strip().lower().startswith(b"attachment")
-            kept.append((name, value))
         self.content_type = content_type.decode("latin-1")
-        return kept, content_type, encoding
+        return encoding
 
-    def _should_rewrite(self, status: int, content_type: bytes, encoding: bytes) -> bool:
+    def _should_rewrite(self, status: int, encoding: bytes) -> bool:
         # A download is not a page the visitor views, and a range is a slice of bytes.
         if status < 200 or status in (204, 206, 304) or self.attachment:
-            return False
-        if not content_type.lower().startswith(b"text/html"):
             return False
         if encoding in (b"", b"identity"):
             return True
