@@ -65,6 +65,9 @@ _CDN_CACHE_HEADERS = frozenset(
 _DROPPED_ON_PRIVATE = frozenset({b"x-accel-expires", b"last-modified"})
 _HANDSHAKE_ANSWERS = frozenset({"websocket.accept", "websocket.http.response.start"})
 _HTTP_START = frozenset({"http.response.start"})
+# What a path keeps unquoted in the banner's next field; most paths are nothing else.
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_SAFE_PATH = re.compile(r"[A-Za-z0-9/%:@!$&'()*+,;=\-._~]*")
 _VISITOR_ETAG = re.compile(rb'^W/"(.*)-c([sw])([0-9a-f]{16})"$')
 
 
@@ -143,8 +146,8 @@ class _Pipeline:
     new_rewriter: Callable[[], HtmlRewriter]
     held: str = ""  # the marker of what this response holds back, named in its banner
     fallback: Callable[[str], FailsafeRewriter | None] | None = None
+    cached: RewrittenPage | None = None  # the page cache's answer, found before the banner
     _rewriter: _FailClosed | None = None
-    cached_is_document: bool | None = None
 
     @property
     def rewriter(self) -> _FailClosed:
@@ -157,7 +160,7 @@ class _Pipeline:
     def is_document(self) -> bool | None:
         if self._rewriter is not None:
             return self._rewriter.is_document
-        return self.cached_is_document
+        return None if self.cached is None else self.cached.is_document
 
 
 class _Guarded:
@@ -636,19 +639,16 @@ class _Responder:
         return b"".join(out)
 
     async def _cached_output(self, raw: bytes, pipeline: _Pipeline) -> bytes:
-        cache = self.runtime.page_cache
-        assert pipeline.cache_key is not None
-        page = cache.get(pipeline.cache_key, raw)
+        page = pipeline.cached
         if page is None:
+            assert pipeline.cache_key is not None
             rewritten = await self._transform_sliced(raw, False)
             parts = tuple(rewritten.split(BANNER_SLOT))
             if len(parts) > 2 or pipeline.rewriter.failed or self.passthrough or self.failed:
                 return rewritten.replace(BANNER_SLOT, pipeline.banner)
             page = RewrittenPage(parts, pipeline.rewriter.is_document, raw, pipeline.held)
-            cache.put(pipeline.cache_key, page)
-        pipeline.cached_is_document = page.is_document
-        # A cached page keeps the marker it was made with: this visitor's banner names it.
-        return page.render(pipeline.banner.replace(pipeline.held.encode(), page.held.encode()))
+            self.runtime.page_cache.put(pipeline.cache_key, page)
+        return page.render(pipeline.banner)
 
     def _build_pipeline(self, raw: bytes) -> _Pipeline | None:
         decoder = self.decoder
@@ -669,7 +669,19 @@ class _Responder:
         state = self.state
         granted = self.runtime.required if shared else state.granted
         self.info.ensure_csrf_nonce(shared)
-        held = _held_marker(raw if shared and self._single_message else None, self.config)
+        head = self.runtime.head_bytes(
+            charset, nonce=nonce, gpc=state.gpc, root_path=self.info.root_path, state=state
+        )
+        cache_key: Hashable | None = None
+        cached: RewrittenPage | None = None
+        if self._single_message and codec is None and self.runtime.page_cache.enabled:
+            cache_key = (body_key(raw), granted, locale.tag, charset, head)
+            cached = self.runtime.page_cache.get(cache_key, raw)
+        # A cached page keeps the marker it was made with: this visitor's banner names it.
+        if cached is not None:
+            held = cached.held
+        else:
+            held = _held_marker(raw if shared and self._single_message else None, self.config)
         banner = self.runtime.banner(
             locale,
             state,
@@ -681,12 +693,6 @@ class _Responder:
             held=held,
             nonce=nonce,
         ).encode(charset, "xmlcharrefreplace")
-        head = self.runtime.head_injection(
-            nonce=nonce, gpc=state.gpc, root_path=self.info.root_path, state=state
-        ).encode(charset, "xmlcharrefreplace")
-        cache_key: Hashable | None = None
-        if self._single_message and codec is None and self.runtime.page_cache.enabled:
-            cache_key = (body_key(raw), granted, locale.tag, charset, head)
 
         def placeholder(category_id: str, vendor: str) -> bytes:
             markup = self.runtime.placeholder(locale, category_id, vendor)
@@ -707,7 +713,9 @@ class _Responder:
                 held_marker=held.encode(),
             )
 
-        return _Pipeline(codec, charset, banner, cache_key, new_rewriter, held, self._fallback)
+        return _Pipeline(
+            codec, charset, banner, cache_key, new_rewriter, held, self._fallback, cached
+        )
 
     def _transform(self, data: bytes, more: bool) -> bytes:
         pipeline = self.pipeline
@@ -817,7 +825,7 @@ class _Responder:
             result.append((name, value))
         tokens = {t.lower() for t in vary}
         if b"*" not in tokens:
-            vary += [h for h in self._varies_on() if h.lower() not in tokens]
+            vary += [h for h in self.runtime.page_vary if h.lower() not in tokens]
         if vary:
             result.append((b"vary", b", ".join(vary)))
         if not shared:
@@ -825,15 +833,6 @@ class _Responder:
         elif cache_control is not None:
             result.append((b"cache-control", cache_control))
         return result
-
-    def _varies_on(self) -> list[bytes]:
-        """The request headers that change the bytes of a rewritten page."""
-        names = [] if self.config.shared_cache_mode else [b"Cookie", b"Accept-Language"]
-        if self.config.honour_gpc:
-            names.append(b"Sec-GPC")
-        if self.runtime.regional is not None:
-            names += self.runtime.regional.vary
-        return names
 
     def _visitor_etag(self, value: bytes) -> bytes:
         tag = value.strip()
@@ -854,7 +853,7 @@ class _Responder:
         # The path as the browser sees it: the mount point once, whatever the server's convention.
         path = self.info.root_path + self.info.route_path
         query = self.scope.get("query_string", b"")
-        quoted = quote(path, safe="/%:@!$&'()*+,;=-._~")
+        quoted = path if _SAFE_PATH.fullmatch(path) else quote(path, safe=_PATH_SAFE)
         return quoted + ("?" + query.decode("latin-1") if query else "")
 
 
