@@ -91,7 +91,7 @@ class ConsentMiddleware:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        info = RequestInfo.from_scope(scope, self.config)
+        info = RequestInfo(scope, self.config)
         state = info.visitor_state(self.runtime)
         if self.runtime.regional is not None:
             regional = await regional_request(self.runtime, scope, info, state, send)
@@ -114,8 +114,11 @@ class ConsentMiddleware:
             await self.app(scope, receive, _cookie_filter(send, self.runtime, state, _HTTP_START))
             return
         responder = _Responder(self.runtime, scope, send, info, state)
+        # Most requests offer only codings we read and carry no validators: their scope stays.
+        if info.encodings or info.conditional:
+            scope = responder.app_scope()
         try:
-            await self.app(responder.app_scope(), receive, responder.send)
+            await self.app(scope, receive, responder.send)
         finally:
             responder.release()
 
@@ -405,7 +408,8 @@ class _Responder:
         if self.passthrough and kind == "http.response.body":
             await self.downstream(message)
         elif kind == "http.response.start":
-            await self._on_start(message)
+            if self._on_start(message):
+                await self.downstream(message)
         elif kind == "http.response.body" and self.ended:
             return
         elif kind == "http.response.body" and not self.passthrough:
@@ -419,7 +423,8 @@ class _Responder:
             # are already in order, since the body is never held past the app's last message.
             await self.downstream(message)
 
-    async def _on_start(self, message: Message) -> None:
+    def _on_start(self, message: Message) -> bool:
+        """Whether the start goes out now; a page's waits for its first body."""
         # One pass finds what every response needs: most are no pages and need nothing else.
         headers: list[tuple[bytes, bytes]] = message.get("headers", [])
         content_type = b""
@@ -439,8 +444,7 @@ class _Responder:
             # The app confirmed the page this visitor's browser holds for this very state.
             message["headers"] = self._cache_rules(headers)
             self.passthrough = True
-            await self.downstream(message)
-            return
+            return True
         if not content_type.lower().startswith(b"text/html") or not self._should_rewrite(
             status, self._read_page_headers(headers, content_type)
         ):
@@ -450,17 +454,16 @@ class _Responder:
                 # browser is told to load nothing from another host instead.
                 self._failure("the page's Content-Encoding cannot be read")
                 message["headers"] = self._failure_headers(self._cache_rules(headers))
-            await self.downstream(message)
-            return
+            return True
         if self.scope.get("method") == "HEAD":
             # The headers a GET would have; its length is unknown until the page is rewritten.
             kept = [(n, v) for n, v in headers if n.lower() != b"content-length"]
             message["headers"] = self._cache_rules(kept)
             self.passthrough = True
-            await self.downstream(message)
-            return
+            return True
         message["headers"] = headers
         self.start = message
+        return False
 
     async def _on_file(self, message: Message) -> None:
         """A file the server would send itself: read here when the page is rewritten."""
