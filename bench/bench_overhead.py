@@ -1,6 +1,6 @@
 """Wrapped versus bare application, side by side in one run, as ratios against their bars.
 
-    python bench/bench_overhead.py [--quick]
+    python bench/bench_overhead.py [--quick] [--in-process]
 
 In-process: ASGI calls straight into the app, alternating bare and wrapped rounds, medians.
 The page is a Jinja-rendered article of about 100 KB with more than thirty third-party tags;
@@ -455,6 +455,9 @@ def implementation() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
+    parser.add_argument(
+        "--in-process", action="store_true", help="the in-process rows only: no servers, no 100 MB"
+    )
     args = parser.parse_args()
     rounds = 3 if args.quick else 9
     requests = 100 if args.quick else 300
@@ -512,6 +515,8 @@ def main() -> None:
                 _row(label, added, "", None, "the floor for any middleware that sees responses")
             else:
                 _row(label, added, "<= 2.00", added <= 2.0, "a two-message JSON answer")
+        if args.in_process:
+            return
         for label, path, cookie in [
             ("uvicorn, per-request page, cache off, undecided", LIVE_PAGE_PATH, None),
             ("uvicorn, per-request page, cache off, accepted", LIVE_PAGE_PATH, accepted),
