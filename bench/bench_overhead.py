@@ -1,6 +1,11 @@
 """Wrapped versus bare application, side by side in one run, as ratios against their bars.
 
-    python bench/bench_overhead.py [--quick]
+    python bench/bench_overhead.py [--quick] [--in-process]
+    python bench/bench_overhead.py --repeat CASE N
+
+``--repeat`` only answers N requests of one case (``json``, ``bare-json``, ``cached-undecided``,
+``cached-accepted``, ``per-request-accepted``, ``bare-page``), for a profiler or an instruction
+counter: the difference between N and 0 requests, divided by N, is one request's count.
 
 In-process: ASGI calls straight into the app, alternating bare and wrapped rounds, medians.
 The page is a Jinja-rendered article of about 100 KB with more than thirty third-party tags;
@@ -452,10 +457,44 @@ def implementation() -> str:
     return "compiled scan" if SPEEDUPS else "pure Python"
 
 
+def repeat(case: str, count: int) -> None:
+    """Warm, then ``count`` requests of one case and nothing else."""
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        config = _config(tmp)
+        tiny = _tiny_json_app()
+        bare, cached = build_apps(tmp)
+        _, uncached = build_apps(tmp, page_cache=False)
+        accepted = _accepted_cookie(config)
+        cases: dict[str, tuple[ASGIApp, str, str | None]] = {
+            "json": (ConsentMiddleware(tiny, config=config), "/", None),
+            "bare-json": (tiny, "/", None),
+            "cached-undecided": (cached, NEWS_PAGE_PATH, None),
+            "cached-accepted": (cached, NEWS_PAGE_PATH, accepted),
+            "per-request-accepted": (uncached, LIVE_PAGE_PATH, accepted),
+            "bare-page": (bare, NEWS_PAGE_PATH, None),
+        }
+        app, path, cookie = cases[case]
+        scope = _scope(path, cookie)
+
+        async def run(requests: int) -> None:
+            for _ in range(requests):
+                await _call(app, scope)
+
+        asyncio.run(run(20 + count))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
+    parser.add_argument(
+        "--in-process", action="store_true", help="the in-process rows only: no servers, no 100 MB"
+    )
+    parser.add_argument("--repeat", nargs=2, metavar=("CASE", "N"))
     args = parser.parse_args()
+    if args.repeat:
+        repeat(args.repeat[0], int(args.repeat[1]))
+        return
     rounds = 3 if args.quick else 9
     requests = 100 if args.quick else 300
     seconds = 1.0 if args.quick else 3.0
@@ -512,6 +551,8 @@ def main() -> None:
                 _row(label, added, "", None, "the floor for any middleware that sees responses")
             else:
                 _row(label, added, "<= 2.00", added <= 2.0, "a two-message JSON answer")
+        if args.in_process:
+            return
         for label, path, cookie in [
             ("uvicorn, per-request page, cache off, undecided", LIVE_PAGE_PATH, None),
             ("uvicorn, per-request page, cache off, accepted", LIVE_PAGE_PATH, accepted),

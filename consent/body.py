@@ -390,19 +390,22 @@ def sniff_charset(content_type: str, sample: bytes) -> Charset:
         return Charset("UTF-16LE", "bom")
     declared = _http_charset(content_type)
     if declared is not None:
-        return Charset(declared, "http")
+        return declared
     found = prescan(sample[:PRESCAN_BYTES])
     if found is not None:
         return Charset(found, "meta")
     return DEFAULT_CHARSET
 
 
-def _http_charset(content_type: str) -> str | None:
+# An app sends a handful of Content-Types, read again for each of its pages.
+@functools.lru_cache(maxsize=64)
+def _http_charset(content_type: str) -> Charset | None:
     match = _CONTENT_TYPE_CHARSET.search(content_type)
     if match is None:
         return None
     label = match.group(1) if match.group(1) is not None else match.group(2)
-    return encoding_for_label(label)
+    name = encoding_for_label(label)
+    return None if name is None else Charset(name, "http")
 
 
 def prescan(data: bytes) -> str | None:

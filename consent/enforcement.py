@@ -89,6 +89,16 @@ class CookiePolicy:
             return not self._block_undeclared
         return category in granted or category in self._required
 
+    def filter_headers(
+        self, headers: list[tuple[bytes, bytes]], granted: frozenset[str]
+    ) -> list[tuple[bytes, bytes]]:
+        """Response headers without the ``Set-Cookie`` values of purposes not ``granted``."""
+        return [
+            (name, value)
+            for name, value in headers
+            if name.lower() != b"set-cookie" or self.allows(value.decode("latin-1"), granted)
+        ]
+
     def withdrawn(self, cookie_names: Iterable[str], granted: frozenset[str]) -> list[str]:
         """Cookies the browser holds that belong to purposes no longer granted."""
         names: list[str] = []

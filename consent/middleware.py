@@ -65,6 +65,9 @@ _CDN_CACHE_HEADERS = frozenset(
 _DROPPED_ON_PRIVATE = frozenset({b"x-accel-expires", b"last-modified"})
 _HANDSHAKE_ANSWERS = frozenset({"websocket.accept", "websocket.http.response.start"})
 _HTTP_START = frozenset({"http.response.start"})
+# What a path keeps unquoted in the banner's next field; most paths are nothing else.
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_SAFE_PATH = re.compile(r"[A-Za-z0-9/%:@!$&'()*+,;=\-._~]*")
 _VISITOR_ETAG = re.compile(rb'^W/"(.*)-c([sw])([0-9a-f]{16})"$')
 
 
@@ -88,7 +91,7 @@ class ConsentMiddleware:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        info = RequestInfo.from_scope(scope, self.config)
+        info = RequestInfo(scope, self.config)
         state = info.visitor_state(self.runtime)
         if self.runtime.regional is not None:
             regional = await regional_request(self.runtime, scope, info, state, send)
@@ -111,7 +114,13 @@ class ConsentMiddleware:
             await self.app(scope, receive, _cookie_filter(send, self.runtime, state, _HTTP_START))
             return
         responder = _Responder(self.runtime, scope, send, info, state)
-        await self.app(responder.app_scope(), receive, responder.send)
+        # Most requests offer only codings we read and carry no validators: their scope stays.
+        if info.encodings or info.conditional:
+            scope = responder.app_scope()
+        try:
+            await self.app(scope, receive, responder.send)
+        finally:
+            responder.release()
 
 
 def _cookie_filter(
@@ -123,12 +132,9 @@ def _cookie_filter(
 
     async def filtered(message: Message) -> None:
         if message["type"] in answers and message.get("headers"):
-            allows = runtime.cookie_policy.allows
-            message["headers"] = [
-                (name, value)
-                for name, value in message["headers"]
-                if name.lower() != b"set-cookie" or allows(value.decode("latin-1"), state.granted)
-            ]
+            message["headers"] = runtime.cookie_policy.filter_headers(
+                message["headers"], state.granted
+            )
         await send(message)
 
     return filtered
@@ -143,8 +149,8 @@ class _Pipeline:
     new_rewriter: Callable[[], HtmlRewriter]
     held: str = ""  # the marker of what this response holds back, named in its banner
     fallback: Callable[[str], FailsafeRewriter | None] | None = None
+    cached: RewrittenPage | None = None  # the page cache's answer, found before the banner
     _rewriter: _FailClosed | None = None
-    cached_is_document: bool | None = None
 
     @property
     def rewriter(self) -> _FailClosed:
@@ -157,7 +163,7 @@ class _Pipeline:
     def is_document(self) -> bool | None:
         if self._rewriter is not None:
             return self._rewriter.is_document
-        return self.cached_is_document
+        return None if self.cached is None else self.cached.is_document
 
 
 class _Guarded:
@@ -360,6 +366,12 @@ class _Responder:
         digest = hmac.new(key, "\n".join(parts).encode(), hashlib.sha256).hexdigest()
         return digest[:16].encode()
 
+    def release(self) -> None:
+        """Breaks the cycle the pipeline's callbacks make with this responder: the page's bytes
+        are freed when the request ends, not at some later garbage collection, which pages
+        would otherwise trigger dozens of times as often as a bare app."""
+        self.pipeline = None
+
     def _failure(self, reason: str) -> None:
         """Logged once per response, with the path only: queries and cookies stay out of logs."""
         if not self.failed:
@@ -396,7 +408,8 @@ class _Responder:
         if self.passthrough and kind == "http.response.body":
             await self.downstream(message)
         elif kind == "http.response.start":
-            await self._on_start(message)
+            if self._on_start(message):
+                await self.downstream(message)
         elif kind == "http.response.body" and self.ended:
             return
         elif kind == "http.response.body" and not self.passthrough:
@@ -410,33 +423,47 @@ class _Responder:
             # are already in order, since the body is never held past the app's last message.
             await self.downstream(message)
 
-    async def _on_start(self, message: Message) -> None:
-        headers, content_type, encoding = self._read_headers(message.get("headers", []))
+    def _on_start(self, message: Message) -> bool:
+        """Whether the start goes out now; a page's waits for its first body."""
+        # One pass finds what every response needs: most are no pages and need nothing else.
+        headers: list[tuple[bytes, bytes]] = message.get("headers", [])
+        content_type = b""
+        cookies = False
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == b"content-type":
+                content_type = value
+            elif lowered == b"set-cookie":
+                cookies = True
+        if cookies:
+            headers = message["headers"] = self.runtime.cookie_policy.filter_headers(
+                headers, self.state.granted
+            )
         status = message["status"]
-        message["headers"] = headers
         if status == 304 and self.revalidated:
             # The app confirmed the page this visitor's browser holds for this very state.
             message["headers"] = self._cache_rules(headers)
             self.passthrough = True
-            await self.downstream(message)
-            return
-        if not self._should_rewrite(status, content_type, encoding):
+            return True
+        if not content_type.lower().startswith(b"text/html") or not self._should_rewrite(
+            status, self._read_page_headers(headers, content_type)
+        ):
             self.passthrough = True
             if self.unreadable and self.holding:
                 # The app chose a coding it was not offered: the page cannot be read, so the
                 # browser is told to load nothing from another host instead.
                 self._failure("the page's Content-Encoding cannot be read")
                 message["headers"] = self._failure_headers(self._cache_rules(headers))
-            await self.downstream(message)
-            return
+            return True
         if self.scope.get("method") == "HEAD":
             # The headers a GET would have; its length is unknown until the page is rewritten.
             kept = [(n, v) for n, v in headers if n.lower() != b"content-length"]
             message["headers"] = self._cache_rules(kept)
             self.passthrough = True
-            await self.downstream(message)
-            return
+            return True
+        message["headers"] = headers
         self.start = message
+        return False
 
     async def _on_file(self, message: Message) -> None:
         """A file the server would send itself: read here when the page is rewritten."""
@@ -468,37 +495,24 @@ class _Responder:
             message = {**message, "links": links}
         await self.downstream(message)
 
-    def _read_headers(
-        self, headers: list[tuple[bytes, bytes]]
-    ) -> tuple[list[tuple[bytes, bytes]], bytes, bytes]:
-        """The headers without cookies of refused purposes, plus what decides the rewrite."""
-        policy = self.runtime.cookie_policy
-        granted = self.state.granted
-        kept = []
-        content_type = encoding = b""
+    def _read_page_headers(self, headers: list[tuple[bytes, bytes]], content_type: bytes) -> bytes:
+        """What an HTML response's headers decide of its rewrite; its Content-Encoding."""
+        encoding = b""
         for name, value in headers:
             lowered = name.lower()
-            if lowered == b"set-cookie":
-                if not policy.allows(value.decode("latin-1"), granted):
-                    continue
-            elif lowered == b"content-type":
-                content_type = value
-            elif lowered == b"content-encoding":
+            if lowered == b"content-encoding":
                 encoding = value.strip().lower()
             elif lowered == b"content-security-policy":
                 nonce_match = _CSP_NONCE.search(value.decode("latin-1"))
                 self.csp_nonce = nonce_match.group(1) if nonce_match else None
             elif lowered == b"content-disposition":
                 self.attachment = value.strip().lower().startswith(b"attachment")
-            kept.append((name, value))
         self.content_type = content_type.decode("latin-1")
-        return kept, content_type, encoding
+        return encoding
 
-    def _should_rewrite(self, status: int, content_type: bytes, encoding: bytes) -> bool:
+    def _should_rewrite(self, status: int, encoding: bytes) -> bool:
         # A download is not a page the visitor views, and a range is a slice of bytes.
         if status < 200 or status in (204, 206, 304) or self.attachment:
-            return False
-        if not content_type.lower().startswith(b"text/html"):
             return False
         if encoding in (b"", b"identity"):
             return True
@@ -628,19 +642,16 @@ class _Responder:
         return b"".join(out)
 
     async def _cached_output(self, raw: bytes, pipeline: _Pipeline) -> bytes:
-        cache = self.runtime.page_cache
-        assert pipeline.cache_key is not None
-        page = cache.get(pipeline.cache_key, raw)
+        page = pipeline.cached
         if page is None:
+            assert pipeline.cache_key is not None
             rewritten = await self._transform_sliced(raw, False)
             parts = tuple(rewritten.split(BANNER_SLOT))
             if len(parts) > 2 or pipeline.rewriter.failed or self.passthrough or self.failed:
                 return rewritten.replace(BANNER_SLOT, pipeline.banner)
             page = RewrittenPage(parts, pipeline.rewriter.is_document, raw, pipeline.held)
-            cache.put(pipeline.cache_key, page)
-        pipeline.cached_is_document = page.is_document
-        # A cached page keeps the marker it was made with: this visitor's banner names it.
-        return page.render(pipeline.banner.replace(pipeline.held.encode(), page.held.encode()))
+            self.runtime.page_cache.put(pipeline.cache_key, page)
+        return page.render(pipeline.banner)
 
     def _build_pipeline(self, raw: bytes) -> _Pipeline | None:
         decoder = self.decoder
@@ -661,7 +672,19 @@ class _Responder:
         state = self.state
         granted = self.runtime.required if shared else state.granted
         self.info.ensure_csrf_nonce(shared)
-        held = _held_marker(raw if shared and self._single_message else None, self.config)
+        head = self.runtime.head_bytes(
+            charset, nonce=nonce, gpc=state.gpc, root_path=self.info.root_path, state=state
+        )
+        cache_key: Hashable | None = None
+        cached: RewrittenPage | None = None
+        if self._single_message and codec is None and self.runtime.page_cache.enabled:
+            cache_key = (body_key(raw), granted, locale.tag, charset, head)
+            cached = self.runtime.page_cache.get(cache_key, raw)
+        # A cached page keeps the marker it was made with: this visitor's banner names it.
+        if cached is not None:
+            held = cached.held
+        else:
+            held = _held_marker(raw if shared and self._single_message else None, self.config)
         banner = self.runtime.banner(
             locale,
             state,
@@ -673,12 +696,6 @@ class _Responder:
             held=held,
             nonce=nonce,
         ).encode(charset, "xmlcharrefreplace")
-        head = self.runtime.head_injection(
-            nonce=nonce, gpc=state.gpc, root_path=self.info.root_path, state=state
-        ).encode(charset, "xmlcharrefreplace")
-        cache_key: Hashable | None = None
-        if self._single_message and codec is None and self.runtime.page_cache.enabled:
-            cache_key = (body_key(raw), granted, locale.tag, charset, head)
 
         def placeholder(category_id: str, vendor: str) -> bytes:
             markup = self.runtime.placeholder(locale, category_id, vendor)
@@ -699,7 +716,9 @@ class _Responder:
                 held_marker=held.encode(),
             )
 
-        return _Pipeline(codec, charset, banner, cache_key, new_rewriter, held, self._fallback)
+        return _Pipeline(
+            codec, charset, banner, cache_key, new_rewriter, held, self._fallback, cached
+        )
 
     def _transform(self, data: bytes, more: bool) -> bytes:
         pipeline = self.pipeline
@@ -809,7 +828,7 @@ class _Responder:
             result.append((name, value))
         tokens = {t.lower() for t in vary}
         if b"*" not in tokens:
-            vary += [h for h in self._varies_on() if h.lower() not in tokens]
+            vary += [h for h in self.runtime.page_vary if h.lower() not in tokens]
         if vary:
             result.append((b"vary", b", ".join(vary)))
         if not shared:
@@ -817,15 +836,6 @@ class _Responder:
         elif cache_control is not None:
             result.append((b"cache-control", cache_control))
         return result
-
-    def _varies_on(self) -> list[bytes]:
-        """The request headers that change the bytes of a rewritten page."""
-        names = [] if self.config.shared_cache_mode else [b"Cookie", b"Accept-Language"]
-        if self.config.honour_gpc:
-            names.append(b"Sec-GPC")
-        if self.runtime.regional is not None:
-            names += self.runtime.regional.vary
-        return names
 
     def _visitor_etag(self, value: bytes) -> bytes:
         tag = value.strip()
@@ -846,7 +856,7 @@ class _Responder:
         # The path as the browser sees it: the mount point once, whatever the server's convention.
         path = self.info.root_path + self.info.route_path
         query = self.scope.get("query_string", b"")
-        quoted = quote(path, safe="/%:@!$&'()*+,;=-._~")
+        quoted = path if _SAFE_PATH.fullmatch(path) else quote(path, safe=_PATH_SAFE)
         return quoted + ("?" + query.decode("latin-1") if query else "")
 
 

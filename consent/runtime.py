@@ -172,6 +172,12 @@ class ConsentRuntime:
         self.regional: RegionalPolicy | None = None
         if config.region_source is not None:
             self.regional = RegionalPolicy(config, self.all_categories)
+        # The request headers that change the bytes of a rewritten page.
+        self.page_vary: tuple[bytes, ...] = (
+            (() if config.shared_cache_mode else (b"Cookie", b"Accept-Language"))
+            + ((b"Sec-GPC",) if config.honour_gpc else ())
+            + (self.regional.vary if self.regional is not None else ())
+        )
         self._undecided = {
             gpc: ConsentState(decided=False, granted=self.required, gpc=gpc)
             for gpc in (False, True)
@@ -187,6 +193,7 @@ class ConsentRuntime:
         )
         self._policy_cache: LruCache[tuple[str, str, bool], str] = LruCache(256)
         self._head_cache: dict[tuple[bool, str, tuple[str, ...] | None, bool], str] = {}
+        self._head_bytes: LruCache[tuple[str, str, str], bytes] = LruCache(256)
         self._gpp_tags: dict[tuple[str | None, bool, bool, str], str] = {}
         self.page_cache = PageCache(config.page_cache_bytes)
         self._store: AuditStore | None = None
@@ -273,14 +280,24 @@ class ConsentRuntime:
     def asset_url(self, logical_name: str, root_path: str = "") -> str:
         return self.urls_for(root_path).static + hashed_name(logical_name)
 
-    def head_injection(
-        self,
-        *,
-        nonce: str | None,
-        gpc: bool,
-        root_path: str = "",
-        state: ConsentState | None = None,
-    ) -> str:
+    def head_bytes(
+        self, charset: str, *, nonce: str | None, gpc: bool, root_path: str, state: ConsentState
+    ) -> bytes:
+        """The head injection in a page's encoding. Without a nonce every page of a kind gets
+        the same bytes, kept from one page to the next."""
+        parts = self._head_parts(gpc, root_path, state)
+        if nonce:
+            return _with_nonce("".join(parts), nonce).encode(charset, "xmlcharrefreplace")
+        # Both parts are kept strings: their hashes are worked out once.
+        key = (*parts, charset)
+        encoded = self._head_bytes.get(key)
+        if encoded is None:
+            encoded = _with_nonce("".join(parts), None).encode(charset, "xmlcharrefreplace")
+            self._head_bytes.put(key, encoded)
+        return encoded
+
+    def _head_parts(self, gpc: bool, root_path: str, state: ConsentState | None) -> tuple[str, str]:
+        """The GPP API's tag (or nothing) and the rest of the head injection, nonce slots in."""
         gpc = gpc and self.config.honour_gpc
         # Google tags that run before the banner script need the verified choice at once; in
         # shared-cache mode the page is the same for everyone and the banner script tells them.
@@ -320,11 +337,7 @@ class ConsentRuntime:
             )
             if len(self._head_cache) < 256:
                 self._head_cache[key] = cached
-        # The GPP API first: ad tags anywhere in the head may ask it at once.
-        cached = gpp_script + cached
-        if nonce:
-            return cached.replace(NONCE_MARKER, html.escape(nonce))
-        return cached.replace(f' nonce="{NONCE_MARKER}"', "")
+        return gpp_script, cached
 
     def gpp_script(self, state: ConsentState, root_path: str) -> str:
         """The ``__gpp`` API's tag with this visitor's GPP string and parsed sections.
@@ -618,6 +631,13 @@ class ConsentRuntime:
     @staticmethod
     def now() -> int:
         return int(time.time())
+
+
+def _with_nonce(markup: str, nonce: str | None) -> str:
+    """Markup with its nonce slots filled, or their attributes gone when the page has none."""
+    if nonce:
+        return markup.replace(NONCE_MARKER, html.escape(nonce))
+    return markup.replace(_NONCE_ATTRIBUTE, "")
 
 
 def _row(

@@ -96,3 +96,18 @@ def test_a_body_with_the_same_length_and_edges_is_not_confused() -> None:
     cache.put(("k",), page, key_bytes=0)
     assert cache.get(("k",), first) is page
     assert cache.get(("k",), second) is None
+
+
+def test_a_page_from_the_cache_names_its_own_held_marker(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    app = ConsentMiddleware(page_app(), config=make_config())
+    pages = [TestClient(app).get("/").text for _ in range(3)]
+    markers = set()
+    for page in pages:
+        held = re.findall(r'data-consent-held="([^"]+)"', page)
+        assert held, "the page holds the analytics script back"
+        # The banner's configuration names the marker its page's held elements carry.
+        assert f"&#34;held&#34;:&#34;{held[0]}&#34;" in page
+        markers.update(held)
+    assert len(markers) == 1  # the second and third came from the cache

@@ -130,3 +130,19 @@ def test_banner_values_are_joined_in_once(make_config: Callable[..., ConsentConf
     plain = runtime.banner(locale, state, csrf_token="t", next_path="/", held="h1")
     assert " nonce=" not in plain and NONCE_MARKER not in plain
     assert CSRF_MARKER not in plain and NEXT_MARKER not in plain and HELD_MARKER not in plain
+
+
+def test_head_bytes_are_kept_only_when_no_nonce_is_in_them(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    runtime = ConsentRuntime(make_config())
+    state = runtime.state(None, gpc=False)
+    first = runtime.head_bytes("utf-8", nonce=None, gpc=False, root_path="", state=state)
+    again = runtime.head_bytes("utf-8", nonce=None, gpc=False, root_path="", state=state)
+    assert first is again and b" nonce=" not in first
+    with_nonce = runtime.head_bytes("utf-8", nonce="n0nce", gpc=False, root_path="", state=state)
+    other = runtime.head_bytes("utf-8", nonce="other", gpc=False, root_path="", state=state)
+    assert b'nonce="n0nce"' in with_nonce and b"n0nce" not in other
+    mounted = runtime.head_bytes("utf-8", nonce=None, gpc=False, root_path="/m", state=state)
+    assert b"/m/_consent/" in mounted and b"/m/_consent/" not in first
+    assert len(runtime._head_bytes) == 2
