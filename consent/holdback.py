@@ -270,7 +270,13 @@ class _Remembered:
 
     def __call__(self, element: Element) -> Hold | None:
         text = element.text
-        if not element.raw or (text is not None and len(text) > _MAX_MEMO_TEXT):
+        # A script cut at the rewriter's limit is answered on what was read of it: the same
+        # text may be all of another script, whose answer must not stand for this one.
+        if (
+            not element.raw
+            or not element.complete
+            or (text is not None and len(text) > _MAX_MEMO_TEXT)
+        ):
             return self._decide(element)
         key = (element.raw, text, element.base)
         known = self.known
