@@ -7,21 +7,31 @@ input in any chunking, and no remembered answer is used for an element it was no
 from types import ModuleType
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from consent import rewriter
-from consent.rewriter import Classifier, HtmlRewriter
+from consent.rewriter import Classifier, Element, Hold, HtmlRewriter
 from tests.conftest import speedups
+from tests.test_rewriter import BODY, HEAD, Remembered, splits, tracker
 from tests.test_speedups import Scan, policy
 
 
 def rewritten_counted(
-    html: bytes, pieces: list[bytes], classify: Classifier, scan: Scan, cap: int = 262144
+    html: bytes,
+    pieces: list[bytes],
+    classify: Classifier,
+    scan: Scan,
+    cap: int = 262144,
 ) -> tuple[bytes, int]:
-    """The output with an inline script limit, and how many elements were held."""
+    """The output with both injections and an inline script limit, and how many elements
+    were held."""
     saved = rewriter._fast_scan
     rewriter._fast_scan = scan  # type: ignore[assignment]
     try:
-        pass_ = HtmlRewriter(classify, max_inline_script=cap)
+        pass_ = HtmlRewriter(
+            classify, head_injection=HEAD, body_injection=BODY, max_inline_script=cap
+        )
         out = b"".join(pass_.feed(piece) for piece in pieces) + pass_.close()
         assert not pass_.failed
         return out, pass_.held_count
@@ -60,3 +70,109 @@ def test_a_cut_script_s_answer_is_not_that_of_a_whole_script_with_its_start() ->
         ]
         assert fresh[1][1] == 1  # the cut script is held: its start does not show it harmless
         assert outputs == [fresh[0], fresh[1], fresh[0]]
+
+
+def hold_trackers(element: Element) -> Hold | None:
+    hold = tracker(element)
+    return None if hold is None else Hold("c", placeholder=b"<!--ph-->")
+
+
+# What the compiled scan newly takes, and what sits next to it: held and harmless tags,
+# scripts and their ends, noscript, frames, inputs, the body's start, drawings, and text long
+# enough to bring any of them to a 512-byte boundary.
+NEW_PATHS = [
+    b"<img src=https://tracker.test/a>",
+    b"<IMG SRC=//tracker.test/b alt=x>",
+    b"<img src=/own.png>",
+    b"<image src=//tracker.test/i>",
+    b"<link rel=stylesheet href=https://tracker.test/s.css>",
+    b"<script>t('tracker.test')</script>",
+    b"<script>var a = 1;</script>",
+    b"<script src=https://tracker.test/t.js></script>",
+    b"<SCRIPT async SRC='/own.js'></SCRIPT >",
+    b"<script>a</scripts></script/>",
+    b"<script>a</SCRIPT\t>",
+    b"<script><!--<script>x</script>y--></script>",
+    b"<script><!--></script>",
+    b"<script><!-- <script> -->tracker.test</script>",
+    b"<script>",
+    b"</script>",
+    b"<!--<script>",
+    b"-->",
+    b"<noscript>",
+    b"</noscript>",
+    b"<noscript><img src=https://tracker.test/n><img src=/n></noscript>",
+    b"<noscript><!-- <img src=https://tracker.test/c> --></noscript>",
+    b"<noscript><noscript><img src=//tracker.test/d></noscript></noscript>",
+    b"<noscript><script>t('tracker.test')</script></noscript>",
+    b"<iframe src=https://tracker.test/f>x</iframe>",
+    b"<iframe src=/own><img src=https://tracker.test/q></IFRAME >",
+    b"<frame src=//tracker.test/fr>",
+    b"<input type=image src=https://tracker.test/in>",
+    b"<input type=IMAGE src=//tracker.test/in2>",
+    b"<input type='im&#97;ge' src=https://tracker.test/in3>",
+    b"<input type=hidden value='&amp;' src=https://tracker.test/in4>",
+    b"<input type='image ' src=https://tracker.test/in5>",
+    b"<input>",
+    b"<body>",
+    b"<BODY class=x>",
+    b"<template>",
+    b"</template>",
+    b"<head>",
+    b"<!doctype html>",
+    b"<svg><image href=https://tracker.test/s></svg>",
+    b"<svg><path d=1></path></svg>",
+    b"<math><mi>x</mi></math>",
+    b"<svg>",
+    b"</svg>",
+    b"<p title='<img src=https://tracker.test/t>'>",
+    b"<",
+    b">",
+    b"'",
+    b"\x00",
+    b"\xc3\xa9",
+    b"x" * 100,
+    b"y" * 497,
+]
+new_paths_html = st.lists(st.sampled_from(NEW_PATHS), min_size=1, max_size=40).map(b"".join)
+
+
+def all_ways(sp: ModuleType, html: bytes, cuts: list[int], cap: int = 262144) -> tuple[bytes, int]:
+    """The compiled output, cold then warm, in the given chunks and byte by byte, checked
+    against the Python output in one chunk; the Python output."""
+    reference = rewritten_counted(html, [html], Remembered(hold_trackers), None, cap=cap)
+    classify = Remembered(hold_trackers)
+    for _ in range(2):
+        found = rewritten_counted(html, splits(html, cuts), classify, sp.scan, cap=cap)
+        assert found == reference
+    bytewise = [html[i : i + 1] for i in range(len(html))]
+    assert rewritten_counted(html, bytewise, classify, sp.scan, cap=cap) == reference
+    return reference
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    new_paths_html,
+    st.lists(st.integers(min_value=0, max_value=20_000), max_size=8),
+    st.sampled_from([262144, 0, 5, 30]),
+)
+@example(b"<noscript><img src=https://tracker.test/n></noscript>", [20], 262144)
+@example(b"<body><script>t('tracker.test')</script><template>", [], 262144)
+def test_the_new_paths_give_the_python_output_in_any_chunks(
+    sp: ModuleType, html: bytes, cuts: list[int], cap: int
+) -> None:
+    all_ways(sp, html, cuts, cap)
+
+
+@pytest.mark.parametrize("piece", NEW_PATHS[:35])
+def test_a_tag_cut_at_any_offset_around_512_bytes_gives_the_python_output(
+    sp: ModuleType, piece: bytes
+) -> None:
+    html = b"<p>" + b"z" * 490 + (piece + b"<img src=https://tracker.test/w>") * 2
+    classify = Remembered(hold_trackers)
+    reference = rewritten_counted(html, [html], Remembered(hold_trackers), None)
+    for first in range(480, min(len(html), 560)):
+        for size in (first, 512):
+            pieces = [html[:first], *splits(html[first:], list(range(size, len(html), size)))]
+            pieces.insert(1, b"")  # an empty chunk changes nothing
+            assert rewritten_counted(html, pieces, classify, sp.scan) == reference
