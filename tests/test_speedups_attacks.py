@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from consent import rewriter
 from consent.rewriter import Classifier, Element, Hold, HtmlRewriter
 from tests.conftest import speedups
-from tests.test_rewriter import BODY, HEAD, Remembered, splits, tracker
+from tests.test_rewriter import BODY, HEAD, Remembered, grows_linearly, splits, tracker
 from tests.test_speedups import Scan, policy
 
 
@@ -176,3 +176,35 @@ def test_a_tag_cut_at_any_offset_around_512_bytes_gives_the_python_output(
             pieces = [html[:first], *splits(html[first:], list(range(size, len(html), size)))]
             pieces.insert(1, b"")  # an empty chunk changes nothing
             assert rewritten_counted(html, pieces, classify, sp.scan) == reference
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        b"<",
+        b"</",
+        b"<noscript><img src=https://tracker.test/n><!--c--></noscript>",
+        b"<noscript><img src=/n>",
+        b"<script>a</scrip</script >",
+        b"<script><!--<script></script>",
+        b"<svg/><path>",
+        b"<input type='im&#97;ge' src=https://tracker.test/i>",
+        b"<iframe src=/own></ifram</iframe>",
+        b"<body><template>",
+        b"<img src=https://tracker.test/h",
+    ],
+)
+def test_hostile_runs_of_new_paths_stay_linear_in_time(sp: ModuleType, unit: bytes) -> None:
+    # Each page in 4 KB chunks and whole, its output also the Python one at the smaller size.
+    classify = Remembered(hold_trackers)
+    page = b"<p>" + unit * 1_000
+    assert all_ways(sp, page, list(range(4096, len(page), 4096))) == rewritten_counted(
+        page, [page], Remembered(hold_trackers), None
+    )
+    assert grows_linearly(
+        lambda n: [
+            rewritten_counted(b"<p>" + unit * n, splits(b"<p>" + unit * n, cuts), classify, sp.scan)
+            for cuts in ([], list(range(4096, len(unit) * n, 4096)))
+        ],
+        1_000,
+    )
