@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from consent import rewriter
+from consent.holdback import HoldbackPolicy
 from consent.rewriter import Classifier, Element, Hold, HtmlRewriter
 from tests.conftest import speedups
 from tests.test_rewriter import BODY, HEAD, Remembered, grows_linearly, splits, tracker
@@ -208,3 +209,26 @@ def test_hostile_runs_of_new_paths_stay_linear_in_time(sp: ModuleType, unit: byt
         ],
         1_000,
     )
+
+
+@pytest.mark.parametrize("attr", [b"src", b"href"])
+def test_an_svg_image_s_answer_is_not_that_of_an_html_image_with_its_bytes(
+    sp: ModuleType, attr: bytes
+) -> None:
+    # HTML reads <image> as an <img>, which fetches its src; inside <svg> it is SVG's image,
+    # which fetches its href: the same bytes are two elements, each held on its own terms.
+    tag = b"<image %s=https://www.google-analytics.com/collect?v=1>" % attr
+    pages = (b"<p><svg>" + tag + b"</svg>", b"<p>" + tag)
+    granted = frozenset({"necessary"})
+
+    def classifier(hold_back: HoldbackPolicy) -> Classifier:
+        return hold_back.classifier(granted, None, memo_key=("en",), site="example.com")
+
+    fresh = {page: rewritten_counted(page, [page], classifier(policy()), None) for page in pages}
+    assert sorted(held for _, held in fresh.values()) == [0, 1]
+    for scan in (None, sp.scan):
+        for order in (pages, pages[::-1]):
+            hold_back = policy()
+            for page in order * 2:
+                found = rewritten_counted(page, [page], classifier(hold_back), scan)
+                assert found == fresh[page]
