@@ -232,3 +232,19 @@ def test_an_svg_image_s_answer_is_not_that_of_an_html_image_with_its_bytes(
             for page in order * 2:
                 found = rewritten_counted(page, [page], classifier(hold_back), scan)
                 assert found == fresh[page]
+
+
+INPUT_ATTRS = [b" ", b"\t", b"/", b"=", b'"', b"'", b"type", b"TYPE", b"Type=", b"image"]
+INPUT_ATTRS += [b"IMAGE", b"im&#97;ge", b"&", b"src", b"SRC", b"=x", b"src=https://tracker.test/i"]
+INPUT_ATTRS += [b"\x00", b"\xc4\xb0", b"typ", b"e", b" type=image", b" src=//tracker.test/s"]
+input_attrs = st.lists(st.sampled_from(INPUT_ATTRS), max_size=14).map(b"".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from([b"<input", b"<INPUT", b"<script", b"<Script"]), input_attrs)
+def test_input_types_and_script_sources_are_read_as_python_reads_them(
+    sp: ModuleType, name: bytes, attrs: bytes
+) -> None:
+    tag = name + attrs + b">"
+    html = b"<p>" + (tag + b"t('tracker.test')</script><img src=https://tracker.test/z>") * 2
+    all_ways(sp, html, [len(html) // 2])
