@@ -248,3 +248,19 @@ def test_input_types_and_script_sources_are_read_as_python_reads_them(
     tag = name + attrs + b">"
     html = b"<p>" + (tag + b"t('tracker.test')</script><img src=https://tracker.test/z>") * 2
     all_ways(sp, html, [len(html) // 2])
+
+
+# A page that may still be inside a drawing (an end tag closing nothing in it) reads raw text
+# both ways: scripts, frames and noscript are then left to Python.
+UNCERTAIN = [b"<svg><g></div>", b"<math><mi></span>", b"<svg></foo>", b"</svg>", b"<p>"]
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from(UNCERTAIN + NEW_PATHS[:40]), min_size=1, max_size=30).map(b"".join),
+    st.lists(st.integers(min_value=0, max_value=5_000), max_size=6),
+)
+def test_pages_that_may_be_inside_a_drawing_give_the_python_output(
+    sp: ModuleType, html: bytes, cuts: list[int]
+) -> None:
+    all_ways(sp, html, cuts)
