@@ -274,7 +274,16 @@ class _Remembered:
 
     def __call__(self, element: Element) -> Hold | None:
         text = element.text
-        if not element.raw or (text is not None and len(text) > _MAX_MEMO_TEXT):
+        # A script cut at the rewriter's limit is answered on what was read of it: the same
+        # text may be all of another script, whose answer must not stand for this one. An
+        # <image> inside <svg> is SVG's (its tag stays "image"), and the same bytes in HTML are
+        # an <img>: only the HTML one, which the compiled scan looks up, is remembered.
+        if (
+            not element.raw
+            or not element.complete
+            or element.tag == "image"
+            or (text is not None and len(text) > _MAX_MEMO_TEXT)
+        ):
             return self._decide(element)
         key = (element.raw, text, element.base)
         known = self.known
