@@ -4,7 +4,8 @@
     python bench/bench_overhead.py --repeat CASE N
 
 ``--repeat`` only answers N requests of one case (``json``, ``bare-json``, ``cached-undecided``,
-``cached-accepted``, ``per-request-accepted``, ``bare-page``), for a profiler or an instruction
+``cached-accepted``, ``per-request-accepted``, ``per-request-undecided``, ``bare-page``,
+``bare-live``), for a profiler or an instruction
 counter: the difference between N and 0 requests, divided by N, is one request's count.
 
 In-process: ASGI calls straight into the app, alternating bare and wrapped rounds, medians.
@@ -472,6 +473,8 @@ def repeat(case: str, count: int) -> None:
             "cached-undecided": (cached, NEWS_PAGE_PATH, None),
             "cached-accepted": (cached, NEWS_PAGE_PATH, accepted),
             "per-request-accepted": (uncached, LIVE_PAGE_PATH, accepted),
+            "per-request-undecided": (uncached, LIVE_PAGE_PATH, None),
+            "bare-live": (bare, LIVE_PAGE_PATH, None),
             "bare-page": (bare, NEWS_PAGE_PATH, None),
         }
         app, path, cookie = cases[case]
