@@ -1,0 +1,59 @@
+"""Requests and apps that try to make the middleware serve one visitor what was made for another,
+or let a third party through by the way a message or a header is shaped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+
+from consent import ConsentConfig, ConsentMiddleware
+from tests.conftest import http_scope
+
+UNKNOWN_PARTY = b'<script src="https://cdn.unknown-party.example/t.js"></script>'
+PAGE = b"<!doctype html><html lang=en><head><title>t</title></head><body><p>hi</p>" + (
+    UNKNOWN_PARTY + b"</body></html>"
+)
+
+
+def html_app(body: bytes = PAGE) -> Callable[..., Any]:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html; charset=utf-8")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def fetch(app: Any, scope: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    anyio.run(app, scope, receive, send)
+    start = next(m for m in messages if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    return start, body
+
+
+def test_a_page_made_for_a_forged_host_is_not_served_to_the_real_one(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    # A Host naming the third party makes its script the site's own on that one answer: the
+    # cached page must not carry that verdict to visitors of the real site.
+    app = ConsentMiddleware(html_app(), config=make_config())
+    _, forged = fetch(app, http_scope(host="cdn.unknown-party.example"))
+    assert UNKNOWN_PARTY in forged
+    _, real = fetch(app, http_scope(host="www.site.example"))
+    assert UNKNOWN_PARTY not in real
+    assert b'data-consent-category="marketing"' in real
