@@ -678,7 +678,9 @@ class _Responder:
         cache_key: Hashable | None = None
         cached: RewrittenPage | None = None
         if self._single_message and codec is None and self.runtime.page_cache.enabled:
-            cache_key = (body_key(raw), granted, locale.tag, charset, head)
+            # Third parties are judged against the host the page is served from: a page made
+            # for a forged Host must not reach the visitors of the real one.
+            cache_key = (body_key(raw), granted, locale.tag, charset, head, self._site())
             cached = self.runtime.page_cache.get(cache_key, raw)
         # A cached page keeps the marker it was made with: this visitor's banner names it.
         if cached is not None:
