@@ -57,3 +57,26 @@ def test_a_page_made_for_a_forged_host_is_not_served_to_the_real_one(
     _, real = fetch(app, http_scope(host="www.site.example"))
     assert UNKNOWN_PARTY not in real
     assert b'data-consent-category="marketing"' in real
+
+
+def test_headers_given_as_a_one_pass_iterable_all_reach_the_server(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    # ASGI lets an app give its headers as any iterable: one read must see them all, and what
+    # goes out must still hold them.
+    def app_with(content_type: bytes) -> Callable[..., Any]:
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            headers = [(b"content-type", content_type), (b"x-app", b"1")]
+            await send({"type": "http.response.start", "status": 200, "headers": iter(headers)})
+            await send({"type": "http.response.body", "body": PAGE})
+
+        return app
+
+    for content_type in (b"application/json", b"text/html; charset=utf-8"):
+        app = ConsentMiddleware(app_with(content_type), config=make_config())
+        start, body = fetch(app, http_scope(host="www.site.example"))
+        sent = [(bytes(n).lower(), bytes(v)) for n, v in start["headers"]]
+        assert (b"content-type", content_type) in sent
+        assert (b"x-app", b"1") in sent
+        if content_type.startswith(b"text/html"):
+            assert UNKNOWN_PARTY not in body
