@@ -426,7 +426,13 @@ class _Responder:
     def _on_start(self, message: Message) -> bool:
         """Whether the start goes out now; a page's waits for its first body."""
         # One pass finds what every response needs: most are no pages and need nothing else.
-        headers: list[tuple[bytes, bytes]] = message.get("headers", [])
+        given = message.get("headers", [])
+        headers: list[tuple[bytes, bytes]]
+        if isinstance(given, list):
+            headers = given
+        else:
+            # ASGI allows any iterable, maybe one that can be read only once: it is read again.
+            headers = message["headers"] = list(given)
         content_type = b""
         cookies = False
         for name, value in headers:
