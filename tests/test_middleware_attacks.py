@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import pytest
+from starlette.types import Receive, Scope, Send
 
 from consent import ConsentConfig, ConsentMiddleware
 from tests.conftest import http_scope
@@ -18,7 +20,7 @@ PAGE = b"<!doctype html><html lang=en><head><title>t</title></head><body><p>hi</
 
 
 def html_app(body: bytes = PAGE) -> Callable[..., Any]:
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -65,7 +67,7 @@ def test_headers_given_as_a_one_pass_iterable_all_reach_the_server(
     # ASGI lets an app give its headers as any iterable: one read must see them all, and what
     # goes out must still hold them.
     def app_with(content_type: bytes) -> Callable[..., Any]:
-        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
             headers = [(b"content-type", content_type), (b"x-app", b"1")]
             await send({"type": "http.response.start", "status": 200, "headers": iter(headers)})
             await send({"type": "http.response.body", "body": PAGE})
@@ -80,3 +82,22 @@ def test_headers_given_as_a_one_pass_iterable_all_reach_the_server(
         assert (b"x-app", b"1") in sent
         if content_type.startswith(b"text/html"):
             assert UNKNOWN_PARTY not in body
+
+
+@pytest.mark.parametrize(
+    "content_type", [b" text/html; charset=utf-8", b"\tText/HTML;charset=utf-8 "]
+)
+def test_a_page_whose_content_type_starts_with_white_space_is_still_rewritten(
+    make_config: Callable[..., ConsentConfig], content_type: bytes
+) -> None:
+    # Browsers strip the white space around a header's value: such a page is rendered as HTML,
+    # so its third parties must wait all the same.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"Content-Type", content_type)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": PAGE})
+
+    middleware = ConsentMiddleware(app, config=make_config())
+    _, body = fetch(middleware, http_scope(host="www.site.example"))
+    assert UNKNOWN_PARTY not in body
+    assert b"data-consent-banner" in body
