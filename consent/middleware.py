@@ -451,7 +451,9 @@ class _Responder:
             message["headers"] = self._cache_rules(headers)
             self.passthrough = True
             return True
-        if not content_type.lower().startswith(b"text/html") or not self._should_rewrite(
+        # Browsers read a header's value without the white space around it.
+        html = content_type.lstrip(b" \t").lower().startswith(b"text/html")
+        if not html or not self._should_rewrite(
             status, self._read_page_headers(headers, content_type)
         ):
             self.passthrough = True
