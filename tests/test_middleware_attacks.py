@@ -3,15 +3,18 @@ or let a third party through by the way a message or a header is shaped."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import pytest
 from starlette.types import Receive, Scope, Send
 
 from consent import ConsentConfig, ConsentMiddleware
-from tests.conftest import http_scope
+from tests.conftest import http_scope, without_held_marker
 
 UNKNOWN_PARTY = b'<script src="https://cdn.unknown-party.example/t.js"></script>'
 PAGE = b"<!doctype html><html lang=en><head><title>t</title></head><body><p>hi</p>" + (
@@ -101,3 +104,106 @@ def test_a_page_whose_content_type_starts_with_white_space_is_still_rewritten(
     _, body = fetch(middleware, http_scope(host="www.site.example"))
     assert UNKNOWN_PARTY not in body
     assert b"data-consent-banner" in body
+
+
+def test_a_cached_page_names_this_visitors_path_and_token(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    # The same bytes under two paths share a cached page: the banner is still this visitor's,
+    # byte for byte what the page would be without the cache.
+    cached = ConsentMiddleware(html_app(), config=make_config())
+    uncached = ConsentMiddleware(html_app(), config=make_config(page_cache_bytes=0))
+    visitors = [("/a", b"consent_csrf=first-nonce-0123456789"), ("/b'c!", b"")]
+    visitors += [("/d%zz", b"consent_csrf=second-nonce-0123456789")]
+    for path, cookie in visitors:
+        headers = [(b"cookie", cookie)] if cookie else []
+        scope = http_scope(path, host="www.site.example", headers=headers)
+        _, body = fetch(cached, scope)
+        _, oracle = fetch(uncached, http_scope(path, host="www.site.example", headers=headers))
+        assert html.escape(quote(path, safe="/%:@!$&'()*+,;=-._~")).encode() in body
+        if cookie:
+            assert without_held_marker(body) == without_held_marker(oracle)
+        assert re.search(rb'name="csrf_token" value="[^"]+"', body)
+
+
+@pytest.mark.parametrize(
+    "path", ["/a'b!", "/50%zz", "/caf\u00e9", "/a\nb", "/a b", '/a"b', "/~x;y=1"]
+)
+def test_the_next_path_is_quoted_as_it_always_was(
+    make_config: Callable[..., ConsentConfig], path: str
+) -> None:
+    app = ConsentMiddleware(html_app(), config=make_config())
+    _, body = fetch(app, http_scope(path, host="www.site.example"))
+    expected = html.escape(quote(path, safe="/%:@!$&'()*+,;=-._~"))
+    assert f'name="next" value="{expected}"'.encode() in body
+
+
+def test_cookies_of_refused_purposes_go_in_any_case_and_any_number(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    cookies = [
+        (b"Set-Cookie", b"visit_id=1; Path=/"),
+        (b"SET-COOKIE", b"visit_id=2; Path=/"),
+        (b"set-cookie", b"session=s; Path=/"),
+        (b"sEt-CoOkIe", b"site_lang=en; Path=/"),
+    ]
+    for status, content_type in (
+        (200, b"application/json"),
+        (304, b"text/html"),
+        (200, b"text/html"),
+    ):
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            headers = [(b"content-type", content_type), *cookies]  # noqa: B023
+            await send({"type": "http.response.start", "status": status, "headers": headers})  # noqa: B023
+            await send({"type": "http.response.body", "body": PAGE})
+
+        middleware = ConsentMiddleware(app, config=make_config())
+        start, _ = fetch(middleware, http_scope(host="www.site.example"))
+        sent = [bytes(v) for n, v in start["headers"] if n.lower() == b"set-cookie"]
+        assert b"session=s; Path=/" in sent
+        assert not any(v.startswith((b"visit_id=", b"site_lang=")) for v in sent)
+
+
+def test_head_bytes_are_never_shared_between_nonces(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    nonce = "n0nce-one"
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        policy = f"script-src 'nonce-{nonce}'".encode()
+        headers = [(b"content-type", b"text/html"), (b"Content-Security-Policy", policy)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": PAGE})
+
+    middleware = ConsentMiddleware(app, config=make_config())
+    _, first = fetch(middleware, http_scope(host="www.site.example"))
+    nonce = "n0nce-two"
+    _, second = fetch(middleware, http_scope(host="www.site.example"))
+    _, plain_app_page = fetch(
+        ConsentMiddleware(html_app(), config=make_config()), http_scope(host="www.site.example")
+    )
+    assert b'nonce="n0nce-one"' in first and b"n0nce-two" not in first
+    assert b'nonce="n0nce-two"' in second and b"n0nce-one" not in second
+    assert b"nonce=" not in plain_app_page
+
+
+def test_validators_in_any_case_are_taken_from_a_navigation(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    seen: list[list[tuple[bytes, bytes]]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(list(scope["headers"]))
+        await html_app()(scope, receive, send)
+
+    middleware = ConsentMiddleware(app, config=make_config())
+    headers = [
+        (b"Accept", b"text/html"),
+        (b"If-None-Match", b'"app-tag"'),
+        (b"IF-MODIFIED-SINCE", b"Tue, 01 Dec 2026 00:00:00 GMT"),
+    ]
+    fetch(middleware, http_scope(host="www.site.example", headers=headers))
+    names = {n.lower() for n, _ in seen[0]}
+    assert b"if-none-match" not in names
+    assert b"if-modified-since" not in names
