@@ -3,6 +3,7 @@ or let a third party through by the way a message or a header is shaped."""
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 from collections.abc import Callable
@@ -11,15 +12,14 @@ from urllib.parse import quote
 
 import anyio
 import pytest
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from consent import ConsentConfig, ConsentMiddleware
 from tests.conftest import http_scope, without_held_marker
 
 UNKNOWN_PARTY = b'<script src="https://cdn.unknown-party.example/t.js"></script>'
-PAGE = b"<!doctype html><html lang=en><head><title>t</title></head><body><p>hi</p>" + (
-    UNKNOWN_PARTY + b"</body></html>"
-)
+FIRST_PART = b"<!doctype html><html lang=en><head><title>t</title></head><body><p>hi</p>"
+PAGE = FIRST_PART + UNKNOWN_PARTY + b"</body></html>"
 
 
 def html_app(body: bytes = PAGE) -> Callable[..., Any]:
@@ -207,3 +207,37 @@ def test_validators_in_any_case_are_taken_from_a_navigation(
     names = {n.lower() for n, _ in seen[0]}
     assert b"if-none-match" not in names
     assert b"if-modified-since" not in names
+
+
+def test_a_page_body_sent_after_the_app_returned_never_goes_out_unread(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    # An app that leaves its last body to a task running past its return: what that body holds
+    # must not reach the browser unrewritten, now that the page's pipeline is let go.
+    kept: list[Send] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"text/html; charset=utf-8")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": FIRST_PART, "more_body": True})
+        kept.append(send)
+
+    sent: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def server_send(message: Message) -> None:
+        sent.append(message.get("body", b""))
+
+    async def main() -> None:
+        middleware = ConsentMiddleware(app, config=make_config())
+        await middleware(http_scope(host="www.site.example"), receive, server_send)
+        late = {"type": "http.response.body", "body": UNKNOWN_PARTY + b"</body></html>"}
+        # Refusing the late body is as good as rewriting it.
+        with contextlib.suppress(Exception):
+            await kept[0](late)
+
+    anyio.run(main)
+    assert b"data-consent-banner" in b"".join(sent)
+    assert UNKNOWN_PARTY not in b"".join(sent)
