@@ -241,3 +241,38 @@ def test_a_page_body_sent_after_the_app_returned_never_goes_out_unread(
     anyio.run(main)
     assert b"data-consent-banner" in b"".join(sent)
     assert UNKNOWN_PARTY not in b"".join(sent)
+
+
+def test_of_two_content_types_the_last_decides_as_in_browsers(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    # Browsers take the last of the values a response gives: HTML last is a page, HTML first
+    # is not rendered as one.
+    def two_types(first: bytes, last: bytes) -> Callable[..., Any]:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            headers = [(b"Content-Type", first), (b"content-type", last)]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": PAGE})
+
+        return app
+
+    page = ConsentMiddleware(two_types(b"application/json", b"text/html"), config=make_config())
+    _, body = fetch(page, http_scope(host="www.site.example"))
+    assert UNKNOWN_PARTY not in body
+    assert b"data-consent-banner" in body
+    data = ConsentMiddleware(two_types(b"text/html", b"application/json"), config=make_config())
+    _, body = fetch(data, http_scope(host="www.site.example"))
+    assert body == PAGE
+
+
+def test_an_excluded_path_drops_refused_cookies_in_any_case(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"Set-Cookie", b"visit_id=1"), (b"SET-COOKIE", b"session=s")]
+        await send({"type": "http.response.start", "status": 200, "headers": iter(headers)})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    middleware = ConsentMiddleware(app, config=make_config(exclude_paths=["/api"]))
+    start, _ = fetch(middleware, http_scope("/api/x", host="www.site.example"))
+    assert [bytes(v) for _, v in start["headers"]] == [b"session=s"]
