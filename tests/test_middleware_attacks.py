@@ -276,3 +276,40 @@ def test_an_excluded_path_drops_refused_cookies_in_any_case(
     middleware = ConsentMiddleware(app, config=make_config(exclude_paths=["/api"]))
     start, _ = fetch(middleware, http_scope("/api/x", host="www.site.example"))
     assert [bytes(v) for _, v in start["headers"]] == [b"session=s"]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"honour_gpc": True},
+        {"region_source": "cloudflare", "regions": {"JP": "notice_only", "*": "opt_in"}},
+        {"region_source": "cloudflare", "honour_gpc": True},
+    ],
+)
+def test_visitors_of_every_kind_get_from_the_cache_what_they_would_get_without_it(
+    make_config: Callable[..., ConsentConfig], settings: dict[str, Any]
+) -> None:
+    # One cache, visitors one after the other who differ in one thing each: each page must be
+    # the one made for that visitor alone.
+    csrf = (b"cookie", b"consent_csrf=visitor-nonce-0123456789")
+    us = [(b"cf-ipcountry", b"US"), (b"cf-region-code", b"VA")]
+    visitors: list[tuple[str, list[tuple[bytes, bytes]]]] = [
+        ("www.site.example", [csrf]),
+        ("www.site.example", [csrf, (b"sec-gpc", b"1")]),
+        ("www.site.example", [csrf, (b"accept-language", b"fr-FR,fr;q=0.9")]),
+        ("www.site.example", [csrf, (b"accept-language", b"ar")]),
+        ("other.site.example", [csrf]),
+        ("www.site.example", [csrf, *us]),
+        ("www.site.example", [csrf, *us, (b"sec-gpc", b"1")]),
+        ("www.site.example", [csrf, (b"cf-ipcountry", b"DE")]),
+        ("www.site.example", [csrf, (b"cf-ipcountry", b"JP")]),
+        ("www.site.example", [csrf, (b"sec-gpc", b"1")]),
+        ("www.site.example", [csrf, *us]),
+        ("www.site.example", [csrf]),
+    ]
+    cached = ConsentMiddleware(html_app(), config=make_config(**settings))
+    for host, headers in visitors:
+        uncached = ConsentMiddleware(html_app(), config=make_config(**settings, page_cache_bytes=0))
+        _, body = fetch(cached, http_scope(host=host, headers=headers))
+        _, oracle = fetch(uncached, http_scope(host=host, headers=headers))
+        assert without_held_marker(body) == without_held_marker(oracle), headers
