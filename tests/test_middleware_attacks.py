@@ -36,6 +36,16 @@ def html_app(body: bytes = PAGE) -> Callable[..., Any]:
     return app
 
 
+def recording_app(seen: list[list[tuple[bytes, bytes]]]) -> Callable[..., Any]:
+    """A page app that keeps the request headers it was given."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(list(scope["headers"]))
+        await html_app()(scope, receive, send)
+
+    return app
+
+
 def fetch(app: Any, scope: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     messages: list[dict[str, Any]] = []
 
@@ -192,12 +202,7 @@ def test_validators_in_any_case_are_taken_from_a_navigation(
     make_config: Callable[..., ConsentConfig],
 ) -> None:
     seen: list[list[tuple[bytes, bytes]]] = []
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        seen.append(list(scope["headers"]))
-        await html_app()(scope, receive, send)
-
-    middleware = ConsentMiddleware(app, config=make_config())
+    middleware = ConsentMiddleware(recording_app(seen), config=make_config())
     headers = [
         (b"Accept", b"text/html"),
         (b"If-None-Match", b'"app-tag"'),
@@ -313,3 +318,18 @@ def test_visitors_of_every_kind_get_from_the_cache_what_they_would_get_without_i
         _, body = fetch(cached, http_scope(host=host, headers=headers))
         _, oracle = fetch(uncached, http_scope(host=host, headers=headers))
         assert without_held_marker(body) == without_held_marker(oracle), headers
+
+
+@pytest.mark.parametrize("name", [b"accept-encoding", b"Accept-Encoding"])
+@pytest.mark.parametrize("offer", [b"zstd", b"zstd, gzip;q=0.5", b"*", b"identity;q=0, zstd"])
+def test_the_app_is_offered_only_codings_that_can_be_read(
+    make_config: Callable[..., ConsentConfig], name: bytes, offer: bytes
+) -> None:
+    seen: list[list[tuple[bytes, bytes]]] = []
+    middleware = ConsentMiddleware(recording_app(seen), config=make_config())
+    fetch(middleware, http_scope(host="www.site.example", headers=[(name, offer)]))
+    offered = [v for n, v in seen[0] if n.lower() == b"accept-encoding"]
+    assert offered
+    for value in offered:
+        codings = {item.split(b";")[0].strip().lower() for item in value.split(b",")}
+        assert codings <= {b"gzip", b"x-gzip", b"deflate", b"br", b"identity"}
