@@ -333,3 +333,20 @@ def test_the_app_is_offered_only_codings_that_can_be_read(
     for value in offered:
         codings = {item.split(b";")[0].strip().lower() for item in value.split(b",")}
         assert codings <= {b"gzip", b"x-gzip", b"deflate", b"br", b"identity"}
+
+
+@pytest.mark.parametrize("cache_bytes", [0, 4_000_000])
+def test_a_body_sent_after_the_pages_last_one_does_not_go_out(
+    make_config: Callable[..., ConsentConfig], cache_bytes: int
+) -> None:
+    # The page ended with its last body: whatever the app sends after it is never read, so it
+    # must not reach a server lenient enough to pass it on.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await html_app()(scope, receive, send)
+        await send({"type": "http.response.body", "body": UNKNOWN_PARTY})
+
+    middleware = ConsentMiddleware(app, config=make_config(page_cache_bytes=cache_bytes))
+    for _ in range(2):
+        _, body = fetch(middleware, http_scope(host="www.site.example"))
+        assert b"data-consent-banner" in body
+        assert UNKNOWN_PARTY not in body
