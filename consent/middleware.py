@@ -414,6 +414,9 @@ class _Responder:
             return
         elif kind == "http.response.body" and not self.passthrough:
             await self._on_body(message)
+            if self.started and not message.get("more_body", False):
+                # The page is whole: a body after its last one would go out unread.
+                self.ended = True
         elif kind in ("http.response.pathsend", "http.response.zerocopysend"):
             await self._on_file(message)
         elif kind == "http.response.early_hint":
