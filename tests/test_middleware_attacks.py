@@ -350,3 +350,33 @@ def test_a_body_sent_after_the_pages_last_one_does_not_go_out(
         _, body = fetch(middleware, http_scope(host="www.site.example"))
         assert b"data-consent-banner" in body
         assert UNKNOWN_PARTY not in body
+
+
+def test_a_second_start_does_not_turn_a_page_under_way_into_unread_bytes(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    # Once a page's start went out, another start (here one that is no page, and sets a cookie
+    # of a refused purpose) must neither let the rest of the page through unread nor its cookie.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        html_start = [(b"content-type", b"text/html; charset=utf-8")]
+        await send({"type": "http.response.start", "status": 200, "headers": html_start})
+        await send({"type": "http.response.body", "body": FIRST_PART * 40, "more_body": True})
+        other = [(b"content-type", b"application/json"), (b"set-cookie", b"visit_id=1")]
+        await send({"type": "http.response.start", "status": 200, "headers": other})
+        await send({"type": "http.response.body", "body": UNKNOWN_PARTY + b"</body></html>"})
+
+    messages: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def server_send(message: Message) -> None:
+        messages.append(message)
+
+    middleware = ConsentMiddleware(app, config=make_config())
+    anyio.run(middleware, http_scope(host="www.site.example"), receive, server_send)
+    body = b"".join(m.get("body", b"") for m in messages)
+    assert b"data-consent-banner" in body
+    assert UNKNOWN_PARTY not in body
+    cookies = [v for m in messages for n, v in m.get("headers", []) if n == b"set-cookie"]
+    assert b"visit_id=1" not in cookies
