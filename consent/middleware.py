@@ -407,6 +407,9 @@ class _Responder:
         kind = message["type"]
         if self.passthrough and kind == "http.response.body":
             await self.downstream(message)
+        elif kind == "http.response.start" and self.started:
+            # A page under way has its start: another one would let the rest of it out unread.
+            return
         elif kind == "http.response.start":
             if self._on_start(message):
                 await self.downstream(message)
