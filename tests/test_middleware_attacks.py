@@ -380,3 +380,24 @@ def test_a_second_start_does_not_turn_a_page_under_way_into_unread_bytes(
     assert UNKNOWN_PARTY not in body
     cookies = [v for m in messages for n, v in m.get("headers", []) if n == b"set-cookie"]
     assert b"visit_id=1" not in cookies
+
+
+def test_each_middleware_in_a_process_varies_its_pages_on_its_own_settings(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    settings: list[tuple[dict[str, Any], set[bytes]]] = [
+        ({}, {b"cookie", b"accept-language", b"sec-gpc"}),
+        ({"honour_gpc": False}, {b"cookie", b"accept-language"}),
+        ({"shared_cache_mode": True, "honour_gpc": False}, set()),
+        ({"region_source": "cloudflare"}, {b"cookie", b"accept-language", b"sec-gpc"}),
+    ]
+    apps = [ConsentMiddleware(html_app(), config=make_config(**s)) for s, _ in settings]
+    for _ in range(2):
+        for app, (setting, expected) in zip(apps, settings, strict=True):
+            start, _ = fetch(app, http_scope(host="www.site.example"))
+            vary = b", ".join(v for n, v in start["headers"] if n.lower() == b"vary")
+            names = {t.strip().lower() for t in vary.split(b",") if t.strip()}
+            if "region_source" in setting:
+                assert {b"cf-ipcountry", b"cf-region-code"} & names, names
+                names -= {b"cf-ipcountry", b"cf-region-code"}
+            assert names == expected, setting
