@@ -4,16 +4,20 @@ expression read from the slash, each compared with the plain rule over hostile i
 
 from __future__ import annotations
 
+import gc
 import re
+import tracemalloc
+from collections.abc import Callable
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from consent import catalogue as catalogue_module
 from consent.catalogue import LOAD_REACH, LOADS, Catalogue, Service, loads_near, may_load
-from consent.holdback import _srcset_urls
+from consent.holdback import HoldbackPolicy, _srcset_urls
 from consent.names import ANALYTICS
-from consent.parties import Parties
+from consent.parties import Parties, registrable_domain
+from consent.rewriter import Element, Hold, rewrite
 from consent.urls import _host_of, _read, host_of
 from tests.test_holdback import _srcset_by_states
 
@@ -228,3 +232,50 @@ def test_a_script_loads_the_host_the_plain_rules_find(texts: list[str], site: st
 @example(value="a.png 1x (, https://tracker.example/p.gif 2x")
 def test_odd_srcsets_are_split_as_html_splits_them(value: str) -> None:
     assert _srcset_urls(value) == _srcset_by_states(value)
+
+
+# -- what the caches keep ------------------------------------------------------------------
+
+
+def _kept_after(work: Callable[[], object]) -> int:
+    """Bytes still allocated once ``work`` is done and its result dropped."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        work()
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_long_host_names_on_pages_are_not_kept() -> None:
+    """A page can name hosts of any length (no browser fetches them): the bounded caches
+    keep no copy of such a name, so pages full of them leave no memory behind."""
+    parties = Parties()
+    policy = HoldbackPolicy(Catalogue([]), [], unclassified=ANALYTICS, parties=parties)
+    long_label = "x" * 20_000
+
+    def classify() -> None:
+        page = "".join(
+            f'<script src="https://h{i}{long_label}.example/a.js"></script>'
+            f'<script src="https://H{i}{long_label}.EXAMPLE/a.js"></script>'
+            for i in range(150)
+        )
+        # Every one of them is held: a third party's script.
+        held: list[Hold] = []
+
+        def look(element: Element) -> Hold | None:
+            hold = policy.classifier(frozenset(), None, site="news.example")(element)
+            assert hold is not None
+            held.append(hold)
+            return hold
+
+        rewrite(page.encode(), look)
+        assert len(held) == 300
+
+    # The public suffix list is read on the first host asked about, once for all.
+    assert registrable_domain("www.news.example") == "news.example"
+    # 300 names of 20 kB were read: far less than one of them per name may stay.
+    assert _kept_after(classify) < 1_000_000
