@@ -237,15 +237,31 @@ def test_odd_srcsets_are_split_as_html_splits_them(value: str) -> None:
 # -- what the caches keep ------------------------------------------------------------------
 
 
-def _kept_after(work: Callable[[], object]) -> int:
-    """Bytes still allocated once ``work`` is done and its result dropped."""
+def _kept_after_reading(
+    template: str, classifier: Callable[[], Callable[[Element], Hold | None]]
+) -> tuple[int, int]:
+    """Bytes still allocated once a page view's classifier has read a page of ``template``
+    150 times (``{i}`` the count, ``{x}`` 20,000 letters), and how many elements it held."""
+    page = "".join(template.format(i=i, x="x" * 20_000) for i in range(150))
+    # The public suffix list is read on the first host asked about, once for all.
+    assert registrable_domain("www.news.example") == "news.example"
+    held = 0  # counted, not kept: a hold names its vendor, which may be such a host
+
     gc.collect()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        work()
+        page_view = classifier()
+
+        def look(element: Element) -> Hold | None:
+            nonlocal held
+            hold = page_view(element)
+            held += hold is not None
+            return hold
+
+        rewrite(page.encode(), look)
         gc.collect()
-        return tracemalloc.get_traced_memory()[0] - before
+        return tracemalloc.get_traced_memory()[0] - before, held
     finally:
         tracemalloc.stop()
 
@@ -253,29 +269,28 @@ def _kept_after(work: Callable[[], object]) -> int:
 def test_long_host_names_on_pages_are_not_kept() -> None:
     """A page can name hosts of any length (no browser fetches them): the bounded caches
     keep no copy of such a name, so pages full of them leave no memory behind."""
-    parties = Parties()
-    policy = HoldbackPolicy(Catalogue([]), [], unclassified=ANALYTICS, parties=parties)
-    long_label = "x" * 20_000
-
-    def classify() -> None:
-        page = "".join(
-            f'<script src="https://h{i}{long_label}.example/a.js"></script>'
-            f'<script src="https://H{i}{long_label}.EXAMPLE/a.js"></script>'
-            for i in range(150)
-        )
-        # Every one of them is held: a third party's script.
-        held: list[Hold] = []
-
-        def look(element: Element) -> Hold | None:
-            hold = policy.classifier(frozenset(), None, site="news.example")(element)
-            assert hold is not None
-            held.append(hold)
-            return hold
-
-        rewrite(page.encode(), look)
-        assert len(held) == 300
-
-    # The public suffix list is read on the first host asked about, once for all.
-    assert registrable_domain("www.news.example") == "news.example"
+    policy = HoldbackPolicy(Catalogue([]), [], unclassified=ANALYTICS, parties=Parties())
+    kept, held = _kept_after_reading(
+        '<script src="https://h{i}{x}.example/a.js"></script>'
+        '<script src="https://H{i}{x}.EXAMPLE/a.js"></script>',
+        lambda: policy.classifier(frozenset(), None, site="s.example"),
+    )
+    # Every one of them is held: a third party's script.
+    assert held == 300
     # 300 names of 20 kB were read: far less than one of them per name may stay.
-    assert _kept_after(classify) < 1_000_000
+    assert kept < 1_000_000
+
+
+def test_long_tags_are_not_remembered() -> None:
+    """A page view's remembered answers are kept by the element's bytes, which a page can
+    write at any length: long tags are answered each time instead of kept."""
+    policy = HoldbackPolicy(Catalogue([]), [], unclassified=ANALYTICS, parties=Parties())
+    kept, held = _kept_after_reading(
+        '<img src="/a{i}.png" alt="{x}">'
+        '<script src="https://t{i}.tracker.example/a.js" data-x="{x}"></script>',
+        lambda: policy.classifier(frozenset(), None, memo_key="en", site="s.example"),
+    )
+    # The trackers' scripts are held, the site's own images are not.
+    assert held == 150
+    # 300 tags of 20 kB were read: far less than one of them per tag may stay.
+    assert kept < 1_000_000
