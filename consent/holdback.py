@@ -279,13 +279,15 @@ class _Remembered:
         # text may be all of another script, whose answer must not stand for this one. An
         # <image> inside <svg> is SVG's (its tag stays "image"), and the same bytes in HTML are
         # an <img>: only the HTML one, which the compiled scan looks up, is remembered. A tag
-        # is kept by its bytes, which a page can write at any length: a long one is not kept.
+        # is kept by its bytes and the page's base, which a page can write at any length: a
+        # long one is not kept.
         if (
             not element.raw
             or not element.complete
             or element.tag == "image"
             or (text is not None and len(text) > _MAX_MEMO_TEXT)
             or len(element.raw) > _MAX_MEMO_TEXT
+            or (element.base is not None and len(element.base) > _MAX_MEMO_TEXT)
         ):
             return self._decide(element)
         key = (element.raw, text, element.base)

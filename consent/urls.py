@@ -103,7 +103,8 @@ def host_of(url: str, base: str | None = None) -> UrlTarget | None:
 
     ``base`` is the page's ``<base href>`` as written, when it has one.
     """
-    if len(url) > _MAX_CACHED_URL:  # long data: URLs are not worth a cache slot
+    # Long data: URLs are not worth a cache slot, and a page can write its base at any length.
+    if len(url) + (len(base) if base else 0) > _MAX_CACHED_URL:
         return _host_of(url, base)
     return _host_of_cached(url, base)
 
