@@ -535,7 +535,8 @@ class Catalogue:
     def match_url(self, url: str, base: str | None = None) -> Service | None:
         """The service behind a URL as the browser reads it (see :func:`consent.urls.host_of`);
         relative URLs are the site's own unless the page's ``base`` names another host."""
-        if len(url) > 4096:  # long data: or tracking URLs are not worth a cache slot
+        # Long data: or tracking URLs are not worth a cache slot, nor a long base.
+        if len(url) + (len(base) if base else 0) > 4096:
             return self._match_url(url, base)
         return self._match_url_cached(url, base)
 

@@ -78,6 +78,7 @@ _SCRIPT_TYPES = frozenset(
 # Bounds of the remembered answers: per visitor state and locale, and how many states.
 _MAX_MEMO_ENTRIES = 4096
 _MAX_MEMOS = 64
+# Longer scripts and tags are answered each time rather than remembered.
 _MAX_MEMO_TEXT = 16384
 
 PlaceholderFactory = Callable[[str, str], bytes]  # (category id, vendor name) -> markup
@@ -277,12 +278,16 @@ class _Remembered:
         # A script cut at the rewriter's limit is answered on what was read of it: the same
         # text may be all of another script, whose answer must not stand for this one. An
         # <image> inside <svg> is SVG's (its tag stays "image"), and the same bytes in HTML are
-        # an <img>: only the HTML one, which the compiled scan looks up, is remembered.
+        # an <img>: only the HTML one, which the compiled scan looks up, is remembered. A tag
+        # is kept by its bytes and the page's base, which a page can write at any length: a
+        # long one is not kept.
         if (
             not element.raw
             or not element.complete
             or element.tag == "image"
             or (text is not None and len(text) > _MAX_MEMO_TEXT)
+            or len(element.raw) > _MAX_MEMO_TEXT
+            or (element.base is not None and len(element.base) > _MAX_MEMO_TEXT)
         ):
             return self._decide(element)
         key = (element.raw, text, element.base)

@@ -42,9 +42,14 @@ def _extractor() -> tldextract.TLDExtract:
     )
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
 def registrable_domain(host: str) -> str:
     """``www.bbc.co.uk`` -> ``bbc.co.uk``; an IP address or a single label is itself."""
+    if len(host) > _MAX_CACHED:
+        return _registrable_domain(host)
+    return _registrable_domain_cached(host)
+
+
+def _registrable_domain(host: str) -> str:
     host = host.strip().lower().rstrip(".").strip("[]")
     if not host or "." not in host:
         return host
@@ -59,6 +64,11 @@ def registrable_domain(host: str) -> str:
         return found
     labels = host.split(".")
     return ".".join(labels[-2:])
+
+
+# Sites and their hosts come back on every page. Longer names, which a page can write at any
+# length, take no slot: a bounded number of them could still hold any amount of memory.
+_registrable_domain_cached = functools.lru_cache(maxsize=_CACHE_SIZE)(_registrable_domain)
 
 
 def _covers(domains: frozenset[str], host: str) -> bool:

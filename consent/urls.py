@@ -34,6 +34,7 @@ _C0_AND_SPACE: Final = "".join(map(chr, range(0x21)))
 # general reading gives the same host and path.
 _PLAIN: Final = re.compile(r"(?:https?:)?//([a-z0-9._\-]+)((?:[/?#][^\x00-\x20\\]*)?)")
 _MAX_CACHED_URL: Final = 2048
+_MAX_CACHED_HOST: Final = 300
 
 
 def _clean(url: str) -> str:
@@ -43,9 +44,14 @@ def _clean(url: str) -> str:
     return url
 
 
-@functools.lru_cache(maxsize=4096)
 def _ascii_host(raw: str) -> str | None:
     """The host as the URL parser leaves it for a domain, or None when it parses as none."""
+    if len(raw) > _MAX_CACHED_HOST:
+        return _read_host(raw)
+    return _read_host_cached(raw)
+
+
+def _read_host(raw: str) -> str | None:
     if "%" in raw:
         raw = unquote_to_bytes(raw).decode("utf-8", "replace")
     host = raw.lower()
@@ -67,6 +73,11 @@ def _ascii_host(raw: str) -> str | None:
     if host.endswith("."):
         host = host[:-1]
     return host or None
+
+
+# Longer names, which a page can write at any length, take no slot: a bounded number of them
+# could still hold any amount of memory.
+_read_host_cached = functools.lru_cache(maxsize=4096)(_read_host)
 
 
 def _authority(rest: str) -> tuple[str | None, str]:
@@ -92,7 +103,8 @@ def host_of(url: str, base: str | None = None) -> UrlTarget | None:
 
     ``base`` is the page's ``<base href>`` as written, when it has one.
     """
-    if len(url) > _MAX_CACHED_URL:  # long data: URLs are not worth a cache slot
+    # Long data: URLs are not worth a cache slot, and a page can write its base at any length.
+    if len(url) + (len(base) if base else 0) > _MAX_CACHED_URL:
         return _host_of(url, base)
     return _host_of_cached(url, base)
 
