@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.requests import Request
@@ -230,6 +231,20 @@ class RequestInfo:
             domain=config.cookie_domain,
             http_only=True,
         )
+
+
+def opens_document(headers: Iterable[tuple[bytes, bytes]], *, frames: bool) -> bool:
+    """Whether a request opens a document (with ``frames``, a frame's too): as its
+    ``Sec-Fetch-Dest`` says, or, from browsers that send none, as its ``Accept`` asks HTML."""
+    accept = b""
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"sec-fetch-dest":
+            destination = value.strip().lower()
+            return destination == b"document" or (frames and destination in (b"iframe", b"frame"))
+        if lowered == b"accept":
+            accept = value.lower()
+    return b"text/html" in accept
 
 
 def set_cookie_header(

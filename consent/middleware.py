@@ -26,7 +26,7 @@ from consent.body import (
 from consent.config import ConsentConfig
 from consent.csp import PolicyBuilder
 from consent.csrf import token_for
-from consent.endpoints import ConsentEndpoints, RequestInfo
+from consent.endpoints import ConsentEndpoints, RequestInfo, opens_document
 from consent.failsafe import (
     FailsafeRewriter,
     fallback_csp,
@@ -309,7 +309,7 @@ class _Responder:
         if not self.info.conditional:
             return self.scope
         # A page is what a navigation asks for; its only validators are the ones we issued.
-        navigation = _is_navigation(headers)
+        navigation = opens_document(headers, frames=True)
         kept: list[tuple[bytes, bytes]] = []
         stale = False
         for name, value in headers:
@@ -685,6 +685,7 @@ class _Responder:
         )
         state = self.state
         granted = self.runtime.required if shared else state.granted
+        site = self._site()
         self.info.ensure_csrf_nonce(shared)
         head = self.runtime.head_bytes(
             charset, nonce=nonce, gpc=state.gpc, root_path=self.info.root_path, state=state
@@ -694,7 +695,7 @@ class _Responder:
         if self._single_message and codec is None and self.runtime.page_cache.enabled:
             # Third parties are judged against the host the page is served from: a page made
             # for a forged Host must not reach the visitors of the real one.
-            cache_key = (body_key(raw), granted, locale.tag, charset, head, self._site())
+            cache_key = (body_key(raw), granted, locale.tag, charset, head, site)
             cached = self.runtime.page_cache.get(cache_key, raw)
         # A cached page keeps the marker it was made with: this visitor's banner names it.
         if cached is not None:
@@ -722,7 +723,7 @@ class _Responder:
             if not granted >= self.runtime.all_categories:
                 classify = self._guarded(
                     self.runtime.holdback.classifier(
-                        granted, placeholder, memo_key=(locale.tag, charset), site=self._site()
+                        granted, placeholder, memo_key=(locale.tag, charset), site=site
                     )
                 )
             return HtmlRewriter(
@@ -905,17 +906,6 @@ def _read_file(path: str | None, fd: int | None, offset: int | None, count: int 
         if count is not None:
             count -= len(data)
     return b"".join(chunks)
-
-
-def _is_navigation(headers: list[tuple[bytes, bytes]]) -> bool:
-    accept = b""
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered == b"sec-fetch-dest":
-            return value.strip().lower() in (b"document", b"iframe", b"frame")
-        if lowered == b"accept":
-            accept = value.lower()
-    return b"text/html" in accept
 
 
 def _local_link(link: bytes, host: str) -> bool:

@@ -15,7 +15,12 @@ from dataclasses import replace
 
 from consent.audit import Decision, receipt_path
 from consent.cookie import CookiePayload
-from consent.endpoints import RequestInfo, continued_consent_id, set_cookie_header
+from consent.endpoints import (
+    RequestInfo,
+    continued_consent_id,
+    opens_document,
+    set_cookie_header,
+)
 from consent.runtime import ConsentRuntime
 from consent.state import ConsentState
 from consent.types import Message, Scope, Send
@@ -61,13 +66,7 @@ async def regional_request(
 
 def _opens_a_page(scope: Scope) -> bool:
     """A GET a browser sends to open a document, never a script's fetch or a preload."""
-    if scope.get("method") != "GET":
-        return False
-    headers: dict[bytes, bytes] = {name.lower(): value for name, value in scope.get("headers", ())}
-    dest = headers.get(b"sec-fetch-dest")
-    if dest is not None:
-        return dest.strip().lower() == b"document"
-    return b"text/html" in headers.get(b"accept", b"").lower()
+    return scope.get("method") == "GET" and opens_document(scope.get("headers", ()), frames=False)
 
 
 async def send_gpc_document(send: Send, body: bytes, method: str) -> None:
