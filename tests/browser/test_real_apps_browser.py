@@ -228,6 +228,10 @@ def _django_login_and_edit(page: Any, url: str, group: str) -> None:
     _save(page)
     page.wait_for_url(re.compile(r".*/admin/auth/group/$"))
     page.locator("#result_list").get_by_role("link", name=group).click()
+    # A click does not wait for the page it opens as goto does: the banner's deferred script,
+    # which pads the page, must have run before the keyboard reaches the button.
+    page.wait_for_url(re.compile(r".*/admin/auth/group/\d+/change/$"))
+    page.wait_for_load_state("load")
     page.fill("#id_name", group + " (renamed)")
     _save(page)
     page.wait_for_url(re.compile(r".*/admin/auth/group/$"))
