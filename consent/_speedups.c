@@ -7,7 +7,8 @@
  * links, ...), frames, inputs and scripts, external or inline, whose answer the classifier
  * remembers (and <noscript> elements made only of such): those
  * it need not hold are passed over, those it holds are written in their held form when the
- * Python code made that form before (_HELD_TAGS). Whatever else it meets (a comment, a tag
+ * Python code made that form before (_HELD_TAGS). For a rewriter that can hold nothing (a
+ * visitor who granted everything) it is given True instead of answers and passes them all. Whatever else it meets (a comment, a tag
  * that may lie inside another's attributes, an unknown tag, a script whose end is not in
  * the chunk, a construct cut by the chunk's end) it leaves where it is: the Python loop takes
  * over at that point with exactly the state it would have had, so the output is the Python
@@ -744,7 +745,7 @@ done:
 /* What one call of scan reads and where it writes. */
 typedef struct {
     const unsigned char *s;
-    PyObject *known;
+    PyObject *known; /* the classifier's answers; None: none; True: "hold nothing" for all */
     PyObject *base;
     Holding *h;     /* NULL: nothing is written, only harmless plain elements are taken */
     Py_ssize_t cap; /* the inline script limit; -1 when scripts are left to Python */
@@ -850,7 +851,7 @@ take_remembered(Scanning *c, Py_ssize_t n, int kind, Py_ssize_t p, Py_ssize_t na
         if (close < 0 || (!external && close - end > cap)) {
             return 0;
         }
-        if (!external) {
+        if (!external && known != Py_True) {
             text = PyUnicode_DecodeLatin1((const char *)s + end, close - end, NULL);
             if (text == NULL) {
                 return -1;
@@ -864,6 +865,11 @@ take_remembered(Scanning *c, Py_ssize_t n, int kind, Py_ssize_t p, Py_ssize_t na
         if (strcmp(name, "image") == 0) {
             strcpy(name, "img"); /* HTML's tree builder reads <image> as <img> */
         }
+    }
+    if (known == Py_True) {
+        /* Nothing can be held (the visitor granted everything): only the element's end
+         * matters, as in _consider; its text was not even decoded. */
+        return 1;
     }
     answer = remembered(known, s, p, end, text, base, &raw);
     if (text != Py_None) {
@@ -937,8 +943,8 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     known = args[2];
     base = args[3];
-    if (known != Py_None && !PyDict_CheckExact(known)) {
-        PyErr_SetString(PyExc_TypeError, "known must be a dict or None");
+    if (known != Py_None && known != Py_True && !PyDict_CheckExact(known)) {
+        PyErr_SetString(PyExc_TypeError, "known must be a dict, True or None");
         return NULL;
     }
     if (base != Py_None && !PyUnicode_CheckExact(base)) {

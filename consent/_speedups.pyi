@@ -1,4 +1,4 @@
-from typing import overload
+from typing import Literal, overload
 
 from consent.rewriter import Known
 
@@ -8,13 +8,13 @@ FOREIGN: tuple[str, ...]
 
 @overload
 def scan(
-    buf: bytes | bytearray, pos: int, known: Known | None, base: str | None, /
+    buf: bytes | bytearray, pos: int, known: Known | Literal[True] | None, base: str | None, /
 ) -> tuple[int, int]: ...
 @overload
 def scan(
     buf: bytes | bytearray,
     pos: int,
-    known: Known | None,
+    known: Known | Literal[True] | None,
     base: str | None,
     out: list[bytes | bytearray],
     emit: int,

@@ -25,7 +25,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Literal, Protocol, cast
 
 from consent import _scanner as sc
 from consent.names import (
@@ -109,6 +109,8 @@ class Hold:
 Classifier = Callable[[Element], Hold | None]
 # Answers by (start tag as written, inline text, base URL): see Remembering.
 Known = dict[tuple[bytes, str | None, str | None], Hold | None]
+# What the compiled scan is given for a rewriter that can hold nothing: every answer is "none".
+_HOLD_NOTHING: Literal[True] = True
 
 
 class Remembering(Protocol):
@@ -130,7 +132,7 @@ _FastScan = Callable[
     [
         bytes | bytearray,
         int,
-        Known | None,
+        Known | Literal[True] | None,
         str | None,
         list[bytes | bytearray],
         int,
@@ -469,9 +471,14 @@ class HtmlRewriter:
             else:
                 # Takes what needs no decision, and stops where this loop's next match is: the
                 # search from there finds it at once, with pos as the loop left it.
-                known = None if remembering is None else remembering.known
-                if type(known) is not dict:
-                    known = None  # the compiled scan reads a plain dict only
+                known: Known | Literal[True] | None
+                if self._passthrough_after_body:
+                    # No classifier: the scan needs no answers to pass every element by.
+                    known = _HOLD_NOTHING
+                else:
+                    known = None if remembering is None else remembering.known
+                    if type(known) is not dict:
+                        known = None  # the compiled scan reads a plain dict only
                 # While the page may still be inside <svg>, a script is read the other way.
                 cap = -1 if self._uncertain else self._cap
                 pos, p, self._emit, held = fast(

@@ -283,6 +283,50 @@ def test_arbitrary_bytes_give_the_python_output(
         assert rewritten(data, splits(data, cuts), classify, sp.scan) == reference
 
 
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(html_like | hard_html, st.lists(st.integers(min_value=0, max_value=10_000), max_size=8))
+def test_a_visitor_who_granted_everything_gets_the_python_output(
+    sp: ModuleType, html: bytes, cuts: list[int]
+) -> None:
+    # No classifier: the compiled scan passes every element by without asking for answers.
+    kw = {"head_injection": HEAD, "body_injection": BODY}
+    reference = rewritten_counted(html, [html], None, None, **kw)  # type: ignore[arg-type]
+    assert reference[1] == 0
+    for pieces in (splits(html, cuts), [html], [html[i : i + 1] for i in range(len(html))]):
+        assert rewritten_counted(html, pieces, None, sp.scan, **kw) == reference  # type: ignore[arg-type]
+
+
+def test_with_nothing_to_hold_the_compiled_scan_takes_the_head_s_elements(
+    sp: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The scripts, frames and images between the head injection and <body> are what an
+    # accepted visitor's page makes the rewriter read; Python sees none of them any more.
+    head = b"".join(
+        b"<script async src=https://tracker.test/%d.js></script><script>t(%d)</script>"
+        b"<link rel=preload href=//cdn.test/%d.css><noscript><img src=https://t.test/p></noscript>"
+        % (i, i, i)
+        for i in range(20)
+    )
+    page = b"<!doctype html><html><head><title>t</title>" + head + b"</head><body><p>x</p>"
+    considered: list[str] = []
+    original = HtmlRewriter._consider
+
+    def counting(self: HtmlRewriter, *args: object) -> int:
+        considered.append(str(args[4]))
+        return original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(HtmlRewriter, "_consider", counting)
+    kw = {"head_injection": HEAD, "body_injection": BODY}
+    reference = rewritten(page, [page], None, None, **kw)  # type: ignore[arg-type]
+    assert considered == ["script"] * 40  # Python reads each script itself
+    considered.clear()
+    assert rewritten(page, [page], None, sp.scan, **kw) == reference  # type: ignore[arg-type]
+    assert considered == []
+    assert sp.scan(page, 0, True, None) == sp.scan(page, 0, True, None)
+    with pytest.raises(TypeError):
+        sp.scan(page, 0, False, None)
+
+
 REMEMBERED_PAGE = b"<p>" + b"".join(
     b"<img src=/i/%d.jpg><img src=https://tracker.test/p><script>var n = %d;</script>"
     b"<SCRIPT async SRC='https://tracker.test/t.js'></script><script src=/own.js></script >"
@@ -532,6 +576,12 @@ def test_real_pages_come_out_as_the_python_rewriter_writes_them(sp: ModuleType, 
                 )
                 outputs.append(rewritten_counted(body, pieces, classify, scan, head_injection=HEAD))
         assert outputs[1] == outputs[0] == outputs[2] == outputs[3], site
+        # A visitor who granted everything: no classifier, nothing held.
+        granted_all = [
+            rewritten_counted(body, pieces, None, scan, head_injection=HEAD, body_injection=BODY)  # type: ignore[arg-type]
+            for scan in (None, sp.scan)
+        ]
+        assert granted_all[0] == granted_all[1], site
         passed += 1
     assert passed > 100
 
