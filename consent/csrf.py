@@ -1,8 +1,9 @@
 """CSRF tokens bound to the visitor.
 
-The visitor holds a random nonce in a strictly necessary cookie; the token in the form is an
-HMAC of that nonce. A token lifted from one visitor's page fails for anyone else, and nothing
-has to be stored on the server.
+The visitor holds a random nonce in a strictly necessary cookie; the token in the form is a
+MAC of that nonce under the site's secret key (keyed BLAKE2b, ``consent.keyed``). A token
+lifted from one visitor's page fails for anyone else, and nothing has to be stored on the
+server.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import hmac
 import re
 import secrets
 from collections.abc import Sequence
+
+from consent.keyed import keyed_hex
 
 _NONCE_SHAPE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 
@@ -25,7 +28,11 @@ def is_valid_nonce(nonce: str | None) -> bool:
 
 
 def _token(key: str, nonce: str) -> str:
-    # The one-shot digest: no HMAC object to build for a page that needs one token.
+    return keyed_hex(key, nonce.encode(), person=b"consent csrf v2", size=24)
+
+
+def _token_v1(key: str, nonce: str) -> str:
+    # What the releases before made (HMAC-SHA256): pages already open in a browser still post.
     digest = hmac.digest(key.encode(), b"consent csrf v1|" + nonce.encode(), "sha256")
     return base64.urlsafe_b64encode(digest[:24]).decode("ascii")
 
@@ -39,4 +46,6 @@ def verify_token(token: str | None, nonce: str | None, keys: Sequence[str]) -> b
         return False
     assert nonce is not None
     # Every key is tried, so a page rendered just before a key rotation still posts.
-    return any(hmac.compare_digest(_token(key, nonce), token) for key in keys)
+    return any(
+        hmac.compare_digest(make(key, nonce), token) for make in (_token, _token_v1) for key in keys
+    )

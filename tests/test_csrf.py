@@ -1,3 +1,7 @@
+import base64
+import hashlib
+import hmac
+
 from consent.csrf import is_valid_nonce, new_nonce, token_for, verify_token
 
 KEYS = ("k" * 32,)
@@ -27,3 +31,31 @@ def test_missing_or_malformed_inputs_fail() -> None:
     assert not verify_token(token_for(nonce, KEYS), None, KEYS)
     assert not is_valid_nonce("short")
     assert not is_valid_nonce("x" * 30 + ";")
+
+
+def test_a_token_is_a_keyed_blake2b_of_the_nonce_and_a_long_key_is_hashed_down() -> None:
+    nonce = new_nonce()
+    long_key = "L" * 100
+    for key, mac_key in (
+        ("k" * 32, b"k" * 32),
+        (
+            long_key,
+            hashlib.blake2b(long_key.encode(), digest_size=64, person=b"consent key").digest(),
+        ),
+    ):
+        mac = hashlib.blake2b(
+            nonce.encode(), key=mac_key, digest_size=24, person=b"consent csrf v2"
+        )
+        assert token_for(nonce, (key,)) == mac.hexdigest()
+    # Two long keys that share their first 64 bytes make different tokens.
+    assert token_for(nonce, ("L" * 64 + "a",)) != token_for(nonce, ("L" * 64 + "b",))
+
+
+def test_a_token_from_a_page_the_release_before_rendered_still_verifies() -> None:
+    nonce = new_nonce()
+    digest = hmac.digest(KEYS[0].encode(), b"consent csrf v1|" + nonce.encode(), "sha256")
+    old = base64.urlsafe_b64encode(digest[:24]).decode()
+    assert old != token_for(nonce, KEYS)
+    assert verify_token(old, nonce, KEYS)
+    assert not verify_token(old, new_nonce(), KEYS)
+    assert not verify_token(old, nonce, ("other" * 8,))
