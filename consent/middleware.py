@@ -88,12 +88,13 @@ class ConsentMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "lifespan":
-            await lifespan(self.app, scope, receive, send, self.runtime.close)
-            return
-        if kind not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+        if kind != "http":
+            if kind == "lifespan":
+                await lifespan(self.app, scope, receive, send, self.runtime.close)
+                return
+            if kind != "websocket":
+                await self.app(scope, receive, send)
+                return
         info = RequestInfo(scope, self.config)
         state = info.visitor_state(self.runtime)
         if self.runtime.regional is not None:
@@ -123,7 +124,10 @@ class ConsentMiddleware:
         try:
             await self.app(scope, receive, responder.send)
         finally:
-            responder.release()
+            # Breaks the cycle the pipeline's callbacks make with the responder: the page's
+            # bytes are freed when the request ends, not at some later garbage collection,
+            # which pages would otherwise trigger dozens of times as often as a bare app.
+            responder.pipeline = None
 
 
 def _cookie_filter(
@@ -267,6 +271,7 @@ class _Responder:
     failsafe: FailsafeRewriter | None = None
     revalidated = False  # the request's validator named this visitor's current state
     unreadable = False  # an HTML page in a Content-Encoding we cannot decode
+    pending: list[bytes]  # a page's first bodies, until what its head decides is known
 
     def __init__(
         self,
@@ -282,7 +287,6 @@ class _Responder:
         self.downstream = send
         self.info = info
         self.state = state
-        self.pending: list[bytes] = []
 
     @property
     def holding(self) -> bool:
@@ -368,12 +372,6 @@ class _Responder:
         data = "\n".join(parts).encode()
         return keyed_hex(self.config.secret_keys[0], data, person=b"consent etag", size=8).encode()
 
-    def release(self) -> None:
-        """Breaks the cycle the pipeline's callbacks make with this responder: the page's bytes
-        are freed when the request ends, not at some later garbage collection, which pages
-        would otherwise trigger dozens of times as often as a bare app."""
-        self.pipeline = None
-
     def _failure(self, reason: str) -> None:
         """Logged once per response, with the path only: queries and cookies stay out of logs."""
         if not self.failed:
@@ -407,21 +405,18 @@ class _Responder:
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
-        if self.passthrough and kind == "http.response.body":
-            await self.downstream(message)
-        elif kind == "http.response.start" and self.started:
-            # A page under way has its start: another one would let the rest of it out unread.
-            return
-        elif kind == "http.response.start":
-            if self._on_start(message):
+        if kind == "http.response.body":
+            if self.passthrough:
                 await self.downstream(message)
-        elif kind == "http.response.body" and self.ended:
-            return
-        elif kind == "http.response.body" and not self.passthrough:
-            await self._on_body(message)
-            if self.started and not message.get("more_body", False):
-                # The page is whole: a body after its last one would go out unread.
-                self.ended = True
+            elif not self.ended:
+                await self._on_body(message)
+                if self.started and not message.get("more_body", False):
+                    # The page is whole: a body after its last one would go out unread.
+                    self.ended = True
+        elif kind == "http.response.start":
+            # A page under way has its start: another one would let the rest of it out unread.
+            if not self.started and self._on_start(message):
+                await self.downstream(message)
         elif kind in ("http.response.pathsend", "http.response.zerocopysend"):
             await self._on_file(message)
         elif kind == "http.response.early_hint":
@@ -434,9 +429,9 @@ class _Responder:
     def _on_start(self, message: Message) -> bool:
         """Whether the start goes out now; a page's waits for its first body."""
         # One pass finds what every response needs: most are no pages and need nothing else.
-        given = message.get("headers", [])
+        given = message.get("headers", ())
         headers: list[tuple[bytes, bytes]]
-        if isinstance(given, list):
+        if type(given) is list:
             headers = given
         else:
             # ASGI allows any iterable, maybe one that can be read only once: it is read again.
@@ -479,6 +474,7 @@ class _Responder:
             return True
         message["headers"] = headers
         self.start = message
+        self.pending = []
         return False
 
     async def _on_file(self, message: Message) -> None:

@@ -116,6 +116,22 @@ def test_a_page_whose_content_type_starts_with_white_space_is_still_rewritten(
     assert b"data-consent-banner" in body
 
 
+@pytest.mark.parametrize("name", [b"content-type", b"Content-Type", b"CONTENT-TYPE"])
+@pytest.mark.parametrize("content_type", [b"TEXT/HTML", b"Text/html; charset=utf-8", b"text/HTML"])
+def test_a_page_is_one_whatever_the_case_of_its_content_type(
+    make_config: Callable[..., ConsentConfig], name: bytes, content_type: bytes
+) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(name, content_type)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": PAGE})
+
+    middleware = ConsentMiddleware(app, config=make_config())
+    _, body = fetch(middleware, http_scope(host="www.site.example"))
+    assert UNKNOWN_PARTY not in body
+    assert b"data-consent-banner" in body
+
+
 def test_a_cached_page_names_this_visitors_path_and_token(
     make_config: Callable[..., ConsentConfig],
 ) -> None:
