@@ -15,7 +15,15 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
+
+/* Where SSE2 is there (on every x86-64), the '<' of a page are found 32 bytes to a compare;
+ * elsewhere, or built with CONSENT_NO_SIMD (as a test builds it), by memchr. */
+#if defined(__SSE2__) && defined(__GNUC__) && !defined(CONSENT_NO_SIMD)
+#include <emmintrin.h>
+#define LT_BLOCKS 1
+#endif
 
 /* Longest name the scan's pattern looks for ("plaintext"): a longer run is no candidate. */
 #define LONGEST_NAME 9
@@ -46,6 +54,9 @@ static const char *const foreign_names[] = {
     "style", "sub", "sup", "svg", "table", "template", "textarea", "title", "track", "tt", "u",
     "ul", "use", "var", "video", "xmp", NULL,
 };
+/* What SEARCH_BODY looks for on top of SEARCH_MAIN: start tags, and end tags. */
+static const char *const body_names[] = {"body", "template", NULL};
+static const char *const body_end_names[] = {"template", NULL};
 /* Attributes that fetch, which keep an <svg> or <math> from being inert (_NOT_FETCHING). */
 static const char *const fetching_names[] = {"href", "xlink:href", "ping", "background", NULL};
 
@@ -82,6 +93,38 @@ mark(const char *const *list, unsigned char bit)
 {
     for (; *list != NULL; list++) {
         quick[strlen(*list)][(unsigned char)(*list)[0]] |= bit;
+    }
+}
+
+/*
+ * The two bytes after a '<' that may start what the scan's pattern looks for, both cases: the
+ * byte after it has a bit in after_lt (one per first letter of a searched name, its own for
+ * "<!", "<?" and, before the body, "</"), which the byte after that has too in second_byte.
+ * Most tags of a page (</div>, <a , <span, <p>, <li>) are turned away on two loads. Filled
+ * once, on import.
+ */
+enum { OPENS = (uint32_t)1 << 26, BODY_END = (uint32_t)1 << 27 };
+static uint32_t after_lt[256], second_byte[256];
+
+static unsigned char
+to_upper(unsigned char c)
+{
+    return c >= 'a' && c <= 'z' ? (unsigned char)(c - ('a' - 'A')) : c;
+}
+
+/* Lets through the names of list (all of two letters or more) after a '<' and the prefix. */
+static void
+mark_pairs(const char *const *list, unsigned char prefix)
+{
+    for (; *list != NULL; list++) {
+        const unsigned char *name = (const unsigned char *)*list;
+        unsigned char first = prefix != 0 ? prefix : name[0];
+        unsigned char second = prefix != 0 ? name[0] : name[1];
+        uint32_t bit = prefix != 0 ? BODY_END : (uint32_t)1 << (first - 'a');
+        after_lt[first] |= bit;
+        after_lt[to_upper(first)] |= bit;
+        second_byte[second] |= bit;
+        second_byte[to_upper(second)] |= bit;
     }
 }
 
@@ -313,6 +356,77 @@ body_due_name(const unsigned char *s, Py_ssize_t len)
 }
 
 /*
+ * Whether SEARCH_MAIN (SEARCH_BODY with body_due) matches at the '<' at p: 1 with *kind saying
+ * what it is and *name_end where its name ends, 0 when not.
+ */
+static int
+candidate_at(const unsigned char *s, Py_ssize_t p, Py_ssize_t n, int body_due, int *kind,
+             Py_ssize_t *name_end)
+{
+    Py_ssize_t j, limit;
+    uint32_t bits;
+    int found;
+    if (p + 1 >= n) {
+        return 0;
+    }
+    bits = after_lt[s[p + 1]] & (body_due ? ~(uint32_t)0 : ~(uint32_t)BODY_END);
+    if (bits & OPENS) {
+        *kind = SEARCHED;
+        *name_end = -1;
+        return 1;
+    }
+    /* No searched name is shorter than two letters, so the pair decides for most tags. */
+    if (bits == 0 || p + 2 >= n || !(bits & second_byte[s[p + 2]])) {
+        return 0;
+    }
+    /* The name runs to the first space, '/' or '>'; the pattern needs one after it. */
+    limit = p + 2 + LONGEST_NAME < n ? p + 2 + LONGEST_NAME : n;
+    if (bits & BODY_END) {
+        for (j = p + 2; j < limit && !ends_name(s[j]); j++) {
+        }
+        if (j < limit && j - p - 2 == 8 && body_due_name(s + p + 2, 8)) {
+            *kind = SEARCHED;
+            *name_end = j;
+            return 1;
+        }
+        return 0;
+    }
+    for (j = p + 1; j < limit && !ends_name(s[j]); j++) {
+    }
+    if (j >= limit) {
+        return 0;
+    }
+    found = name_kind(s + p + 1, j - p - 1);
+    if ((found == FOREIGN_SVG && is_inert(s, j, n, "svg")) ||
+        (found == FOREIGN_MATH && is_inert(s, j, n, "math"))) {
+        found = NOT_SEARCHED;
+    }
+    if (found == NOT_SEARCHED && body_due && body_due_name(s + p + 1, j - p - 1)) {
+        found = SEARCHED;
+    }
+    if (found == NOT_SEARCHED) {
+        return 0;
+    }
+    *kind = found;
+    *name_end = j;
+    return 1;
+}
+
+#if defined(LT_BLOCKS)
+/* Bit i set where s[i] is '<', for i in [0, 32). */
+static inline unsigned int
+lt_bits(const unsigned char *s)
+{
+    const __m128i lt = _mm_set1_epi8('<');
+    unsigned int low = (unsigned int)_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)s), lt));
+    unsigned int high = (unsigned int)_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + 16)), lt));
+    return low | high << 16;
+}
+#endif
+
+/*
  * Where SEARCH_MAIN's first match at or after pos starts (SEARCH_BODY's with body_due), -1
  * when there is none; *kind says what it is and *name_end where its name ends. *last_lt is the
  * last '<' before the match (or before n), -1 when there is none after pos.
@@ -323,49 +437,30 @@ next_candidate(const unsigned char *s, Py_ssize_t pos, Py_ssize_t n, int body_du
 {
     Py_ssize_t q = pos;
     *last_lt = -1;
+#if defined(LT_BLOCKS)
+    /* A '<' comes every 30 to 70 bytes of a page: a call of memchr for each cost more than
+     * the test of what follows it. The last bytes, short of a block, go to memchr. */
+    for (; n - q >= 32; q += 32) {
+        unsigned int bits = lt_bits(s + q);
+        while (bits != 0) {
+            Py_ssize_t p = q + __builtin_ctz(bits);
+            if (candidate_at(s, p, n, body_due, kind, name_end)) {
+                return p;
+            }
+            *last_lt = p;
+            bits &= bits - 1;
+        }
+    }
+#endif
     while (q < n) {
         const unsigned char *hit = memchr(s + q, '<', (size_t)(n - q));
-        Py_ssize_t p, j, limit;
+        Py_ssize_t p;
         if (hit == NULL) {
             return -1;
         }
         p = hit - s;
-        if (p + 1 < n) {
-            unsigned char c = s[p + 1];
-            if (c == '!' || c == '?') {
-                *kind = SEARCHED;
-                *name_end = -1;
-                return p;
-            }
-            /* The name runs to the first space, '/' or '>'; the pattern needs one after it. */
-            limit = p + 2 + LONGEST_NAME < n ? p + 2 + LONGEST_NAME : n;
-            if (body_due && c == '/') {
-                for (j = p + 2; j < limit && !ends_name(s[j]); j++) {
-                }
-                if (j < limit && ends_name(s[j]) && j - p - 2 == 8 &&
-                    body_due_name(s + p + 2, 8)) {
-                    *kind = SEARCHED;
-                    *name_end = j;
-                    return p;
-                }
-            }
-            for (j = p + 1; j < limit && !ends_name(s[j]); j++) {
-            }
-            if (j < limit && ends_name(s[j])) {
-                int found = name_kind(s + p + 1, j - p - 1);
-                if ((found == FOREIGN_SVG && is_inert(s, j, n, "svg")) ||
-                    (found == FOREIGN_MATH && is_inert(s, j, n, "math"))) {
-                    found = NOT_SEARCHED;
-                }
-                if (found == NOT_SEARCHED && body_due && body_due_name(s + p + 1, j - p - 1)) {
-                    found = SEARCHED;
-                }
-                if (found != NOT_SEARCHED) {
-                    *kind = found;
-                    *name_end = j;
-                    return p;
-                }
-            }
+        if (candidate_at(s, p, n, body_due, kind, name_end)) {
+            return p;
         }
         *last_lt = p;
         q = p + 1;
@@ -1123,6 +1218,11 @@ exec_module(PyObject *module)
     mark(plain_names, IN_PLAIN);
     mark(foreign_names, IN_FOREIGN);
     mark(fetching_names, IN_FETCHING);
+    mark_pairs(searched_names, 0);
+    mark_pairs(body_names, 0);
+    mark_pairs(body_end_names, '/');
+    after_lt['!'] |= OPENS;
+    after_lt['?'] |= OPENS;
     PyObject *searched = names_tuple(searched_names);
     PyObject *plain = names_tuple(plain_names);
     PyObject *foreign = names_tuple(foreign_names);
