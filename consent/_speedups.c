@@ -99,9 +99,9 @@ mark(const char *const *list, unsigned char bit)
 /*
  * The two bytes after a '<' that may start what the scan's pattern looks for, both cases: the
  * byte after it has a bit in after_lt (one per first letter of a searched name, its own for
- * "<!", "<?" and, before the body, "</"), which the byte after that has too in second_byte.
- * Most tags of a page (</div>, <a , <span, <p>, <li>) are turned away on two loads. Filled
- * once, on import.
+ * "<!", "<?" and, before the body, "</"), which the byte after that has too in second_byte
+ * (every byte has that of "<!" and "<?"). Most tags of a page (</div>, <a , <span, <p>, <li>)
+ * are turned away on these two loads. Filled once, on import.
  */
 enum { OPENS = (uint32_t)1 << 26, BODY_END = (uint32_t)1 << 27 };
 static uint32_t after_lt[256], second_byte[256];
@@ -125,6 +125,20 @@ mark_pairs(const char *const *list, unsigned char prefix)
         after_lt[to_upper(first)] |= bit;
         second_byte[second] |= bit;
         second_byte[to_upper(second)] |= bit;
+    }
+}
+
+static void
+mark_after_lt(void)
+{
+    int i;
+    mark_pairs(searched_names, 0);
+    mark_pairs(body_names, 0);
+    mark_pairs(body_end_names, '/');
+    after_lt['!'] |= OPENS;
+    after_lt['?'] |= OPENS;
+    for (i = 0; i < 256; i++) {
+        second_byte[i] |= OPENS;
     }
 }
 
@@ -356,6 +370,16 @@ body_due_name(const unsigned char *s, Py_ssize_t len)
 }
 
 /*
+ * Whether the two bytes after the '<' at p may start a match; want is after_lt's bits that
+ * count (BODY_END only with body_due). What the buffer's end cuts goes to candidate_at.
+ */
+static inline int
+may_start(const unsigned char *s, Py_ssize_t p, Py_ssize_t n, uint32_t want)
+{
+    return p + 2 >= n || (after_lt[s[p + 1]] & second_byte[s[p + 2]] & want) != 0;
+}
+
+/*
  * Whether SEARCH_MAIN (SEARCH_BODY with body_due) matches at the '<' at p: 1 with *kind saying
  * what it is and *name_end where its name ends, 0 when not.
  */
@@ -436,6 +460,7 @@ next_candidate(const unsigned char *s, Py_ssize_t pos, Py_ssize_t n, int body_du
                Py_ssize_t *name_end, Py_ssize_t *last_lt)
 {
     Py_ssize_t q = pos;
+    uint32_t want = body_due ? ~(uint32_t)0 : ~(uint32_t)BODY_END;
     *last_lt = -1;
 #if defined(LT_BLOCKS)
     /* A '<' comes every 30 to 70 bytes of a page: a call of memchr for each cost more than
@@ -444,7 +469,7 @@ next_candidate(const unsigned char *s, Py_ssize_t pos, Py_ssize_t n, int body_du
         unsigned int bits = lt_bits(s + q);
         while (bits != 0) {
             Py_ssize_t p = q + __builtin_ctz(bits);
-            if (candidate_at(s, p, n, body_due, kind, name_end)) {
+            if (may_start(s, p, n, want) && candidate_at(s, p, n, body_due, kind, name_end)) {
                 return p;
             }
             *last_lt = p;
@@ -459,7 +484,7 @@ next_candidate(const unsigned char *s, Py_ssize_t pos, Py_ssize_t n, int body_du
             return -1;
         }
         p = hit - s;
-        if (candidate_at(s, p, n, body_due, kind, name_end)) {
+        if (may_start(s, p, n, want) && candidate_at(s, p, n, body_due, kind, name_end)) {
             return p;
         }
         *last_lt = p;
@@ -1218,11 +1243,7 @@ exec_module(PyObject *module)
     mark(plain_names, IN_PLAIN);
     mark(foreign_names, IN_FOREIGN);
     mark(fetching_names, IN_FETCHING);
-    mark_pairs(searched_names, 0);
-    mark_pairs(body_names, 0);
-    mark_pairs(body_end_names, '/');
-    after_lt['!'] |= OPENS;
-    after_lt['?'] |= OPENS;
+    mark_after_lt();
     PyObject *searched = names_tuple(searched_names);
     PyObject *plain = names_tuple(plain_names);
     PyObject *foreign = names_tuple(foreign_names);
