@@ -60,13 +60,20 @@ static const char *const body_end_names[] = {"template", NULL};
 /* Attributes that fetch, which keep an <svg> or <math> from being inert (_NOT_FETCHING). */
 static const char *const fetching_names[] = {"href", "xlink:href", "ping", "background", NULL};
 
-/* Bytes by class, as the patterns' [\t\n\f\r ] and [\t\n\f\r />] read them: one load per
- * byte in the loops that run over every tag name and attribute. */
-enum { SPACE = 1, ENDS_NAME = 2 };
+/* Bytes by class, as the patterns' [\t\n\f\r ], [\t\n\f\r />], [\t\n\f\r />=] (what ends an
+ * attribute's name), [\t\n\f\r >] (an unquoted value) and [\t\n\f\r /] read them: one load
+ * per byte in the loops that run over every tag name and attribute. */
+enum { SPACE = 1, ENDS_NAME = 2, ENDS_ATTR_NAME = 4, ENDS_VALUE = 8, BETWEEN_ATTRS = 16 };
+#define WHITE (SPACE | ENDS_NAME | ENDS_ATTR_NAME | ENDS_VALUE | BETWEEN_ATTRS)
 static const unsigned char byte_class[256] = {
-    ['\t'] = SPACE | ENDS_NAME, ['\n'] = SPACE | ENDS_NAME, ['\f'] = SPACE | ENDS_NAME,
-    ['\r'] = SPACE | ENDS_NAME, [' '] = SPACE | ENDS_NAME,   ['/'] = ENDS_NAME,
-    ['>'] = ENDS_NAME,
+    ['\t'] = WHITE,
+    ['\n'] = WHITE,
+    ['\f'] = WHITE,
+    ['\r'] = WHITE,
+    [' '] = WHITE,
+    ['/'] = ENDS_NAME | ENDS_ATTR_NAME | BETWEEN_ATTRS,
+    ['>'] = ENDS_NAME | ENDS_ATTR_NAME | ENDS_VALUE,
+    ['='] = ENDS_ATTR_NAME,
 };
 
 static inline int
@@ -79,6 +86,18 @@ static inline int
 ends_name(unsigned char c)
 {
     return byte_class[c] & ENDS_NAME;
+}
+
+static inline int
+ends_attr_name(unsigned char c)
+{
+    return byte_class[c] & ENDS_ATTR_NAME;
+}
+
+static inline int
+ends_value(unsigned char c)
+{
+    return byte_class[c] & ENDS_VALUE;
 }
 
 /*
@@ -233,9 +252,9 @@ static int
 fetching_at(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
 {
     Py_ssize_t j;
-    for (j = i; j < n && j - i <= 10 && !ends_name(s[j]) && s[j] != '='; j++) {
+    for (j = i; j < n && j - i <= 10 && !ends_attr_name(s[j]); j++) {
     }
-    return j < n && (ends_name(s[j]) || s[j] == '=') && named(fetching_names, IN_FETCHING, s + i, j - i);
+    return j < n && ends_attr_name(s[j]) && named(fetching_names, IN_FETCHING, s + i, j - i);
 }
 
 /*
@@ -252,8 +271,8 @@ attrs_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, int inert)
             return i;
         }
         c = s[i];
-        if (is_space(c) || c == '/') {
-            while (i < n && (is_space(s[i]) || s[i] == '/')) {
+        if (byte_class[c] & BETWEEN_ATTRS) {
+            while (i < n && (byte_class[s[i]] & BETWEEN_ATTRS)) {
                 i++;
             }
             continue;
@@ -262,7 +281,7 @@ attrs_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, int inert)
             return i;
         }
         /* A name: its first character may be '=', the rest may not; something must follow. */
-        for (j = i + 1; j < n && !ends_name(s[j]) && s[j] != '='; j++) {
+        for (j = i + 1; j < n && !ends_attr_name(s[j]); j++) {
         }
         if (j >= n) {
             return i;
@@ -287,7 +306,7 @@ attrs_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, int inert)
                 }
                 else {
                     Py_ssize_t m = k + 1;
-                    while (m < n && !is_space(s[m]) && s[m] != '>') {
+                    while (m < n && !ends_value(s[m])) {
                         m++;
                     }
                     if (m < n) {
@@ -674,7 +693,7 @@ find_attr(const unsigned char *s, Py_ssize_t i, Py_ssize_t stop, const char *nam
             i++;
             continue;
         }
-        for (j = i + 1; j < stop && !ends_name(s[j]) && s[j] != '='; j++) {
+        for (j = i + 1; j < stop && !ends_attr_name(s[j]); j++) {
         }
         wanted = j - i == len;
         for (m = 0; wanted && m < len; m++) {
@@ -706,7 +725,7 @@ find_attr(const unsigned char *s, Py_ssize_t i, Py_ssize_t stop, const char *nam
             }
         }
         *value = k;
-        while (k < stop && !is_space(s[k]) && s[k] != '>') {
+        while (k < stop && !ends_value(s[k])) {
             k++;
         }
         *value_end = k;
