@@ -101,6 +101,35 @@ ends_value(unsigned char c)
 }
 
 /*
+ * Where the first c in s[i:n] lies, -1 when there is none. An attribute's quoted value is
+ * mostly a few bytes long, too few for a call of memchr to pay; with SSE2, 16 bytes are
+ * looked at together, the last few one by one.
+ */
+static inline Py_ssize_t
+find_byte(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, unsigned char c)
+{
+#if defined(LT_BLOCKS)
+    const __m128i wanted = _mm_set1_epi8((char)c);
+    for (; n - i >= 16; i += 16) {
+        unsigned int bits = (unsigned int)_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + i)), wanted));
+        if (bits != 0) {
+            return i + __builtin_ctz(bits);
+        }
+    }
+    for (; i < n; i++) {
+        if (s[i] == c) {
+            return i;
+        }
+    }
+    return -1;
+#else
+    const unsigned char *hit = i < n ? memchr(s + i, c, (size_t)(n - i)) : NULL;
+    return hit == NULL ? -1 : hit - s;
+#endif
+}
+
+/*
  * Which lists hold a name of each length and first letter: most tags (div, span, a, path)
  * are turned away on that alone, before any comparison. Filled once, on import.
  */
@@ -161,12 +190,14 @@ mark_after_lt(void)
     }
 }
 
-/* Compared with its length: a name may hold NUL bytes, which no listed name does. */
+/* Compared with its length: a name may hold NUL bytes, which no listed name does. Its first
+ * letter first: most listed names differ there, and then need no strlen. */
 static int
 in_list(const char *const *list, const char *name, Py_ssize_t len)
 {
     for (; *list != NULL; list++) {
-        if ((Py_ssize_t)strlen(*list) == len && memcmp(*list, name, (size_t)len) == 0) {
+        if ((*list)[0] == name[0] && (Py_ssize_t)strlen(*list) == len &&
+            memcmp(*list, name, (size_t)len) == 0) {
             return 1;
         }
     }
@@ -294,9 +325,9 @@ attrs_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, int inert)
             if (k < n) {
                 c = s[k];
                 if (c == '"' || c == '\'') {
-                    const unsigned char *close = memchr(s + k + 1, c, (size_t)(n - k - 1));
-                    if (close != NULL) {
-                        i = close - s + 1;
+                    Py_ssize_t close = find_byte(s, k + 1, n, c);
+                    if (close >= 0) {
+                        i = close + 1;
                         continue;
                     }
                 }
@@ -713,14 +744,14 @@ find_attr(const unsigned char *s, Py_ssize_t i, Py_ssize_t stop, const char *nam
         for (k++; k < stop && is_space(s[k]); k++) {
         }
         if (k < stop && (s[k] == '"' || s[k] == '\'')) {
-            const unsigned char *close = memchr(s + k + 1, s[k], (size_t)(stop - k - 1));
-            if (close != NULL) {
+            Py_ssize_t close = find_byte(s, k + 1, stop, s[k]);
+            if (close >= 0) {
                 *value = k + 1;
-                *value_end = close - s;
+                *value_end = close;
                 if (wanted) {
                     return 1;
                 }
-                i = close - s + 1;
+                i = close + 1;
                 continue;
             }
         }
