@@ -18,11 +18,12 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Where SSE2 is there (on every x86-64), the '<' of a page are found 32 bytes to a compare;
- * elsewhere, or built with CONSENT_NO_SIMD (as a test builds it), by memchr. */
+/* With SSE2 (every x86-64) and a compiler of GCC's family (for __builtin_ctz), the '<' of a
+ * page are found 32 bytes to a compare; elsewhere (MSVC, other processors), or built with
+ * CONSENT_NO_SIMD as a test builds it, by memchr. */
 #if defined(__SSE2__) && defined(__GNUC__) && !defined(CONSENT_NO_SIMD)
 #include <emmintrin.h>
-#define LT_BLOCKS 1
+#define SSE2_BLOCKS 1
 #endif
 
 /* Longest name the scan's pattern looks for ("plaintext"): a longer run is no candidate. */
@@ -108,7 +109,7 @@ ends_value(unsigned char c)
 static inline Py_ssize_t
 find_byte(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, unsigned char c)
 {
-#if defined(LT_BLOCKS)
+#if defined(SSE2_BLOCKS)
     const __m128i wanted = _mm_set1_epi8((char)c);
     for (; n - i >= 16; i += 16) {
         unsigned int bits = (unsigned int)_mm_movemask_epi8(
@@ -486,7 +487,7 @@ candidate_at(const unsigned char *s, Py_ssize_t p, Py_ssize_t n, int body_due, i
     return 1;
 }
 
-#if defined(LT_BLOCKS)
+#if defined(SSE2_BLOCKS)
 /* Bit i set where s[i] is '<', for i in [0, 32). */
 static inline unsigned int
 lt_bits(const unsigned char *s)
@@ -512,7 +513,7 @@ next_candidate(const unsigned char *s, Py_ssize_t pos, Py_ssize_t n, int body_du
     Py_ssize_t q = pos;
     uint32_t want = body_due ? ~(uint32_t)0 : ~(uint32_t)BODY_END;
     *last_lt = -1;
-#if defined(LT_BLOCKS)
+#if defined(SSE2_BLOCKS)
     /* A '<' comes every 30 to 70 bytes of a page: a call of memchr for each cost more than
      * the test of what follows it. The last bytes, short of a block, go to memchr. */
     for (; n - q >= 32; q += 32) {
