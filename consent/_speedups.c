@@ -16,7 +16,16 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
+
+/* With SSE2 (every x86-64) and a compiler of GCC's family (for __builtin_ctz), the '<' of a
+ * page are found 32 bytes to a compare; elsewhere (MSVC, other processors), or built with
+ * CONSENT_NO_SIMD as a test builds it, by memchr. */
+#if defined(__SSE2__) && defined(__GNUC__) && !defined(CONSENT_NO_SIMD)
+#include <emmintrin.h>
+#define SSE2_BLOCKS 1
+#endif
 
 /* Longest name the scan's pattern looks for ("plaintext"): a longer run is no candidate. */
 #define LONGEST_NAME 9
@@ -47,16 +56,26 @@ static const char *const foreign_names[] = {
     "style", "sub", "sup", "svg", "table", "template", "textarea", "title", "track", "tt", "u",
     "ul", "use", "var", "video", "xmp", NULL,
 };
+/* What SEARCH_BODY looks for on top of SEARCH_MAIN: start tags, and end tags. */
+static const char *const body_names[] = {"body", "template", NULL};
+static const char *const body_end_names[] = {"template", NULL};
 /* Attributes that fetch, which keep an <svg> or <math> from being inert (_NOT_FETCHING). */
 static const char *const fetching_names[] = {"href", "xlink:href", "ping", "background", NULL};
 
-/* Bytes by class, as the patterns' [\t\n\f\r ] and [\t\n\f\r />] read them: one load per
- * byte in the loops that run over every tag name and attribute. */
-enum { SPACE = 1, ENDS_NAME = 2 };
+/* Bytes by class, as the patterns' [\t\n\f\r ], [\t\n\f\r />], [\t\n\f\r />=] (what ends an
+ * attribute's name), [\t\n\f\r >] (an unquoted value) and [\t\n\f\r /] read them: one load
+ * per byte in the loops that run over every tag name and attribute. */
+enum { SPACE = 1, ENDS_NAME = 2, ENDS_ATTR_NAME = 4, ENDS_VALUE = 8, BETWEEN_ATTRS = 16 };
+#define WHITE (SPACE | ENDS_NAME | ENDS_ATTR_NAME | ENDS_VALUE | BETWEEN_ATTRS)
 static const unsigned char byte_class[256] = {
-    ['\t'] = SPACE | ENDS_NAME, ['\n'] = SPACE | ENDS_NAME, ['\f'] = SPACE | ENDS_NAME,
-    ['\r'] = SPACE | ENDS_NAME, [' '] = SPACE | ENDS_NAME,   ['/'] = ENDS_NAME,
-    ['>'] = ENDS_NAME,
+    ['\t'] = WHITE,
+    ['\n'] = WHITE,
+    ['\f'] = WHITE,
+    ['\r'] = WHITE,
+    [' '] = WHITE,
+    ['/'] = ENDS_NAME | ENDS_ATTR_NAME | BETWEEN_ATTRS,
+    ['>'] = ENDS_NAME | ENDS_ATTR_NAME | ENDS_VALUE,
+    ['='] = ENDS_ATTR_NAME,
 };
 
 static inline int
@@ -69,6 +88,47 @@ static inline int
 ends_name(unsigned char c)
 {
     return byte_class[c] & ENDS_NAME;
+}
+
+static inline int
+ends_attr_name(unsigned char c)
+{
+    return byte_class[c] & ENDS_ATTR_NAME;
+}
+
+static inline int
+ends_value(unsigned char c)
+{
+    return byte_class[c] & ENDS_VALUE;
+}
+
+/*
+ * Where the first c in s[i:n] lies, -1 when there is none. An attribute's quoted value is
+ * mostly a few bytes long, too few for a call of memchr to pay; with SSE2, 16 bytes are
+ * looked at together, the last few one by one.
+ */
+static inline Py_ssize_t
+find_byte(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, unsigned char c)
+{
+#if defined(SSE2_BLOCKS)
+    const __m128i wanted = _mm_set1_epi8((char)c);
+    for (; n - i >= 16; i += 16) {
+        unsigned int bits = (unsigned int)_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + i)), wanted));
+        if (bits != 0) {
+            return i + __builtin_ctz(bits);
+        }
+    }
+    for (; i < n; i++) {
+        if (s[i] == c) {
+            return i;
+        }
+    }
+    return -1;
+#else
+    const unsigned char *hit = i < n ? memchr(s + i, c, (size_t)(n - i)) : NULL;
+    return hit == NULL ? -1 : hit - s;
+#endif
 }
 
 /*
@@ -86,12 +146,60 @@ mark(const char *const *list, unsigned char bit)
     }
 }
 
-/* Compared with its length: a name may hold NUL bytes, which no listed name does. */
+/*
+ * The two bytes after a '<' that may start what the scan's pattern looks for, both cases: the
+ * byte after it has a bit in after_lt (one per first letter of a searched name, its own for
+ * "<!", "<?" and, before the body, "</"), which the byte after that has too in second_byte
+ * (every byte has that of "<!" and "<?"). Most tags of a page (</div>, <a , <span, <p>, <li>)
+ * are turned away on these two loads. Filled once, on import.
+ */
+enum { OPENS = (uint32_t)1 << 26, BODY_END = (uint32_t)1 << 27 };
+static uint32_t after_lt[256], second_byte[256];
+
+static unsigned char
+to_upper(unsigned char c)
+{
+    return c >= 'a' && c <= 'z' ? (unsigned char)(c - ('a' - 'A')) : c;
+}
+
+/* Lets through the names of list (all of two letters or more) after a '<' and the prefix. */
+static void
+mark_pairs(const char *const *list, unsigned char prefix)
+{
+    for (; *list != NULL; list++) {
+        const unsigned char *name = (const unsigned char *)*list;
+        unsigned char first = prefix != 0 ? prefix : name[0];
+        unsigned char second = prefix != 0 ? name[0] : name[1];
+        uint32_t bit = prefix != 0 ? BODY_END : (uint32_t)1 << (first - 'a');
+        after_lt[first] |= bit;
+        after_lt[to_upper(first)] |= bit;
+        second_byte[second] |= bit;
+        second_byte[to_upper(second)] |= bit;
+    }
+}
+
+static void
+mark_after_lt(void)
+{
+    int i;
+    mark_pairs(searched_names, 0);
+    mark_pairs(body_names, 0);
+    mark_pairs(body_end_names, '/');
+    after_lt['!'] |= OPENS;
+    after_lt['?'] |= OPENS;
+    for (i = 0; i < 256; i++) {
+        second_byte[i] |= OPENS;
+    }
+}
+
+/* Compared with its length: a name may hold NUL bytes, which no listed name does. Its first
+ * letter first: most listed names differ there, and then need no strlen. */
 static int
 in_list(const char *const *list, const char *name, Py_ssize_t len)
 {
     for (; *list != NULL; list++) {
-        if ((Py_ssize_t)strlen(*list) == len && memcmp(*list, name, (size_t)len) == 0) {
+        if ((*list)[0] == name[0] && (Py_ssize_t)strlen(*list) == len &&
+            memcmp(*list, name, (size_t)len) == 0) {
             return 1;
         }
     }
@@ -177,9 +285,9 @@ static int
 fetching_at(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
 {
     Py_ssize_t j;
-    for (j = i; j < n && j - i <= 10 && !ends_name(s[j]) && s[j] != '='; j++) {
+    for (j = i; j < n && j - i <= 10 && !ends_attr_name(s[j]); j++) {
     }
-    return j < n && (ends_name(s[j]) || s[j] == '=') && named(fetching_names, IN_FETCHING, s + i, j - i);
+    return j < n && ends_attr_name(s[j]) && named(fetching_names, IN_FETCHING, s + i, j - i);
 }
 
 /*
@@ -196,8 +304,8 @@ attrs_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, int inert)
             return i;
         }
         c = s[i];
-        if (is_space(c) || c == '/') {
-            while (i < n && (is_space(s[i]) || s[i] == '/')) {
+        if (byte_class[c] & BETWEEN_ATTRS) {
+            while (i < n && (byte_class[s[i]] & BETWEEN_ATTRS)) {
                 i++;
             }
             continue;
@@ -206,7 +314,7 @@ attrs_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, int inert)
             return i;
         }
         /* A name: its first character may be '=', the rest may not; something must follow. */
-        for (j = i + 1; j < n && !ends_name(s[j]) && s[j] != '='; j++) {
+        for (j = i + 1; j < n && !ends_attr_name(s[j]); j++) {
         }
         if (j >= n) {
             return i;
@@ -219,9 +327,9 @@ attrs_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, int inert)
             if (k < n) {
                 c = s[k];
                 if (c == '"' || c == '\'') {
-                    const unsigned char *close = memchr(s + k + 1, c, (size_t)(n - k - 1));
-                    if (close != NULL) {
-                        i = close - s + 1;
+                    Py_ssize_t close = find_byte(s, k + 1, n, c);
+                    if (close >= 0) {
+                        i = close + 1;
                         continue;
                     }
                 }
@@ -231,7 +339,7 @@ attrs_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, int inert)
                 }
                 else {
                     Py_ssize_t m = k + 1;
-                    while (m < n && !is_space(s[m]) && s[m] != '>') {
+                    while (m < n && !ends_value(s[m])) {
                         m++;
                     }
                     if (m < n) {
@@ -314,6 +422,87 @@ body_due_name(const unsigned char *s, Py_ssize_t len)
 }
 
 /*
+ * Whether the two bytes after the '<' at p may start a match; want is after_lt's bits that
+ * count (BODY_END only with body_due). What the buffer's end cuts goes to candidate_at.
+ */
+static inline int
+may_start(const unsigned char *s, Py_ssize_t p, Py_ssize_t n, uint32_t want)
+{
+    return p + 2 >= n || (after_lt[s[p + 1]] & second_byte[s[p + 2]] & want) != 0;
+}
+
+/*
+ * Whether SEARCH_MAIN (SEARCH_BODY with body_due) matches at the '<' at p: 1 with *kind saying
+ * what it is and *name_end where its name ends, 0 when not.
+ */
+static int
+candidate_at(const unsigned char *s, Py_ssize_t p, Py_ssize_t n, int body_due, int *kind,
+             Py_ssize_t *name_end)
+{
+    Py_ssize_t j, limit;
+    uint32_t bits;
+    int found;
+    if (p + 1 >= n) {
+        return 0;
+    }
+    bits = after_lt[s[p + 1]] & (body_due ? ~(uint32_t)0 : ~(uint32_t)BODY_END);
+    if (bits & OPENS) {
+        *kind = SEARCHED;
+        *name_end = -1;
+        return 1;
+    }
+    /* No searched name is shorter than two letters, so the pair decides for most tags. */
+    if (bits == 0 || p + 2 >= n || !(bits & second_byte[s[p + 2]])) {
+        return 0;
+    }
+    /* The name runs to the first space, '/' or '>'; the pattern needs one after it. */
+    limit = p + 2 + LONGEST_NAME < n ? p + 2 + LONGEST_NAME : n;
+    if (bits & BODY_END) {
+        for (j = p + 2; j < limit && !ends_name(s[j]); j++) {
+        }
+        if (j < limit && j - p - 2 == 8 && body_due_name(s + p + 2, 8)) {
+            *kind = SEARCHED;
+            *name_end = j;
+            return 1;
+        }
+        return 0;
+    }
+    for (j = p + 1; j < limit && !ends_name(s[j]); j++) {
+    }
+    if (j >= limit) {
+        return 0;
+    }
+    found = name_kind(s + p + 1, j - p - 1);
+    if ((found == FOREIGN_SVG && is_inert(s, j, n, "svg")) ||
+        (found == FOREIGN_MATH && is_inert(s, j, n, "math"))) {
+        found = NOT_SEARCHED;
+    }
+    if (found == NOT_SEARCHED && body_due && body_due_name(s + p + 1, j - p - 1)) {
+        found = SEARCHED;
+    }
+    if (found == NOT_SEARCHED) {
+        return 0;
+    }
+    *kind = found;
+    *name_end = j;
+    return 1;
+}
+
+#if defined(SSE2_BLOCKS)
+/* Bit i set where s[i] is '<', for i in [0, 32). */
+static inline unsigned int
+lt_bits(const unsigned char *s)
+{
+    const __m128i lt = _mm_set1_epi8('<');
+    unsigned int low = (unsigned int)_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)s), lt));
+    unsigned int high = (unsigned int)_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + 16)), lt));
+    return low | high << 16;
+}
+#endif
+
+/*
  * Where SEARCH_MAIN's first match at or after pos starts (SEARCH_BODY's with body_due), -1
  * when there is none; *kind says what it is and *name_end where its name ends. *last_lt is the
  * last '<' before the match (or before n), -1 when there is none after pos.
@@ -323,50 +512,32 @@ next_candidate(const unsigned char *s, Py_ssize_t pos, Py_ssize_t n, int body_du
                Py_ssize_t *name_end, Py_ssize_t *last_lt)
 {
     Py_ssize_t q = pos;
+    uint32_t want = body_due ? ~(uint32_t)0 : ~(uint32_t)BODY_END;
     *last_lt = -1;
+#if defined(SSE2_BLOCKS)
+    /* A '<' comes every 30 to 70 bytes of a page: a call of memchr for each cost more than
+     * the test of what follows it. The last bytes, short of a block, go to memchr. */
+    for (; n - q >= 32; q += 32) {
+        unsigned int bits = lt_bits(s + q);
+        while (bits != 0) {
+            Py_ssize_t p = q + __builtin_ctz(bits);
+            if (may_start(s, p, n, want) && candidate_at(s, p, n, body_due, kind, name_end)) {
+                return p;
+            }
+            *last_lt = p;
+            bits &= bits - 1;
+        }
+    }
+#endif
     while (q < n) {
         const unsigned char *hit = memchr(s + q, '<', (size_t)(n - q));
-        Py_ssize_t p, j, limit;
+        Py_ssize_t p;
         if (hit == NULL) {
             return -1;
         }
         p = hit - s;
-        if (p + 1 < n) {
-            unsigned char c = s[p + 1];
-            if (c == '!' || c == '?') {
-                *kind = SEARCHED;
-                *name_end = -1;
-                return p;
-            }
-            /* The name runs to the first space, '/' or '>'; the pattern needs one after it. */
-            limit = p + 2 + LONGEST_NAME < n ? p + 2 + LONGEST_NAME : n;
-            if (body_due && c == '/') {
-                for (j = p + 2; j < limit && !ends_name(s[j]); j++) {
-                }
-                if (j < limit && ends_name(s[j]) && j - p - 2 == 8 &&
-                    body_due_name(s + p + 2, 8)) {
-                    *kind = SEARCHED;
-                    *name_end = j;
-                    return p;
-                }
-            }
-            for (j = p + 1; j < limit && !ends_name(s[j]); j++) {
-            }
-            if (j < limit && ends_name(s[j])) {
-                int found = name_kind(s + p + 1, j - p - 1);
-                if ((found == FOREIGN_SVG && is_inert(s, j, n, "svg")) ||
-                    (found == FOREIGN_MATH && is_inert(s, j, n, "math"))) {
-                    found = NOT_SEARCHED;
-                }
-                if (found == NOT_SEARCHED && body_due && body_due_name(s + p + 1, j - p - 1)) {
-                    found = SEARCHED;
-                }
-                if (found != NOT_SEARCHED) {
-                    *kind = found;
-                    *name_end = j;
-                    return p;
-                }
-            }
+        if (may_start(s, p, n, want) && candidate_at(s, p, n, body_due, kind, name_end)) {
+            return p;
         }
         *last_lt = p;
         q = p + 1;
@@ -555,7 +726,7 @@ find_attr(const unsigned char *s, Py_ssize_t i, Py_ssize_t stop, const char *nam
             i++;
             continue;
         }
-        for (j = i + 1; j < stop && !ends_name(s[j]) && s[j] != '='; j++) {
+        for (j = i + 1; j < stop && !ends_attr_name(s[j]); j++) {
         }
         wanted = j - i == len;
         for (m = 0; wanted && m < len; m++) {
@@ -575,19 +746,19 @@ find_attr(const unsigned char *s, Py_ssize_t i, Py_ssize_t stop, const char *nam
         for (k++; k < stop && is_space(s[k]); k++) {
         }
         if (k < stop && (s[k] == '"' || s[k] == '\'')) {
-            const unsigned char *close = memchr(s + k + 1, s[k], (size_t)(stop - k - 1));
-            if (close != NULL) {
+            Py_ssize_t close = find_byte(s, k + 1, stop, s[k]);
+            if (close >= 0) {
                 *value = k + 1;
-                *value_end = close - s;
+                *value_end = close;
                 if (wanted) {
                     return 1;
                 }
-                i = close - s + 1;
+                i = close + 1;
                 continue;
             }
         }
         *value = k;
-        while (k < stop && !is_space(s[k]) && s[k] != '>') {
+        while (k < stop && !ends_value(s[k])) {
             k++;
         }
         *value_end = k;
@@ -1129,6 +1300,7 @@ exec_module(PyObject *module)
     mark(plain_names, IN_PLAIN);
     mark(foreign_names, IN_FOREIGN);
     mark(fetching_names, IN_FETCHING);
+    mark_after_lt();
     PyObject *searched = names_tuple(searched_names);
     PyObject *plain = names_tuple(plain_names);
     PyObject *foreign = names_tuple(foreign_names);

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
+import shutil
+import subprocess
+import sys
+import sysconfig
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -173,6 +178,43 @@ def gpp_reference() -> Iterator[NodeReference]:
     process = NodeReference("gpp.cjs")
     yield process
     process.close()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def speedups_compiled(folder: Path, *flags: str) -> Path:
+    """The extension compiled anew from its source into folder, as the build hook compiles it
+    but with warnings as errors and flags on top; a skip without a compiler, a failure where CI
+    demands the extension."""
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None and not require("speedups"):
+        pytest.skip("no C compiler here")
+    sys.path.insert(0, str(ROOT))
+    try:
+        import hatch_build
+    finally:
+        sys.path.remove(str(ROOT))
+    target = folder / ("_speedups" + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
+    command = [*hatch_build._link_command(), *hatch_build.FLAGS, "-Werror", *flags]
+    command += [f"-I{sysconfig.get_paths()['include']}", str(ROOT / hatch_build.SOURCE)]
+    done = subprocess.run(
+        [*command, "-o", str(target)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return target
+
+
+def speedups_variant(folder: Path, *flags: str) -> ModuleType:
+    """The extension compiled with flags (``-DCONSENT_NO_SIMD``: the portable search for '<'),
+    loaded beside the installed one."""
+    spec = importlib.util.spec_from_file_location(
+        "consent._speedups", speedups_compiled(folder, *flags)
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def speedups() -> ModuleType:

@@ -4,6 +4,9 @@ Each piece of the extension is checked against the pattern it mirrors, then whol
 rewritten both ways: generated ones, and the shared real pages (read from ``../shared``).
 """
 
+import ctypes
+import itertools
+import mmap
 import os
 import re
 import subprocess
@@ -21,8 +24,8 @@ from consent.catalogue import Catalogue, not_tracker_hosts
 from consent.holdback import HoldbackPolicy
 from consent.names import ATTR_HELD, MARKETING
 from consent.parties import Parties
-from consent.rewriter import Classifier, Element, Hold, HtmlRewriter
-from tests.conftest import realpages_folder, speedups
+from consent.rewriter import Classifier, Element, Hold, HtmlRewriter, Known
+from tests.conftest import realpages_folder, speedups, speedups_variant
 from tests.realpages import harness
 from tests.test_rewriter import (
     BODY,
@@ -110,16 +113,97 @@ def test_inert_drawings_are_the_pattern_s(sp: ModuleType, data: bytes) -> None:
 @example(b'\x00<img\x00" "<\n/', 0)  # a NUL inside a name ends no C string here
 @example(b"<svg\x00</svg><?>", 0)
 @example(b"<BODY\x00x><body\x00><TEMPLATE></Template ><bodyx>", 0)
-def test_the_next_candidate_is_the_pattern_s(sp: ModuleType, data: bytes, pos: int) -> None:
-    pos = min(pos, len(data))
-    after, p = sp.scan(data, pos, None, None)
-    assert after == pos  # with nothing remembered, nothing is passed over
-    m = sc.SEARCH_MAIN.search(data, pos)
-    assert p == (-1 if m is None else m.start())
+def test_the_next_candidate_is_the_pattern_s(each_sp: ModuleType, data: bytes, pos: int) -> None:
+    found_where_the_patterns_match(each_sp, data, min(pos, len(data)))
+
+
+def found_where_the_patterns_match(
+    sp: ModuleType, data: bytes | memoryview, pos: int, expected: bytes | None = None
+) -> None:
+    """The scan from pos stops where SEARCH_MAIN (SEARCH_BODY before the body) first matches
+    in expected (data's bytes), having passed nothing over."""
+    text = bytes(data) if expected is None else expected
+    m = sc.SEARCH_MAIN.search(text, pos)
+    assert sp.scan(data, pos, None, None) == (pos, -1 if m is None else m.start()), (text, pos)
     for body_due, search in ((False, sc.SEARCH_MAIN), (True, sc.SEARCH_BODY)):
-        after, p, emit, held = sp.scan(data, pos, None, None, [], 0, b"", {}, 0, body_due, True)
-        m = search.search(data, pos)
-        assert (after, p, emit, held) == (pos, -1 if m is None else m.start(), 0, 0)
+        found = sp.scan(data, pos, None, None, [], 0, b"", {}, 0, body_due, True)
+        m = search.search(text, pos)
+        assert found == (pos, -1 if m is None else m.start(), 0, 0), (text, pos, body_due)
+
+
+@pytest.fixture(scope="module", params=["as built", "CONSENT_NO_SIMD"])
+def each_sp(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    """The installed extension, then one compiled with the portable search for '<' (memchr)
+    instead of the blocks of 32 bytes that SSE2 compares at once."""
+    if request.param == "as built":
+        return speedups()
+    return speedups_variant(tmp_path_factory.mktemp("no-simd"), "-DCONSENT_NO_SIMD")
+
+
+def test_every_two_bytes_after_a_lt_are_read_as_the_patterns_read_them(each_sp: ModuleType) -> None:
+    # Most '<' are turned away on the two bytes after them: each pair, at offsets across a
+    # block of 32 bytes, with enough after it for a whole block or not, and cut by the end.
+    for first in range(256):
+        lead = b"y" * (first % 37)
+        found_where_the_patterns_match(each_sp, lead + b"<" + bytes([first]), 0)
+        for second in range(256):
+            data = lead + b"<" + bytes([first, second])
+            found_where_the_patterns_match(each_sp, data + b" ", 0)
+            found_where_the_patterns_match(each_sp, data + b">" + b"z" * 40, 0)
+
+
+def in_every_case(name: bytes) -> Iterator[bytes]:
+    choices = [(c.lower(), c.upper()) if c.isalpha() else (c,) for c in name.decode()]
+    for letters in itertools.product(*choices):
+        yield "".join(letters).encode()
+
+
+def test_searched_names_in_any_case_are_found(each_sp: ModuleType) -> None:
+    names = [name.encode() for name in each_sp.SEARCHED] + [b"body", b"template", b"/template"]
+    ends = [b" ", b"\t", b"\n", b"\x0c", b"\r", b"/", b">", b"", b"x", b"\x00", b"=", b"<"]
+    for name in names:
+        for i, spelled in enumerate(in_every_case(name)):
+            for end in ends:
+                data = b"y" * (i % 37) + b"<" + spelled + end
+                found_where_the_patterns_match(each_sp, data, 0)
+                found_where_the_patterns_match(each_sp, data + b"z" * 32, 0)
+                found_where_the_patterns_match(each_sp, data[:-2] + end, 0)
+
+
+# Constructs to put at every offset of short buffers: where a block of 32 bytes ends, where the
+# buffer's last bytes are too few for one, and cut by the buffer's end.
+AT_EDGES = [b"<", b"<!", b"<?", b"</", b"<img src=x>", b"<IMG\x00", b"<\x00<", b"</template>"]
+AT_EDGES += [b"<Body>", b"<svg><g/></svg>", b"<b <img src=x>", b"<p title='<img src=x>'>"]
+FILLERS = [b"y" * 100, b"<i>a</i>" * 13, b"<" * 100, b"\x00" * 100]
+
+
+def test_constructs_at_every_offset_near_the_ends_are_found(each_sp: ModuleType) -> None:
+    for size in range(101):
+        for at in range(size + 1):
+            for piece in AT_EDGES:
+                for filler in FILLERS:
+                    data = (filler[:at] + piece + filler)[:size]
+                    found_where_the_patterns_match(each_sp, data, 0)
+                    found_where_the_patterns_match(each_sp, data, at)
+
+
+@pytest.mark.parametrize("filler", FILLERS[:2], ids=["text", "tags"])
+def test_the_last_lt_before_a_remembered_tag_is_the_one_python_sees(
+    each_sp: ModuleType, filler: bytes
+) -> None:
+    # A '<' after the last '>' before a tag may open another tag whose attributes hold it:
+    # the compiled scan leaves that tag to Python, which holds it only if it is a tag,
+    # wherever that '<' falls in a block.
+    held = b"<img src=tracker.test>"  # short enough to lie wholly in the last bytes
+    classify = Remembered(hold_trackers)
+    rewritten(b"<p>" + held, [b"<p>" + held], classify, None)  # its held form remembered
+    for size in range(0, 121, 3):
+        for at in range(size + 1):
+            for piece in (b"<b <", b"<p title='<", b"<img src=x><", b"<b>x<"):
+                html = (b"<p>" + filler[:at] + piece + held[1:] + filler)[:size]
+                reference = rewritten(html, [html], Remembered(hold_trackers), None)
+                assert rewritten(html, [html], classify, each_sp.scan) == reference
+                assert rewritten(html, [html], classify, each_sp.scan) == reference
 
 
 def test_bad_arguments_raise_instead_of_reading_out_of_bounds(sp: ModuleType) -> None:
@@ -257,6 +341,86 @@ def hold_trackers(element: Element) -> Hold | None:
     return None if hold is None else Hold("c", placeholder=b"<!--ph-->")
 
 
+class Fenced:
+    """Buffers placed against pages the process may not read: a read past either end of one
+    faults at once, where one past the end of a bytes object goes unseen."""
+
+    def __init__(self) -> None:
+        self.page = mmap.PAGESIZE
+        self.map = mmap.mmap(-1, 3 * self.page)
+        anchor = ctypes.c_char.from_buffer(self.map)
+        self.base = ctypes.addressof(anchor)
+        del anchor
+        self.protect(0)
+
+    def protect(self, access: int) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        for offset in (0, 2 * self.page):
+            address = ctypes.c_void_p(self.base + offset)
+            if libc.mprotect(address, ctypes.c_size_t(self.page), access) != 0:
+                raise OSError(ctypes.get_errno(), "mprotect")
+
+    def ending(self, data: bytes) -> memoryview:
+        """data, its last byte the last before the fence after it."""
+        start = 2 * self.page - len(data)
+        self.map[start : 2 * self.page] = data
+        return memoryview(self.map)[start : 2 * self.page]
+
+    def starting(self, data: bytes) -> memoryview:
+        """data, its first byte the first after the fence before it."""
+        self.map[self.page : self.page + len(data)] = data
+        return memoryview(self.map)[self.page : self.page + len(data)]
+
+    def close(self) -> None:
+        self.protect(mmap.PROT_READ | mmap.PROT_WRITE)
+        self.map.close()
+
+
+@pytest.fixture(scope="module")
+def fenced() -> Iterator[Fenced]:
+    if sys.platform != "linux":
+        pytest.skip("the fences are made with Linux's mprotect")
+    fence = Fenced()
+    yield fence
+    fence.close()
+
+
+def read_everywhere(sp: ModuleType, view: memoryview, known: Known) -> None:
+    """Each of the extension's functions from every position of view, which must not fault."""
+    data = bytes(view)
+    for pos in range(len(data) + 1):
+        found_where_the_patterns_match(sp, view, pos, data)
+        for body_due in (False, True):
+            sp.scan(view, pos, known, None, [], 0, b"", rewriter._HELD_TAGS, 99, body_due, True)
+        sp.attrs_end(view, pos)
+        sp.attrs_end(view, pos, True)
+        sp.is_inert(view, pos, "svg")
+        sp.is_inert(view, pos, "math")
+    view.release()
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(hard_html | html_like, st.integers(min_value=0, max_value=100))
+def test_nothing_outside_the_buffer_is_read(
+    each_sp: ModuleType, fenced: Fenced, html: bytes, size: int
+) -> None:
+    classify = Remembered(hold_trackers)
+    rewritten(html, [html], classify, each_sp.scan)
+    for data in (html[-size:] if size else b"", html[:size]):
+        read_everywhere(each_sp, fenced.ending(data), classify.known)
+        read_everywhere(each_sp, fenced.starting(data), classify.known)
+
+
+def test_nothing_outside_short_buffers_is_read(each_sp: ModuleType, fenced: Fenced) -> None:
+    classify = Remembered(hold_trackers)
+    pieces = [*AT_EDGES, *HARD_PIECES]
+    rewritten(b"".join(pieces), [b"".join(pieces)], classify, each_sp.scan)
+    for size in range(40):
+        for piece in pieces:
+            data = (FILLERS[1] + piece)[-size:] if size else b""
+            read_everywhere(each_sp, fenced.ending(data), classify.known)
+
+
 @settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
 @given(html_like, st.lists(st.integers(min_value=0, max_value=10_000), max_size=10))
 def test_any_split_gives_the_python_output(sp: ModuleType, html: bytes, cuts: list[int]) -> None:
@@ -275,12 +439,12 @@ def test_any_split_gives_the_python_output(sp: ModuleType, html: bytes, cuts: li
 
 @given(st.binary(max_size=400), st.lists(st.integers(min_value=0, max_value=500), max_size=6))
 def test_arbitrary_bytes_give_the_python_output(
-    sp: ModuleType, data: bytes, cuts: list[int]
+    each_sp: ModuleType, data: bytes, cuts: list[int]
 ) -> None:
     classify = Remembered(hold_trackers)
     reference = rewritten(data, [data], Remembered(hold_trackers), None)
     for _ in range(2):
-        assert rewritten(data, splits(data, cuts), classify, sp.scan) == reference
+        assert rewritten(data, splits(data, cuts), classify, each_sp.scan) == reference
 
 
 @settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
