@@ -30,13 +30,28 @@
 /* Longest name the scan's pattern looks for ("plaintext"): a longer run is no candidate. */
 #define LONGEST_NAME 9
 
-enum { NOT_SEARCHED, SEARCHED, PLAIN, SCRIPT, NOSCRIPT, IFRAME, INPUT, FOREIGN_SVG, FOREIGN_MATH };
+enum {
+    NOT_SEARCHED,
+    SEARCHED,
+    PLAIN,
+    SCRIPT,
+    NOSCRIPT,
+    IFRAME,
+    INPUT,
+    RAW_TEXT,
+    FOREIGN_SVG,
+    FOREIGN_MATH
+};
 
 /* _scanner's CONSIDERED | RAW_TEXT | OTHER | {"plaintext"}; the tests compare both lists. */
 static const char *const searched_names[] = {
     "script", "iframe", "img", "embed", "object", "video", "audio", "source", "track",
     "link", "input", "style", "textarea", "title", "xmp", "noembed", "noframes", "noscript",
     "svg", "math", "base", "frame", "image", "plaintext", NULL,
+};
+/* _scanner.RAW_TEXT but the script and the frame: text up to the end tag, nothing judged. */
+static const char *const raw_text_names[] = {
+    "style", "textarea", "title", "xmp", "noembed", "noframes", NULL,
 };
 /* rewriter._PLAIN_NAMES: classified on their start tag alone, inside the scanning loop. */
 static const char *const plain_names[] = {
@@ -276,6 +291,9 @@ name_kind(const unsigned char *s, Py_ssize_t len)
     }
     if (len == 5 && memcmp(lower, "input", 5) == 0) {
         return INPUT;
+    }
+    if (in_list(raw_text_names, lower, len)) {
+        return RAW_TEXT;
     }
     return in_list(searched_names, lower, len) ? SEARCHED : NOT_SEARCHED;
 }
@@ -991,6 +1009,21 @@ take_remembered(Scanning *c, Py_ssize_t n, int kind, Py_ssize_t p, Py_ssize_t na
     if (kind == NOSCRIPT) {
         return take_noscript(c, n, end, raw_noscript, next);
     }
+    if (kind == RAW_TEXT) {
+        /* _html_tag judges nothing in a style sheet, a title or the like: only where its text
+         * ends matters. While the page may be inside <svg>, that text is markup: Python's. */
+        Py_ssize_t close, len = name_end - p - 1;
+        if (h == NULL || cap < 0) {
+            return 0;
+        }
+        lower_into(name, s + p + 1, len);
+        close = end_tag_from(s, end, n, name, len);
+        if (close < 0) {
+            return 0;
+        }
+        *next = close;
+        return 1;
+    }
     if (kind == INPUT) {
         int nothing = input_fetches_nothing(s, name_end, end - 1);
         if (nothing != 0 || h == NULL) {
@@ -1304,13 +1337,16 @@ exec_module(PyObject *module)
     PyObject *searched = names_tuple(searched_names);
     PyObject *plain = names_tuple(plain_names);
     PyObject *foreign = names_tuple(foreign_names);
-    int failed = searched == NULL || plain == NULL || foreign == NULL ||
+    PyObject *raw_text = names_tuple(raw_text_names);
+    int failed = searched == NULL || plain == NULL || foreign == NULL || raw_text == NULL ||
                  PyModule_AddObjectRef(module, "SEARCHED", searched) < 0 ||
                  PyModule_AddObjectRef(module, "PLAIN", plain) < 0 ||
-                 PyModule_AddObjectRef(module, "FOREIGN", foreign) < 0;
+                 PyModule_AddObjectRef(module, "FOREIGN", foreign) < 0 ||
+                 PyModule_AddObjectRef(module, "RAW_TEXT", raw_text) < 0;
     Py_XDECREF(searched);
     Py_XDECREF(plain);
     Py_XDECREF(foreign);
+    Py_XDECREF(raw_text);
     return failed ? -1 : 0;
 }
 

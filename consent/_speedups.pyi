@@ -5,6 +5,7 @@ from consent.rewriter import Known
 SEARCHED: tuple[str, ...]
 PLAIN: tuple[str, ...]
 FOREIGN: tuple[str, ...]
+RAW_TEXT: tuple[str, ...]
 
 @overload
 def scan(

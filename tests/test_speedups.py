@@ -73,6 +73,7 @@ def test_the_extension_knows_the_names_the_python_code_uses(sp: ModuleType) -> N
     assert set(sp.SEARCHED) == sc.CONSIDERED | sc.RAW_TEXT | sc.OTHER | {"plaintext"}
     assert set(sp.PLAIN) == {name.decode() for name in rewriter._PLAIN_NAMES}
     assert set(sp.FOREIGN) == set(sc.FOREIGN_NAMES)
+    assert set(sp.RAW_TEXT) == sc.RAW_TEXT - {"script", "iframe"}
     for name in sp.SEARCHED:
         if name not in ("svg", "math"):
             assert sc.SEARCH_MAIN.fullmatch(b"<" + name.upper().encode() + b" ") is not None
@@ -312,6 +313,16 @@ HARD_PIECES = [
     b'="',
     b"<scr",
     b"ipt>",
+    b"<title>a <b></title>",
+    b"<STYLE media=x>p{}</style >",
+    b"<textarea><img src=https://tracker.test/x></TEXTAREA>",
+    b"<xmp><script>t()</script></xmp>",
+    b"<noembed><iframe src=//tracker.test/f></noembed>",
+    b"<noframes>",
+    b"</noframes/>",
+    b"<title",
+    b"</titl",
+    b"</style",
 ]
 hard_html = st.lists(
     st.sampled_from(HARD_PIECES) | st.sampled_from(PIECES) | st.binary(max_size=3).filter(bool),
@@ -458,6 +469,24 @@ def test_a_visitor_who_granted_everything_gets_the_python_output(
     assert reference[1] == 0
     for pieces in (splits(html, cuts), [html], [html[i : i + 1] for i in range(len(html))]):
         assert rewritten_counted(html, pieces, None, sp.scan, **kw) == reference  # type: ignore[arg-type]
+
+
+def test_raw_text_elements_are_read_to_their_end_in_c(sp: ModuleType) -> None:
+    # A title, style sheet or text area judges nothing: the scan passes it by whole, trackers
+    # written inside it being text, not elements.
+    page = b"<p>" + b"".join(
+        b"<title>t %d</title><STYLE>p{}</style ><textarea><img src=https://tracker.test/%d>"
+        b"</textarea><xmp><script>t()</script></xmp>" % (i, i)
+        for i in range(20)
+    )
+    out: list[bytes | bytearray] = []
+    pos, stop, emit, held = sp.scan(page, 0, {}, None, out, 0, b"", {}, 262144, False, True)
+    # Passed up to the last end tag, with nothing after it to look at.
+    assert (pos, stop, emit, held) == (len(page) - len(b"</xmp>"), -1, 0, 0)
+    assert out == []
+    # Where the page may still be inside <svg> (no inline limit), Python reads the text.
+    assert sp.scan(page, 0, {}, None, [], 0, b"", {}, -1, False, True)[:2] == (0, 3)
+    assert rewritten(page, [page], Remembered(hold_trackers), sp.scan) == page
 
 
 def test_with_nothing_to_hold_the_compiled_scan_takes_the_head_s_elements(
