@@ -17,6 +17,7 @@ SCRIPTS = [
     "bench_realpages.py",
     "bench_weight.py",
     "bench_regions.py",
+    "bench_in_place.py",
 ]
 
 
