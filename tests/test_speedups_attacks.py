@@ -359,3 +359,37 @@ def test_with_nothing_to_hold_raw_text_keeps_the_injections_where_python_puts_th
     assert rewritten_counted(html, [html], None, None) == (want, 0)
     for pieces in ([html], [html[i : i + 1] for i in range(len(html))], splits(html, [9, 40])):
         assert rewritten_counted(html, pieces, None, sp.scan) == (want, 0)
+
+
+def quoted_values() -> list[bytes]:
+    """Unfinished image tags whose quoted values hide a '>', a '<', the other quote, a type
+    that would fetch nothing or a tracker, with the closing quote at every offset of the 16
+    and 32 byte blocks."""
+    pages = []
+    for length in range(40):
+        fill = b"x" * length
+        for q, other in ((b'"', b"'"), (b"'", b'"')):
+            pages.append(b"<img alt=" + q + fill + b">" + other + q)
+            pages.append(b"<img data-y=" + q + b"/own" + fill + b"'\"" + q + b" data-x='>'")
+            pages.append(b"<img title=" + q + fill + b"<img src=//tracker.test/b>" + q)
+            pages.append(b"<input type=" + q + b"image" + q + b" alt=" + q + fill + q)
+            hidden = other + b" type=hidden " + other
+            pages.append(b"<input alt=" + q + fill + hidden + q + b" type=image")
+            pages.append(b"<input value=" + q + fill + b">" + hidden + q + b" type=image")
+    return pages
+
+
+@pytest.mark.parametrize("cut", [None, 0, 1])
+def test_quoted_values_end_at_their_own_quote_in_both_builds(
+    each_sp: ModuleType, cut: int | None
+) -> None:
+    # A value's end is found 16 bytes at a time: a '>' or a tracker inside a value must stay
+    # inside it, the quote that ends it may be the buffer's last byte or missing altogether.
+    for tag in quoted_values():
+        html = b"<p>" + tag + b" src=https://tracker.test/c><p>"
+        pieces = [html] if cut is None else [html[: len(tag) + cut], html[len(tag) + cut :]]
+        reference = rewritten_counted(html, [html], Remembered(hold_trackers), None)
+        assert reference[1] == 1, html
+        for _ in range(2):
+            classify = Remembered(hold_trackers)
+            assert rewritten_counted(html, pieces, classify, each_sp.scan) == reference, html
