@@ -15,6 +15,7 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from consent import ConsentConfig, ConsentMiddleware
+from consent.middleware import _SLICE
 from tests.conftest import http_scope, without_held_marker
 
 UNKNOWN_PARTY = b'<script src="https://cdn.unknown-party.example/t.js"></script>'
@@ -526,3 +527,25 @@ def test_a_start_without_a_headers_list_is_read_all_the_same(
         assert not [c for c in cookies if c.startswith(b"visit_id")]
         assert UNKNOWN_PARTY not in body
         assert b"data-consent-banner" in body
+
+
+@pytest.mark.parametrize("offset", [-9, -5, -1, 0, 1, 3])
+def test_a_construct_across_the_slices_a_body_is_rewritten_in_is_read_whole(
+    make_config: Callable[..., ConsentConfig], offset: int
+) -> None:
+    # A big body is rewritten in slices, other requests running in between: a style sheet's
+    # end tag, a tracker's tag or a title cut where one slice ends must be read as if whole.
+    slice_end = _SLICE
+    head = FIRST_PART + b"<!--" + b"x" * (slice_end - len(FIRST_PART) - 7 - 4 + offset) + b"-->"
+    for construct, behind in (
+        (b"<style>p{}</style>", UNKNOWN_PARTY),
+        (b"<title>t</title>", UNKNOWN_PARTY),
+        (UNKNOWN_PARTY, b""),
+        (b"<svg><style>", UNKNOWN_PARTY),
+    ):
+        page = head + construct + behind + b"<p>" + b"y" * 1000 + b"</body></html>"
+        middleware = ConsentMiddleware(html_app(page), config=make_config())
+        _, body = fetch(middleware, http_scope(host="www.site.example"))
+        assert UNKNOWN_PARTY not in body, (construct, offset)
+        assert b'data-consent-category="marketing"' in body
+        assert body.endswith(b"y" * 1000 + b"</body></html>")
