@@ -549,3 +549,28 @@ def test_a_construct_across_the_slices_a_body_is_rewritten_in_is_read_whole(
         assert UNKNOWN_PARTY not in body, (construct, offset)
         assert b'data-consent-category="marketing"' in body
         assert body.endswith(b"y" * 1000 + b"</body></html>")
+
+
+def test_the_shared_mode_held_marker_is_the_page_s_and_the_key_s_alone(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    # In shared-cache mode every visitor gets the same bytes, so the marker that tells held
+    # elements apart is a keyed digest of the page: content that copies the marker it saw
+    # changes the page, and so the marker; a site with another key makes another one.
+    marker = re.compile(rb'data-consent-held="([^"]+)"')
+
+    def held_marker(page: bytes, **settings: Any) -> bytes:
+        config = make_config(shared_cache_mode=True, honour_gpc=False, **settings)
+        _, body = fetch(ConsentMiddleware(html_app(page), config=config), http_scope())
+        found = marker.search(body)
+        assert found is not None
+        return found.group(1)
+
+    first = held_marker(PAGE)
+    assert held_marker(PAGE) == first
+    copied = PAGE.replace(
+        b"</body>", b'<script type=text/plain data-consent-held="' + first + b'"></script></body>'
+    )
+    assert held_marker(copied) != first
+    assert held_marker(PAGE, secret_key="another site's secret key") != first
+    assert held_marker(PAGE, secret_key="s" * 64 + "a") != held_marker(PAGE, secret_key="s" * 64)
