@@ -289,6 +289,11 @@ TRACKED = b"<img src=https://tracker.test/%d>"
         # A noscript read as text ends at its own end tag, whatever it seems to open.
         (b"<p><noscript><title></noscript>" + TRACKED % 1, 1),
         (b"<p><noscript><style></noscript>" + TRACKED % 1 + b"</style>", 1),
+        # What is read again as markup for browsers without scripts has its own raw text.
+        (b"<p><noscript><title>" + TRACKED % 1 + b"</title>" + TRACKED % 2 + b"</noscript>", 1),
+        (b"<p><noscript><xmp></noscript>" + TRACKED % 1 + b"</xmp>" + TRACKED % 2, 2),
+        (b"<p><noscript><svg><style>" + TRACKED % 1 + b"</style></svg></noscript>", 1),
+        (b"<p><noscript><textarea>" + TRACKED % 1 + b"</noscript>" + TRACKED % 2, 1),
         # End tags that end raw text, and look-alikes that do not.
         (b"<p><style>x</style\x00>" + TRACKED % 1 + b"</style>" + TRACKED % 2, 1),
         (b"<p><STYLE>x</STYLE\x0b>" + TRACKED % 1 + b"</sTyLe>" + TRACKED % 2, 1),
