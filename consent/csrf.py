@@ -42,7 +42,8 @@ def token_for(nonce: str, keys: Sequence[str]) -> str:
 
 
 def verify_token(token: str | None, nonce: str | None, keys: Sequence[str]) -> bool:
-    if not token or not is_valid_nonce(nonce) or len(token) > 64:
+    # A posted token may hold any character: compare_digest raises on those not ASCII.
+    if not token or not is_valid_nonce(nonce) or len(token) > 64 or not token.isascii():
         return False
     assert nonce is not None
     # Every key is tried, so a page rendered just before a key rotation still posts.

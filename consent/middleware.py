@@ -414,8 +414,9 @@ class _Responder:
                     # The page is whole: a body after its last one would go out unread.
                     self.ended = True
         elif kind == "http.response.start":
-            # A page under way has its start: another one would let the rest of it out unread.
-            if not self.started and self._on_start(message):
+            # A response has one start: another one, even while a page's start waits for its
+            # head, would let the rest of the page out unread or drop what came before it.
+            if self.start is None and not self.passthrough and self._on_start(message):
                 await self.downstream(message)
         elif kind in ("http.response.pathsend", "http.response.zerocopysend"):
             await self._on_file(message)

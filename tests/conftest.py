@@ -230,6 +230,15 @@ def speedups() -> ModuleType:
     return _speedups
 
 
+@pytest.fixture(scope="module", params=["as built", "CONSENT_NO_SIMD"])
+def each_sp(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    """The installed extension, then one compiled with the portable search for '<' (memchr)
+    instead of the blocks of 32 bytes that SSE2 compares at once."""
+    if request.param == "as built":
+        return speedups()
+    return speedups_variant(tmp_path_factory.mktemp("no-simd"), "-DCONSENT_NO_SIMD")
+
+
 @pytest.fixture(scope="module", params=["python", "compiled"])
 def rewriter_implementation(request: pytest.FixtureRequest) -> Iterator[str]:
     """Runs a module's tests with the pure-Python rewriter, then with the compiled scan."""

@@ -2,7 +2,10 @@ import base64
 import hashlib
 import hmac
 
+import pytest
+
 from consent.csrf import is_valid_nonce, new_nonce, token_for, verify_token
+from consent.keyed import keyed_hex
 
 KEYS = ("k" * 32,)
 
@@ -59,3 +62,42 @@ def test_a_token_from_a_page_the_release_before_rendered_still_verifies() -> Non
     assert verify_token(old, nonce, KEYS)
     assert not verify_token(old, new_nonce(), KEYS)
     assert not verify_token(old, nonce, ("other" * 8,))
+
+
+def test_a_token_of_any_characters_is_refused_not_an_error() -> None:
+    # The token comes from a form anyone can post: characters compare_digest refuses to compare
+    # (anything not ASCII) must make a refusal, not an exception.
+    nonce = new_nonce()
+    token = token_for(nonce, KEYS)
+    for forged in ("é" * 48, token[:-1] + "é", "\u0000" * 48, "ｆ" * 32, "😀"):
+        assert not verify_token(forged, nonce, KEYS)
+
+
+def test_a_token_cut_lengthened_or_recased_is_refused() -> None:
+    nonce = new_nonce()
+    token = token_for(nonce, KEYS)
+    assert len(token) == 48
+    for forged in (token[:-1], token + "0", token[:32], token.upper(), token * 2, " " + token):
+        assert not verify_token(forged, nonce, KEYS)
+
+
+@pytest.mark.parametrize("person", [b"consent etag", b"consent-held", b"consent csrf v1", b""])
+@pytest.mark.parametrize("size", [8, 12, 24])
+def test_a_digest_made_for_another_use_is_no_token(person: bytes, size: int) -> None:
+    # The page's validator and the shared-mode marker are keyed digests of the same key, sent to
+    # the visitor: one made over bytes that are a nonce must not pass for that nonce's token.
+    nonce = new_nonce()
+    other = keyed_hex(KEYS[0], nonce.encode(), person=person, size=size)
+    assert not verify_token(other, nonce, KEYS)
+
+
+def test_a_v1_token_verifies_under_rotated_keys_only_while_its_key_is_listed() -> None:
+    nonce = new_nonce()
+    old_key, new_key = "old" * 11, "new" * 11
+    digest = hmac.digest(old_key.encode(), b"consent csrf v1|" + nonce.encode(), "sha256")
+    old = base64.urlsafe_b64encode(digest[:24]).decode()
+    assert verify_token(old, nonce, (new_key, old_key))
+    assert not verify_token(old, nonce, (new_key,))
+    # The v1 token is no v2 token of the same key, and the other way round.
+    assert not verify_token(token_for(nonce, (old_key,)), nonce, (new_key,))
+    assert token_for(nonce, (old_key,)) != old

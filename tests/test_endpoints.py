@@ -119,6 +119,17 @@ def test_wrong_csrf_token_is_403(client: TestClient) -> None:
     assert response.status_code == 403
 
 
+@pytest.mark.parametrize("forged", ["é" * 48, "\u2028", "ｆ" * 48])
+def test_a_csrf_token_not_in_ascii_is_403_not_a_server_error(
+    client: TestClient, forged: str
+) -> None:
+    csrf_token(client)
+    response = client.post(
+        DECISION, data={"action": "accept_all", "csrf_token": forged}, follow_redirects=False
+    )
+    assert response.status_code == 403
+
+
 def test_token_of_another_visitor_is_403(make_config: Callable[..., ConsentConfig]) -> None:
     config = make_config()
     alice = TestClient(ConsentMiddleware(page_app(), config=config))

@@ -15,6 +15,7 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from consent import ConsentConfig, ConsentMiddleware
+from consent.middleware import _SLICE
 from tests.conftest import http_scope, without_held_marker
 
 UNKNOWN_PARTY = b'<script src="https://cdn.unknown-party.example/t.js"></script>'
@@ -368,6 +369,21 @@ def test_a_body_sent_after_the_pages_last_one_does_not_go_out(
         assert UNKNOWN_PARTY not in body
 
 
+def run_app(app: Any, config: ConsentConfig) -> list[Message]:
+    """Every message the server is sent for one page request."""
+    messages: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def server_send(message: Message) -> None:
+        messages.append(message)
+
+    middleware = ConsentMiddleware(app, config=config)
+    anyio.run(middleware, http_scope(host="www.site.example"), receive, server_send)
+    return messages
+
+
 def test_a_second_start_does_not_turn_a_page_under_way_into_unread_bytes(
     make_config: Callable[..., ConsentConfig],
 ) -> None:
@@ -381,16 +397,7 @@ def test_a_second_start_does_not_turn_a_page_under_way_into_unread_bytes(
         await send({"type": "http.response.start", "status": 200, "headers": other})
         await send({"type": "http.response.body", "body": UNKNOWN_PARTY + b"</body></html>"})
 
-    messages: list[Message] = []
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def server_send(message: Message) -> None:
-        messages.append(message)
-
-    middleware = ConsentMiddleware(app, config=make_config())
-    anyio.run(middleware, http_scope(host="www.site.example"), receive, server_send)
+    messages = run_app(app, make_config())
     body = b"".join(m.get("body", b"") for m in messages)
     assert b"data-consent-banner" in body
     assert UNKNOWN_PARTY not in body
@@ -417,3 +424,153 @@ def test_each_middleware_in_a_process_varies_its_pages_on_its_own_settings(
                 assert {b"cf-ipcountry", b"cf-region-code"} & names, names
                 names -= {b"cf-ipcountry", b"cf-region-code"}
             assert names == expected, setting
+
+
+@pytest.mark.parametrize("second", [b"application/json", b"text/html", b"text/html; charset=utf-8"])
+def test_a_second_start_while_the_page_s_start_is_held_is_ignored(
+    make_config: Callable[..., ConsentConfig], second: bytes
+) -> None:
+    # The page's start waits for its head (no charset, a few bytes so far): another start
+    # then must not turn the page into unread bytes, drop the bytes already given, or set a
+    # cookie of a refused purpose.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"<!doctype html>", "more_body": True})
+        other = [(b"content-type", second), (b"set-cookie", b"visit_id=1")]
+        await send({"type": "http.response.start", "status": 200, "headers": other})
+        await send({"type": "http.response.body", "body": FIRST_PART[15:] + UNKNOWN_PARTY})
+
+    messages = run_app(app, make_config())
+    starts = [m for m in messages if m["type"] == "http.response.start"]
+    assert len(starts) == 1
+    assert (b"content-type", b"text/html") in starts[0]["headers"]
+    cookies = [v for n, v in starts[0]["headers"] if n.lower() == b"set-cookie"]
+    assert not [c for c in cookies if c.startswith(b"visit_id")]
+    body = b"".join(m.get("body", b"") for m in messages)
+    assert body.startswith(b"<!doctype html>")
+    assert b"data-consent-banner" in body
+    assert UNKNOWN_PARTY not in body
+
+
+@pytest.mark.parametrize("again_type", [b"application/json", b"text/html"])
+@pytest.mark.parametrize("content_type", [b"application/json", b"text/html; charset=utf-8"])
+def test_a_second_start_of_a_response_already_under_way_never_reaches_the_server(
+    make_config: Callable[..., ConsentConfig], content_type: bytes, again_type: bytes
+) -> None:
+    # ASGI servers refuse a second start: whatever the first was, a page or no page, the
+    # middleware must not be the one to send it on.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", content_type)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": PAGE, "more_body": True})
+        again = [(b"content-type", again_type), (b"set-cookie", b"visit_id=1")]
+        await send({"type": "http.response.start", "status": 500, "headers": again})
+        await send({"type": "http.response.body", "body": b""})
+
+    messages = run_app(app, make_config())
+    assert [m["type"] for m in messages].count("http.response.start") == 1
+    assert messages[0]["status"] == 200
+
+
+def test_bodies_after_the_final_body_and_more_body_tricks_go_nowhere(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    # more_body given as a truthy string, then a final body, then more bodies after it: the
+    # page is read as one, and nothing the app sends after its end reaches the visitor.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"text/html; charset=utf-8")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": FIRST_PART * 30, "more_body": "yes"})
+        await send({"type": "http.response.body", "body": b"<p>end</p>", "more_body": False})
+        await send({"type": "http.response.body", "body": UNKNOWN_PARTY, "more_body": True})
+        await send({"type": "http.response.body", "body": UNKNOWN_PARTY})
+
+    messages = run_app(app, make_config())
+    bodies = [m for m in messages if m["type"] == "http.response.body"]
+    assert [bool(m.get("more_body", False)) for m in bodies] == [True, False]
+    body = b"".join(m["body"] for m in bodies)
+    assert body.endswith(b"<p>end</p>")
+    assert UNKNOWN_PARTY not in body
+
+
+@pytest.mark.parametrize("shape", ["missing", "tuple", "tuple of lists"])
+def test_a_start_without_a_headers_list_is_read_all_the_same(
+    make_config: Callable[..., ConsentConfig], shape: str
+) -> None:
+    # ASGI's headers are optional and any iterable: a start without them is no page and goes
+    # out unchanged; one with a tuple is a page like any other.
+    headers = [(b"content-type", b"text/html; charset=utf-8"), (b"set-cookie", b"visit_id=1")]
+    start: Message = {"type": "http.response.start", "status": 200}
+    if shape == "tuple":
+        start["headers"] = tuple(headers)
+    elif shape == "tuple of lists":
+        start["headers"] = tuple([n, v] for n, v in headers)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send(start)
+        await send({"type": "http.response.body", "body": PAGE})
+
+    messages = run_app(app, make_config())
+    sent = messages[0]
+    body = b"".join(m.get("body", b"") for m in messages)
+    if shape == "missing":
+        assert body == PAGE
+        assert list(sent.get("headers", ())) == []
+    else:
+        cookies = [bytes(v) for n, v in sent["headers"] if bytes(n).lower() == b"set-cookie"]
+        assert not [c for c in cookies if c.startswith(b"visit_id")]
+        assert UNKNOWN_PARTY not in body
+        assert b"data-consent-banner" in body
+
+
+@pytest.mark.parametrize("offset", [-9, -5, -1, 0, 1, 3])
+def test_a_construct_across_the_slices_a_body_is_rewritten_in_is_read_whole(
+    make_config: Callable[..., ConsentConfig], offset: int
+) -> None:
+    # A big body is rewritten in slices, other requests running in between: a style sheet's
+    # end tag, a tracker's tag or a title cut where one slice ends must be read as if whole.
+    slice_end = _SLICE
+    head = FIRST_PART + b"<!--" + b"x" * (slice_end - len(FIRST_PART) - 7 - 4 + offset) + b"-->"
+    for construct, behind in (
+        (b"<style>p{}</style>", UNKNOWN_PARTY),
+        (b"<title>t</title>", UNKNOWN_PARTY),
+        (UNKNOWN_PARTY, b""),
+        (b"<svg><style>", UNKNOWN_PARTY),
+    ):
+        page = head + construct + behind + b"<p>" + b"y" * 1000 + b"</body></html>"
+        middleware = ConsentMiddleware(html_app(page), config=make_config())
+        _, body = fetch(middleware, http_scope(host="www.site.example"))
+        assert UNKNOWN_PARTY not in body, (construct, offset)
+        assert b'data-consent-category="marketing"' in body
+        assert body.endswith(b"y" * 1000 + b"</body></html>")
+
+
+def test_the_shared_mode_held_marker_is_the_page_s_and_the_key_s_alone(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    # In shared-cache mode every visitor gets the same bytes, so the marker that tells held
+    # elements apart is a keyed digest of the page: content that copies the marker it saw
+    # changes the page, and so the marker; a site with another key makes another one.
+    marker = re.compile(rb'data-consent-held="([^"]+)"')
+
+    def held_marker(page: bytes, **settings: Any) -> bytes:
+        config = make_config(shared_cache_mode=True, honour_gpc=False, **settings)
+        _, body = fetch(ConsentMiddleware(html_app(page), config=config), http_scope())
+        found = marker.search(body)
+        assert found is not None
+        return found.group(1)
+
+    first = held_marker(PAGE)
+    assert held_marker(PAGE) == first
+    copied = PAGE.replace(
+        b"</body>", b'<script type=text/plain data-consent-held="' + first + b'"></script></body>'
+    )
+    assert held_marker(copied) != first
+    assert held_marker(PAGE, secret_key="another site's secret key") != first
+    assert held_marker(PAGE, secret_key="s" * 64 + "a") != held_marker(PAGE, secret_key="s" * 64)

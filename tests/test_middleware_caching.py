@@ -152,3 +152,31 @@ def test_a_navigation_earns_no_304_from_a_date_or_a_tag_we_did_not_issue(
         response = client.get("/index.html", headers={"sec-fetch-dest": "document", **validators})
         assert response.status_code == 200
         assert response.text.count("data-consent-banner") == 1
+
+
+def test_a_validator_revives_a_page_for_no_other_visitor_language_or_key(
+    make_config: Callable[..., ConsentConfig], static_site: Starlette
+) -> None:
+    # The state tag is a keyed digest of what the page's bytes depend on: replayed by another
+    # visitor, under another language, altered, or checked under another site's key, it must
+    # make the app render the page again, never confirm what the browser holds.
+    config = make_config()
+    alice = TestClient(ConsentMiddleware(static_site, config=config))
+    english = {"accept-language": "en"}
+    etag = alice.get("/index.html", headers=english).headers["etag"]
+    assert alice.get("/index.html", headers={"if-none-match": etag, **english}).status_code == 304
+    tag = etag[-17:-1]
+    flipped = etag[:-2] + ("0" if etag[-2] != "0" else "1") + '"'
+    upper = etag[:-17] + tag.upper() + '"'
+    for replayed in (flipped, upper, etag[:-17] + '"', etag[:-17] + tag[:8] + '"'):
+        response = alice.get("/index.html", headers={"if-none-match": replayed, **english})
+        assert response.status_code == 200, replayed
+    german = alice.get("/index.html", headers={"if-none-match": etag, "accept-language": "de"})
+    assert german.status_code == 200
+    bob = TestClient(ConsentMiddleware(static_site, config=config))
+    bob.get("/index.html", headers=english)
+    assert bob.get("/index.html", headers={"if-none-match": etag, **english}).status_code == 200
+    other_key = make_config(secret_key="another site's key, long enough")
+    other = TestClient(ConsentMiddleware(static_site, config=other_key))
+    other.cookies.update(alice.cookies)
+    assert other.get("/index.html", headers={"if-none-match": etag, **english}).status_code == 200

@@ -25,7 +25,7 @@ from consent.holdback import HoldbackPolicy
 from consent.names import ATTR_HELD, MARKETING
 from consent.parties import Parties
 from consent.rewriter import Classifier, Element, Hold, HtmlRewriter, Known
-from tests.conftest import realpages_folder, speedups, speedups_variant
+from tests.conftest import realpages_folder, speedups
 from tests.realpages import harness
 from tests.test_rewriter import (
     BODY,
@@ -130,15 +130,6 @@ def found_where_the_patterns_match(
         found = sp.scan(data, pos, None, None, [], 0, b"", {}, 0, body_due, True)
         m = search.search(text, pos)
         assert found == (pos, -1 if m is None else m.start(), 0, 0), (text, pos, body_due)
-
-
-@pytest.fixture(scope="module", params=["as built", "CONSENT_NO_SIMD"])
-def each_sp(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
-    """The installed extension, then one compiled with the portable search for '<' (memchr)
-    instead of the blocks of 32 bytes that SSE2 compares at once."""
-    if request.param == "as built":
-        return speedups()
-    return speedups_variant(tmp_path_factory.mktemp("no-simd"), "-DCONSENT_NO_SIMD")
 
 
 def test_every_two_bytes_after_a_lt_are_read_as_the_patterns_read_them(each_sp: ModuleType) -> None:
