@@ -123,6 +123,10 @@ class ConsentMiddleware:
             scope = responder.app_scope()
         try:
             await self.app(scope, receive, responder.send)
+            if responder.start is not None and not responder.started:
+                # The app returned mid-page while its start still waited for the head: what it
+                # sent goes out, rewritten, and is left unfinished, as the app left it.
+                await responder.flush_held()
         finally:
             # Breaks the cycle the pipeline's callbacks make with the responder: the page's
             # bytes are freed when the request ends, not at some later garbage collection,
@@ -556,6 +560,11 @@ class _Responder:
         more = more and not self.ended
         await self.downstream({"type": "http.response.body", "body": output, "more_body": more})
 
+    async def flush_held(self) -> None:
+        raw = b"".join(self.pending)
+        self.pending = []
+        await self._first_output(raw, True)
+
     def _head_known(self) -> bool:
         """Whether what the head decides (charset, language) can be read from what came: then a
         page streamed in small pieces goes on at the app's own pace."""
@@ -747,7 +756,7 @@ class _Responder:
                 # Mostly empty: then the page's bytes are not copied once more.
                 rest = pipeline.rewriter.close()
                 if rest:
-                    out += rest
+                    out = out + rest  # never in place: out may be the app's own buffer
             return out
         except Exception:
             if not self.started:

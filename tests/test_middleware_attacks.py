@@ -458,6 +458,31 @@ def test_a_second_start_while_the_page_s_start_is_held_is_ignored(
     assert UNKNOWN_PARTY not in body
 
 
+def test_an_app_that_returns_mid_page_gets_its_bytes_out_rewritten(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    # The page's start waits for its head (no charset, a few bytes so far) when the app returns
+    # without its last body: a bare app would have had those bytes sent, so they go out, with
+    # third parties held, and the response is left unfinished for the server to end, as the
+    # app left it.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"text/html")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        body = b"<!doctype html><html><head></head><body>" + UNKNOWN_PARTY
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+
+    messages = run_app(app, make_config())
+    assert [m["type"] for m in messages] == ["http.response.start", "http.response.body"]
+    assert messages[1]["more_body"] is True
+    assert not [n for n, _ in messages[0]["headers"] if n.lower() == b"content-length"]
+    body = messages[1]["body"]
+    assert body.startswith(b"<!doctype html>")
+    assert b"data-consent-banner" in body
+    assert UNKNOWN_PARTY not in body
+    assert b"cdn.unknown-party.example" in body  # held, not dropped
+    assert b"data-consent-held" in body
+
+
 @pytest.mark.parametrize("again_type", [b"application/json", b"text/html"])
 @pytest.mark.parametrize("content_type", [b"application/json", b"text/html; charset=utf-8"])
 def test_a_second_start_of_a_response_already_under_way_never_reaches_the_server(
