@@ -426,17 +426,16 @@ is_inert(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, const char *name)
     return memcmp(end_name, name, (size_t)len) == 0;
 }
 
-/* Whether s[0:len] is a start tag's name SEARCH_BODY looks for on top of SEARCH_MAIN's. */
+/* Whether s[0:len], case ignored, is in list (of names no longer than LONGEST_NAME). */
 static int
-body_due_name(const unsigned char *s, Py_ssize_t len)
+listed(const char *const *list, const unsigned char *s, Py_ssize_t len)
 {
     char lower[LONGEST_NAME + 1];
-    if (len < 4 || len > LONGEST_NAME) {
+    if (len < 1 || len > LONGEST_NAME) {
         return 0;
     }
     lower_into(lower, s, len);
-    return (len == 4 && memcmp(lower, "body", 4) == 0) ||
-           (len == 8 && memcmp(lower, "template", 8) == 0);
+    return in_list(list, lower, len);
 }
 
 /*
@@ -478,7 +477,7 @@ candidate_at(const unsigned char *s, Py_ssize_t p, Py_ssize_t n, int body_due, i
     if (bits & BODY_END) {
         for (j = p + 2; j < limit && !ends_name(s[j]); j++) {
         }
-        if (j < limit && j - p - 2 == 8 && body_due_name(s + p + 2, 8)) {
+        if (j < limit && listed(body_end_names, s + p + 2, j - p - 2)) {
             *kind = SEARCHED;
             *name_end = j;
             return 1;
@@ -495,7 +494,7 @@ candidate_at(const unsigned char *s, Py_ssize_t p, Py_ssize_t n, int body_due, i
         (found == FOREIGN_MATH && is_inert(s, j, n, "math"))) {
         found = NOT_SEARCHED;
     }
-    if (found == NOT_SEARCHED && body_due && body_due_name(s + p + 1, j - p - 1)) {
+    if (found == NOT_SEARCHED && body_due && listed(body_names, s + p + 1, j - p - 1)) {
         found = SEARCHED;
     }
     if (found == NOT_SEARCHED) {

@@ -548,10 +548,7 @@ class _Responder:
             self.pending.append(body)
             if more and not self._head_known():
                 return
-            self._single_message = not more and len(self.pending) == 1
-            raw = b"".join(self.pending)
-            self.pending = []
-            await self._first_output(raw, more)
+            await self.flush_held(more)
             return
         if self.pipeline is None and self.failsafe is not None:
             output = self._failsafe_pass(self.failsafe, body, more)
@@ -560,10 +557,13 @@ class _Responder:
         more = more and not self.ended
         await self.downstream({"type": "http.response.body", "body": output, "more_body": more})
 
-    async def flush_held(self) -> None:
+    async def flush_held(self, more: bool = True) -> None:
+        """The page's start and the bodies held with it go out, rewritten (``more``: the page
+        goes on, or was left unfinished by the app)."""
+        self._single_message = not more and len(self.pending) == 1
         raw = b"".join(self.pending)
         self.pending = []
-        await self._first_output(raw, True)
+        await self._first_output(raw, more)
 
     def _head_known(self) -> bool:
         """Whether what the head decides (charset, language) can be read from what came: then a
