@@ -822,32 +822,265 @@ input_fetches_nothing(const unsigned char *s, Py_ssize_t i, Py_ssize_t stop)
     return 0;
 }
 
+/* A Hold's attributes, named once on import: making their names for every held tag cost as
+ * much as the rest of writing it. And an Answers dict's epoch. */
+static PyObject *attr_category, *attr_placeholder, *attr_epoch;
+
 /*
- * The remembered answer for the key (s[p:end], text, base): a new reference, NULL with
- * *found 0 when there is none, NULL with an exception on error. *raw gets the tag's bytes.
+ * The index: the key under which the classifier keeps an element's answer, found again by a
+ * hash of the element's bytes instead of being built anew (its bytes copied, a text decoded,
+ * both hashed by Python) for every element of every page. A page seen before is mostly such
+ * elements. Direct-mapped: a slot holds the last key of its hash, so a page whose tags collide
+ * costs only the way without it, never more. A hit is checked byte for byte. The answer is
+ * read from the classifier's own dict with the key found (a key the dict no longer holds goes
+ * to Python as before), except that the slot keeps the answer it read from an Answers dict
+ * with that dict's epoch: within an epoch no answer is changed or taken back, so it stands
+ * while the dict's epoch is the same, and the dict is not even read. Held forms are pure
+ * functions of a tag's bytes and category, so a slot also keeps the last one it wrote.
+ */
+#define INDEX_SLOTS 8192
+/* Bytes of tags and texts the index may keep alive beyond what the dicts keep. */
+#define INDEX_BUDGET ((Py_ssize_t)8 * 1024 * 1024)
+
+typedef struct {
+    uint64_t hash;
+    PyObject *key;      /* (tag bytes, text str or None, base str or None); NULL when free */
+    PyObject *category; /* the category of the held form in parts, or NULL */
+    PyObject *parts;    /* _HELD_TAGS' (before, after) for key's tag and category */
+    uint64_t epoch;     /* the Answers epoch answer was read in; 0: none */
+    PyObject *answer;   /* the answer read then, or NULL */
+    Py_ssize_t answer_size; /* what its placeholder keeps alive */
+    Py_ssize_t size;    /* bytes of tag, text and held placeholder the slot keeps alive */
+} Slot;
+
+typedef struct {
+    Slot *slots;
+    Py_ssize_t entries;
+    Py_ssize_t bytes;
+} Index;
+
+static const uint64_t MULTIPLIER = 0x9E3779B97F4A7C15ull;
+
+/* Not for secrecy: a hit is checked byte for byte. */
+static uint64_t
+hash_bytes(uint64_t h, const unsigned char *s, Py_ssize_t n)
+{
+    uint64_t word;
+    h ^= (uint64_t)n * MULTIPLIER;
+    while (n >= 8) {
+        memcpy(&word, s, 8);
+        h = (h ^ word) * MULTIPLIER;
+        h ^= h >> 29;
+        s += 8;
+        n -= 8;
+    }
+    word = 0;
+    memcpy(&word, s, (size_t)n);
+    h = (h ^ word) * MULTIPLIER;
+    return h ^ (h >> 32);
+}
+
+static void
+clear_slot(Index *index, Slot *slot)
+{
+    if (slot->key != NULL) {
+        index->entries--;
+        index->bytes -= slot->size;
+    }
+    Py_CLEAR(slot->key);
+    Py_CLEAR(slot->category);
+    Py_CLEAR(slot->parts);
+    Py_CLEAR(slot->answer);
+    slot->hash = 0;
+    slot->epoch = 0;
+    slot->answer_size = 0;
+    slot->size = 0;
+}
+
+static void
+clear_index(Index *index)
+{
+    Py_ssize_t i;
+    if (index->slots == NULL) {
+        return;
+    }
+    for (i = 0; i < INDEX_SLOTS; i++) {
+        clear_slot(index, &index->slots[i]);
+    }
+}
+
+/* Whether the str text (from a Latin-1 decoding) holds exactly the bytes s[0:len]. */
+static int
+same_text(PyObject *text, const unsigned char *s, Py_ssize_t len)
+{
+    return PyUnicode_CheckExact(text) && PyUnicode_IS_READY(text) &&
+           PyUnicode_KIND(text) == PyUnicode_1BYTE_KIND && PyUnicode_GET_LENGTH(text) == len &&
+           memcmp(PyUnicode_1BYTE_DATA(text), s, (size_t)len) == 0;
+}
+
+/* Whether slot holds the key of tag s[p:end], inline text s[text_at:text_end] (none with
+ * text_at < 0) and base. 1, 0, or -1 on error. */
+static int
+slot_matches(Slot *slot, uint64_t hash, const unsigned char *s, Py_ssize_t p, Py_ssize_t end,
+             Py_ssize_t text_at, Py_ssize_t text_end, PyObject *base)
+{
+    PyObject *raw, *text, *kept_base;
+    if (slot->key == NULL || slot->hash != hash) {
+        return 0;
+    }
+    raw = PyTuple_GET_ITEM(slot->key, 0);
+    text = PyTuple_GET_ITEM(slot->key, 1);
+    kept_base = PyTuple_GET_ITEM(slot->key, 2);
+    if (PyBytes_GET_SIZE(raw) != end - p ||
+        memcmp(PyBytes_AS_STRING(raw), s + p, (size_t)(end - p)) != 0) {
+        return 0;
+    }
+    if (text_at < 0 ? text != Py_None : !same_text(text, s + text_at, text_end - text_at)) {
+        return 0;
+    }
+    if (kept_base == base) {
+        return 1;
+    }
+    if (kept_base == Py_None || base == Py_None) {
+        return 0;
+    }
+    return PyObject_RichCompareBool(kept_base, base, Py_EQ);
+}
+
+/* The index's hash of an element's key. */
+static uint64_t
+key_hash(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, Py_ssize_t text_at,
+         Py_ssize_t text_end, PyObject *base, int *failed)
+{
+    uint64_t h = hash_bytes(0, s + p, end - p);
+    *failed = 0;
+    if (text_at >= 0) {
+        h = hash_bytes(h ^ 1, s + text_at, text_end - text_at);
+    }
+    if (base != Py_None) {
+        Py_hash_t base_hash = PyObject_Hash(base); /* a str keeps its hash */
+        if (base_hash == -1) {
+            *failed = 1;
+            return 0;
+        }
+        h = (h ^ (uint64_t)base_hash) * MULTIPLIER;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+/* What a held answer's placeholder keeps alive, for the index's budget; 0 for no answer. */
+static Py_ssize_t
+answer_size(PyObject *answer)
+{
+    PyObject *placeholder;
+    Py_ssize_t size = 0;
+    if (answer == Py_None) {
+        return 0;
+    }
+    placeholder = PyObject_GetAttr(answer, attr_placeholder);
+    if (placeholder == NULL) {
+        PyErr_Clear(); /* not an answer the scan can write: it goes to Python anyway */
+        return 0;
+    }
+    if (PyBytes_Check(placeholder)) {
+        size = PyBytes_GET_SIZE(placeholder);
+    }
+    Py_DECREF(placeholder);
+    return size;
+}
+
+/* Keeps answer, read from an Answers dict in epoch (not 0), in slot, within the budget. */
+static void
+keep_answer(Index *index, Slot *slot, uint64_t epoch, PyObject *answer)
+{
+    Py_ssize_t kept = slot->answer_size, added = answer_size(answer);
+    if (index->bytes - kept + added > INDEX_BUDGET) {
+        return;
+    }
+    Py_XSETREF(slot->answer, Py_NewRef(answer));
+    slot->epoch = epoch;
+    slot->answer_size = added;
+    slot->size += added - kept;
+    index->bytes += added - kept;
+}
+
+/*
+ * The remembered answer for the element whose tag is s[p:end], whose inline text is
+ * s[text_at:text_end] (text_at < 0: none) on a page with base: a new reference, NULL with no
+ * exception when there is none, NULL with an exception on error. epoch is known's (0 for a
+ * plain dict). *key gets its key (a new reference, or NULL), *slot the index's slot that holds
+ * that key (or NULL).
  */
 static PyObject *
-remembered(PyObject *known, const unsigned char *s, Py_ssize_t p, Py_ssize_t end,
-           PyObject *text, PyObject *base, PyObject **raw)
+remembered(Index *index, PyObject *known, uint64_t epoch, const unsigned char *s, Py_ssize_t p,
+           Py_ssize_t end, Py_ssize_t text_at, Py_ssize_t text_end, PyObject *base,
+           PyObject **key, Slot **slot)
 {
-    PyObject *key, *answer;
-    *raw = PyBytes_FromStringAndSize((const char *)s + p, end - p);
-    if (*raw == NULL) {
+    PyObject *raw, *text, *answer;
+    Py_ssize_t size = (end - p) + (text_at < 0 ? 0 : text_end - text_at);
+    int failed, matches;
+    uint64_t hash = key_hash(s, p, end, text_at, text_end, base, &failed);
+    Slot *candidate = index->slots + (hash & (INDEX_SLOTS - 1));
+    *key = NULL;
+    *slot = NULL;
+    if (failed) {
         return NULL;
     }
-    key = PyTuple_Pack(3, *raw, text, base);
-    if (key == NULL) {
+    matches = slot_matches(candidate, hash, s, p, end, text_at, text_end, base);
+    if (matches < 0) {
         return NULL;
     }
-    answer = PyDict_GetItemWithError(known, key); /* borrowed */
-    Py_DECREF(key);
-    Py_XINCREF(answer);
+    if (matches) {
+        *key = Py_NewRef(candidate->key); /* held across the look-up, whatever it runs */
+        *slot = candidate;
+        if (epoch != 0 && candidate->epoch == epoch) {
+            return Py_NewRef(candidate->answer);
+        }
+    }
+    else {
+        raw = PyBytes_FromStringAndSize((const char *)s + p, end - p);
+        if (raw == NULL) {
+            return NULL;
+        }
+        text = Py_None;
+        if (text_at >= 0) {
+            text = PyUnicode_DecodeLatin1((const char *)s + text_at, text_end - text_at, NULL);
+            if (text == NULL) {
+                Py_DECREF(raw);
+                return NULL;
+            }
+        }
+        *key = PyTuple_Pack(3, raw, text, base);
+        Py_DECREF(raw);
+        if (text != Py_None) {
+            Py_DECREF(text);
+        }
+        if (*key == NULL) {
+            return NULL;
+        }
+    }
+    answer = PyDict_GetItemWithError(known, *key); /* borrowed */
+    if (answer == NULL) {
+        return NULL;
+    }
+    Py_INCREF(answer);
+    if (!matches && index->bytes - candidate->size + size <= INDEX_BUDGET) {
+        /* Only a key the classifier answered is kept: what it never saw gains nothing. */
+        clear_slot(index, candidate);
+        candidate->hash = hash;
+        candidate->key = Py_NewRef(*key);
+        candidate->size = size;
+        index->entries++;
+        index->bytes += size;
+        *slot = candidate;
+    }
+    if (epoch != 0 && *slot != NULL && (*slot)->key == *key) {
+        keep_answer(index, *slot, epoch, answer);
+    }
     return answer;
 }
 
-/* A Hold's attributes, named once on import: making their names for every held tag cost as
- * much as the rest of writing it. */
-static PyObject *attr_category, *attr_placeholder;
 
 /* Where a held tag goes: what rewriter.HtmlRewriter._hold reads and writes. */
 typedef struct {
@@ -872,15 +1105,27 @@ append_bytes(PyObject *out, const char *data, Py_ssize_t len)
     return failed;
 }
 
+/* Whether two categories (str, as Hold keeps them) are the same. */
+static int
+same_category(PyObject *kept, PyObject *category)
+{
+    if (kept == category) {
+        return 1;
+    }
+    return kept != NULL && PyUnicode_CheckExact(kept) && PyUnicode_CheckExact(category) &&
+           PyUnicode_Compare(kept, category) == 0;
+}
+
 /*
- * Writes the held form of the start tag raw (s[p:end]) named name as _hold would: 1 when
- * done, 0 when its held form is not remembered (Python makes it), -1 on error.
+ * Writes the held form of the start tag s[p:end], whose index key is key (its bytes first),
+ * named name, as _hold would: 1 when done, 0 when its held form is not remembered (Python
+ * makes it), -1 on error. slot, if not NULL, is the index's slot that held key.
  */
 static int
-write_held(Holding *h, const unsigned char *s, Py_ssize_t p, Py_ssize_t end, PyObject *raw,
-           const char *name, PyObject *hold)
+write_held(Holding *h, const unsigned char *s, Py_ssize_t p, Py_ssize_t end, PyObject *key,
+           Slot *slot, const char *name, PyObject *hold)
 {
-    PyObject *category, *placeholder, *key, *name_text, *parts;
+    PyObject *category, *placeholder, *held_key, *name_text, *parts;
     int result = 0;
     category = PyObject_GetAttr(hold, attr_category);
     if (category == NULL) {
@@ -891,18 +1136,29 @@ write_held(Holding *h, const unsigned char *s, Py_ssize_t p, Py_ssize_t end, PyO
         Py_DECREF(category);
         return -1;
     }
-    name_text = PyUnicode_FromString(name);
-    key = name_text == NULL ? NULL : PyTuple_Pack(3, raw, name_text, category);
-    Py_XDECREF(name_text);
-    if (key == NULL) {
-        result = -1;
-        goto done;
+    /* What ran above may have put another key in the slot. */
+    if (slot != NULL && slot->key != key) {
+        slot = NULL;
     }
-    parts = PyDict_GetItemWithError(h->held_tags, key); /* borrowed */
-    Py_DECREF(key);
-    if (parts == NULL) {
-        result = PyErr_Occurred() ? -1 : 0;
-        goto done;
+    if (slot != NULL && same_category(slot->category, category)) {
+        parts = slot->parts; /* borrowed */
+    }
+    else {
+        name_text = PyUnicode_FromString(name);
+        held_key = name_text == NULL
+                       ? NULL
+                       : PyTuple_Pack(3, PyTuple_GET_ITEM(key, 0), name_text, category);
+        Py_XDECREF(name_text);
+        if (held_key == NULL) {
+            result = -1;
+            goto done;
+        }
+        parts = PyDict_GetItemWithError(h->held_tags, held_key); /* borrowed */
+        Py_DECREF(held_key);
+        if (parts == NULL) {
+            result = PyErr_Occurred() ? -1 : 0;
+            goto done;
+        }
     }
     if (!PyBytes_CheckExact(placeholder) || !PyTuple_CheckExact(parts) ||
         PyTuple_GET_SIZE(parts) != 2 || !PyBytes_CheckExact(PyTuple_GET_ITEM(parts, 0)) ||
@@ -910,6 +1166,12 @@ write_held(Holding *h, const unsigned char *s, Py_ssize_t p, Py_ssize_t end, PyO
         goto done;
     }
     Py_INCREF(parts);
+    if (slot != NULL && slot->parts != parts && slot->key == key) {
+        /* The held form depends on the tag's bytes, name and category alone: kept with its
+         * key, it stays right whatever _HELD_TAGS forgets. */
+        Py_XSETREF(slot->category, Py_NewRef(category));
+        Py_XSETREF(slot->parts, Py_NewRef(parts));
+    }
     if ((p > h->emit && append_bytes(h->out, (const char *)s + h->emit, p - h->emit) < 0) ||
         (PyBytes_GET_SIZE(placeholder) > 0 && !(h->body_due && strcmp(name, "script") == 0) &&
          PyList_Append(h->out, placeholder) < 0) ||
@@ -937,6 +1199,8 @@ typedef struct {
     PyObject *base;
     Holding *h;     /* NULL: nothing is written, only harmless plain elements are taken */
     Py_ssize_t cap; /* the inline script limit; -1 when scripts are left to Python */
+    Index *index;
+    uint64_t epoch; /* known's epoch when it is an Answers dict, else 0 */
 } Scanning;
 
 static int run(Scanning *c, Py_ssize_t *pos, Py_ssize_t n, int raw_noscript, Py_ssize_t *p);
@@ -997,8 +1261,10 @@ take_remembered(Scanning *c, Py_ssize_t n, int kind, Py_ssize_t p, Py_ssize_t na
                 Py_ssize_t end, int raw_noscript, Py_ssize_t *next)
 {
     char name[LONGEST_NAME + 1];
-    PyObject *text = Py_None, *raw = NULL, *answer;
+    PyObject *key = NULL, *answer;
     PyObject *known = c->known, *base = c->base;
+    Py_ssize_t text_at = -1, text_end = -1;
+    Slot *slot;
     const unsigned char *s = c->s;
     Holding *h = c->h;
     Py_ssize_t cap = c->cap;
@@ -1054,11 +1320,9 @@ take_remembered(Scanning *c, Py_ssize_t n, int kind, Py_ssize_t p, Py_ssize_t na
         if (close < 0 || (!external && close - end > cap)) {
             return 0;
         }
-        if (!external && known != Py_True) {
-            text = PyUnicode_DecodeLatin1((const char *)s + end, close - end, NULL);
-            if (text == NULL) {
-                return -1;
-            }
+        if (!external) {
+            text_at = end;
+            text_end = close;
         }
         *next = close;
         strcpy(name, "script");
@@ -1074,10 +1338,8 @@ take_remembered(Scanning *c, Py_ssize_t n, int kind, Py_ssize_t p, Py_ssize_t na
          * matters, as in _consider; its text was not even decoded. */
         return 1;
     }
-    answer = remembered(known, s, p, end, text, base, &raw);
-    if (text != Py_None) {
-        Py_DECREF(text);
-    }
+    answer = remembered(c->index, known, c->epoch, s, p, end, text_at, text_end, base, &key,
+                        &slot);
     if (answer == NULL) {
         result = PyErr_Occurred() ? -1 : 0;
     }
@@ -1085,10 +1347,10 @@ take_remembered(Scanning *c, Py_ssize_t n, int kind, Py_ssize_t p, Py_ssize_t na
         result = 1;
     }
     else if (h != NULL) {
-        result = write_held(h, s, p, held_end, raw, name, answer);
+        result = write_held(h, s, p, held_end, key, slot, name, answer);
     }
     Py_XDECREF(answer);
-    Py_XDECREF(raw);
+    Py_XDECREF(key);
     return result;
 }
 
@@ -1124,6 +1386,17 @@ run(Scanning *c, Py_ssize_t *pos, Py_ssize_t n, int raw_noscript, Py_ssize_t *p)
     }
 }
 
+/* The module's state: its index. */
+typedef struct {
+    Index index;
+} ModuleState;
+
+static Index *
+module_index(PyObject *module)
+{
+    return &((ModuleState *)PyModule_GetState(module))->index;
+}
+
 static PyObject *
 scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1134,6 +1407,7 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Holding holding = {NULL, 0, NULL, NULL, 0, 0};
     Holding *h = NULL;
     Scanning scanning;
+    uint64_t epoch = 0;
     int raw_noscript = 0, failed;
     (void)module;
     if (nargs != 4 && nargs != 11) {
@@ -1147,8 +1421,21 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     known = args[2];
     base = args[3];
     if (known != Py_None && known != Py_True && !PyDict_CheckExact(known)) {
-        PyErr_SetString(PyExc_TypeError, "known must be a dict, True or None");
-        return NULL;
+        PyObject *epoch_value = PyDict_Check(known) ? PyObject_GetAttr(known, attr_epoch) : NULL;
+        if (epoch_value == NULL || !PyLong_CheckExact(epoch_value)) {
+            Py_XDECREF(epoch_value);
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError,
+                            "known must be a dict, an Answers dict, True or None");
+            return NULL;
+        }
+        epoch = PyLong_AsUnsignedLongLong(epoch_value);
+        Py_DECREF(epoch_value);
+        if (PyErr_Occurred() || epoch == 0) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_ValueError, "an Answers epoch is a positive 64-bit integer");
+            return NULL;
+        }
     }
     if (base != Py_None && !PyUnicode_CheckExact(base)) {
         PyErr_SetString(PyExc_TypeError, "base must be a str or None");
@@ -1197,6 +1484,8 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     scanning.base = base;
     scanning.h = h;
     scanning.cap = cap;
+    scanning.index = module_index(module);
+    scanning.epoch = epoch;
     failed = run(&scanning, &pos, n, raw_noscript, &p);
     PyBuffer_Release(&view);
     if (failed) {
@@ -1280,6 +1569,23 @@ py_is_inert(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
+py_index_info(PyObject *module, PyObject *unused)
+{
+    Index *index = module_index(module);
+    (void)unused;
+    return Py_BuildValue("(nnnn)", index->entries, index->bytes, (Py_ssize_t)INDEX_SLOTS,
+                         INDEX_BUDGET);
+}
+
+static PyObject *
+py_index_clear(PyObject *module, PyObject *unused)
+{
+    (void)unused;
+    clear_index(module_index(module));
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 names_tuple(const char *const *list)
 {
     Py_ssize_t count = 0, i;
@@ -1309,22 +1615,34 @@ static PyMethodDef methods[] = {
      "scan(buf, pos, known, base, out, emit, held_attr, held_tags, cap, body_due, "
      "raw_noscript) -> (pos, p, emit, held): also write remembered held tags to out, and take "
      "scripts whose end is in buf (inline ones up to cap bytes; none when cap < 0) and "
-     "<noscript>, <iframe> and <input> elements; with body_due, stop where SEARCH_BODY would."},
+     "<noscript>, <iframe> and <input> elements; with body_due, stop where SEARCH_BODY would. "
+     "known may be an Answers dict (a dict with an epoch), whose answers the scan keeps."},
     {"attrs_end", (PyCFunction)(void (*)(void))py_attrs_end, METH_FASTCALL,
      "attrs_end(buf, pos, inert=False) -> int: where _scanner.ATTRS (or _INERT_ATTRS) "
      "matched at pos ends."},
     {"is_inert", (PyCFunction)(void (*)(void))py_is_inert, METH_FASTCALL,
      "is_inert(buf, pos, name) -> bool: whether _scanner.INERT_FOREIGN[name] matches at pos."},
+    {"index_info", py_index_info, METH_NOARGS,
+     "index_info() -> (entries, bytes, slots, budget): what the index of remembered keys "
+     "holds, and its bounds."},
+    {"index_clear", py_index_clear, METH_NOARGS, "index_clear(): forgets every indexed key."},
     {NULL, NULL, 0, NULL},
 };
 
 static int
 exec_module(PyObject *module)
 {
+    Index *index = module_index(module);
+    index->slots = PyMem_Calloc(INDEX_SLOTS, sizeof(Slot));
+    if (index->slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
     if (attr_category == NULL) {
         attr_category = PyUnicode_InternFromString("category");
         attr_placeholder = PyUnicode_InternFromString("placeholder");
-        if (attr_category == NULL || attr_placeholder == NULL) {
+        attr_epoch = PyUnicode_InternFromString("epoch");
+        if (attr_category == NULL || attr_placeholder == NULL || attr_epoch == NULL) {
             return -1;
         }
     }
@@ -1354,11 +1672,47 @@ static PyModuleDef_Slot slots[] = {
     {0, NULL},
 };
 
+static int
+traverse_module(PyObject *module, visitproc visit, void *arg)
+{
+    Index *index = module_index(module);
+    Py_ssize_t i;
+    if (index->slots == NULL) {
+        return 0;
+    }
+    for (i = 0; i < INDEX_SLOTS; i++) {
+        Py_VISIT(index->slots[i].key);
+        Py_VISIT(index->slots[i].category);
+        Py_VISIT(index->slots[i].parts);
+        Py_VISIT(index->slots[i].answer);
+    }
+    return 0;
+}
+
+static int
+clear_module(PyObject *module)
+{
+    clear_index(module_index(module));
+    return 0;
+}
+
+static void
+free_module(void *module)
+{
+    Index *index = module_index((PyObject *)module);
+    clear_index(index);
+    PyMem_Free(index->slots);
+    index->slots = NULL;
+}
+
 static struct PyModuleDef definition = {
     PyModuleDef_HEAD_INIT,
     .m_name = "consent._speedups",
     .m_doc = "Compiled fast path of the HTML rewriter; consent.rewriter falls back without it.",
-    .m_size = 0,
+    .m_size = sizeof(ModuleState),
+    .m_traverse = traverse_module,
+    .m_clear = clear_module,
+    .m_free = free_module,
     .m_methods = methods,
     .m_slots = slots,
 };

@@ -11,7 +11,7 @@ from consent.catalogue import Catalogue, Service
 from consent.config import TrackerRule
 from consent.names import ATTR_CATEGORY, ATTR_VENDOR, MARKETING
 from consent.parties import Parties
-from consent.rewriter import LINK_RELS_WITHOUT_FETCH, Element, Hold, Known, rewrite
+from consent.rewriter import LINK_RELS_WITHOUT_FETCH, Answers, Element, Hold, Known, rewrite
 from consent.urls import resolve
 
 # The attributes that make each kind of element fetch something; SVG's ``href`` and its older
@@ -247,7 +247,7 @@ class HoldbackPolicy:
             if memo is None:
                 if len(self._memos) >= _MAX_MEMOS:
                     self._memos.clear()
-                memo = self._memos[key] = {}
+                memo = self._memos[key] = Answers()
 
         def decide(element: Element) -> Hold | None:
             verdict = self.verdict(element, site)

@@ -21,11 +21,12 @@ keeps to Python; ``SPEEDUPS`` says which runs.
 """
 
 import html
+import itertools
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol, cast
+from typing import Any, Literal, Protocol, Self, cast
 
 from consent import _scanner as sc
 from consent.names import (
@@ -66,6 +67,7 @@ LINK_RELS_WITHOUT_FETCH = frozenset(
 
 __all__ = [
     "SPEEDUPS",
+    "Answers",
     "Classifier",
     "Element",
     "Hold",
@@ -111,6 +113,59 @@ Classifier = Callable[[Element], Hold | None]
 Known = dict[tuple[bytes, str | None, str | None], Hold | None]
 # What the compiled scan is given for a rewriter that can hold nothing: every answer is "none".
 _HOLD_NOTHING: Literal[True] = True
+_EPOCHS = itertools.count(1)
+_AnswerKey = tuple[bytes, str | None, str | None]
+
+
+class Answers(dict[_AnswerKey, Hold | None]):
+    """Known answers that the compiled scan may keep beside its own index of keys.
+
+    Within one ``epoch`` an answer once given is never changed or taken back: an answer the
+    scan kept with the epoch stands while the epoch lasts, and the scan need not look it up
+    again. Everything that could take an answer back or change it starts a new epoch (epochs
+    are never reused); adding an answer for a new key does not.
+    """
+
+    __slots__ = ("epoch",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch = next(_EPOCHS)
+
+    def _renew(self) -> None:
+        self.epoch = next(_EPOCHS)
+
+    def __setitem__(self, key: _AnswerKey, value: Hold | None) -> None:
+        if key in self and self[key] is not value:
+            self._renew()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: _AnswerKey) -> None:
+        super().__delitem__(key)
+        self._renew()
+
+    def clear(self) -> None:
+        super().clear()
+        self._renew()
+
+    def pop(self, *args: Any) -> Any:
+        self._renew()
+        return super().pop(*args)
+
+    def popitem(self) -> tuple[_AnswerKey, Hold | None]:
+        self._renew()
+        return super().popitem()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        # dict.update would write past __setitem__.
+        self._renew()
+        super().update(*args, **kwargs)
+
+    # typeshed's dict.__or__ answers a plain dict, so mypy finds any subclass's in-place union
+    # at odds with it; dict's own C code would write past __setitem__ here as in update.
+    def __ior__(self, other: Any, /) -> Self:  # type: ignore[override,misc]
+        self._renew()
+        return super().__ior__(other)
 
 
 class Remembering(Protocol):
@@ -477,8 +532,8 @@ class HtmlRewriter:
                     known = _HOLD_NOTHING
                 else:
                     known = None if remembering is None else remembering.known
-                    if type(known) is not dict:
-                        known = None  # the compiled scan reads a plain dict only
+                    if type(known) is not dict and type(known) is not Answers:
+                        known = None  # the compiled scan reads these two only
                 # While the page may still be inside <svg>, a script is read the other way.
                 cap = -1 if self._uncertain else self._cap
                 pos, p, self._emit, held = fast(

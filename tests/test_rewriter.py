@@ -18,7 +18,7 @@ from consent.names import (
     ATTR_HELD_TYPE,
     HELD_SCRIPT_TYPE,
 )
-from consent.rewriter import Element, Hold, HtmlRewriter, Known, rewrite
+from consent.rewriter import Answers, Element, Hold, HtmlRewriter, Known, rewrite
 
 # Every test here runs against the pure-Python rewriter and against the compiled scan.
 pytestmark = pytest.mark.usefixtures("rewriter_implementation")
@@ -655,11 +655,13 @@ class CountingScan:
 
 class Remembered:
     """A classifier that remembers its answers on start tags and whole inline scripts, as the
-    hold-back policy does: the compiled scan then takes the remembered ones itself."""
+    hold-back policy does: the compiled scan then takes the remembered ones itself. They are
+    kept in an Answers dict, as the policy keeps them, or (``plain``) in a plain dict, which
+    the scan reads on every element."""
 
-    def __init__(self, verdict: Callable[[Element], Hold | None]) -> None:
+    def __init__(self, verdict: Callable[[Element], Hold | None], *, plain: bool = False) -> None:
         self.verdict = verdict
-        self.known: Known = {}
+        self.known: Known = {} if plain else Answers()
         self.calls = 0
 
     def __call__(self, element: Element) -> Hold | None:
@@ -975,3 +977,34 @@ def test_nothing_html5lib_would_load_survives(html: bytes, cuts: list[int]) -> N
     out = feed_all(rewriter, pieces)
     assert out == rewrite(html, tracker)
     assert _loaded_trackers(out) == []
+
+
+def test_answers_begin_a_new_epoch_whenever_an_answer_could_change() -> None:
+    tag = (b"<img src=x>", None, None)
+    other = (b"<img src=y>", None, None)
+    answers = Answers()
+    epochs = [answers.epoch, Answers().epoch]
+    unchanged = answers.epoch
+    answers[tag] = None  # a new key: nothing told before changes
+    answers[tag] = None  # the same answer again
+    answers.setdefault(other, None)
+    answers.setdefault(other, Hold("analytics"))  # not written: the key has an answer
+    assert answers.epoch == unchanged and answers[other] is None
+    changes: list[Callable[[Answers], object]] = [
+        lambda a: a.__setitem__(tag, Hold("analytics")),
+        lambda a: a.__delitem__(tag),
+        lambda a: a.pop(other),
+        lambda a: a.popitem(),
+        lambda a: a.clear(),
+        lambda a: a.update({tag: None}),
+        lambda a: a.__ior__({tag: None}),
+    ]
+    for change in changes:
+        answers[tag] = None
+        answers[other] = None
+        before = answers.epoch
+        change(answers)
+        assert answers.epoch != before
+        epochs.append(answers.epoch)
+    # Never reused: an answer kept with an old epoch can never pass for a new one's.
+    assert len(set(epochs)) == len(epochs)

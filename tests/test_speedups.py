@@ -24,7 +24,7 @@ from consent.catalogue import Catalogue, not_tracker_hosts
 from consent.holdback import HoldbackPolicy
 from consent.names import ATTR_HELD, MARKETING
 from consent.parties import Parties
-from consent.rewriter import Classifier, Element, Hold, HtmlRewriter, Known
+from consent.rewriter import Answers, Classifier, Element, Hold, HtmlRewriter, Known
 from tests.conftest import realpages_folder, speedups
 from tests.realpages import harness
 from tests.test_rewriter import (
@@ -523,6 +523,104 @@ REMEMBERED_PAGE = b"<p>" + b"".join(
 )
 
 
+FRESH = itertools.count()
+
+
+def taken(sp: ModuleType, page: bytes, known: Known) -> tuple[int, int]:
+    """Where the writing scan stops on page (len(page) when it took every element itself), and
+    how many elements it held."""
+    pos, stop, _emit, held = sp.scan(
+        page, 3, known, None, [], 0, b"", rewriter._HELD_TAGS, 100, False, True
+    )
+    return (pos if stop < 0 else stop), held
+
+
+@pytest.mark.parametrize("plain", [False, True], ids=["answers", "plain dict"])
+def test_an_answer_changed_or_taken_back_is_read_again(each_sp: ModuleType, plain: bool) -> None:
+    # A tag no other run used: until the Python code makes its held form, a held answer stops
+    # the scan.
+    tag = b"<img src=https://tracker.test/changed-answer-%d>" % next(FRESH)
+    page = b"<p>" + tag + b"<img src=/own.jpg>"
+    everything = (len(page), 0)
+    classify = Remembered(lambda element: None, plain=plain)
+    assert rewritten(page, [page], classify, each_sp.scan) == page
+    key = (tag, None, None)
+    assert key in classify.known
+    # Twice: the second time from the index, with the answer it kept.
+    assert taken(each_sp, page, classify.known) == everything
+    assert taken(each_sp, page, classify.known) == everything
+    classify.known[key] = Hold("analytics")
+    assert taken(each_sp, page, classify.known) == (3, 0)
+    out = rewritten(page, [page], classify, each_sp.scan)
+    assert out == rewritten(page, [page], classify, None)
+    assert out.count(ATTR_HELD.encode()) == 1
+    assert taken(each_sp, page, classify.known) == (len(page), 1)
+    del classify.known[key]
+    assert taken(each_sp, page, classify.known) == (3, 0)
+    classify.known[key] = None
+    assert taken(each_sp, page, classify.known) == everything
+    classify.known.clear()
+    assert taken(each_sp, page, classify.known) == (3, 0)
+    classify.known.update({key: None, (b"<img src=/own.jpg>", None, None): None})
+    assert taken(each_sp, page, classify.known) == everything
+    classify.known |= {key: Hold("analytics")}
+    assert taken(each_sp, page, classify.known) == (len(page), 1)
+
+
+def test_one_visitors_answers_never_stand_for_anothers(each_sp: ModuleType) -> None:
+    page = b"<p>" + b"<img src=https://tracker.test/visitor>" * 3 + b"<script>t()</script>"
+    granted = Remembered(lambda element: None)
+    refused = Remembered(hold_trackers)
+    for _ in range(3):
+        for classify, held in ((granted, 0), (refused, 3)):
+            out, count = rewritten_counted(page, [page], classify, each_sp.scan)
+            assert (out, count) == rewritten_counted(page, [page], classify, None)
+            assert count == held
+
+
+def test_a_tag_remembered_under_one_base_is_not_taken_under_another(each_sp: ModuleType) -> None:
+    tag = b"<img src=pixel.gif>"
+    page = b"<p>" + tag
+    known = Answers()
+    known[(tag, None, None)] = None
+    for _ in range(2):
+        assert each_sp.scan(page, 3, known, None) == (len(page), -1)
+    assert each_sp.scan(page, 3, known, "https://tracker.test/") == (3, 3)
+    known[(tag, None, "https://tracker.test/")] = None
+    for _ in range(2):
+        assert each_sp.scan(page, 3, known, "https://tracker.test/") == (len(page), -1)
+    assert each_sp.scan(page, 3, known, "https://other.test/") == (3, 3)
+
+
+def test_the_scan_takes_answers_only_with_an_epoch(sp: ModuleType) -> None:
+    class NoEpoch(dict[tuple[bytes, str | None, str | None], Hold | None]):
+        pass
+
+    class ZeroEpoch(NoEpoch):
+        epoch = 0
+
+    for known, error in ((NoEpoch(), TypeError), (ZeroEpoch(), ValueError)):
+        with pytest.raises(error):
+            sp.scan(b"<p><img src=x>", 3, known, None)
+
+
+def test_the_index_keeps_within_its_bounds(sp: ModuleType) -> None:
+    # More inline script text than the index may keep, and more tags than it has slots.
+    text = b"x" * 16000
+    scripts = b"".join(b"<script>var s%d = '%s';</script>" % (i, text) for i in range(1200))
+    images = b"".join(b"<img src=/i/%d.jpg>" % i for i in range(20_000))
+    page = b"<p>" + images + scripts
+    classify = Remembered(tracker)
+    reference = rewritten(page, [page], classify, None)
+    sp.index_clear()
+    assert sp.index_info()[:2] == (0, 0)
+    for _ in range(2):
+        assert rewritten(page, [page], classify, sp.scan) == reference
+        entries, kept, slots, budget = sp.index_info()
+        assert 0 < entries <= slots
+        assert budget // 2 < kept <= budget
+
+
 def test_remembered_tags_cost_no_classifier_call(sp: ModuleType) -> None:
     classify = Remembered(hold_trackers)
     reference = rewritten_counted(REMEMBERED_PAGE, [REMEMBERED_PAGE], classify, None)
@@ -580,7 +678,14 @@ def test_the_compiled_scan_writes_what_python_wrote_for_each_remembered_element(
             True,
         )
         assert found[1] == REMEMBERED_PAGE.index(b"<script>") == found[0]
-    # Without its held form the held image goes back to Python, with nothing written.
+    # The index keeps the held forms it wrote: they stand when _HELD_TAGS forgets them.
+    kept: list[bytes | bytearray] = [b"before"]
+    found = sp.scan(
+        REMEMBERED_PAGE, 3, classify.known, None, kept, 0, b" held", {}, 100, False, True
+    )
+    assert b"".join(kept[1:]) + REMEMBERED_PAGE[found[2] :] == written
+    # Without its held form anywhere the held image goes back to Python, with nothing written.
+    sp.index_clear()
     nothing: list[bytes | bytearray] = []
     held_at = REMEMBERED_PAGE.index(b"<img src=https:")
     found = sp.scan(REMEMBERED_PAGE, 3, classify.known, None, nothing, 0, b"", {}, 100, False, True)
@@ -637,6 +742,8 @@ def test_inline_script_ends_are_the_python_ones(sp: ModuleType, script: bytes) -
     classify = Remembered(hold_trackers)
     reference = rewritten_counted(page, [page], classify, None)
     assert rewritten_counted(page, [page], classify, sp.scan) == reference
+    # With no held form anywhere (the index forgets those it kept), the held image stops it.
+    sp.index_clear()
     after = sp.scan(page, 3, classify.known, None, [], 0, b"", {}, 1000, False, True)[0]
     assert after == close
 
