@@ -249,6 +249,14 @@ _BOM = b"\xef\xbb\xbf"
 _SMALL = 16384  # held-back bytes below this are copied into each new chunk
 _REREAD = 512  # a tag cut by a chunk's end up to this long is read again from its start
 _DOCTYPE = b"<!doctype"
+# The usual start of a page, read in one match as the loop below would read it construct by
+# construct: a doctype or none, then <html> and <head> start tags, white space between.
+_PROLOGUE = re.compile(
+    rb"[\t\n\f\r ]*+(?:<!doctype[^>]*+>[\t\n\f\r ]*+)?"
+    rb"(<html(?=[\t\n\f\r />])" + sc.ATTRS.pattern + rb">)[\t\n\f\r ]*+"
+    rb"<head(?=[\t\n\f\r />])" + sc.ATTRS.pattern + rb">",
+    re.IGNORECASE,
+)
 _SCRIPT_END = sc.end_tag("script")
 _LT, _GT, _BANG, _QUESTION, _SLASH, _DASH, _EQ = b"<>!?/-="
 _SPACES = frozenset(b"\t\n\f\r ")
@@ -714,6 +722,13 @@ class HtmlRewriter:
             self._at_start = False
             if buf.startswith(_BOM, pos):
                 pos += len(_BOM)
+            prologue = _PROLOGUE.match(buf, pos)
+            if prologue is not None and not sc.FETCH_ATTR.search(buf, *prologue.span(1)):
+                # Most pages: the head injection goes right after <head>, with nothing held.
+                self._document = True
+                self._put(buf, prologue.end(), self._head)
+                self._phase = _BODY
+                return prologue.end()
         while self._mode == _DATA and self._phase < _BODY:
             pos = sc.skip(sc.SPACES, buf, pos)
             if pos >= n:

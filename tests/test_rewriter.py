@@ -1008,3 +1008,66 @@ def test_answers_begin_a_new_epoch_whenever_an_answer_could_change() -> None:
         epochs.append(answers.epoch)
     # Never reused: an answer kept with an old epoch can never pass for a new one's.
     assert len(set(epochs)) == len(epochs)
+
+
+_prologue_parts = st.lists(
+    st.sampled_from(
+        [
+            b"<!DOCTYPE html>",
+            b"<!doctype html public '-//x'>",
+            b"<!-- a comment -->",
+            b"\xef\xbb\xbf",
+            b"<html>",
+            b"<HTML lang=en>",
+            b"<html background=https://tracker.test/b.png>",
+            b"<html data-x='a>b' class=\"c\">",
+            b"<html/>",
+            b"<head>",
+            b"<HEAD profile=x>",
+            b"<head data-y='>'>",
+            b"<header>",
+            b"<title>t</title>",
+            b"<script src=https://tracker.test/t.js></script>",
+            b"<body>",
+            b"<p>text",
+            b" ",
+            b"\n\t",
+            b"<",
+            b">",
+        ]
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_prologue_parts, st.lists(st.integers(min_value=0, max_value=400), max_size=4))
+@example([b"<!DOCTYPE html>", b"\n\t", b"<HTML lang=en>", b" ", b"<head data-y='>'>"], [])
+@example([b"\xef\xbb\xbf", b"<html background=https://tracker.test/b.png>", b"<head>"], [])
+@example([b"<html/>", b"<HEAD profile=x>", b"<title>t</title>", b"<body>"], [9])
+def test_the_usual_start_of_a_page_read_at_once_is_read_as_the_loop_reads_it(
+    parts: list[bytes], cuts: list[int]
+) -> None:
+    html = b"".join(parts) + b"<img src=https://tracker.test/i.gif><p>end"
+    pieces = splits(html, cuts)
+
+    def rewritten(prologue: re.Pattern[bytes]) -> tuple[bytes, int]:
+        saved = rewriter._PROLOGUE
+        rewriter._PROLOGUE = prologue
+        try:
+            pass_ = HtmlRewriter(tracker, head_injection=b"<!--head-->", body_injection=b"<b/>")
+            out = b"".join(pass_.feed(piece) for piece in pieces) + pass_.close()
+            return out, pass_.held_count
+        finally:
+            rewriter._PROLOGUE = saved
+
+    # A pattern that never matches leaves every construct to the loop.
+    assert rewritten(rewriter._PROLOGUE) == rewritten(re.compile(rb"(?!)()"))
+
+
+def test_the_usual_start_of_a_page_is_read_at_once() -> None:
+    page = b'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">'
+    match = rewriter._PROLOGUE.match(page)
+    assert match is not None and match.end() == page.index(b"\n<meta")
+    for other in (b"<!doctype html><!-- c --><html><head>", b"<html><header>", b"<head>"):
+        assert rewriter._PROLOGUE.match(other) is None
