@@ -40,7 +40,8 @@ enum {
     INPUT,
     RAW_TEXT,
     FOREIGN_SVG,
-    FOREIGN_MATH
+    FOREIGN_MATH,
+    BODY /* a <body> start tag while the body's injection is due */
 };
 
 /* _scanner's CONSIDERED | RAW_TEXT | OTHER | {"plaintext"}; the tests compare both lists. */
@@ -177,6 +178,13 @@ to_upper(unsigned char c)
     return c >= 'a' && c <= 'z' ? (unsigned char)(c - ('a' - 'A')) : c;
 }
 
+/* ASCII only, as the bytes patterns ignore case. */
+static unsigned char
+to_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
 /* Lets through the names of list (all of two letters or more) after a '<' and the prefix. */
 static void
 mark_pairs(const char *const *list, unsigned char prefix)
@@ -227,11 +235,7 @@ lower_into(char *out, const unsigned char *s, Py_ssize_t len)
 {
     Py_ssize_t i;
     for (i = 0; i < len; i++) {
-        unsigned char c = s[i];
-        if (c >= 'A' && c <= 'Z') {
-            c = (unsigned char)(c + ('a' - 'A'));
-        }
-        out[i] = (char)c;
+        out[i] = (char)to_lower(s[i]);
     }
     out[len] = '\0';
 }
@@ -438,6 +442,19 @@ listed(const char *const *list, const unsigned char *s, Py_ssize_t len)
     return in_list(list, lower, len);
 }
 
+/* Whether s[0:len], case ignored, is name (lower case, len bytes). */
+static int
+name_is(const unsigned char *s, const char *name, Py_ssize_t len)
+{
+    Py_ssize_t k;
+    for (k = 0; k < len; k++) {
+        if (to_lower(s[k]) != (unsigned char)name[k]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /*
  * Whether the two bytes after the '<' at p may start a match; want is after_lt's bits that
  * count (BODY_END only with body_due). What the buffer's end cuts goes to candidate_at.
@@ -495,7 +512,7 @@ candidate_at(const unsigned char *s, Py_ssize_t p, Py_ssize_t n, int body_due, i
         found = NOT_SEARCHED;
     }
     if (found == NOT_SEARCHED && body_due && listed(body_names, s + p + 1, j - p - 1)) {
-        found = SEARCHED;
+        found = j - p - 1 == 4 && name_is(s + p + 1, "body", 4) ? BODY : SEARCHED;
     }
     if (found == NOT_SEARCHED) {
         return 0;
@@ -627,20 +644,10 @@ needs_closer_look(const unsigned char *s, Py_ssize_t pos, Py_ssize_t p, Py_ssize
 static int
 name_at(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, const char *name, Py_ssize_t len)
 {
-    Py_ssize_t k;
     if (i + len >= n) {
         return 0;
     }
-    for (k = 0; k < len; k++) {
-        unsigned char c = s[i + k];
-        if (c >= 'A' && c <= 'Z') {
-            c = (unsigned char)(c + ('a' - 'A'));
-        }
-        if (c != (unsigned char)name[k]) {
-            return 0;
-        }
-    }
-    return ends_name(s[i + len]);
+    return name_is(s + i, name, len) && ends_name(s[i + len]);
 }
 
 static int
@@ -1201,6 +1208,8 @@ typedef struct {
     Py_ssize_t cap; /* the inline script limit; -1 when scripts are left to Python */
     Index *index;
     uint64_t epoch; /* known's epoch when it is an Answers dict, else 0 */
+    PyObject *body_injection; /* what goes after <body> while it is due, or NULL */
+    int injected;             /* whether this call put it there */
 } Scanning;
 
 static int run(Scanning *c, Py_ssize_t *pos, Py_ssize_t n, int raw_noscript, Py_ssize_t *p);
@@ -1354,6 +1363,64 @@ take_remembered(Scanning *c, Py_ssize_t n, int kind, Py_ssize_t p, Py_ssize_t na
     return result;
 }
 
+/* _scanner.FETCH_ATTR.search(s, from, to): a delimiter, then ping, background or xlink:href
+ * (case ignored), spaces, and '=' before to. */
+static int
+fetch_attr_in(const unsigned char *s, Py_ssize_t from, Py_ssize_t to)
+{
+    static const char *const names[] = {"ping", "background", "xlink:href", NULL};
+    Py_ssize_t i, j, len;
+    const char *const *name;
+    for (i = from; i + 1 < to; i++) {
+        if (!is_space(s[i]) && s[i] != '/' && s[i] != '"' && s[i] != '\'') {
+            continue;
+        }
+        for (name = names; *name != NULL; name++) {
+            len = (Py_ssize_t)strlen(*name);
+            if (i + 1 + len >= to || !name_is(s + i + 1, *name, len)) {
+                continue;
+            }
+            for (j = i + 1 + len; j < to && is_space(s[j]); j++) {
+            }
+            if (j < to && s[j] == '=') {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/*
+ * The <body> start tag at p, while the body's injection is due: what _tag_done does with it,
+ * the injection written after it, 1 with *next past it; 0 when Python must read it (inside
+ * another tag's attributes maybe, cut by the chunk's end, with an attribute that fetches, or
+ * no injection given); -1 on error.
+ */
+static int
+inject_body(Scanning *c, Py_ssize_t pos, Py_ssize_t p, Py_ssize_t n, Py_ssize_t name_end,
+            Py_ssize_t last_lt, Py_ssize_t *next)
+{
+    Holding *h = c->h;
+    Py_ssize_t end;
+    if (h == NULL || c->body_injection == NULL || needs_closer_look(c->s, pos, p, last_lt)) {
+        return 0;
+    }
+    end = attrs_end(c->s, name_end, n, 0);
+    if (end >= n || c->s[end] != '>' || fetch_attr_in(c->s, name_end - 1, end + 1)) {
+        return 0;
+    }
+    end++;
+    if ((end > h->emit && append_bytes(h->out, (const char *)c->s + h->emit, end - h->emit) < 0) ||
+        PyList_Append(h->out, c->body_injection) < 0) {
+        return -1;
+    }
+    h->emit = end;
+    h->body_due = 0;
+    c->injected = 1;
+    *next = end;
+    return 1;
+}
+
 /*
  * The scan from *pos up to n: *pos ends where it stopped, *p is the candidate it stopped at
  * (-1 when none is left). 0, or -1 on error.
@@ -1367,6 +1434,20 @@ run(Scanning *c, Py_ssize_t *pos, Py_ssize_t n, int raw_noscript, Py_ssize_t *p)
         int kind = NOT_SEARCHED, taken;
         Py_ssize_t name_end = -1, last_lt, end, next;
         *p = next_candidate(s, *pos, n, body_due, &kind, &name_end, &last_lt);
+        if (*p >= 0 && kind == BODY) {
+            taken = inject_body(c, *pos, *p, n, name_end, last_lt, &next);
+            if (taken <= 0) {
+                return taken;
+            }
+            body_due = 0;
+            *pos = next;
+            if (c->known == Py_True || c->known == Py_None) {
+                /* Nothing is held from here on (or the scan takes nothing): Python goes on. */
+                *p = -1;
+                return 0;
+            }
+            continue;
+        }
         if (*p < 0 || kind == SEARCHED || kind == FOREIGN_SVG || kind == FOREIGN_MATH ||
             c->known == Py_None) {
             return 0;
@@ -1410,8 +1491,8 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     uint64_t epoch = 0;
     int raw_noscript = 0, failed;
     (void)module;
-    if (nargs != 4 && nargs != 11) {
-        PyErr_SetString(PyExc_TypeError, "scan() takes 4 or 11 arguments");
+    if (nargs != 4 && nargs != 11 && nargs != 12) {
+        PyErr_SetString(PyExc_TypeError, "scan() takes 4, 11 or 12 arguments");
         return NULL;
     }
     pos = PyLong_AsSsize_t(args[1]);
@@ -1441,7 +1522,16 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "base must be a str or None");
         return NULL;
     }
-    if (nargs == 11) {
+    scanning.body_injection = NULL;
+    scanning.injected = 0;
+    if (nargs == 12 && args[11] != Py_None) {
+        if (!PyBytes_CheckExact(args[11])) {
+            PyErr_SetString(PyExc_TypeError, "body_injection must be bytes or None");
+            return NULL;
+        }
+        scanning.body_injection = args[11];
+    }
+    if (nargs >= 11) {
         h = &holding;
         raw_noscript = PyObject_IsTrue(args[10]);
         if (raw_noscript < 0) {
@@ -1493,6 +1583,10 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     if (h == NULL) {
         return Py_BuildValue("(nn)", pos, p);
+    }
+    if (nargs == 12) {
+        return Py_BuildValue("(nnnnO)", pos, p, holding.emit, holding.held,
+                             scanning.injected ? Py_True : Py_False);
     }
     return Py_BuildValue("(nnnn)", pos, p, holding.emit, holding.held);
 }
@@ -1616,7 +1710,10 @@ static PyMethodDef methods[] = {
      "raw_noscript) -> (pos, p, emit, held): also write remembered held tags to out, and take "
      "scripts whose end is in buf (inline ones up to cap bytes; none when cap < 0) and "
      "<noscript>, <iframe> and <input> elements; with body_due, stop where SEARCH_BODY would. "
-     "known may be an Answers dict (a dict with an epoch), whose answers the scan keeps."},
+     "known may be an Answers dict (a dict with an epoch), whose answers the scan keeps.\n"
+     "scan(..., raw_noscript, body_injection) -> (pos, p, emit, held, injected): with "
+     "body_due, also write body_injection after a plain <body> start tag and go on as after "
+     "it (stopping there when known is True or None)."},
     {"attrs_end", (PyCFunction)(void (*)(void))py_attrs_end, METH_FASTCALL,
      "attrs_end(buf, pos, inert=False) -> int: where _scanner.ATTRS (or _INERT_ATTRS) "
      "matched at pos ends."},

@@ -26,6 +26,22 @@ def scan(
     raw_noscript: bool,
     /,
 ) -> tuple[int, int, int, int]: ...
+@overload
+def scan(
+    buf: bytes | bytearray,
+    pos: int,
+    known: Known | Literal[True] | None,
+    base: str | None,
+    out: list[bytes | bytearray],
+    emit: int,
+    held_attr: bytes,
+    held_tags: dict[tuple[bytes, str, str], tuple[bytes, bytes]],
+    cap: int,
+    body_due: bool,
+    raw_noscript: bool,
+    body_injection: bytes | None,
+    /,
+) -> tuple[int, int, int, int, bool]: ...
 def attrs_end(buf: bytes | bytearray, pos: int, inert: bool = False, /) -> int: ...
 def is_inert(buf: bytes | bytearray, pos: int, name: str, /) -> bool: ...
 def index_info() -> tuple[int, int, int, int]: ...

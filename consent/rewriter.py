@@ -196,8 +196,9 @@ _FastScan = Callable[
         int,
         bool,
         bool,
+        bytes | None,
     ],
-    tuple[int, int, int, int],
+    tuple[int, int, int, int, bool],
 ]
 
 
@@ -544,7 +545,8 @@ class HtmlRewriter:
                         known = None  # the compiled scan reads these two only
                 # While the page may still be inside <svg>, a script is read the other way.
                 cap = -1 if self._uncertain else self._cap
-                pos, p, self._emit, held = fast(
+                due = phase == _BODY
+                pos, p, self._emit, held, injected = fast(
                     buf,
                     pos,
                     known,
@@ -554,10 +556,17 @@ class HtmlRewriter:
                     held_attr,
                     _HELD_TAGS,
                     cap,
-                    phase == _BODY,
+                    due,
                     self._noscript_raw,
+                    self._body if due and not self._templates else None,
                 )
                 self.held_count += held
+                if injected:
+                    # It wrote the body's injection after a <body> as _tag_done would have.
+                    self._phase = phase = _MAIN
+                    if known is None or known is _HOLD_NOTHING:
+                        return pos  # it stopped there: the loop goes on the way of _MAIN
+                    search = sc.SEARCH_MAIN.search
                 m = None if p < 0 else search(buf, p)
             if m is None:
                 if final:

@@ -48,7 +48,7 @@ def sp() -> ModuleType:
 
 
 def rewritten_counted(
-    html: bytes, pieces: list[bytes], classify: Classifier, scan: Scan, **kw: bytes
+    html: bytes, pieces: list[bytes], classify: Classifier | None, scan: Scan, **kw: bytes
 ) -> tuple[bytes, int]:
     """The output, and how many elements the rewriter says it held."""
     saved = rewriter._fast_scan
@@ -64,7 +64,7 @@ def rewritten_counted(
 
 
 def rewritten(
-    html: bytes, pieces: list[bytes], classify: Classifier, scan: Scan, **kw: bytes
+    html: bytes, pieces: list[bytes], classify: Classifier | None, scan: Scan, **kw: bytes
 ) -> bytes:
     return rewritten_counted(html, pieces, classify, scan, **kw)[0]
 
@@ -456,10 +456,10 @@ def test_a_visitor_who_granted_everything_gets_the_python_output(
 ) -> None:
     # No classifier: the compiled scan passes every element by without asking for answers.
     kw = {"head_injection": HEAD, "body_injection": BODY}
-    reference = rewritten_counted(html, [html], None, None, **kw)  # type: ignore[arg-type]
+    reference = rewritten_counted(html, [html], None, None, **kw)
     assert reference[1] == 0
     for pieces in (splits(html, cuts), [html], [html[i : i + 1] for i in range(len(html))]):
-        assert rewritten_counted(html, pieces, None, sp.scan, **kw) == reference  # type: ignore[arg-type]
+        assert rewritten_counted(html, pieces, None, sp.scan, **kw) == reference
 
 
 def test_raw_text_elements_are_read_to_their_end_in_c(sp: ModuleType) -> None:
@@ -501,10 +501,10 @@ def test_with_nothing_to_hold_the_compiled_scan_takes_the_head_s_elements(
 
     monkeypatch.setattr(HtmlRewriter, "_consider", counting)
     kw = {"head_injection": HEAD, "body_injection": BODY}
-    reference = rewritten(page, [page], None, None, **kw)  # type: ignore[arg-type]
+    reference = rewritten(page, [page], None, None, **kw)
     assert considered == ["script"] * 40  # Python reads each script itself
     considered.clear()
-    assert rewritten(page, [page], None, sp.scan, **kw) == reference  # type: ignore[arg-type]
+    assert rewritten(page, [page], None, sp.scan, **kw) == reference
     assert considered == []
     assert sp.scan(page, 0, True, None) == sp.scan(page, 0, True, None)
     with pytest.raises(TypeError):
@@ -869,7 +869,7 @@ def test_real_pages_come_out_as_the_python_rewriter_writes_them(sp: ModuleType, 
         assert outputs[1] == outputs[0] == outputs[2] == outputs[3], site
         # A visitor who granted everything: no classifier, nothing held.
         granted_all = [
-            rewritten_counted(body, pieces, None, scan, head_injection=HEAD, body_injection=BODY)  # type: ignore[arg-type]
+            rewritten_counted(body, pieces, None, scan, head_injection=HEAD, body_injection=BODY)
             for scan in (None, sp.scan)
         ]
         assert granted_all[0] == granted_all[1], site
@@ -889,3 +889,54 @@ def test_an_environment_variable_keeps_to_python(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
     )
     assert done.stdout.split() == [str(compiled), str(compiled)]
+
+
+_body_attributes = st.lists(
+    st.sampled_from(
+        [
+            b" ",
+            b"\t",
+            b"/",
+            b"=",
+            b'"',
+            b"'",
+            b">",
+            b"a",
+            b"ping",
+            b"PING",
+            b"background",
+            b"xlink:href",
+            b"xlink:hre",
+            b"https://tracker.test/x",
+            b"class",
+            b"x",
+            b"<",
+            b"\n",
+        ]
+    ),
+    max_size=10,
+).map(b"".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_body_attributes, st.sampled_from([b"body", b"BODY", b"Body", b"bodyx", b"template"]))
+@example(b" background=https://tracker.test/x", b"body")
+@example(b" xlink:href =https://tracker.test/x", b"body")
+@example(b"/PING\t=https://tracker.test/x", b"Body")
+@example(b" class='a>b' ping =x", b"body")
+@example(b' data-x="ping=1"', b"BODY")
+def test_the_body_s_injection_goes_where_python_puts_it(
+    each_sp: ModuleType, attributes: bytes, name: bytes
+) -> None:
+    page = (
+        b"<!doctype html><html><head><img src=https://tracker.test/h><script>t()</script>"
+        b"<" + name + attributes + b"><img src=https://tracker.test/b><img src=/own.jpg><p>end"
+    )
+    kw = {"head_injection": b"<!--head-->", "body_injection": b"<div id=banner></div>"}
+    classify = Remembered(hold_trackers)
+    reference = rewritten_counted(page, [page], classify, None, **kw)
+    for _ in range(2):  # then from the index
+        assert rewritten_counted(page, [page], classify, each_sp.scan, **kw) == reference
+    # A visitor who granted everything: the scan stops after the injection, the rest passes.
+    expected = rewritten(page, [page], Remembered(lambda element: None), None, **kw)
+    assert rewritten(page, [page], None, each_sp.scan, **kw) == expected
