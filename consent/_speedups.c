@@ -1584,11 +1584,8 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (h == NULL) {
         return Py_BuildValue("(nn)", pos, p);
     }
-    if (nargs == 12) {
-        return Py_BuildValue("(nnnnO)", pos, p, holding.emit, holding.held,
-                             scanning.injected ? Py_True : Py_False);
-    }
-    return Py_BuildValue("(nnnn)", pos, p, holding.emit, holding.held);
+    return Py_BuildValue("(nnnnO)", pos, p, holding.emit, holding.held,
+                         scanning.injected ? Py_True : Py_False);
 }
 
 /* The buffer of args[0] and a position args[1] inside it; -1 with an exception set if not. */
@@ -1707,13 +1704,12 @@ static PyMethodDef methods[] = {
      "scan(buf, pos, known, base) -> (pos, p): pass over remembered harmless plain "
      "elements from pos; p is where the next candidate starts, -1 when none is left.\n"
      "scan(buf, pos, known, base, out, emit, held_attr, held_tags, cap, body_due, "
-     "raw_noscript) -> (pos, p, emit, held): also write remembered held tags to out, and take "
+     "raw_noscript, body_injection=None) -> (pos, p, emit, held, injected): also write remembered held tags to out, and take "
      "scripts whose end is in buf (inline ones up to cap bytes; none when cap < 0) and "
      "<noscript>, <iframe> and <input> elements; with body_due, stop where SEARCH_BODY would. "
-     "known may be an Answers dict (a dict with an epoch), whose answers the scan keeps.\n"
-     "scan(..., raw_noscript, body_injection) -> (pos, p, emit, held, injected): with "
-     "body_due, also write body_injection after a plain <body> start tag and go on as after "
-     "it (stopping there when known is True or None)."},
+     "known may be an Answers dict (a dict with an epoch), whose answers the scan keeps. "
+     "With body_due and body_injection, also write it after a plain <body> start tag and go "
+     "on as after it (stopping there when known is True or None): injected says so."},
     {"attrs_end", (PyCFunction)(void (*)(void))py_attrs_end, METH_FASTCALL,
      "attrs_end(buf, pos, inert=False) -> int: where _scanner.ATTRS (or _INERT_ATTRS) "
      "matched at pos ends."},

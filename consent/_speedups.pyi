@@ -24,22 +24,7 @@ def scan(
     cap: int,
     body_due: bool,
     raw_noscript: bool,
-    /,
-) -> tuple[int, int, int, int]: ...
-@overload
-def scan(
-    buf: bytes | bytearray,
-    pos: int,
-    known: Known | Literal[True] | None,
-    base: str | None,
-    out: list[bytes | bytearray],
-    emit: int,
-    held_attr: bytes,
-    held_tags: dict[tuple[bytes, str, str], tuple[bytes, bytes]],
-    cap: int,
-    body_due: bool,
-    raw_noscript: bool,
-    body_injection: bytes | None,
+    body_injection: bytes | None = None,
     /,
 ) -> tuple[int, int, int, int, bool]: ...
 def attrs_end(buf: bytes | bytearray, pos: int, inert: bool = False, /) -> int: ...

@@ -129,7 +129,7 @@ def found_where_the_patterns_match(
     for body_due, search in ((False, sc.SEARCH_MAIN), (True, sc.SEARCH_BODY)):
         found = sp.scan(data, pos, None, None, [], 0, b"", {}, 0, body_due, True)
         m = search.search(text, pos)
-        assert found == (pos, -1 if m is None else m.start(), 0, 0), (text, pos, body_due)
+        assert found == (pos, -1 if m is None else m.start(), 0, 0, False), (text, pos, body_due)
 
 
 def test_every_two_bytes_after_a_lt_are_read_as_the_patterns_read_them(each_sp: ModuleType) -> None:
@@ -471,7 +471,9 @@ def test_raw_text_elements_are_read_to_their_end_in_c(sp: ModuleType) -> None:
         for i in range(20)
     )
     out: list[bytes | bytearray] = []
-    pos, stop, emit, held = sp.scan(page, 0, {}, None, out, 0, b"", {}, 262144, False, True)
+    pos, stop, emit, held, _injected = sp.scan(
+        page, 0, {}, None, out, 0, b"", {}, 262144, False, True
+    )
     # Passed up to the last end tag, with nothing after it to look at.
     assert (pos, stop, emit, held) == (len(page) - len(b"</xmp>"), -1, 0, 0)
     assert out == []
@@ -529,7 +531,7 @@ FRESH = itertools.count()
 def taken(sp: ModuleType, page: bytes, known: Known) -> tuple[int, int]:
     """Where the writing scan stops on page (len(page) when it took every element itself), and
     how many elements it held."""
-    pos, stop, _emit, held = sp.scan(
+    pos, stop, _emit, held, _injected = sp.scan(
         page, 3, known, None, [], 0, b"", rewriter._HELD_TAGS, 100, False, True
     )
     return (pos if stop < 0 else stop), held
@@ -642,7 +644,7 @@ def test_the_compiled_scan_writes_what_python_wrote_for_each_remembered_element(
     classify = Remembered(hold_trackers)
     rewritten(REMEMBERED_PAGE, [REMEMBERED_PAGE], classify, None)
     out: list[bytes | bytearray] = [b"before"]
-    pos, stop, emit, held = sp.scan(
+    pos, stop, emit, held, _injected = sp.scan(
         REMEMBERED_PAGE,
         3,
         classify.known,
@@ -689,7 +691,7 @@ def test_the_compiled_scan_writes_what_python_wrote_for_each_remembered_element(
     nothing: list[bytes | bytearray] = []
     held_at = REMEMBERED_PAGE.index(b"<img src=https:")
     found = sp.scan(REMEMBERED_PAGE, 3, classify.known, None, nothing, 0, b"", {}, 100, False, True)
-    assert found == (held_at, held_at, 0, 0)
+    assert found == (held_at, held_at, 0, 0, False)
     assert nothing == []
 
 
@@ -716,7 +718,7 @@ def test_a_noscript_the_compiled_scan_cannot_take_whole_is_left_as_it_was(
     # Its held image was written, then taken back: nothing is written, the scan stops there.
     out: list[bytes | bytearray] = []
     found = sp.scan(page, 3, classify.known, None, out, 0, b"", rewriter._HELD_TAGS, 99, 0, 1)
-    assert found == (3, 3, 0, 0)
+    assert found == (3, 3, 0, 0, False)
     assert out == []
     # Read as markup (inside a noscript already), a <noscript> tag is passed by.
     found = sp.scan(page, 3, classify.known, None, out, 0, b"", rewriter._HELD_TAGS, 99, 0, 0)
