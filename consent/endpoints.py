@@ -198,7 +198,11 @@ class RequestInfo:
     @property
     def csrf_nonce(self) -> str | None:
         if self._nonce is None:
-            nonce = self.cookies.get(self.csrf_cookie_name)
+            nonce = None
+            # Whatever name the cookie has on this site holds the configured one (an ASCII
+            # token): a header without those bytes has none, and most headers are not parsed.
+            if self._config.csrf_cookie_name.encode() in self.cookie_bytes:
+                nonce = self.cookies.get(self.csrf_cookie_name)
             self._nonce = (nonce if is_valid_nonce(nonce) else None,)
         return self._nonce[0]
 
@@ -214,9 +218,11 @@ class RequestInfo:
         names = (p.split("=", 1)[0].strip() for p in self.cookie_header.split(";") if "=" in p)
         return list(dict.fromkeys(names))
 
-    def ensure_csrf_nonce(self, shared: bool) -> None:
+    def ensure_csrf_nonce(self, shared: bool, drawn: str | None = None) -> None:
+        """A new nonce (``drawn``, when the caller already took one from ``new_nonce_and_marker``)
+        for a visitor without a valid one; its cookie is set with the response."""
         if self.csrf_nonce is None and not shared:
-            self._nonce = (new_nonce(),)
+            self._nonce = (drawn or new_nonce(),)
             self.new_csrf_cookie = True
 
     def secure(self, config: ConsentConfig) -> bool:

@@ -6,7 +6,6 @@ import hmac
 import logging
 import os
 import re
-import secrets
 import sys
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from consent.body import (
 )
 from consent.config import ConsentConfig
 from consent.csp import PolicyBuilder
-from consent.csrf import token_for
+from consent.csrf import new_nonce_and_marker, token_for
 from consent.endpoints import ConsentEndpoints, RequestInfo, opens_document
 from consent.failsafe import (
     FailsafeRewriter,
@@ -694,7 +693,6 @@ class _Responder:
         state = self.state
         granted = self.runtime.required if shared else state.granted
         site = self._site()
-        self.info.ensure_csrf_nonce(shared)
         head = self.runtime.head_bytes(
             charset, nonce=nonce, gpc=state.gpc, root_path=self.info.root_path, state=state
         )
@@ -706,10 +704,17 @@ class _Responder:
             cache_key = (body_key(raw), granted, locale.tag, charset, head, site)
             cached = self.runtime.page_cache.get(cache_key, raw)
         # A cached page keeps the marker it was made with: this visitor's banner names it.
+        keyed_held = cached is None and shared and self._single_message
+        drawn_nonce = drawn_held = ""
+        if (cached is None and not keyed_held) or (not shared and self.info.csrf_nonce is None):
+            drawn_nonce, drawn_held = new_nonce_and_marker()
+        self.info.ensure_csrf_nonce(shared, drawn_nonce)
         if cached is not None:
             held = cached.held
+        elif keyed_held:
+            held = _held_marker(raw, self.config)
         else:
-            held = _held_marker(raw if shared and self._single_message else None, self.config)
+            held = drawn_held
         banner = self.runtime.banner(
             locale,
             state,
@@ -888,12 +893,11 @@ class _Responder:
         return quoted + ("?" + query.decode("latin-1") if query else "")
 
 
-def _held_marker(body: bytes | None, config: ConsentConfig) -> str:
-    """Unpredictable for page content. Random per response; in shared-cache mode, where every
-    visitor must get the same bytes, derived from the whole body (which includes any content
-    that would try to guess it) and the secret key."""
-    if body is None:
-        return secrets.token_urlsafe(12)
+def _held_marker(body: bytes, config: ConsentConfig) -> str:
+    """Unpredictable for page content. Random per response (drawn with the CSRF nonce, see
+    ``new_nonce_and_marker``); in shared-cache mode, where every visitor must get the same
+    bytes, derived from the whole body (which includes any content that would try to guess it)
+    and the secret key."""
     return keyed_hex(config.secret_keys[0], body, person=b"consent-held", size=12)
 
 
