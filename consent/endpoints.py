@@ -5,6 +5,7 @@ The only module of the request path that uses Starlette (requests, responses, fo
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from collections.abc import Iterable
@@ -159,12 +160,11 @@ class RequestInfo:
             # Only the name this site uses is read: on https a plain-named cookie may have been
             # planted by a sibling subdomain or over plain http, so it counts for nothing.
             config = self._config
-            secure = self.secure(config)
-            names = self._names = (
-                cookie_name_for(config.cookie_name, secure=secure, domain=config.cookie_domain),
-                cookie_name_for(
-                    config.csrf_cookie_name, secure=secure, domain=config.cookie_domain
-                ),
+            names = self._names = _cookie_names(
+                config.cookie_name,
+                config.csrf_cookie_name,
+                self.secure(config),
+                config.cookie_domain,
             )
         return names
 
@@ -229,14 +229,11 @@ class RequestInfo:
         return self.https if config.cookie_secure is None else config.cookie_secure
 
     def csrf_cookie_header(self, config: ConsentConfig) -> str:
-        return set_cookie_header(
-            self.csrf_cookie_name,
-            self.csrf_nonce or "",
-            max_age=None,
-            secure=self.secure(config),
-            domain=config.cookie_domain,
-            http_only=True,
+        # What set_cookie_header makes of it, without its keywords: one for each new visitor's page.
+        attributes = _cookie_attributes(
+            None, self.secure(config), config.cookie_domain, True, "Lax"
         )
+        return f"{self.csrf_cookie_name}={self.csrf_nonce or ''}{attributes}"
 
 
 def opens_document(headers: Iterable[tuple[bytes, bytes]], *, frames: bool) -> bool:
@@ -253,6 +250,31 @@ def opens_document(headers: Iterable[tuple[bytes, bytes]], *, frames: bool) -> b
     return b"text/html" in accept
 
 
+# Both depend on the configuration and the scheme alone: a handful of answers per process.
+@functools.lru_cache(maxsize=16)
+def _cookie_names(consent: str, csrf: str, secure: bool, domain: str | None) -> tuple[str, str]:
+    return (
+        cookie_name_for(consent, secure=secure, domain=domain),
+        cookie_name_for(csrf, secure=secure, domain=domain),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _cookie_attributes(
+    max_age: int | None, secure: bool, domain: str | None, http_only: bool, samesite: str
+) -> str:
+    parts = ["", "Path=/", f"SameSite={samesite}"]
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    if domain:
+        parts.append(f"Domain={domain}")
+    if secure:
+        parts.append("Secure")
+    if http_only:
+        parts.append("HttpOnly")
+    return "; ".join(parts)
+
+
 def set_cookie_header(
     name: str,
     value: str,
@@ -263,16 +285,7 @@ def set_cookie_header(
     http_only: bool,
     samesite: str = "Lax",
 ) -> str:
-    parts = [f"{name}={value}", "Path=/", f"SameSite={samesite}"]
-    if max_age is not None:
-        parts.append(f"Max-Age={max_age}")
-    if domain:
-        parts.append(f"Domain={domain}")
-    if secure:
-        parts.append("Secure")
-    if http_only:
-        parts.append("HttpOnly")
-    return "; ".join(parts)
+    return f"{name}={value}" + _cookie_attributes(max_age, secure, domain, http_only, samesite)
 
 
 class ConsentEndpoints:

@@ -65,6 +65,23 @@ _CDN_CACHE_HEADERS = frozenset(
 )
 # nginx lets this one override Cache-Control: a per-visitor page must not carry it.
 _DROPPED_ON_PRIVATE = frozenset({b"x-accel-expires", b"last-modified"})
+# What _cache_rules does with a response header, by its lower-cased name.
+_VARY, _CACHE_CONTROL, _LENGTH, _DROP, _NO_STORE, _ETAG = (
+    "vary",
+    "cache-control",
+    "length",
+    "drop",
+    "no-store",
+    "etag",
+)
+_SHARED_RULES = {b"vary": _VARY, b"cache-control": _CACHE_CONTROL, b"content-length": _LENGTH}
+_PRIVATE_RULES = {
+    **_SHARED_RULES,
+    **dict.fromkeys(_DROPPED_ON_PRIVATE, _DROP),
+    **dict.fromkeys(_CDN_CACHE_HEADERS, _NO_STORE),
+    b"etag": _ETAG,
+}
+_PRIVATE = b"private"
 _HANDSHAKE_ANSWERS = frozenset({"websocket.accept", "websocket.http.response.start"})
 _HTTP_START = frozenset({"http.response.start"})
 # What a path keeps unquoted in the banner's next field; most paths are nothing else.
@@ -805,7 +822,7 @@ class _Responder:
         self, headers: list[tuple[bytes, bytes]], output: bytes, more: bool
     ) -> list[tuple[bytes, bytes]]:
         assert self.pipeline is not None
-        result = self._cache_rules([(n, v) for n, v in headers if n.lower() != b"content-length"])
+        result = self._cache_rules(headers, drop_length=True)
         if not more:
             result.append((b"content-length", str(len(output)).encode()))
         failed = (self.failed or self.ended) and self.holding
@@ -836,33 +853,44 @@ class _Responder:
         )
         return self.runtime.csp_mode.header_name.encode(), policy.encode("latin-1")
 
-    def _cache_rules(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    def _cache_rules(
+        self, headers: list[tuple[bytes, bytes]], *, drop_length: bool = False
+    ) -> list[tuple[bytes, bytes]]:
         """Headers of a page rewritten for this visitor, for GET, HEAD and 304 alike: no shared
-        cache stores it, its validator names the visitor's state, Vary names what changes it."""
+        cache stores it, its validator names the visitor's state, Vary names what changes it.
+        ``drop_length``: the Content-Length goes too (the body is rewritten)."""
         shared = self.config.shared_cache_mode
+        rules = _SHARED_RULES if shared else _PRIVATE_RULES
         result: list[tuple[bytes, bytes]] = []
         vary: list[bytes] = []
         cache_control: bytes | None = None
         for name, value in headers:
-            lowered = name.lower()
-            if lowered == b"vary":
-                vary += [t.strip() for t in value.split(b",") if t.strip()]
-                continue
-            if lowered == b"cache-control":
-                cache_control = value if cache_control is None else cache_control + b", " + value
-                continue
-            if not shared:
-                if lowered in _DROPPED_ON_PRIVATE:
+            # Most of a page's headers are none of these: one look-up each.
+            rule = rules.get(name.lower())
+            if rule is not None:
+                if rule is _VARY:
+                    vary += [t.strip() for t in value.split(b",") if t.strip()]
                     continue
-                if lowered in _CDN_CACHE_HEADERS:
+                if rule is _CACHE_CONTROL:
+                    cache_control = (
+                        value if cache_control is None else cache_control + b", " + value
+                    )
+                    continue
+                if rule is _DROP or (rule is _LENGTH and drop_length):
+                    continue
+                if rule is _NO_STORE:
                     value = b"no-store"
-                elif lowered == b"etag":
+                elif rule is _ETAG:
                     value = self._visitor_etag(value)
             result.append((name, value))
-        tokens = {t.lower() for t in vary}
-        if b"*" not in tokens:
-            vary += [h for h in self.runtime.page_vary if h.lower() not in tokens]
-        if vary:
+        if not vary:
+            # What is added is the same for every page: joined once, by the runtime.
+            if self.runtime.page_vary_value:
+                result.append((b"vary", self.runtime.page_vary_value))
+        else:
+            tokens = {t.lower() for t in vary}
+            if b"*" not in tokens:
+                vary += [h for h in self.runtime.page_vary if h.lower() not in tokens]
             result.append((b"vary", b", ".join(vary)))
         if not shared:
             result.append((b"cache-control", _private(cache_control)))
@@ -935,7 +963,7 @@ def _page_lang(sample: bytes) -> str | None:
 def _private(cache_control: bytes | None) -> bytes:
     """Keeps the app's directives but no shared cache may store a page holding a visitor's token."""
     if cache_control is None:
-        return b"private"
+        return _PRIVATE
     directives = [d.strip() for d in cache_control.split(b",") if d.strip()]
     kept = [d for d in directives if not d.lower().startswith((b"public", b"s-maxage", b"private"))]
     return b", ".join([b"private", *kept])

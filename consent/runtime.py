@@ -178,6 +178,8 @@ class ConsentRuntime:
             + ((b"Sec-GPC",) if config.honour_gpc else ())
             + (self.regional.vary if self.regional is not None else ())
         )
+        # The Vary value of a page whose app sent none.
+        self.page_vary_value = b", ".join(self.page_vary)
         self._undecided = {
             gpc: ConsentState(decided=False, granted=self.required, gpc=gpc)
             for gpc in (False, True)
