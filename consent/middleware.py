@@ -704,15 +704,18 @@ class _Responder:
         nonce = self.csp_nonce
         shared = self.config.shared_cache_mode
         resolved = self.config.locale_resolver(self.scope) if self.config.locale_resolver else None
-        locale = self.runtime.locale_for(
-            _page_lang(sample), None if shared else self.info.accept_language, resolved
-        )
         state = self.state
+        locale, head, banner_parts = self.runtime.page_parts(
+            charset,
+            page_lang=_page_lang(sample),
+            accept_language=None if shared else self.info.accept_language,
+            resolved=resolved,
+            state=state,
+            root_path=self.info.root_path,
+            nonce=nonce,
+        )
         granted = self.runtime.required if shared else state.granted
         site = self._site()
-        head = self.runtime.head_bytes(
-            charset, nonce=nonce, gpc=state.gpc, root_path=self.info.root_path, state=state
-        )
         cache_key: Hashable | None = None
         cached: RewrittenPage | None = None
         if self._single_message and codec is None and self.runtime.page_cache.enabled:
@@ -742,6 +745,7 @@ class _Responder:
             root_path=self.info.root_path,
             held=held,
             nonce=nonce,
+            parts=banner_parts,
         ).encode(charset, "xmlcharrefreplace")
 
         def placeholder(category_id: str, vendor: str) -> bytes:
