@@ -696,18 +696,25 @@ class _Responder:
         if decoder is not None and not decoder.probe(raw):
             return None
         sample = (decoder.peek(raw) if decoder is not None else raw)[:_SNIFF_BYTES]
-        sniffed = sniff_charset(self.content_type, sample)
+        # An app's pages start with the same kilobyte again and again (its layout's head): what
+        # the browser will read it as is looked up, not sniffed again.
+        key = (self.content_type, sample)
+        found = self.runtime.page_starts.get(key)
+        if found is None:
+            sniffed = sniff_charset(self.content_type, sample)
+            # The markup charset is what injected markup is written in, on the rewriter's side.
+            found = (sniffed, sniffed.markup, _page_lang(sniffed.readable(sample)))
+            self.runtime.page_starts.put(key, found)
+        sniffed, charset, page_lang = found
         transcoder = sniffed.transcoder()
         codec = BodyCodec(decoder, transcoder) if decoder or transcoder else None
-        charset = sniffed.markup  # what injected markup is written in, on the rewriter's side
-        sample = sniffed.readable(sample)
         nonce = self.csp_nonce
         shared = self.config.shared_cache_mode
         resolved = self.config.locale_resolver(self.scope) if self.config.locale_resolver else None
         state = self.state
         locale, head, banner_parts = self.runtime.page_parts(
             charset,
-            page_lang=_page_lang(sample),
+            page_lang=page_lang,
             accept_language=None if shared else self.info.accept_language,
             resolved=resolved,
             state=state,

@@ -18,6 +18,7 @@ from typing import Any
 
 from consent.assets import hashed_name
 from consent.audit import AuditStore, open_store
+from consent.body import Charset
 from consent.catalogue import (
     Catalogue,
     CatalogueError,
@@ -198,6 +199,11 @@ class ConsentRuntime:
         self._policy_cache: LruCache[tuple[str, str, bool], str] = LruCache(256)
         self._head_cache: dict[tuple[bool, str, tuple[str, ...] | None, bool], str] = {}
         self._head_bytes: LruCache[tuple[str, str, str], bytes] = LruCache(256)
+        # A page's first kilobyte and Content-Type: its charset as sniffed, the codec injected
+        # markup is written in, and its <html lang>. Some 300 KB when full.
+        self.page_starts: LruCache[tuple[str, bytes], tuple[Charset, str, str | None]] = LruCache(
+            256
+        )
         # Keyed by what a visitor sends (their languages among it): bounded like the banners.
         self._page_parts: LruCache[tuple[Any, ...], tuple[Locale, bytes, tuple[str, ...]]] = (
             LruCache(BANNER_CACHE_SIZE)
