@@ -65,9 +65,6 @@ _CDN_CACHE_HEADERS = frozenset(
 )
 # nginx lets this one override Cache-Control: a per-visitor page must not carry it.
 _DROPPED_ON_PRIVATE = frozenset({b"x-accel-expires", b"last-modified"})
-# Response headers that decide how an HTML page is read: its coding, the nonce injected
-# scripts carry, whether it is a download.
-_PAGE_HEADERS = frozenset({b"content-encoding", b"content-security-policy", b"content-disposition"})
 # What _cache_rules does with a response header, by its lower-cased name.
 _VARY, _CACHE_CONTROL, _LENGTH, _DROP, _NO_STORE, _ETAG = (
     "vary",
@@ -462,18 +459,12 @@ class _Responder:
             headers = message["headers"] = list(given)
         content_type = b""
         cookies = False
-        # What an HTML page's rewrite depends on, read in the same pass: the last of each.
-        page_headers: dict[bytes, bytes] | None = None
         for name, value in headers:
             lowered = name.lower()
             if lowered == b"content-type":
                 content_type = value
             elif lowered == b"set-cookie":
                 cookies = True
-            elif lowered in _PAGE_HEADERS:
-                if page_headers is None:
-                    page_headers = {}
-                page_headers[lowered] = value
         if cookies:
             headers = message["headers"] = self.runtime.cookie_policy.filter_headers(
                 headers, self.state.granted
@@ -487,7 +478,7 @@ class _Responder:
         # Browsers read a header's value without the white space around it.
         html = content_type.lstrip(b" \t").lower().startswith(b"text/html")
         if not html or not self._should_rewrite(
-            status, self._read_page_headers(page_headers, content_type)
+            status, self._read_page_headers(headers, content_type)
         ):
             self.passthrough = True
             if self.unreadable and self.holding:
@@ -537,20 +528,20 @@ class _Responder:
             message = {**message, "links": links}
         await self.downstream(message)
 
-    def _read_page_headers(self, found: dict[bytes, bytes] | None, content_type: bytes) -> bytes:
-        """What an HTML response's headers decide of its rewrite (``found``: the last value of
-        each of _PAGE_HEADERS it has); its Content-Encoding."""
+    def _read_page_headers(self, headers: list[tuple[bytes, bytes]], content_type: bytes) -> bytes:
+        """What an HTML response's headers decide of its rewrite; its Content-Encoding."""
+        encoding = b""
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == b"content-encoding":
+                encoding = value.strip().lower()
+            elif lowered == b"content-security-policy":
+                nonce_match = _CSP_NONCE.search(value.decode("latin-1"))
+                self.csp_nonce = nonce_match.group(1) if nonce_match else None
+            elif lowered == b"content-disposition":
+                self.attachment = value.strip().lower().startswith(b"attachment")
         self.content_type = content_type.decode("latin-1")
-        if found is None:
-            return b""
-        policy = found.get(b"content-security-policy")
-        if policy is not None:
-            nonce_match = _CSP_NONCE.search(policy.decode("latin-1"))
-            self.csp_nonce = nonce_match.group(1) if nonce_match else None
-        disposition = found.get(b"content-disposition")
-        if disposition is not None:
-            self.attachment = disposition.strip().lower().startswith(b"attachment")
-        return found.get(b"content-encoding", b"").strip().lower()
+        return encoding
 
     def _should_rewrite(self, status: int, encoding: bytes) -> bool:
         # A download is not a page the visitor views, and a range is a slice of bytes.
