@@ -5,6 +5,7 @@ The only module of the request path that uses Starlette (requests, responses, fo
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from collections.abc import Iterable
@@ -159,12 +160,11 @@ class RequestInfo:
             # Only the name this site uses is read: on https a plain-named cookie may have been
             # planted by a sibling subdomain or over plain http, so it counts for nothing.
             config = self._config
-            secure = self.secure(config)
-            names = self._names = (
-                cookie_name_for(config.cookie_name, secure=secure, domain=config.cookie_domain),
-                cookie_name_for(
-                    config.csrf_cookie_name, secure=secure, domain=config.cookie_domain
-                ),
+            names = self._names = _cookie_names(
+                config.cookie_name,
+                config.csrf_cookie_name,
+                self.secure(config),
+                config.cookie_domain,
             )
         return names
 
@@ -198,7 +198,11 @@ class RequestInfo:
     @property
     def csrf_nonce(self) -> str | None:
         if self._nonce is None:
-            nonce = self.cookies.get(self.csrf_cookie_name)
+            nonce = None
+            # Whatever name the cookie has on this site holds the configured one (an ASCII
+            # token): a header without those bytes has none, and most headers are not parsed.
+            if self._config.csrf_cookie_name.encode() in self.cookie_bytes:
+                nonce = self.cookies.get(self.csrf_cookie_name)
             self._nonce = (nonce if is_valid_nonce(nonce) else None,)
         return self._nonce[0]
 
@@ -214,23 +218,22 @@ class RequestInfo:
         names = (p.split("=", 1)[0].strip() for p in self.cookie_header.split(";") if "=" in p)
         return list(dict.fromkeys(names))
 
-    def ensure_csrf_nonce(self, shared: bool) -> None:
+    def ensure_csrf_nonce(self, shared: bool, drawn: str | None = None) -> None:
+        """A new nonce (``drawn``, when the caller already took one from ``new_nonce_and_marker``)
+        for a visitor without a valid one; its cookie is set with the response."""
         if self.csrf_nonce is None and not shared:
-            self._nonce = (new_nonce(),)
+            self._nonce = (drawn or new_nonce(),)
             self.new_csrf_cookie = True
 
     def secure(self, config: ConsentConfig) -> bool:
         return self.https if config.cookie_secure is None else config.cookie_secure
 
     def csrf_cookie_header(self, config: ConsentConfig) -> str:
-        return set_cookie_header(
-            self.csrf_cookie_name,
-            self.csrf_nonce or "",
-            max_age=None,
-            secure=self.secure(config),
-            domain=config.cookie_domain,
-            http_only=True,
+        # What set_cookie_header makes of it, without its keywords: one for each new visitor's page.
+        attributes = _cookie_attributes(
+            None, self.secure(config), config.cookie_domain, True, "Lax"
         )
+        return f"{self.csrf_cookie_name}={self.csrf_nonce or ''}{attributes}"
 
 
 def opens_document(headers: Iterable[tuple[bytes, bytes]], *, frames: bool) -> bool:
@@ -247,6 +250,31 @@ def opens_document(headers: Iterable[tuple[bytes, bytes]], *, frames: bool) -> b
     return b"text/html" in accept
 
 
+# Both depend on the configuration and the scheme alone: a handful of answers per process.
+@functools.lru_cache(maxsize=16)
+def _cookie_names(consent: str, csrf: str, secure: bool, domain: str | None) -> tuple[str, str]:
+    return (
+        cookie_name_for(consent, secure=secure, domain=domain),
+        cookie_name_for(csrf, secure=secure, domain=domain),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _cookie_attributes(
+    max_age: int | None, secure: bool, domain: str | None, http_only: bool, samesite: str
+) -> str:
+    parts = ["", "Path=/", f"SameSite={samesite}"]
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    if domain:
+        parts.append(f"Domain={domain}")
+    if secure:
+        parts.append("Secure")
+    if http_only:
+        parts.append("HttpOnly")
+    return "; ".join(parts)
+
+
 def set_cookie_header(
     name: str,
     value: str,
@@ -257,16 +285,7 @@ def set_cookie_header(
     http_only: bool,
     samesite: str = "Lax",
 ) -> str:
-    parts = [f"{name}={value}", "Path=/", f"SameSite={samesite}"]
-    if max_age is not None:
-        parts.append(f"Max-Age={max_age}")
-    if domain:
-        parts.append(f"Domain={domain}")
-    if secure:
-        parts.append("Secure")
-    if http_only:
-        parts.append("HttpOnly")
-    return "; ".join(parts)
+    return f"{name}={value}" + _cookie_attributes(max_age, secure, domain, http_only, samesite)
 
 
 class ConsentEndpoints:

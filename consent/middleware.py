@@ -6,7 +6,6 @@ import hmac
 import logging
 import os
 import re
-import secrets
 import sys
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from consent.body import (
 )
 from consent.config import ConsentConfig
 from consent.csp import PolicyBuilder
-from consent.csrf import token_for
+from consent.csrf import new_nonce_and_marker, token_for
 from consent.endpoints import ConsentEndpoints, RequestInfo, opens_document
 from consent.failsafe import (
     FailsafeRewriter,
@@ -66,6 +65,23 @@ _CDN_CACHE_HEADERS = frozenset(
 )
 # nginx lets this one override Cache-Control: a per-visitor page must not carry it.
 _DROPPED_ON_PRIVATE = frozenset({b"x-accel-expires", b"last-modified"})
+# What _cache_rules does with a response header, by its lower-cased name.
+_VARY, _CACHE_CONTROL, _LENGTH, _DROP, _NO_STORE, _ETAG = (
+    "vary",
+    "cache-control",
+    "length",
+    "drop",
+    "no-store",
+    "etag",
+)
+_SHARED_RULES = {b"vary": _VARY, b"cache-control": _CACHE_CONTROL, b"content-length": _LENGTH}
+_PRIVATE_RULES = {
+    **_SHARED_RULES,
+    **dict.fromkeys(_DROPPED_ON_PRIVATE, _DROP),
+    **dict.fromkeys(_CDN_CACHE_HEADERS, _NO_STORE),
+    b"etag": _ETAG,
+}
+_PRIVATE = b"private"
 _HANDSHAKE_ANSWERS = frozenset({"websocket.accept", "websocket.http.response.start"})
 _HTTP_START = frozenset({"http.response.start"})
 # What a path keeps unquoted in the banner's next field; most paths are nothing else.
@@ -680,24 +696,33 @@ class _Responder:
         if decoder is not None and not decoder.probe(raw):
             return None
         sample = (decoder.peek(raw) if decoder is not None else raw)[:_SNIFF_BYTES]
-        sniffed = sniff_charset(self.content_type, sample)
+        # An app's pages start with the same kilobyte again and again (its layout's head): what
+        # the browser will read it as is looked up, not sniffed again.
+        key = (self.content_type, sample)
+        found = self.runtime.page_starts.get(key)
+        if found is None:
+            sniffed = sniff_charset(self.content_type, sample)
+            # The markup charset is what injected markup is written in, on the rewriter's side.
+            found = (sniffed, sniffed.markup, _page_lang(sniffed.readable(sample)))
+            self.runtime.page_starts.put(key, found)
+        sniffed, charset, page_lang = found
         transcoder = sniffed.transcoder()
         codec = BodyCodec(decoder, transcoder) if decoder or transcoder else None
-        charset = sniffed.markup  # what injected markup is written in, on the rewriter's side
-        sample = sniffed.readable(sample)
         nonce = self.csp_nonce
         shared = self.config.shared_cache_mode
         resolved = self.config.locale_resolver(self.scope) if self.config.locale_resolver else None
-        locale = self.runtime.locale_for(
-            _page_lang(sample), None if shared else self.info.accept_language, resolved
-        )
         state = self.state
+        locale, head, banner_parts = self.runtime.page_parts(
+            charset,
+            page_lang=page_lang,
+            accept_language=None if shared else self.info.accept_language,
+            resolved=resolved,
+            state=state,
+            root_path=self.info.root_path,
+            nonce=nonce,
+        )
         granted = self.runtime.required if shared else state.granted
         site = self._site()
-        self.info.ensure_csrf_nonce(shared)
-        head = self.runtime.head_bytes(
-            charset, nonce=nonce, gpc=state.gpc, root_path=self.info.root_path, state=state
-        )
         cache_key: Hashable | None = None
         cached: RewrittenPage | None = None
         if self._single_message and codec is None and self.runtime.page_cache.enabled:
@@ -706,10 +731,17 @@ class _Responder:
             cache_key = (body_key(raw), granted, locale.tag, charset, head, site)
             cached = self.runtime.page_cache.get(cache_key, raw)
         # A cached page keeps the marker it was made with: this visitor's banner names it.
+        keyed_held = cached is None and shared and self._single_message
+        drawn_nonce = drawn_held = ""
+        if (cached is None and not keyed_held) or (not shared and self.info.csrf_nonce is None):
+            drawn_nonce, drawn_held = new_nonce_and_marker()
+        self.info.ensure_csrf_nonce(shared, drawn_nonce)
         if cached is not None:
             held = cached.held
+        elif keyed_held:
+            held = _held_marker(raw, self.config)
         else:
-            held = _held_marker(raw if shared and self._single_message else None, self.config)
+            held = drawn_held
         banner = self.runtime.banner(
             locale,
             state,
@@ -720,6 +752,7 @@ class _Responder:
             root_path=self.info.root_path,
             held=held,
             nonce=nonce,
+            parts=banner_parts,
         ).encode(charset, "xmlcharrefreplace")
 
         def placeholder(category_id: str, vendor: str) -> bytes:
@@ -800,7 +833,7 @@ class _Responder:
         self, headers: list[tuple[bytes, bytes]], output: bytes, more: bool
     ) -> list[tuple[bytes, bytes]]:
         assert self.pipeline is not None
-        result = self._cache_rules([(n, v) for n, v in headers if n.lower() != b"content-length"])
+        result = self._cache_rules(headers, drop_length=True)
         if not more:
             result.append((b"content-length", str(len(output)).encode()))
         failed = (self.failed or self.ended) and self.holding
@@ -831,33 +864,44 @@ class _Responder:
         )
         return self.runtime.csp_mode.header_name.encode(), policy.encode("latin-1")
 
-    def _cache_rules(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    def _cache_rules(
+        self, headers: list[tuple[bytes, bytes]], *, drop_length: bool = False
+    ) -> list[tuple[bytes, bytes]]:
         """Headers of a page rewritten for this visitor, for GET, HEAD and 304 alike: no shared
-        cache stores it, its validator names the visitor's state, Vary names what changes it."""
+        cache stores it, its validator names the visitor's state, Vary names what changes it.
+        ``drop_length``: the Content-Length goes too (the body is rewritten)."""
         shared = self.config.shared_cache_mode
+        rules = _SHARED_RULES if shared else _PRIVATE_RULES
         result: list[tuple[bytes, bytes]] = []
         vary: list[bytes] = []
         cache_control: bytes | None = None
         for name, value in headers:
-            lowered = name.lower()
-            if lowered == b"vary":
-                vary += [t.strip() for t in value.split(b",") if t.strip()]
-                continue
-            if lowered == b"cache-control":
-                cache_control = value if cache_control is None else cache_control + b", " + value
-                continue
-            if not shared:
-                if lowered in _DROPPED_ON_PRIVATE:
+            # Most of a page's headers are none of these: one look-up each.
+            rule = rules.get(name.lower())
+            if rule is not None:
+                if rule is _VARY:
+                    vary += [t.strip() for t in value.split(b",") if t.strip()]
                     continue
-                if lowered in _CDN_CACHE_HEADERS:
+                if rule is _CACHE_CONTROL:
+                    cache_control = (
+                        value if cache_control is None else cache_control + b", " + value
+                    )
+                    continue
+                if rule is _DROP or (rule is _LENGTH and drop_length):
+                    continue
+                if rule is _NO_STORE:
                     value = b"no-store"
-                elif lowered == b"etag":
+                elif rule is _ETAG:
                     value = self._visitor_etag(value)
             result.append((name, value))
-        tokens = {t.lower() for t in vary}
-        if b"*" not in tokens:
-            vary += [h for h in self.runtime.page_vary if h.lower() not in tokens]
-        if vary:
+        if not vary:
+            # What is added is the same for every page: joined once, by the runtime.
+            if self.runtime.page_vary_value:
+                result.append((b"vary", self.runtime.page_vary_value))
+        else:
+            tokens = {t.lower() for t in vary}
+            if b"*" not in tokens:
+                vary += [h for h in self.runtime.page_vary if h.lower() not in tokens]
             result.append((b"vary", b", ".join(vary)))
         if not shared:
             result.append((b"cache-control", _private(cache_control)))
@@ -888,12 +932,11 @@ class _Responder:
         return quoted + ("?" + query.decode("latin-1") if query else "")
 
 
-def _held_marker(body: bytes | None, config: ConsentConfig) -> str:
-    """Unpredictable for page content. Random per response; in shared-cache mode, where every
-    visitor must get the same bytes, derived from the whole body (which includes any content
-    that would try to guess it) and the secret key."""
-    if body is None:
-        return secrets.token_urlsafe(12)
+def _held_marker(body: bytes, config: ConsentConfig) -> str:
+    """Unpredictable for page content. Random per response (drawn with the CSRF nonce, see
+    ``new_nonce_and_marker``); in shared-cache mode, where every visitor must get the same
+    bytes, derived from the whole body (which includes any content that would try to guess it)
+    and the secret key."""
     return keyed_hex(config.secret_keys[0], body, person=b"consent-held", size=12)
 
 
@@ -931,7 +974,7 @@ def _page_lang(sample: bytes) -> str | None:
 def _private(cache_control: bytes | None) -> bytes:
     """Keeps the app's directives but no shared cache may store a page holding a visitor's token."""
     if cache_control is None:
-        return b"private"
+        return _PRIVATE
     directives = [d.strip() for d in cache_control.split(b",") if d.strip()]
     kept = [d for d in directives if not d.lower().startswith((b"public", b"s-maxage", b"private"))]
     return b", ".join([b"private", *kept])

@@ -18,6 +18,7 @@ from typing import Any
 
 from consent.assets import hashed_name
 from consent.audit import AuditStore, open_store
+from consent.body import Charset
 from consent.catalogue import (
     Catalogue,
     CatalogueError,
@@ -80,6 +81,8 @@ _BANNER_SLOTS = re.compile(
     + re.escape(NONCE_MARKER)
     + ")"
 )
+# Longer Accept-Language headers are not kept as part of a key (negotiation reads less).
+_MAX_KEPT_HEADER = 256
 # Visitors' states by their Cookie header: a few hundred bytes each, about 2 MB when full.
 STATE_CACHE_SIZE = 8192
 
@@ -178,6 +181,8 @@ class ConsentRuntime:
             + ((b"Sec-GPC",) if config.honour_gpc else ())
             + (self.regional.vary if self.regional is not None else ())
         )
+        # The Vary value of a page whose app sent none.
+        self.page_vary_value = b", ".join(self.page_vary)
         self._undecided = {
             gpc: ConsentState(decided=False, granted=self.required, gpc=gpc)
             for gpc in (False, True)
@@ -194,6 +199,15 @@ class ConsentRuntime:
         self._policy_cache: LruCache[tuple[str, str, bool], str] = LruCache(256)
         self._head_cache: dict[tuple[bool, str, tuple[str, ...] | None, bool], str] = {}
         self._head_bytes: LruCache[tuple[str, str, str], bytes] = LruCache(256)
+        # A page's first kilobyte and Content-Type: its charset as sniffed, the codec injected
+        # markup is written in, and its <html lang>. Some 300 KB when full.
+        self.page_starts: LruCache[tuple[str, bytes], tuple[Charset, str, str | None]] = LruCache(
+            256
+        )
+        # Keyed by what a visitor sends (their languages among it): bounded like the banners.
+        self._page_parts: LruCache[tuple[Any, ...], tuple[Locale, bytes, tuple[str, ...]]] = (
+            LruCache(BANNER_CACHE_SIZE)
+        )
         self._gpp_tags: dict[tuple[str | None, bool, bool, str], str] = {}
         self.page_cache = PageCache(config.page_cache_bytes)
         self._store: AuditStore | None = None
@@ -382,6 +396,62 @@ class ConsentRuntime:
             f' nonce="{NONCE_MARKER}"></script>'
         )
 
+    def page_parts(
+        self,
+        charset: str,
+        *,
+        page_lang: str | None,
+        accept_language: str | None,
+        resolved: str | None,
+        state: ConsentState,
+        root_path: str,
+        nonce: str | None,
+    ) -> tuple[Locale, bytes, tuple[str, ...]]:
+        """What a rewritten page gets that is not the visitor's own: the banner's locale, the
+        head injection (``head_bytes``) and the banner cut at its slots (``banner_parts``).
+
+        Worked out once for what they depend on, pages without a nonce: a handful of charsets,
+        languages and states per site, looked up in one step rather than three.
+        """
+        key = None
+        if not nonce and (accept_language is None or len(accept_language) <= _MAX_KEPT_HEADER):
+            key = (
+                charset,
+                page_lang,
+                accept_language,
+                resolved,
+                state.decided,
+                state.granted,
+                state.gpc,
+                state.model,
+                state.region,
+                root_path,
+            )
+            found = self._page_parts.get(key)
+            if found is not None:
+                return found
+        locale = self.locale_for(page_lang, accept_language, resolved)
+        head = self.head_bytes(
+            charset, nonce=nonce, gpc=state.gpc, root_path=root_path, state=state
+        )
+        parts = (locale, head, self.banner_parts(locale, state, root_path))
+        if key is not None:
+            self._page_parts.put(key, parts)
+        return parts
+
+    def banner_parts(self, locale: Locale, state: ConsentState, root_path: str) -> tuple[str, ...]:
+        """The banner's markup for this locale and state, cut at the slots the visitor's values
+        fill: the text of each slot at the odd places."""
+        shared = self.config.shared_cache_mode
+        key = (locale.tag, state.decided, state.granted, state.gpc, shared, root_path, state.model)
+        cached = self._banner_cache.get(key)
+        if cached is None:
+            markup = self._render_banner(locale, state, self.urls_for(root_path))
+            # Kept cut at its slots: the visitor's values are joined in, one pass per page.
+            cached = tuple(_BANNER_SLOTS.split(markup))
+            self._banner_cache.put(key, cached)
+        return cached
+
     def banner(
         self,
         locale: Locale,
@@ -392,25 +462,23 @@ class ConsentRuntime:
         root_path: str = "",
         held: str = "",
         nonce: str | None = None,
+        parts: tuple[str, ...] | None = None,
     ) -> str:
-        shared = self.config.shared_cache_mode
-        key = (locale.tag, state.decided, state.granted, state.gpc, shared, root_path, state.model)
-        cached = self._banner_cache.get(key)
-        if cached is None:
-            markup = self._render_banner(locale, state, self.urls_for(root_path))
-            # Kept cut at its slots: the visitor's values are joined in, one pass per page.
-            cached = tuple(_BANNER_SLOTS.split(markup))
-            self._banner_cache.put(key, cached)
+        """The banner with the visitor's values in its slots; ``parts``: what ``banner_parts``
+        (or ``page_parts``) gave for this locale, state and root path, when already at hand."""
+        cached = parts if parts is not None else self.banner_parts(locale, state, root_path)
         values = {
-            CSRF_MARKER: html.escape(csrf_token),
-            NEXT_MARKER: html.escape(next_path),
-            HELD_MARKER: html.escape(held),
+            CSRF_MARKER: _escaped(csrf_token),
+            NEXT_MARKER: _escaped(next_path),
+            HELD_MARKER: _escaped(held),
             NONCE_MARKER: html.escape(nonce) if nonce else NONCE_MARKER,
             _NONCE_ATTRIBUTE: f' nonce="{html.escape(nonce)}"' if nonce else "",
         }
-        if state.consent_id is not None:
-            consent_id = json.dumps(state.consent_id, ensure_ascii=True)[1:-1]
-            values[CONSENT_ID_MARKER] = html.escape(consent_id)
+        consent_id = state.consent_id
+        if consent_id is not None:
+            if not _JSON_PLAIN(consent_id):
+                consent_id = html.escape(json.dumps(consent_id, ensure_ascii=True)[1:-1])
+            values[CONSENT_ID_MARKER] = consent_id
         pieces = list(cached)
         # The split keeps each slot's own text at the odd places.
         for at in range(1, len(pieces), 2):
@@ -631,6 +699,18 @@ class ConsentRuntime:
     @staticmethod
     def now() -> int:
         return int(time.time())
+
+
+# Ids as the middleware makes them: what JSON and HTML both write as it is.
+_JSON_PLAIN = re.compile(r"[A-Za-z0-9_\-]*").fullmatch
+
+
+def _escaped(value: str) -> str:
+    """``html.escape(value)``; tokens, markers and most paths hold none of what it replaces,
+    which five searches tell sooner than its five replacements."""
+    if "&" in value or "<" in value or ">" in value or '"' in value or "'" in value:
+        return html.escape(value)
+    return value
 
 
 def _with_nonce(markup: str, nonce: str | None) -> str:

@@ -4,7 +4,13 @@ import hmac
 
 import pytest
 
-from consent.csrf import is_valid_nonce, new_nonce, token_for, verify_token
+from consent.csrf import (
+    is_valid_nonce,
+    new_nonce,
+    new_nonce_and_marker,
+    token_for,
+    verify_token,
+)
 from consent.keyed import keyed_hex
 
 KEYS = ("k" * 32,)
@@ -13,6 +19,27 @@ KEYS = ("k" * 32,)
 def test_token_verifies_for_its_visitor() -> None:
     nonce = new_nonce()
     assert verify_token(token_for(nonce, KEYS), nonce, KEYS)
+
+
+def test_one_draw_gives_a_nonce_and_a_marker_of_the_usual_shapes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+    import secrets
+
+    drawn = [new_nonce_and_marker() for _ in range(500)]
+    nonces = {n for n, _ in drawn}
+    markers = {m for _, m in drawn}
+    assert len(nonces) == len(markers) == 500
+    assert all(is_valid_nonce(n) and len(n) == len(new_nonce()) for n in nonces)
+    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert all(len(m) == len(secrets.token_urlsafe(12)) and set(m) <= alphabet for m in markers)
+    # Disjoint bytes of the draw: each part is what token_urlsafe makes of its own bytes.
+    raw = bytes(range(36))
+    monkeypatch.setattr(os, "urandom", lambda n: raw[:n])
+    nonce, marker = new_nonce_and_marker()
+    assert nonce == base64.urlsafe_b64encode(raw[:24]).decode().rstrip("=")
+    assert marker == base64.urlsafe_b64encode(raw[24:]).decode().rstrip("=")
 
 
 def test_token_of_one_visitor_fails_for_another() -> None:

@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 from consent import ConsentConfig, ConsentMiddleware
 from consent.cookie import CookiePayload
 from consent.csrf import new_nonce
+from consent.i18n import Locale
 from consent.runtime import ConsentRuntime
 from consent.templating import CSRF_MARKER, HELD_MARKER, NEXT_MARKER, NONCE_MARKER
 from tests.conftest import page_app
@@ -146,3 +147,33 @@ def test_head_bytes_are_kept_only_when_no_nonce_is_in_them(
     mounted = runtime.head_bytes("utf-8", nonce=None, gpc=False, root_path="/m", state=state)
     assert b"/m/_consent/" in mounted and b"/m/_consent/" not in first
     assert len(runtime._head_bytes) == 2
+
+
+def test_page_parts_are_what_the_separate_calls_give_and_kept_only_without_a_nonce(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    runtime = ConsentRuntime(make_config())
+    state = runtime.state(None, gpc=False)
+
+    def parts(
+        nonce: str | None, accept: str | None = "de-DE,de;q=0.9"
+    ) -> tuple[Locale, bytes, tuple[str, ...]]:
+        return runtime.page_parts(
+            "utf-8",
+            page_lang=None,
+            accept_language=accept,
+            resolved=None,
+            state=state,
+            root_path="/m",
+            nonce=nonce,
+        )
+
+    locale, head, banner = parts(None)
+    assert locale is runtime.locale_for(None, "de-DE,de;q=0.9", None)
+    assert head == runtime.head_bytes("utf-8", nonce=None, gpc=False, root_path="/m", state=state)
+    assert banner == runtime.banner_parts(locale, state, "/m")
+    assert parts(None) == (locale, head, banner) and len(runtime._page_parts) == 1
+    with_nonce = parts("n0nce")
+    assert b'nonce="n0nce"' in with_nonce[1] and len(runtime._page_parts) == 1
+    parts(None, "de," * 200)  # a long header is negotiated, not kept
+    assert len(runtime._page_parts) == 1
