@@ -857,6 +857,7 @@ typedef struct {
     uint64_t epoch;     /* the Answers epoch answer was read in; 0: none */
     PyObject *answer;   /* the answer read then, or NULL */
     Py_ssize_t answer_size; /* what its placeholder keeps alive */
+    PyObject *placeholder;  /* answer's placeholder, once read, with category its category */
     Py_ssize_t size;    /* bytes of tag, text and held placeholder the slot keeps alive */
 } Slot;
 
@@ -898,6 +899,7 @@ clear_slot(Index *index, Slot *slot)
     Py_CLEAR(slot->category);
     Py_CLEAR(slot->parts);
     Py_CLEAR(slot->answer);
+    Py_CLEAR(slot->placeholder);
     slot->hash = 0;
     slot->epoch = 0;
     slot->answer_size = 0;
@@ -1006,6 +1008,7 @@ keep_answer(Index *index, Slot *slot, uint64_t epoch, PyObject *answer)
         return;
     }
     Py_XSETREF(slot->answer, Py_NewRef(answer));
+    Py_CLEAR(slot->placeholder); /* read again from this answer when it is written */
     slot->epoch = epoch;
     slot->answer_size = added;
     slot->size += added - kept;
@@ -1134,14 +1137,21 @@ write_held(Holding *h, const unsigned char *s, Py_ssize_t p, Py_ssize_t end, PyO
 {
     PyObject *category, *placeholder, *held_key, *name_text, *parts;
     int result = 0;
-    category = PyObject_GetAttr(hold, attr_category);
-    if (category == NULL) {
-        return -1;
+    if (slot != NULL && slot->key == key && slot->answer == hold && slot->placeholder != NULL) {
+        /* The answer kept in the slot, read before: a Hold is frozen. */
+        category = Py_NewRef(slot->category);
+        placeholder = Py_NewRef(slot->placeholder);
     }
-    placeholder = PyObject_GetAttr(hold, attr_placeholder);
-    if (placeholder == NULL) {
-        Py_DECREF(category);
-        return -1;
+    else {
+        category = PyObject_GetAttr(hold, attr_category);
+        if (category == NULL) {
+            return -1;
+        }
+        placeholder = PyObject_GetAttr(hold, attr_placeholder);
+        if (placeholder == NULL) {
+            Py_DECREF(category);
+            return -1;
+        }
     }
     /* What ran above may have put another key in the slot. */
     if (slot != NULL && slot->key != key) {
@@ -1178,6 +1188,11 @@ write_held(Holding *h, const unsigned char *s, Py_ssize_t p, Py_ssize_t end, PyO
          * key, it stays right whatever _HELD_TAGS forgets. */
         Py_XSETREF(slot->category, Py_NewRef(category));
         Py_XSETREF(slot->parts, Py_NewRef(parts));
+        Py_CLEAR(slot->placeholder);
+    }
+    if (slot != NULL && slot->key == key && slot->answer == hold && slot->placeholder == NULL &&
+        same_category(slot->category, category)) {
+        slot->placeholder = Py_NewRef(placeholder);
     }
     if ((p > h->emit && append_bytes(h->out, (const char *)s + h->emit, p - h->emit) < 0) ||
         (PyBytes_GET_SIZE(placeholder) > 0 && !(h->body_due && strcmp(name, "script") == 0) &&
@@ -1778,6 +1793,7 @@ traverse_module(PyObject *module, visitproc visit, void *arg)
         Py_VISIT(index->slots[i].category);
         Py_VISIT(index->slots[i].parts);
         Py_VISIT(index->slots[i].answer);
+        Py_VISIT(index->slots[i].placeholder);
     }
     return 0;
 }

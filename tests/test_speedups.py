@@ -567,6 +567,12 @@ def test_an_answer_changed_or_taken_back_is_read_again(each_sp: ModuleType, plai
     assert taken(each_sp, page, classify.known) == everything
     classify.known |= {key: Hold("analytics")}
     assert taken(each_sp, page, classify.known) == (len(page), 1)
+    # Another answer with another placeholder: what the index kept of the last one goes.
+    classify.known[key] = Hold("analytics", placeholder=b"<!--another placeholder-->")
+    for _ in range(2):
+        out = rewritten(page, [page], classify, each_sp.scan)
+        assert out == rewritten(page, [page], classify, None)
+        assert out.count(b"<!--another placeholder-->") == 1
 
 
 def test_one_visitors_answers_never_stand_for_anothers(each_sp: ModuleType) -> None:
