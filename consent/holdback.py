@@ -111,10 +111,8 @@ class HoldbackPolicy:
         self._parties = parties or Parties()
         self._host_rules = tuple((r.host.lower().strip("."), r) for r in rules if r.host)
         self._inline_rules = tuple((r.inline, r) for r in rules if r.inline)
-        self._memos: dict[
-            tuple[frozenset[str], Hashable, str | None],
-            Known,
-        ] = {}
+        # Remembering classifiers by (granted, memo key, site), with their answers.
+        self._memos: dict[tuple[frozenset[str], Hashable, str | None], _Remembered] = {}
 
     def verdict(self, element: Element, site: str | None = None) -> Verdict | None:
         """The category an element belongs to, or None for first-party, harmless markup.
@@ -240,15 +238,23 @@ class HoldbackPolicy:
         With a ``memo_key`` (what else the answer depends on: the placeholder's locale and
         charset), answers are remembered across page views by the element's exact bytes.
         """
-        memo: Known | None = None
-        if memo_key is not None:
-            key = (granted, memo_key, site)
-            memo = self._memos.get(key)
-            if memo is None:
-                if len(self._memos) >= _MAX_MEMOS:
-                    self._memos.clear()
-                memo = self._memos[key] = Answers()
+        if memo_key is None:
+            return self._decider(granted, placeholder, site)
+        key = (granted, memo_key, site)
+        remembered = self._memos.get(key)
+        if remembered is None:
+            if len(self._memos) >= _MAX_MEMOS:
+                self._memos.clear()
+            # Made once per key, not per page view: the key names all its answers depend on,
+            # the placeholder's locale and charset among them, so the first page's factory
+            # answers for the pages after it.
+            decide = self._decider(granted, placeholder, site)
+            remembered = self._memos[key] = _Remembered(decide, Answers())
+        return remembered
 
+    def _decider(
+        self, granted: frozenset[str], placeholder: PlaceholderFactory | None, site: str | None
+    ) -> Callable[[Element], Hold | None]:
         def decide(element: Element) -> Hold | None:
             verdict = self.verdict(element, site)
             if verdict is None or verdict.category in granted:
@@ -258,9 +264,7 @@ class HoldbackPolicy:
                 markup = placeholder(verdict.category, verdict.vendor or "")
             return Hold(category=verdict.category, vendor=verdict.vendor, placeholder=markup)
 
-        if memo is None:
-            return decide
-        return _Remembered(decide, memo)
+        return decide
 
 
 class _Remembered:

@@ -755,8 +755,11 @@ class _Responder:
             parts=banner_parts,
         ).encode(charset, "xmlcharrefreplace")
 
+        runtime = self.runtime
+
+        # Kept with the classifier it is given to, for later pages too: it holds no request.
         def placeholder(category_id: str, vendor: str) -> bytes:
-            markup = self.runtime.placeholder(locale, category_id, vendor)
+            markup = runtime.placeholder(locale, category_id, vendor)
             return markup.encode(charset, "xmlcharrefreplace")
 
         def new_rewriter() -> HtmlRewriter:

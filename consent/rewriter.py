@@ -308,6 +308,37 @@ class HtmlRewriter:
     through unchanged. An exception raised by ``classify`` propagates to the caller.
     """
 
+    # The state every page starts in, as class defaults: one rewriter is made per page view,
+    # and most of this is never written for most pages. What is mutated in place is made in
+    # __init__.
+    held_count = 0
+    _document: bool | None = None
+    _phase = _PRE
+    _templates = 0
+    _at_start = True
+    _failed = False
+    _closed = False
+    # Where in the unprocessed bytes each waiting construct resumes.
+    _mode = _DATA
+    _pos = 0
+    _tag_state = sc.BEFORE_NAME
+    _raw_end = _SCRIPT_END
+    _raw_keep = 0
+    _script_text = 0  # offset of an undecided inline script's text (its tag is at 0)
+    _script_state = sc.SCRIPT_DATA
+    _script_foreign = False  # an SVG script: its text is read, then parsed as markup
+    _script_tag = _NO_TAG  # an undecided inline script's start tag and attributes
+    _base: str | None = None  # the first <base href>, as written
+    # A browser running our script reads <noscript> as raw text; what a browser without
+    # scripts would read in it goes through a nested rewriter confined to that text.
+    _noscript_raw = True
+    _inner: "HtmlRewriter | None" = None
+    _inner_end = _NOSCRIPT_END
+    # Per call of _run.
+    _quoted_angle = -1  # where the next quoted value holding `<` or `>` starts
+    _emit = 0
+    _keep = 0
+
     def __init__(
         self,
         classify: Classifier | None,
@@ -327,43 +358,18 @@ class HtmlRewriter:
         self._head = head_injection
         self._body = body_injection
         self._cap = max(0, max_inline_script)
-        self.held_count = 0
-        self._document: bool | None = None
-        self._phase = _PRE
-        self._templates = 0
-        self._at_start = True
-        self._failed = False
-        self._closed = False
-        # Unprocessed bytes, and where in them each waiting construct resumes.
+        # Unprocessed bytes.
         self._pending = bytearray()
-        self._mode = _DATA
-        self._pos = 0
-        self._tag_state = sc.BEFORE_NAME
-        self._raw_end = _SCRIPT_END
-        self._raw_keep = 0
-        self._script_text = 0  # offset of an undecided inline script's text (its tag is at 0)
-        self._script_state = sc.SCRIPT_DATA
-        self._script_foreign = False  # an SVG script: its text is read, then parsed as markup
-        self._script_tag = _NO_TAG  # an undecided inline script's start tag and attributes
-        self._base: str | None = None  # the first <base href>, as written
         # Elements open inside <svg>/<math>: (name, namespace, integration point).
         self._foreign: list[tuple[str, int, int]] = []
-        # A browser running our script reads <noscript> as raw text; what a browser without
-        # scripts would read in it goes through a nested rewriter confined to that text.
-        self._noscript_raw = True
-        self._inner: HtmlRewriter | None = None
-        self._inner_end = _NOSCRIPT_END
         # Left foreign content on an end tag whose element may not be open: the page may
         # still be inside <svg>, so raw text is also read as markup from then on.
         self._uncertain: list[tuple[str, int, int]] = []
-        # Per call of _run.
-        self._quoted_angle = -1  # where the next quoted value holding `<` or `>` starts
-        # Where the first end tag of each drawing name after the last one looked for starts
-        # (-1: none in the chunk), so that drawings near a chunk's end cost one search.
+        # Per call of _run: where the first end tag of each drawing name after the last one
+        # looked for starts (-1: none in the chunk), so that drawings near a chunk's end cost
+        # one search; and what the call writes.
         self._drawing_ends: dict[str, int] = {}
         self._out: list[bytes | bytearray] = []
-        self._emit = 0
-        self._keep = 0
 
     @property
     def is_document(self) -> bool | None:
