@@ -230,8 +230,14 @@ class RequestInfo:
 
     def csrf_cookie_header(self, config: ConsentConfig) -> str:
         # What set_cookie_header makes of it, without its keywords: one for each new visitor's page.
+        # Its SameSite is the consent cookie's: a site that set "none" to be used in another
+        # site's frame would otherwise have every decision posted there refused for want of it.
         attributes = _cookie_attributes(
-            None, self.secure(config), config.cookie_domain, True, "Lax"
+            None,
+            self.secure(config),
+            config.cookie_domain,
+            True,
+            config.cookie_samesite.capitalize(),
         )
         return f"{self.csrf_cookie_name}={self.csrf_nonce or ''}{attributes}"
 

@@ -619,6 +619,19 @@ def test_the_csrf_cookie_is_secure_when_the_public_origin_is_https(
     assert "; Secure" in _cookie(client.get("/"), "__Host-consent_csrf")
 
 
+@pytest.mark.parametrize("samesite", ["lax", "strict", "none"])
+def test_the_csrf_cookie_goes_where_the_consent_cookie_goes(
+    make_config: Callable[..., ConsentConfig], samesite: str
+) -> None:
+    # A site used in another site's frame sets "none": a CSRF cookie left at Lax would not
+    # come with the decisions posted from that frame, and each would be refused.
+    config = make_config(
+        public_origin="https://news.example", cookie_samesite=samesite, cookie_secure=True
+    )
+    client = TestClient(ConsentMiddleware(page_app(), config=config), base_url="http://internal")
+    assert f"SameSite={samesite.capitalize()}" in _cookie(client.get("/"), "__Host-consent_csrf")
+
+
 @pytest.mark.parametrize(
     "headers",
     [
