@@ -12,6 +12,7 @@ SCRIPTS = [
     "bench_rewriter.py",
     "bench_article.py",
     "bench_overhead.py",
+    "bench_steps.py",
     "bench_audit.py",
     "bench_body.py",
     "bench_realpages.py",
