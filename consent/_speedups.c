@@ -854,11 +854,12 @@ typedef struct {
     PyObject *key;      /* (tag bytes, text str or None, base str or None); NULL when free */
     PyObject *category; /* the category of the held form in parts, or NULL */
     PyObject *parts;    /* _HELD_TAGS' (before, after) for key's tag and category */
+    Py_ssize_t parts_size; /* their bytes */
     uint64_t epoch;     /* the Answers epoch answer was read in; 0: none */
     PyObject *answer;   /* the answer read then, or NULL */
     Py_ssize_t answer_size; /* what its placeholder keeps alive */
     PyObject *placeholder;  /* answer's placeholder, once read, with category its category */
-    Py_ssize_t size;    /* bytes of tag, text and held placeholder the slot keeps alive */
+    Py_ssize_t size;    /* bytes of tag, text, base, held form and placeholder it keeps alive */
 } Slot;
 
 typedef struct {
@@ -903,6 +904,7 @@ clear_slot(Index *index, Slot *slot)
     slot->hash = 0;
     slot->epoch = 0;
     slot->answer_size = 0;
+    slot->parts_size = 0;
     slot->size = 0;
 }
 
@@ -999,11 +1001,17 @@ answer_size(PyObject *answer)
     return size;
 }
 
-/* Keeps answer, read from an Answers dict in epoch (not 0), in slot, within the budget. */
+/* Keeps answer, read from an Answers dict in epoch (not 0) for key, in slot, within the
+ * budget. */
 static void
-keep_answer(Index *index, Slot *slot, uint64_t epoch, PyObject *answer)
+keep_answer(Index *index, Slot *slot, PyObject *key, uint64_t epoch, PyObject *answer)
 {
-    Py_ssize_t kept = slot->answer_size, added = answer_size(answer);
+    Py_ssize_t kept, added = answer_size(answer);
+    /* Reading the placeholder may have run code that put another key in the slot. */
+    if (slot->key != key) {
+        return;
+    }
+    kept = slot->answer_size;
     if (index->bytes - kept + added > INDEX_BUDGET) {
         return;
     }
@@ -1028,7 +1036,9 @@ remembered(Index *index, PyObject *known, uint64_t epoch, const unsigned char *s
            PyObject **key, Slot **slot)
 {
     PyObject *raw, *text, *answer;
-    Py_ssize_t size = (end - p) + (text_at < 0 ? 0 : text_end - text_at);
+    /* The base too: a page may write a long one, and the key keeps it alive. */
+    Py_ssize_t size = (end - p) + (text_at < 0 ? 0 : text_end - text_at) +
+                      (base == Py_None ? 0 : PyUnicode_GET_LENGTH(base) * PyUnicode_KIND(base));
     int failed, matches;
     uint64_t hash = key_hash(s, p, end, text_at, text_end, base, &failed);
     Slot *candidate = index->slots + (hash & (INDEX_SLOTS - 1));
@@ -1086,7 +1096,7 @@ remembered(Index *index, PyObject *known, uint64_t epoch, const unsigned char *s
         *slot = candidate;
     }
     if (epoch != 0 && *slot != NULL && (*slot)->key == *key) {
-        keep_answer(index, *slot, epoch, answer);
+        keep_answer(index, *slot, *key, epoch, answer);
     }
     return answer;
 }
@@ -1132,8 +1142,8 @@ same_category(PyObject *kept, PyObject *category)
  * makes it), -1 on error. slot, if not NULL, is the index's slot that held key.
  */
 static int
-write_held(Holding *h, const unsigned char *s, Py_ssize_t p, Py_ssize_t end, PyObject *key,
-           Slot *slot, const char *name, PyObject *hold)
+write_held(Holding *h, Index *index, const unsigned char *s, Py_ssize_t p, Py_ssize_t end,
+           PyObject *key, Slot *slot, const char *name, PyObject *hold)
 {
     PyObject *category, *placeholder, *held_key, *name_text, *parts;
     int result = 0;
@@ -1185,11 +1195,19 @@ write_held(Holding *h, const unsigned char *s, Py_ssize_t p, Py_ssize_t end, PyO
     Py_INCREF(parts);
     if (slot != NULL && slot->parts != parts && slot->key == key) {
         /* The held form depends on the tag's bytes, name and category alone: kept with its
-         * key, it stays right whatever _HELD_TAGS forgets. */
-        Py_XSETREF(slot->category, Py_NewRef(category));
-        Py_XSETREF(slot->parts, Py_NewRef(parts));
-        Py_CLEAR(slot->placeholder);
+         * key, it stays right whatever _HELD_TAGS forgets. Within the budget, as the rest. */
+        Py_ssize_t added = PyBytes_GET_SIZE(PyTuple_GET_ITEM(parts, 0)) +
+                           PyBytes_GET_SIZE(PyTuple_GET_ITEM(parts, 1));
+        if (index->bytes - slot->parts_size + added <= INDEX_BUDGET) {
+            slot->size += added - slot->parts_size;
+            index->bytes += added - slot->parts_size;
+            slot->parts_size = added;
+            Py_XSETREF(slot->category, Py_NewRef(category));
+            Py_XSETREF(slot->parts, Py_NewRef(parts));
+            Py_CLEAR(slot->placeholder);
+        }
     }
+    /* The answer's own placeholder (counted with it): no attribute read for it next time. */
     if (slot != NULL && slot->key == key && slot->answer == hold && slot->placeholder == NULL &&
         same_category(slot->category, category)) {
         slot->placeholder = Py_NewRef(placeholder);
@@ -1371,7 +1389,7 @@ take_remembered(Scanning *c, Py_ssize_t n, int kind, Py_ssize_t p, Py_ssize_t na
         result = 1;
     }
     else if (h != NULL) {
-        result = write_held(h, s, p, held_end, key, slot, name, answer);
+        result = write_held(h, c->index, s, p, held_end, key, slot, name, answer);
     }
     Py_XDECREF(answer);
     Py_XDECREF(key);

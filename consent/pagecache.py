@@ -66,6 +66,11 @@ class PageCache:
         cost = page.size + key_bytes + len(page.body)
         if cost > self._max_bytes // 8:
             return  # one huge page must not flush everything else
+        # A body alike in the sampled bytes has the same key: the page it replaces leaves the
+        # count, or the cache would soon find itself full with nothing in it.
+        replaced = self._pages.pop(key, None)
+        if replaced is not None:
+            self._bytes -= replaced[1]
         while self._pages and self._bytes + cost > self._max_bytes:
             oldest = next(iter(self._pages))
             self._bytes -= self._pages.pop(oldest)[1]

@@ -26,7 +26,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, Self, cast
+from typing import Any, Literal, Protocol, Self, SupportsIndex, cast
 
 from consent import _scanner as sc
 from consent.names import (
@@ -135,10 +135,14 @@ class Answers(dict[_AnswerKey, Hold | None]):
     def _renew(self) -> None:
         self.epoch = next(_EPOCHS)
 
+    # Each change is made first and the new epoch started after it: code that runs while it is
+    # made (a mapping's keys() in update, another thread) may keep an answer with the epoch
+    # current then, which must not stand once the change is in.
     def __setitem__(self, key: _AnswerKey, value: Hold | None) -> None:
-        if key in self and self[key] is not value:
-            self._renew()
+        changed = key in self and self[key] is not value
         super().__setitem__(key, value)
+        if changed:
+            self._renew()
 
     def __delitem__(self, key: _AnswerKey) -> None:
         super().__delitem__(key)
@@ -149,23 +153,37 @@ class Answers(dict[_AnswerKey, Hold | None]):
         self._renew()
 
     def pop(self, *args: Any) -> Any:
-        self._renew()
-        return super().pop(*args)
+        try:
+            return super().pop(*args)
+        finally:
+            self._renew()
 
     def popitem(self) -> tuple[_AnswerKey, Hold | None]:
-        self._renew()
-        return super().popitem()
+        try:
+            return super().popitem()
+        finally:
+            self._renew()
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         # dict.update would write past __setitem__.
-        self._renew()
-        super().update(*args, **kwargs)
+        try:
+            super().update(*args, **kwargs)
+        finally:
+            self._renew()
 
     # typeshed's dict.__or__ answers a plain dict, so mypy finds any subclass's in-place union
     # at odds with it; dict's own C code would write past __setitem__ here as in update.
     def __ior__(self, other: Any, /) -> Self:  # type: ignore[override,misc]
-        self._renew()
-        return super().__ior__(other)
+        try:
+            return super().__ior__(other)
+        finally:
+            self._renew()
+
+    # A copy (copy, deepcopy, pickle) is another dict: made by __init__, it has an epoch of its
+    # own. The default reduction would carry this one's epoch over to it, and an answer kept
+    # from the copy would then stand for this dict.
+    def __reduce_ex__(self, protocol: SupportsIndex, /) -> tuple[Any, ...]:
+        return (type(self), (), None, None, iter(self.items()))
 
 
 class Remembering(Protocol):

@@ -1,6 +1,8 @@
 """Tests of the streaming HTML rewriter."""
 
+import copy
 import itertools
+import pickle
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -1008,6 +1010,43 @@ def test_answers_begin_a_new_epoch_whenever_an_answer_could_change() -> None:
         epochs.append(answers.epoch)
     # Never reused: an answer kept with an old epoch can never pass for a new one's.
     assert len(set(epochs)) == len(epochs)
+
+
+def test_a_copy_of_an_answers_dict_has_an_epoch_of_its_own() -> None:
+    # A copy is another dict: were it to share the epoch, an answer the compiled scan kept from
+    # the copy would stand for the original, which may never have had it.
+    tag = (b"<img src=x>", None, None)
+    answers = Answers()
+    answers[tag] = Hold("analytics")
+    copies = [copy.copy(answers), copy.deepcopy(answers), pickle.loads(pickle.dumps(answers))]  # noqa: S301
+    epochs = {answers.epoch}
+    for copied in copies:
+        assert type(copied) is Answers
+        assert copied == answers
+        assert copied.epoch not in epochs
+        epochs.add(copied.epoch)
+
+
+def test_a_change_ends_the_epoch_seen_while_it_was_made() -> None:
+    # Code that runs while update or |= reads its argument (a mapping's keys()) may keep an
+    # answer with the epoch current then: that epoch must be over once the change is in.
+    tag = (b"<img src=x>", None, None)
+    answers = Answers()
+    seen: list[int] = []
+
+    class Reading:
+        def keys(self) -> list[tuple[bytes, None, None]]:
+            seen.append(answers.epoch)
+            return [tag]
+
+        def __getitem__(self, key: object) -> Hold:
+            return Hold("analytics")
+
+    for change in (answers.update, answers.__ior__):
+        answers[tag] = None
+        change(Reading())
+        assert answers[tag] == Hold("analytics")
+        assert answers.epoch != seen[-1]
 
 
 _prologue_parts = st.lists(

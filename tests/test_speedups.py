@@ -4,7 +4,9 @@ Each piece of the extension is checked against the pattern it mirrors, then whol
 rewritten both ways: generated ones, and the shared real pages (read from ``../shared``).
 """
 
+import copy
 import ctypes
+import gc
 import itertools
 import mmap
 import os
@@ -13,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from types import ModuleType
+from typing import cast
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -598,6 +601,115 @@ def test_a_tag_remembered_under_one_base_is_not_taken_under_another(each_sp: Mod
     for _ in range(2):
         assert each_sp.scan(page, 3, known, "https://tracker.test/") == (len(page), -1)
     assert each_sp.scan(page, 3, known, "https://other.test/") == (3, 3)
+
+
+def test_an_answer_kept_from_a_copy_never_stands_for_the_original(each_sp: ModuleType) -> None:
+    tag = b"<img src=https://tracker.test/copied-%d>" % next(FRESH)
+    page = b"<p>" + tag
+    original = Answers()
+    copied = copy.copy(original)
+    copied[(tag, None, None)] = None
+    for _ in range(2):
+        assert each_sp.scan(page, 3, copied, None) == (len(page), -1)
+    # The original never answered for the tag: its classifier must be asked.
+    assert each_sp.scan(page, 3, original, None) == (3, 3)
+
+
+def test_an_answer_kept_while_update_runs_is_read_again(each_sp: ModuleType) -> None:
+    tag = b"<img src=https://tracker.test/updated-%d>" % next(FRESH)
+    page = b"<p>" + tag
+    key = (tag, None, None)
+    known = Answers()
+    known[key] = None
+
+    class Reading:
+        def keys(self) -> list[tuple[bytes, None, None]]:
+            # A page scanned meanwhile, with the answer as it still is.
+            assert each_sp.scan(page, 3, known, None) == (len(page), -1)
+            return [key]
+
+        def __getitem__(self, key: object) -> Hold:
+            return Hold("analytics")
+
+    known.update(Reading())
+    # Held now: the scan stops at it (the 4-argument scan writes nothing).
+    assert each_sp.scan(page, 3, known, None) == (3, 3)
+
+
+def kept_by_index(sp: ModuleType) -> int:
+    """The bytes of tags, texts, bases, held forms and placeholders the index keeps alive (its
+    slots' references, as the module's traverse names them)."""
+    total = 0
+    for obj in gc.get_referents(sp):
+        if isinstance(obj, tuple) and all(isinstance(x, (bytes, str)) or x is None for x in obj):
+            total += sum(len(x) for x in obj if x is not None)
+        elif isinstance(getattr(obj, "placeholder", None), bytes):
+            total += len(obj.placeholder)
+    return total
+
+
+def test_the_index_budget_counts_the_bases_it_keeps(sp: ModuleType) -> None:
+    # Each page writes a long base of its own: once the answers are gone, only the index keeps
+    # the bases alive, and they count against its budget like the tags.
+    sp.index_clear()
+    budget = sp.index_info()[3]
+    tag = b"<img src=/a.jpg>"
+    page = b"<p>" + tag
+    for i in range(2000):
+        base = f"https://site.test/{i}/" + "b" * 16000
+        known = Answers()
+        known[(tag, None, base)] = None
+        assert sp.scan(page, 3, known, base) == (len(page), -1)
+    del known
+    assert sp.index_info()[1] <= budget
+    assert kept_by_index(sp) <= budget
+    sp.index_clear()
+
+
+def test_the_index_budget_counts_the_held_forms_it_keeps(sp: ModuleType) -> None:
+    sp.index_clear()
+    budget = sp.index_info()[3]
+    held_tags: dict[tuple[bytes, str, str], tuple[bytes, bytes]] = {}
+    known = Answers()
+    tags = []
+    for i in range(4000):
+        tag = b"<img src=https://tracker.test/%d/%s>" % (i, b"p" * 1900)
+        tags.append(tag)
+        known[(tag, None, None)] = Hold("analytics")
+        held_tags[(tag, "img", "analytics")] = (tag[:-1] + b' data-category="analytics"', b">")
+    page = b"<p>" + b"".join(tags)
+    out: list[bytes] = []
+    found = sp.scan(page, 3, known, None, out, 0, b" data-held", held_tags, 100, False, False)
+    assert found[1] == -1 and found[3] == len(tags)
+    del out, held_tags, known
+    assert sp.index_info()[1] <= budget
+    assert kept_by_index(sp) <= budget
+    sp.index_clear()
+
+
+def test_code_run_while_an_answer_is_kept_leaves_the_index_count_right(sp: ModuleType) -> None:
+    # Reading a held answer's placeholder may run code (a property), which may empty the slot
+    # the answer was going to: nothing is kept in it then, and nothing is counted.
+    armed = [True]
+
+    class Sneaky:
+        category = "analytics"
+
+        @property
+        def placeholder(self) -> bytes:
+            if armed:
+                armed.clear()
+                sp.index_clear()
+            return b"x" * 100
+
+    tag = b"<img src=https://tracker.test/sneaky-%d>" % next(FRESH)
+    page = b"<p>" + tag
+    known = Answers()
+    known[(tag, None, None)] = cast(Hold, Sneaky())
+    sp.index_clear()
+    assert sp.scan(page, 3, known, None) == (3, 3)
+    assert not armed
+    assert sp.index_info()[:2] == (0, 0)
 
 
 def test_the_scan_takes_answers_only_with_an_epoch(sp: ModuleType) -> None:
