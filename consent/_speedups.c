@@ -1,18 +1,20 @@
 /*
  * Compiled fast path of the HTML rewriter (consent/rewriter.py), optional.
  *
- * It runs the commonest stretch of HtmlRewriter._scan once the banner is in place: find the
- * next construct the scan's pattern (_scanner.SEARCH_MAIN) would match, passing inert <svg>
- * and <math> drawings by as that pattern does, and take plain elements (images, sources,
- * links, ...), frames, inputs and scripts, external or inline, whose answer the classifier
- * remembers (and <noscript> elements made only of such): those
- * it need not hold are passed over, those it holds are written in their held form when the
- * Python code made that form before (_HELD_TAGS). For a rewriter that can hold nothing (a
- * visitor who granted everything) it is given True instead of answers and passes them all. Whatever else it meets (a comment, a tag
- * that may lie inside another's attributes, an unknown tag, a script whose end is not in
- * the chunk, a construct cut by the chunk's end) it leaves where it is: the Python loop takes
- * over at that point with exactly the state it would have had, so the output is the Python
- * rewriter's by construction. Every step below mirrors one expression of that loop.
+ * It runs the commonest stretch of HtmlRewriter._scan once the head injection is in place:
+ * find the next construct the scan's pattern (_scanner.SEARCH_MAIN, SEARCH_BODY before the
+ * body) would match, passing inert <svg> and <math> drawings by as that pattern does, and take
+ * plain elements (images, sources, links, ...), frames, inputs and scripts, external or
+ * inline, whose answer the classifier remembers (and <noscript> elements made only of such):
+ * those it need not hold are passed over, those it holds are written in their held form when
+ * the Python code made that form before (_HELD_TAGS). It finds those answers again through an
+ * index of its own (below), and writes the body's injection after a plain <body>. For a
+ * rewriter that can hold nothing (a visitor who granted everything) it is given True instead
+ * of answers and passes them all. Whatever else it meets (a comment, a tag that may lie inside
+ * another's attributes, an unknown tag, a script whose end is not in the chunk, a construct
+ * cut by the chunk's end) it leaves where it is: the Python loop takes over at that point with
+ * exactly the state it would have had, so the output is the Python rewriter's by
+ * construction. Every step below mirrors one expression of that loop.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

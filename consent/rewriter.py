@@ -110,11 +110,11 @@ class Hold:
 
 Classifier = Callable[[Element], Hold | None]
 # Answers by (start tag as written, inline text, base URL): see Remembering.
-Known = dict[tuple[bytes, str | None, str | None], Hold | None]
+_AnswerKey = tuple[bytes, str | None, str | None]
+Known = dict[_AnswerKey, Hold | None]
 # What the compiled scan is given for a rewriter that can hold nothing: every answer is "none".
 _HOLD_NOTHING: Literal[True] = True
 _EPOCHS = itertools.count(1)
-_AnswerKey = tuple[bytes, str | None, str | None]
 
 
 class Answers(dict[_AnswerKey, Hold | None]):
