@@ -38,13 +38,13 @@ CONSIDERED = frozenset(
 # ``<image>``, which HTML's tree builder turns into ``<img>``.
 OTHER = frozenset({"noscript", "svg", "math", "base", "frame", "image"})
 # Attributes that make any element fetch (legacy backgrounds, link pings) or that name an SVG
-# resource; a tag carrying one is classified whatever its name.
-FETCH_ATTR = re.compile(
-    rb"[\t\n\f\r /\"'](?:ping|background|xlink:href)[\t\n\f\r ]*+=", re.IGNORECASE
-)
-# The same names, looked for in a lower-cased copy of a chunk (far faster than a search that
-# ignores case): each hit is checked against the tag around it.
+# resource; a tag carrying one is classified whatever its name. The names are also looked for
+# in a lower-cased copy of a chunk (far faster than a search that ignores case), each hit then
+# checked against the tag around it.
 FETCH_ATTR_NAMES = (b"ping", b"background", b"xlink:href")
+FETCH_ATTR = re.compile(
+    rb"[\t\n\f\r /\"'](?:" + b"|".join(FETCH_ATTR_NAMES) + rb")[\t\n\f\r ]*+=", re.IGNORECASE
+)
 # Most frequent first: the alternation stops at the first name that matches.
 _SEARCHED = ["img", "source", "script", "link", "iframe", "style", "video", "audio", "track"]
 _SEARCHED += sorted((CONSIDERED | RAW_TEXT | OTHER | {"plaintext"}) - set(_SEARCHED))

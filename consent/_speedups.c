@@ -77,6 +77,8 @@ static const char *const foreign_names[] = {
 /* What SEARCH_BODY looks for on top of SEARCH_MAIN: start tags, and end tags. */
 static const char *const body_names[] = {"body", "template", NULL};
 static const char *const body_end_names[] = {"template", NULL};
+/* _scanner.FETCH_ATTR_NAMES: attributes that fetch on any element, <body> among them. */
+static const char *const fetch_attr_names[] = {"ping", "background", "xlink:href", NULL};
 /* Attributes that fetch, which keep an <svg> or <math> from being inert (_NOT_FETCHING). */
 static const char *const fetching_names[] = {"href", "xlink:href", "ping", "background", NULL};
 
@@ -1403,14 +1405,13 @@ take_remembered(Scanning *c, Py_ssize_t n, int kind, Py_ssize_t p, Py_ssize_t na
 static int
 fetch_attr_in(const unsigned char *s, Py_ssize_t from, Py_ssize_t to)
 {
-    static const char *const names[] = {"ping", "background", "xlink:href", NULL};
     Py_ssize_t i, j, len;
     const char *const *name;
     for (i = from; i + 1 < to; i++) {
         if (!is_space(s[i]) && s[i] != '/' && s[i] != '"' && s[i] != '\'') {
             continue;
         }
-        for (name = names; *name != NULL; name++) {
+        for (name = fetch_attr_names; *name != NULL; name++) {
             len = (Py_ssize_t)strlen(*name);
             if (i + 1 + len >= to || !name_is(s + i + 1, *name, len)) {
                 continue;
@@ -1783,15 +1784,19 @@ exec_module(PyObject *module)
     PyObject *plain = names_tuple(plain_names);
     PyObject *foreign = names_tuple(foreign_names);
     PyObject *raw_text = names_tuple(raw_text_names);
+    PyObject *fetch_attr = names_tuple(fetch_attr_names);
     int failed = searched == NULL || plain == NULL || foreign == NULL || raw_text == NULL ||
+                 fetch_attr == NULL ||
                  PyModule_AddObjectRef(module, "SEARCHED", searched) < 0 ||
                  PyModule_AddObjectRef(module, "PLAIN", plain) < 0 ||
                  PyModule_AddObjectRef(module, "FOREIGN", foreign) < 0 ||
-                 PyModule_AddObjectRef(module, "RAW_TEXT", raw_text) < 0;
+                 PyModule_AddObjectRef(module, "RAW_TEXT", raw_text) < 0 ||
+                 PyModule_AddObjectRef(module, "FETCH_ATTR", fetch_attr) < 0;
     Py_XDECREF(searched);
     Py_XDECREF(plain);
     Py_XDECREF(foreign);
     Py_XDECREF(raw_text);
+    Py_XDECREF(fetch_attr);
     return failed ? -1 : 0;
 }
 

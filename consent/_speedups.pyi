@@ -6,6 +6,7 @@ SEARCHED: tuple[str, ...]
 PLAIN: tuple[str, ...]
 FOREIGN: tuple[str, ...]
 RAW_TEXT: tuple[str, ...]
+FETCH_ATTR: tuple[str, ...]
 
 @overload
 def scan(

@@ -81,7 +81,6 @@ _PRIVATE_RULES = {
     **dict.fromkeys(_CDN_CACHE_HEADERS, _NO_STORE),
     b"etag": _ETAG,
 }
-_PRIVATE = b"private"
 _HANDSHAKE_ANSWERS = frozenset({"websocket.accept", "websocket.http.response.start"})
 _HTTP_START = frozenset({"http.response.start"})
 # What a path keeps unquoted in the banner's next field; most paths are nothing else.
@@ -731,9 +730,10 @@ class _Responder:
             cache_key = (body_key(raw), granted, locale.tag, charset, head, site)
             cached = self.runtime.page_cache.get(cache_key, raw)
         # A cached page keeps the marker it was made with: this visitor's banner names it.
-        keyed_held = cached is None and shared and self._single_message
+        keyed_held = shared and self._single_message
+        needs_nonce = not shared and self.info.csrf_nonce is None
         drawn_nonce = drawn_held = ""
-        if (cached is None and not keyed_held) or (not shared and self.info.csrf_nonce is None):
+        if needs_nonce or (cached is None and not keyed_held):
             drawn_nonce, drawn_held = new_nonce_and_marker()
         self.info.ensure_csrf_nonce(shared, drawn_nonce)
         if cached is not None:
@@ -977,7 +977,7 @@ def _page_lang(sample: bytes) -> str | None:
 def _private(cache_control: bytes | None) -> bytes:
     """Keeps the app's directives but no shared cache may store a page holding a visitor's token."""
     if cache_control is None:
-        return _PRIVATE
+        return b"private"
     directives = [d.strip() for d in cache_control.split(b",") if d.strip()]
     kept = [d for d in directives if not d.lower().startswith((b"public", b"s-maxage", b"private"))]
     return b", ".join([b"private", *kept])

@@ -759,8 +759,7 @@ class HtmlRewriter:
             if prologue is not None and not sc.FETCH_ATTR.search(buf, *prologue.span(1)):
                 # Most pages: the head injection goes right after <head>, with nothing held.
                 self._document = True
-                self._put(buf, prologue.end(), self._head)
-                self._phase = _BODY
+                self._inject_head(buf, prologue.end())
                 return prologue.end()
         while self._mode == _DATA and self._phase < _BODY:
             pos = sc.skip(sc.SPACES, buf, pos)
@@ -803,8 +802,12 @@ class HtmlRewriter:
             self._document = False
             self._phase = _MAIN
         elif self._phase == _HEAD:
-            self._put(buf, at, self._head)
-            self._phase = _BODY
+            self._inject_head(buf, at)
+
+    def _inject_head(self, buf: bytes | bytearray, at: int) -> None:
+        """The head injection at ``at``; the body's is due from there."""
+        self._put(buf, at, self._head)
+        self._phase = _BODY
 
     def _declaration(self, buf: bytes | bytearray, p: int, final: bool) -> int:
         """``<!`` or ``<?``: a comment, a doctype, or a bogus comment."""
@@ -908,12 +911,11 @@ class HtmlRewriter:
             phase = self._phase = _HEAD if self._document else _MAIN
         if phase == _HEAD:
             if not closing and name == "head":
-                self._put(buf, end, self._head)
-                self._phase = _BODY
+                self._inject_head(buf, end)
                 return end
             if name not in _HEAD_ONLY or (closing and name == "html"):
-                self._put(buf, p, self._head)
-                phase = self._phase = _BODY
+                self._inject_head(buf, p)
+                phase = _BODY
         if phase == _BODY:
             if name == "body" and not closing and not self._templates:
                 if sc.FETCH_ATTR.search(buf, name_end - 1, end):

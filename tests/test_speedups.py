@@ -77,6 +77,7 @@ def test_the_extension_knows_the_names_the_python_code_uses(sp: ModuleType) -> N
     assert set(sp.PLAIN) == {name.decode() for name in rewriter._PLAIN_NAMES}
     assert set(sp.FOREIGN) == set(sc.FOREIGN_NAMES)
     assert set(sp.RAW_TEXT) == sc.RAW_TEXT - {"script", "iframe"}
+    assert {name.encode() for name in sp.FETCH_ATTR} == set(sc.FETCH_ATTR_NAMES)
     for name in sp.SEARCHED:
         if name not in ("svg", "math"):
             assert sc.SEARCH_MAIN.fullmatch(b"<" + name.upper().encode() + b" ") is not None
