@@ -244,7 +244,9 @@ class HoldbackPolicy:
         remembered = self._memos.get(key)
         if remembered is None:
             if len(self._memos) >= _MAX_MEMOS:
-                self._memos.clear()
+                # The oldest goes, not all: a site with more visitor states and locales than
+                # the bound would otherwise lose every warm answer at once, each time.
+                del self._memos[next(iter(self._memos))]
             # Made once per key, not per page view: the key names all its answers depend on,
             # the placeholder's locale and charset among them, so the first page's factory
             # answers for the pages after it.

@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from consent import ConsentConfig, ConsentMiddleware
+from consent import ConsentConfig, ConsentMiddleware, holdback
 from consent.catalogue import Catalogue, not_tracker_hosts
 from consent.config import TrackerRule
 from consent.cookie import CookiePayload
@@ -777,3 +777,23 @@ def test_answers_remembered_by_host_are_the_answers_worked_out_anew(
             url,
             site,
         )
+
+
+def test_past_the_bound_of_remembered_page_views_only_the_oldest_is_forgotten() -> None:
+    """One visitor state or locale more than the bound costs the oldest its answers, not
+    every other state's as well."""
+    policy = HoldbackPolicy(Catalogue([]), [], unclassified=ANALYTICS, parties=Parties())
+    bound = holdback._MAX_MEMOS
+    locales = [f"l{i}" for i in range(bound + 1)]
+    first = {
+        locale: policy.classifier(frozenset(), None, memo_key=locale, site="s.example")
+        for locale in locales[:bound]
+    }
+    policy.classifier(frozenset(), None, memo_key=locales[bound], site="s.example")
+    again = {
+        locale: policy.classifier(frozenset(), None, memo_key=locale, site="s.example")
+        for locale in locales[1:bound]
+    }
+    assert all(again[locale] is first[locale] for locale in locales[1:bound])
+    oldest = policy.classifier(frozenset(), None, memo_key=locales[0], site="s.example")
+    assert oldest is not first[locales[0]]
