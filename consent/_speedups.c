@@ -8,11 +8,12 @@
  * inline, whose answer the classifier remembers (and <noscript> elements made only of such):
  * those it need not hold are passed over, those it holds are written in their held form when
  * the Python code made that form before (_HELD_TAGS). It finds those answers again through an
- * index of its own (below), and writes the body's injection after a plain <body>. For a
- * rewriter that can hold nothing (a visitor who granted everything) it is given True instead
- * of answers and passes them all. Whatever else it meets (a comment, a tag that may lie inside
- * another's attributes, an unknown tag, a script whose end is not in the chunk, a construct
- * cut by the chunk's end) it leaves where it is: the Python loop takes over at that point with
+ * index of its own (below), writes the body's injection after a plain <body>, and passes
+ * comments and bogus comments by when it has answers to read. For a rewriter that can hold
+ * nothing (a visitor who granted everything) it is given True instead of answers and passes
+ * them all. Whatever else it meets (a tag that may lie inside another's attributes, an
+ * unknown tag, a script whose end is not in the chunk, a construct cut by the chunk's end)
+ * it leaves where it is: the Python loop takes over at that point with
  * exactly the state it would have had, so the output is the Python rewriter's by
  * construction. Every step below mirrors one expression of that loop.
  */
@@ -43,7 +44,8 @@ enum {
     RAW_TEXT,
     FOREIGN_SVG,
     FOREIGN_MATH,
-    BODY /* a <body> start tag while the body's injection is due */
+    BODY,       /* a <body> start tag while the body's injection is due */
+    DECLARATION /* "<!" or "<?": a comment, a doctype or a bogus comment */
 };
 
 /* _scanner's CONSIDERED | RAW_TEXT | OTHER | {"plaintext"}; the tests compare both lists. */
@@ -485,7 +487,7 @@ candidate_at(const unsigned char *s, Py_ssize_t p, Py_ssize_t n, int body_due, i
     }
     bits = after_lt[s[p + 1]] & (body_due ? ~(uint32_t)0 : ~(uint32_t)BODY_END);
     if (bits & OPENS) {
-        *kind = SEARCHED;
+        *kind = DECLARATION;
         *name_end = -1;
         return 1;
     }
@@ -1458,6 +1460,61 @@ inject_body(Scanning *c, Py_ssize_t pos, Py_ssize_t p, Py_ssize_t n, Py_ssize_t 
 }
 
 /*
+ * The "<!" or "<?" at p, as rewriter.HtmlRewriter._declaration reads it after the head: a
+ * comment, ended by "-->", "--!>" or at once by "<!-->" and "<!--->", and anything else a
+ * bogus comment, ended by the next '>'. 1 with *next past its end; 0 when Python must read it
+ * (inside another tag's attributes maybe, or its end not in the buffer, where Python waits).
+ */
+static int
+pass_declaration(const unsigned char *s, Py_ssize_t pos, Py_ssize_t p, Py_ssize_t n,
+                 Py_ssize_t last_lt, Py_ssize_t *next)
+{
+    Py_ssize_t i;
+    if (needs_closer_look(s, pos, p, last_lt)) {
+        return 0;
+    }
+    /* Python waits on a start that may yet become "<!--": read only what it reads at once. */
+    if (p + 6 > n) {
+        return 0;
+    }
+    if (s[p + 1] == '!' && s[p + 2] == '-' && s[p + 3] == '-') {
+        if (s[p + 4] == '>') {
+            *next = p + 5;
+            return 1;
+        }
+        if (s[p + 4] == '-' && s[p + 5] == '>') {
+            *next = p + 6;
+            return 1;
+        }
+        /* _scanner.COMMENT_END: "--", an optional '!', then '>'. */
+        for (i = p + 4; i + 2 < n; i++) {
+            const unsigned char *dash = memchr(s + i, '-', (size_t)(n - i - 2));
+            if (dash == NULL) {
+                return 0;
+            }
+            i = dash - s;
+            if (s[i + 1] == '-') {
+                if (s[i + 2] == '>') {
+                    *next = i + 3;
+                    return 1;
+                }
+                if (s[i + 2] == '!' && i + 3 < n && s[i + 3] == '>') {
+                    *next = i + 4;
+                    return 1;
+                }
+            }
+        }
+        return 0;
+    }
+    i = find_byte(s, p + 2, n, '>');
+    if (i < 0) {
+        return 0;
+    }
+    *next = i + 1;
+    return 1;
+}
+
+/*
  * The scan from *pos up to n: *pos ends where it stopped, *p is the candidate it stopped at
  * (-1 when none is left). 0, or -1 on error.
  */
@@ -1484,7 +1541,14 @@ run(Scanning *c, Py_ssize_t *pos, Py_ssize_t n, int raw_noscript, Py_ssize_t *p)
             }
             continue;
         }
-        if (*p < 0 || kind == SEARCHED || kind == FOREIGN_SVG || kind == FOREIGN_MATH ||
+        if (*p >= 0 && kind == DECLARATION && c->known != Py_None) {
+            if (!pass_declaration(s, *pos, *p, n, last_lt, &next)) {
+                return 0;
+            }
+            *pos = next;
+            continue;
+        }
+        if (*p < 0 || kind == SEARCHED || kind == DECLARATION || kind == FOREIGN_SVG || kind == FOREIGN_MATH ||
             c->known == Py_None) {
             return 0;
         }

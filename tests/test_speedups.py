@@ -294,6 +294,17 @@ HARD_PIECES = [
     b"</img\n>",
     b"<!-- <img> -->",
     b"<!->",
+    b"<!-->",
+    b"<!--->",
+    b"<!---->",
+    b"<!-- a --!> b",
+    b"<!-- - -- ->",
+    b"--!>",
+    b"-->",
+    b"<!--",
+    b"<?x <img src=https://tracker.test/q>",
+    b"<!DOCTYPE html>",
+    b"<![CDATA[<img src=https://tracker.test/c>]]>",
     b"</ ",
     b"<LINK rel=x href=y>",
     b"<source\n\n>",
@@ -817,7 +828,7 @@ def test_the_compiled_scan_writes_what_python_wrote_for_each_remembered_element(
 @pytest.mark.parametrize(
     "inside",
     [
-        b"<img src=https://tracker.test/a><!-- a comment -->",
+        b"<img src=https://tracker.test/a><!-- a comment that </noscript> does not end",
         b"<img src=https://tracker.test/a><svg><a href=https://tracker.test/s></a></svg>",
         b"<img src=https://tracker.test/a><img src=https://tracker.test/cut",
         b"<img src=https://tracker.test/a><p title='<img src=https://tracker.test/c>'>",
@@ -843,6 +854,56 @@ def test_a_noscript_the_compiled_scan_cannot_take_whole_is_left_as_it_was(
     found = sp.scan(page, 3, classify.known, None, out, 0, b"", rewriter._HELD_TAGS, 99, 0, 0)
     assert found[0] > 3
     assert found[3] > 0
+
+
+# Every way a comment, bogus comment or declaration ends, each with a held image inside that
+# must not be read as one, between remembered elements the compiled scan takes.
+DECLARATIONS = [
+    b"<!---->",
+    b"<!-->",
+    b"<!--->",
+    b"<!-- <img src=https://tracker.test/1> -->",
+    b"<!-- <img src=https://tracker.test/2> --!>",
+    b"<!-- - -- <img src=https://tracker.test/3> --->",
+    b"<!--[if IE]><img src=https://tracker.test/4><![endif]-->",
+    b"<? <img src=https://tracker.test/5 ?>",
+    b"<!DOCTYPE html>",
+    b"<!-x <img src=https://tracker.test/6>",
+    b"<![CDATA[ <img src=https://tracker.test/7 ]]>",
+]
+
+
+def test_comments_and_declarations_are_passed_over_in_c(sp: ModuleType) -> None:
+    body = b"".join(
+        b"<img src=https://tracker.test/z><p>" + declaration + b"</p><img src=/own.png>"
+        for declaration in DECLARATIONS
+    )
+    page = b"<p>" + body * 2
+    classify = Remembered(hold_trackers)
+    reference = rewritten_counted(page, [page], Remembered(hold_trackers), None)
+    # Only the tracker's image outside the comments is held, once in each copy of the body.
+    assert reference[1] == 2 * len(DECLARATIONS)
+    for _ in range(2):
+        assert rewritten_counted(page, [page], classify, sp.scan) == reference
+    # Its answers remembered, the scan reads the whole page without handing anything back.
+    found = sp.scan(page, 3, classify.known, None, [], 0, b"", rewriter._HELD_TAGS, 99, 0, 1)
+    assert found[:2] == (len(page), -1)
+    assert found[3] == reference[1]
+    # Cut anywhere, the pieces come out as Python writes the whole page.
+    for cut in range(3, len(page)):
+        assert rewritten_counted(page, [page[:cut], page[cut:]], classify, sp.scan) == reference
+
+
+def test_a_declaration_whose_end_is_not_in_the_buffer_goes_back_to_python(sp: ModuleType) -> None:
+    classify = Remembered(hold_trackers)
+    rewritten(b"<p><img src=/own.png>", [b"<p><img src=/own.png>"], classify, None)
+    for opened in (b"<!-- -- -!> --", b"<!--", b"<!-", b"<!", b"<?x", b"<!DOCTYPE", b"<!-- --!"):
+        page = b"<p><img src=/own.png>" + opened
+        found = sp.scan(page, 3, classify.known, None, [], 0, b"", rewriter._HELD_TAGS, 99, 0, 1)
+        assert found[:2] == (page.index(opened), page.index(opened)), opened
+    # With no answers to read, the scan stops at a comment as at any other candidate.
+    page = b"<p><!-- x --><img src=/own.png>"
+    assert sp.scan(page, 3, None, None) == (3, 3)
 
 
 @pytest.mark.parametrize(
