@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from hashlib import blake2b
 
 from consent.catalogue import Catalogue, Service
 from consent.config import TrackerRule
@@ -78,8 +79,11 @@ _SCRIPT_TYPES = frozenset(
 # Bounds of the remembered answers: per visitor state and locale, and how many states.
 _MAX_MEMO_ENTRIES = 4096
 _MAX_MEMOS = 64
-# Longer scripts and tags are answered each time rather than remembered.
+# Longer tags and bases are answered each time rather than remembered; longer scripts are
+# remembered by a digest of their text (what the answer to one costs to work out again is
+# far more than what hashing it costs, and its text is too long to keep).
 _MAX_MEMO_TEXT = 16384
+_TEXT_DIGEST_SIZE = 16
 
 PlaceholderFactory = Callable[[str, str], bytes]  # (category id, vendor name) -> markup
 
@@ -291,12 +295,15 @@ class _Remembered:
             not element.raw
             or not element.complete
             or element.tag == "image"
-            or (text is not None and len(text) > _MAX_MEMO_TEXT)
             or len(element.raw) > _MAX_MEMO_TEXT
             or (element.base is not None and len(element.base) > _MAX_MEMO_TEXT)
         ):
             return self._decide(element)
-        key = (element.raw, text, element.base)
+        text_key: str | bytes | None = text
+        if text is not None and len(text) > _MAX_MEMO_TEXT:
+            # Latin-1 gives back the bytes the text was read from.
+            text_key = blake2b(text.encode("latin-1"), digest_size=_TEXT_DIGEST_SIZE).digest()
+        key = (element.raw, text_key, element.base)
         known = self.known
         try:
             return known[key]

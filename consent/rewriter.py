@@ -109,8 +109,9 @@ class Hold:
 
 
 Classifier = Callable[[Element], Hold | None]
-# Answers by (start tag as written, inline text, base URL): see Remembering.
-_AnswerKey = tuple[bytes, str | None, str | None]
+# Answers by (start tag as written, inline text, base URL): see Remembering. A long text is
+# kept by its digest (bytes), which no text (str) equals.
+_AnswerKey = tuple[bytes, str | bytes | None, str | None]
 Known = dict[_AnswerKey, Hold | None]
 # What the compiled scan is given for a rewriter that can hold nothing: every answer is "none".
 _HOLD_NOTHING: Literal[True] = True

@@ -9,6 +9,7 @@ import re
 import tracemalloc
 from collections.abc import Callable
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -272,18 +273,28 @@ def test_long_host_names_on_pages_are_not_kept() -> None:
     assert kept < 1_000_000
 
 
-def test_long_tags_are_not_remembered() -> None:
-    """A page view's remembered answers are kept by the element's bytes, which a page can
-    write at any length: long tags are answered each time instead of kept."""
-    policy = HoldbackPolicy(Catalogue([]), [], unclassified=ANALYTICS, parties=Parties())
-    kept, held = _kept_after_reading(
+@pytest.mark.parametrize(
+    "template",
+    [
+        # Long tags are answered each time instead of kept.
         '<img src="/a{i}.png" alt="{x}">'
         '<script src="https://t{i}.tracker.example/a.js" data-x="{x}"></script>',
-        lambda: policy.classifier(frozenset(), None, memo_key="en", site="s.example"),
+        # Long scripts are kept by a digest of their text.
+        '<script>var a{i} = "{x}"; new Image().src = "https://t{i}.tracker.example/p";</script>'
+        '<script>var b{i} = "{x}";</script>',
+    ],
+    ids=["tags", "scripts"],
+)
+def test_long_tags_and_scripts_are_not_kept(template: str) -> None:
+    """A page view's remembered answers are kept by the element's bytes and text, which a page
+    can write at any length: pages full of long ones leave no copy of them behind."""
+    policy = HoldbackPolicy(Catalogue([]), [], unclassified=ANALYTICS, parties=Parties())
+    kept, held = _kept_after_reading(
+        template, lambda: policy.classifier(frozenset(), None, memo_key="en", site="s.example")
     )
-    # The trackers' scripts are held, the site's own images are not.
+    # What loads from a third party is held, the site's own elements are not.
     assert held == 150
-    # 300 tags of 20 kB were read: far less than one of them per tag may stay.
+    # 300 elements of 20 kB were read: far less than one of them per element may stay.
     assert kept < 1_000_000
 
 

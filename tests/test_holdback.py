@@ -36,6 +36,7 @@ from consent.names import (
     PREFERENCES,
 )
 from consent.parties import Parties
+from consent.rewriter import Answers, Element, Hold
 from tests.conftest import csrf_token, http_scope, without_held_marker
 from tests.holdback.pages import (
     ALL,
@@ -760,8 +761,6 @@ FETCHING_TAGS = st.sampled_from(["script", "img", "iframe", "link", "source", "v
 def test_answers_remembered_by_host_are_the_answers_worked_out_anew(
     remembering_nothing: HoldbackPolicy, asked: list[tuple[str, str, str, str, str | None, str]]
 ) -> None:
-    from consent.rewriter import Element
-
     remembering = HoldbackPolicy(
         CATALOGUE,
         (),
@@ -797,3 +796,30 @@ def test_past_the_bound_of_remembered_page_views_only_the_oldest_is_forgotten() 
     assert all(again[locale] is first[locale] for locale in locales[1:bound])
     oldest = policy.classifier(frozenset(), None, memo_key=locales[0], site="s.example")
     assert oldest is not first[locales[0]]
+
+
+def test_a_long_script_is_remembered_by_all_of_its_text() -> None:
+    """A script longer than the texts kept is remembered by a digest of its text: worked out
+    once, and a script differing from it in one byte is worked out on its own."""
+    asked: list[str] = []
+
+    def decide(element: Element) -> Hold | None:
+        assert element.text is not None
+        asked.append(element.text)
+        return Hold(category=MARKETING) if element.text.endswith("track()") else None
+
+    remembered = holdback._Remembered(decide, Answers())
+    text = "x" * holdback._MAX_MEMO_TEXT
+    harmless = Element("script", {}, text + "draw()", b"<script>")
+    tracking = Element("script", {}, text + "track()", b"<script>")
+    for _ in range(3):
+        assert remembered(harmless) is None
+        assert remembered(tracking) == Hold(category=MARKETING)
+    assert asked == [text + "draw()", text + "track()"]
+    # Its digest, not its text, is what is kept.
+    assert all(len(key[1] or "") < 100 for key in remembered.known)
+    # A script cut at the rewriter's limit is still answered every time.
+    cut = Element("script", {}, text + "track()", b"<script>", complete=False)
+    for _ in range(2):
+        assert remembered(cut) == Hold(category=MARKETING)
+    assert len(asked) == 4
