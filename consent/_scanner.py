@@ -355,6 +355,35 @@ def quote_value(raw: bytes) -> bytes:
     return b'"' + raw.replace(b'"', b"&quot;") + b'"'
 
 
+_NONCE = re.compile(rb"nonce", re.IGNORECASE)
+
+
+def nonce_value(tag: bytes) -> tuple[int, int] | None:
+    """Where the value of a complete start tag's ``nonce`` attribute lies, as written (quotes
+    included): the first of that name, the one browsers read. None when the tag has none, or
+    one without a value.
+
+    A page with a Content-Security-Policy writes a new nonce into its script tags on every
+    view: answers and held forms are kept by the rest of the tag, which is what they depend
+    on.
+    """
+    if _NONCE.search(tag) is None:
+        return None
+    for m in ATTR.finditer(tag, skip(TAG_NAME, tag, 0), len(tag) - 1):
+        name = m.group(1)
+        if len(name) == 5 and name.lower() == b"nonce":
+            start, stop = m.span(2)
+            return (start, stop) if stop > start else None
+    return None
+
+
+def tag_key(tag: bytes, nonce: tuple[int, int] | None) -> bytes | tuple[bytes, bytes]:
+    """What a tag's answers and held forms are kept by: its bytes, or for a tag with a nonce
+    (where :func:`nonce_value` found it) the pair of bytes before and after the nonce's value,
+    which no tag's bytes equal."""
+    return tag if nonce is None else (tag[: nonce[0]], tag[nonce[1] :])
+
+
 def parse_attrs(buf: bytes | bytearray, start: int, end: int) -> dict[str, str | None]:
     """Attributes of a complete tag between ``start`` and ``end``; the first of a name wins."""
     attrs: dict[str, str | None] = {}

@@ -318,15 +318,27 @@ fetching_at(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
     return j < n && ends_attr_name(s[j]) && named(fetching_names, IN_FETCHING, s + i, j - i);
 }
 
+/* Whether s[i:j] is the name "nonce", case ignored. */
+static inline int
+is_nonce_name(const unsigned char *s, Py_ssize_t i, Py_ssize_t j)
+{
+    return j - i == 5 && (s[i] | 0x20) == 'n' && (s[i + 1] | 0x20) == 'o' &&
+           (s[i + 2] | 0x20) == 'n' && (s[i + 3] | 0x20) == 'c' && (s[i + 4] | 0x20) == 'e';
+}
+
 /*
  * The end of _scanner.ATTRS matched at i: attributes certainly complete, possessively. With
- * inert set, that of _INERT_ATTRS, which also stops before an attribute that fetches.
+ * inert set, that of _INERT_ATTRS, which also stops before an attribute that fetches. With
+ * nonce (two positions, both -1 on the way in), where the value of the first attribute named
+ * "nonce" lies, as written, quotes included, as _scanner.nonce_value finds it: left -1 when
+ * there is none, or it has no value.
  */
 static Py_ssize_t
-attrs_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, int inert)
+attrs_walk(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, int inert, Py_ssize_t *nonce)
 {
+    int looking = nonce != NULL; /* for the first nonce: later ones are no nonce */
     for (;;) {
-        Py_ssize_t j, k;
+        Py_ssize_t j, k, value_end = -1;
         unsigned char c;
         if (i >= n) {
             return i;
@@ -357,13 +369,11 @@ attrs_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, int inert)
                 if (c == '"' || c == '\'') {
                     Py_ssize_t close = find_byte(s, k + 1, n, c);
                     if (close >= 0) {
-                        i = close + 1;
-                        continue;
+                        value_end = close + 1;
                     }
                 }
                 else if (c == '>') {
-                    i = k;
-                    continue;
+                    value_end = k;
                 }
                 else {
                     Py_ssize_t m = k + 1;
@@ -371,9 +381,19 @@ attrs_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, int inert)
                         m++;
                     }
                     if (m < n) {
-                        i = m;
-                        continue;
+                        value_end = m;
                     }
+                }
+                if (value_end >= 0) {
+                    if (looking && is_nonce_name(s, i, j)) {
+                        looking = 0;
+                        if (value_end > k) {
+                            nonce[0] = k;
+                            nonce[1] = value_end;
+                        }
+                    }
+                    i = value_end;
+                    continue;
                 }
             }
         }
@@ -381,11 +401,20 @@ attrs_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, int inert)
         for (k = j; k < n && is_space(s[k]); k++) {
         }
         if (k < n && s[k] != '=') {
+            if (looking && is_nonce_name(s, i, j)) {
+                looking = 0;
+            }
             i = j;
             continue;
         }
         return i;
     }
+}
+
+static Py_ssize_t
+attrs_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, int inert)
+{
+    return attrs_walk(s, i, n, inert, NULL);
 }
 
 /*
@@ -857,7 +886,7 @@ static PyObject *attr_category, *attr_placeholder, *attr_epoch;
 
 typedef struct {
     uint64_t hash;
-    PyObject *key;      /* (tag bytes, text str or None, base str or None); NULL when free */
+    PyObject *key; /* (tag, text str or None, base str or None), tag as same_tag; NULL: free */
     PyObject *category; /* the category of the held form in parts, or NULL */
     PyObject *parts;    /* _HELD_TAGS' (before, after) for key's tag and category */
     Py_ssize_t parts_size; /* their bytes */
@@ -935,21 +964,44 @@ same_text(PyObject *text, const unsigned char *s, Py_ssize_t len)
            memcmp(PyUnicode_1BYTE_DATA(text), s, (size_t)len) == 0;
 }
 
-/* Whether slot holds the key of tag s[p:end], inline text s[text_at:text_end] (none with
- * text_at < 0) and base. 1, 0, or -1 on error. */
+/* Whether bytes holds exactly s[0:len]. */
+static inline int
+same_bytes(PyObject *bytes, const unsigned char *s, Py_ssize_t len)
+{
+    return PyBytes_CheckExact(bytes) && PyBytes_GET_SIZE(bytes) == len &&
+           memcmp(PyBytes_AS_STRING(bytes), s, (size_t)len) == 0;
+}
+
+/*
+ * Whether raw, a key's tag, is that of the tag s[p:end]: its bytes, or, for a tag whose
+ * nonce's value lies at s[nonce[0]:nonce[1]], the pair of bytes before and after that value.
+ */
+static int
+same_tag(PyObject *raw, const unsigned char *s, Py_ssize_t p, Py_ssize_t end,
+         const Py_ssize_t *nonce)
+{
+    if (nonce[0] < 0) {
+        return same_bytes(raw, s + p, end - p);
+    }
+    return PyTuple_CheckExact(raw) && PyTuple_GET_SIZE(raw) == 2 &&
+           same_bytes(PyTuple_GET_ITEM(raw, 0), s + p, nonce[0] - p) &&
+           same_bytes(PyTuple_GET_ITEM(raw, 1), s + nonce[1], end - nonce[1]);
+}
+
+/* Whether slot holds the key of tag s[p:end] (with its nonce's value at nonce, see
+ * same_tag), inline text s[text_at:text_end] (none with text_at < 0) and base. 1, 0, or -1
+ * on error. */
 static int
 slot_matches(Slot *slot, uint64_t hash, const unsigned char *s, Py_ssize_t p, Py_ssize_t end,
-             Py_ssize_t text_at, Py_ssize_t text_end, PyObject *base)
+             const Py_ssize_t *nonce, Py_ssize_t text_at, Py_ssize_t text_end, PyObject *base)
 {
-    PyObject *raw, *text, *kept_base;
+    PyObject *text, *kept_base;
     if (slot->key == NULL || slot->hash != hash) {
         return 0;
     }
-    raw = PyTuple_GET_ITEM(slot->key, 0);
     text = PyTuple_GET_ITEM(slot->key, 1);
     kept_base = PyTuple_GET_ITEM(slot->key, 2);
-    if (PyBytes_GET_SIZE(raw) != end - p ||
-        memcmp(PyBytes_AS_STRING(raw), s + p, (size_t)(end - p)) != 0) {
+    if (!same_tag(PyTuple_GET_ITEM(slot->key, 0), s, p, end, nonce)) {
         return 0;
     }
     if (text_at < 0 ? text != Py_None : !same_text(text, s + text_at, text_end - text_at)) {
@@ -966,10 +1018,16 @@ slot_matches(Slot *slot, uint64_t hash, const unsigned char *s, Py_ssize_t p, Py
 
 /* The index's hash of an element's key. */
 static uint64_t
-key_hash(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, Py_ssize_t text_at,
-         Py_ssize_t text_end, PyObject *base, int *failed)
+key_hash(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, const Py_ssize_t *nonce,
+         Py_ssize_t text_at, Py_ssize_t text_end, PyObject *base, int *failed)
 {
-    uint64_t h = hash_bytes(0, s + p, end - p);
+    uint64_t h;
+    if (nonce[0] < 0) {
+        h = hash_bytes(0, s + p, end - p);
+    }
+    else {
+        h = hash_bytes(hash_bytes(2, s + p, nonce[0] - p), s + nonce[1], end - nonce[1]);
+    }
     *failed = 0;
     if (text_at >= 0) {
         h = hash_bytes(h ^ 1, s + text_at, text_end - text_at);
@@ -1030,30 +1088,31 @@ keep_answer(Index *index, Slot *slot, PyObject *key, uint64_t epoch, PyObject *a
 }
 
 /*
- * The remembered answer for the element whose tag is s[p:end], whose inline text is
- * s[text_at:text_end] (text_at < 0: none) on a page with base: a new reference, NULL with no
+ * The remembered answer for the element whose tag is s[p:end] (its nonce's value at nonce,
+ * kept out of the key, see same_tag), whose inline text is s[text_at:text_end] (text_at < 0:
+ * none) on a page with base: a new reference, NULL with no
  * exception when there is none, NULL with an exception on error. epoch is known's (0 for a
  * plain dict). *key gets its key (a new reference, or NULL), *slot the index's slot that holds
  * that key (or NULL).
  */
 static PyObject *
 remembered(Index *index, PyObject *known, uint64_t epoch, const unsigned char *s, Py_ssize_t p,
-           Py_ssize_t end, Py_ssize_t text_at, Py_ssize_t text_end, PyObject *base,
-           PyObject **key, Slot **slot)
+           Py_ssize_t end, const Py_ssize_t *nonce, Py_ssize_t text_at, Py_ssize_t text_end,
+           PyObject *base, PyObject **key, Slot **slot)
 {
     PyObject *raw, *text, *answer;
     /* The base too: a page may write a long one, and the key keeps it alive. */
     Py_ssize_t size = (end - p) + (text_at < 0 ? 0 : text_end - text_at) +
                       (base == Py_None ? 0 : PyUnicode_GET_LENGTH(base) * PyUnicode_KIND(base));
     int failed, matches;
-    uint64_t hash = key_hash(s, p, end, text_at, text_end, base, &failed);
+    uint64_t hash = key_hash(s, p, end, nonce, text_at, text_end, base, &failed);
     Slot *candidate = index->slots + (hash & (INDEX_SLOTS - 1));
     *key = NULL;
     *slot = NULL;
     if (failed) {
         return NULL;
     }
-    matches = slot_matches(candidate, hash, s, p, end, text_at, text_end, base);
+    matches = slot_matches(candidate, hash, s, p, end, nonce, text_at, text_end, base);
     if (matches < 0) {
         return NULL;
     }
@@ -1065,7 +1124,13 @@ remembered(Index *index, PyObject *known, uint64_t epoch, const unsigned char *s
         }
     }
     else {
-        raw = PyBytes_FromStringAndSize((const char *)s + p, end - p);
+        if (nonce[0] < 0) {
+            raw = PyBytes_FromStringAndSize((const char *)s + p, end - p);
+        }
+        else {
+            raw = Py_BuildValue("(y#y#)", (const char *)s + p, nonce[0] - p,
+                                (const char *)s + nonce[1], end - nonce[1]);
+        }
         if (raw == NULL) {
             return NULL;
         }
@@ -1143,14 +1208,17 @@ same_category(PyObject *kept, PyObject *category)
 }
 
 /*
- * Writes the held form of the start tag s[p:end], whose index key is key (its bytes first),
+ * Writes the held form of the start tag s[p:end], whose index key is key (its tag first),
  * named name, as _hold would: 1 when done, 0 when its held form is not remembered (Python
- * makes it), -1 on error. slot, if not NULL, is the index's slot that held key.
+ * makes it), -1 on error. slot, if not NULL, is the index's slot that held key. A tag with a
+ * nonce (its value at s[nonce[0]:nonce[1]]) has a held form of three parts, the nonce's value
+ * going between the first two.
  */
 static int
 write_held(Holding *h, Index *index, const unsigned char *s, Py_ssize_t p, Py_ssize_t end,
-           PyObject *key, Slot *slot, const char *name, PyObject *hold)
+           const Py_ssize_t *nonce, PyObject *key, Slot *slot, const char *name, PyObject *hold)
 {
+    Py_ssize_t count = nonce[0] < 0 ? 2 : 3, i, added;
     PyObject *category, *placeholder, *held_key, *name_text, *parts;
     int result = 0;
     if (slot != NULL && slot->key == key && slot->answer == hold && slot->placeholder != NULL) {
@@ -1194,16 +1262,20 @@ write_held(Holding *h, Index *index, const unsigned char *s, Py_ssize_t p, Py_ss
         }
     }
     if (!PyBytes_CheckExact(placeholder) || !PyTuple_CheckExact(parts) ||
-        PyTuple_GET_SIZE(parts) != 2 || !PyBytes_CheckExact(PyTuple_GET_ITEM(parts, 0)) ||
-        !PyBytes_CheckExact(PyTuple_GET_ITEM(parts, 1))) {
+        PyTuple_GET_SIZE(parts) != count) {
         goto done;
+    }
+    added = 0;
+    for (i = 0; i < count; i++) {
+        if (!PyBytes_CheckExact(PyTuple_GET_ITEM(parts, i))) {
+            goto done;
+        }
+        added += PyBytes_GET_SIZE(PyTuple_GET_ITEM(parts, i));
     }
     Py_INCREF(parts);
     if (slot != NULL && slot->parts != parts && slot->key == key) {
         /* The held form depends on the tag's bytes, name and category alone: kept with its
          * key, it stays right whatever _HELD_TAGS forgets. Within the budget, as the rest. */
-        Py_ssize_t added = PyBytes_GET_SIZE(PyTuple_GET_ITEM(parts, 0)) +
-                           PyBytes_GET_SIZE(PyTuple_GET_ITEM(parts, 1));
         if (index->bytes - slot->parts_size + added <= INDEX_BUDGET) {
             slot->size += added - slot->parts_size;
             index->bytes += added - slot->parts_size;
@@ -1222,8 +1294,11 @@ write_held(Holding *h, Index *index, const unsigned char *s, Py_ssize_t p, Py_ss
         (PyBytes_GET_SIZE(placeholder) > 0 && !(h->body_due && strcmp(name, "script") == 0) &&
          PyList_Append(h->out, placeholder) < 0) ||
         PyList_Append(h->out, PyTuple_GET_ITEM(parts, 0)) < 0 ||
+        (count == 3 &&
+         (append_bytes(h->out, (const char *)s + nonce[0], nonce[1] - nonce[0]) < 0 ||
+          PyList_Append(h->out, PyTuple_GET_ITEM(parts, 1)) < 0)) ||
         PyList_Append(h->out, h->held_attr) < 0 ||
-        PyList_Append(h->out, PyTuple_GET_ITEM(parts, 1)) < 0) {
+        PyList_Append(h->out, PyTuple_GET_ITEM(parts, count - 1)) < 0) {
         result = -1;
     }
     else {
@@ -1306,7 +1381,7 @@ take_noscript(Scanning *c, Py_ssize_t n, Py_ssize_t end, int raw_noscript, Py_ss
  */
 static int
 take_remembered(Scanning *c, Py_ssize_t n, int kind, Py_ssize_t p, Py_ssize_t name_end,
-                Py_ssize_t end, int raw_noscript, Py_ssize_t *next)
+                Py_ssize_t end, const Py_ssize_t *nonce, int raw_noscript, Py_ssize_t *next)
 {
     char name[LONGEST_NAME + 1];
     PyObject *key = NULL, *answer;
@@ -1386,8 +1461,8 @@ take_remembered(Scanning *c, Py_ssize_t n, int kind, Py_ssize_t p, Py_ssize_t na
          * matters, as in _consider; its text was not even decoded. */
         return 1;
     }
-    answer = remembered(c->index, known, c->epoch, s, p, end, text_at, text_end, base, &key,
-                        &slot);
+    answer = remembered(c->index, known, c->epoch, s, p, end, nonce, text_at, text_end, base,
+                        &key, &slot);
     if (answer == NULL) {
         result = PyErr_Occurred() ? -1 : 0;
     }
@@ -1395,7 +1470,7 @@ take_remembered(Scanning *c, Py_ssize_t n, int kind, Py_ssize_t p, Py_ssize_t na
         result = 1;
     }
     else if (h != NULL) {
-        result = write_held(h, c->index, s, p, held_end, key, slot, name, answer);
+        result = write_held(h, c->index, s, p, held_end, nonce, key, slot, name, answer);
     }
     Py_XDECREF(answer);
     Py_XDECREF(key);
@@ -1525,7 +1600,7 @@ run(Scanning *c, Py_ssize_t *pos, Py_ssize_t n, int raw_noscript, Py_ssize_t *p)
     int body_due = c->h != NULL && c->h->body_due;
     for (;;) {
         int kind = NOT_SEARCHED, taken;
-        Py_ssize_t name_end = -1, last_lt, end, next;
+        Py_ssize_t name_end = -1, last_lt, end, next, nonce[2];
         *p = next_candidate(s, *pos, n, body_due, &kind, &name_end, &last_lt);
         if (*p >= 0 && kind == BODY) {
             taken = inject_body(c, *pos, *p, n, name_end, last_lt, &next);
@@ -1548,18 +1623,19 @@ run(Scanning *c, Py_ssize_t *pos, Py_ssize_t n, int raw_noscript, Py_ssize_t *p)
             *pos = next;
             continue;
         }
-        if (*p < 0 || kind == SEARCHED || kind == DECLARATION || kind == FOREIGN_SVG || kind == FOREIGN_MATH ||
-            c->known == Py_None) {
+        if (*p < 0 || kind == SEARCHED || kind == DECLARATION || kind == FOREIGN_SVG ||
+            kind == FOREIGN_MATH || c->known == Py_None) {
             return 0;
         }
         if (needs_closer_look(s, *pos, *p, last_lt)) {
             return 0;
         }
-        end = attrs_end(s, name_end, n, 0);
+        nonce[0] = nonce[1] = -1;
+        end = attrs_walk(s, name_end, n, 0, nonce);
         if (end >= n || s[end] != '>') {
             return 0;
         }
-        taken = take_remembered(c, n, kind, *p, name_end, end + 1, raw_noscript, &next);
+        taken = take_remembered(c, n, kind, *p, name_end, end + 1, nonce, raw_noscript, &next);
         if (taken <= 0) {
             return taken;
         }

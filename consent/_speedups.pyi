@@ -1,6 +1,6 @@
 from typing import Literal, overload
 
-from consent.rewriter import Known
+from consent.rewriter import HeldTags, Known
 
 SEARCHED: tuple[str, ...]
 PLAIN: tuple[str, ...]
@@ -21,7 +21,7 @@ def scan(
     out: list[bytes | bytearray],
     emit: int,
     held_attr: bytes,
-    held_tags: dict[tuple[bytes, str, str], tuple[bytes, bytes]],
+    held_tags: HeldTags,
     cap: int,
     body_due: bool,
     raw_noscript: bool,

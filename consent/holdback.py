@@ -8,6 +8,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from hashlib import blake2b
 
+from consent._scanner import nonce_value, tag_key
 from consent.catalogue import Catalogue, Service
 from consent.config import TrackerRule
 from consent.names import ATTR_CATEGORY, ATTR_VENDOR, MARKETING
@@ -303,7 +304,7 @@ class _Remembered:
         if text is not None and len(text) > _MAX_MEMO_TEXT:
             # Latin-1 gives back the bytes the text was read from.
             text_key = blake2b(text.encode("latin-1"), digest_size=_TEXT_DIGEST_SIZE).digest()
-        key = (element.raw, text_key, element.base)
+        key = (tag_key(element.raw, nonce_value(element.raw)), text_key, element.base)
         known = self.known
         try:
             return known[key]

@@ -26,7 +26,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, Self, SupportsIndex, cast
+from typing import Any, Literal, Protocol, Self, SupportsIndex, cast, overload
 
 from consent import _scanner as sc
 from consent.names import (
@@ -109,10 +109,15 @@ class Hold:
 
 
 Classifier = Callable[[Element], Hold | None]
-# Answers by (start tag as written, inline text, base URL): see Remembering. A long text is
-# kept by its digest (bytes), which no text (str) equals.
-_AnswerKey = tuple[bytes, str | bytes | None, str | None]
+# Answers by (start tag as written, inline text, base URL): see Remembering. A tag with a
+# nonce is kept as the bytes before and after the nonce's value (a pair, which no tag's bytes
+# equal); a long text by its digest (bytes), which no text (str) equals.
+_AnswerKey = tuple[bytes | tuple[bytes, bytes], str | bytes | None, str | None]
 Known = dict[_AnswerKey, Hold | None]
+# Held forms by (start tag, name, category): see _HELD_TAGS.
+HeldTags = dict[
+    tuple[bytes | tuple[bytes, bytes], str, str], tuple[bytes, bytes] | tuple[bytes, bytes, bytes]
+]
 # What the compiled scan is given for a rewriter that can hold nothing: every answer is "none".
 _HOLD_NOTHING: Literal[True] = True
 _EPOCHS = itertools.count(1)
@@ -211,7 +216,7 @@ _FastScan = Callable[
         list[bytes | bytearray],
         int,
         bytes,
-        dict[tuple[bytes, str, str], tuple[bytes, bytes]],
+        HeldTags,
         int,
         bool,
         bool,
@@ -292,7 +297,9 @@ _NO_TAG = (b"", sc.LazyAttrs(b"", 0, 0))
 # Bounded by count and tag length: some 16 MB with every entry at the limit, well under 1 MB
 # for the tags real pages hold. A plain dict, emptied when full, so that the compiled scan
 # reads it too.
-_HELD_TAGS: dict[tuple[bytes, str, str], tuple[bytes, bytes]] = {}
+# A tag with a nonce is kept by the bytes around the nonce's value, as three parts between
+# which go the nonce's value and the marker.
+_HELD_TAGS: HeldTags = {}
 _MAX_HELD_TAGS = 4096
 _MAX_REMEMBERED_TAG = 2048  # longer tags (a srcdoc, a data: URL) are rewritten each time
 
@@ -1213,13 +1220,22 @@ class HtmlRewriter:
         if len(tag) > _MAX_REMEMBERED_TAG:
             parts = _held_parts(tag, name_end, name, hold.category)
         else:
-            key = (tag, name, hold.category)
+            nonce = sc.nonce_value(tag)
+            key = (sc.tag_key(tag, nonce), name, hold.category)
             found = _HELD_TAGS.get(key)
             if found is None:
-                found = _held_parts(tag, name_end, name, hold.category)
+                found = _held_parts(tag, name_end, name, hold.category, nonce)
                 if len(_HELD_TAGS) >= _MAX_HELD_TAGS:
                     _HELD_TAGS.clear()
                 _HELD_TAGS[key] = found
+            if len(found) == 3:
+                assert nonce is not None
+                head, middle, after = found
+                value = tag[nonce[0] : nonce[1]]
+                self._out.extend((head, value, middle, self._held_attr, after))
+                self._emit = end
+                self.held_count += 1
+                return
             parts = found
         self._out.extend((parts[0], self._held_attr, parts[1]))
         self._emit = end
@@ -1258,10 +1274,25 @@ def _held_attr(marker: bytes) -> bytes:
     return b" " + ATTR_HELD.encode() + (b'="' + marker + b'"' if marker else b"")
 
 
-def _held_parts(tag: bytes, name_end: int, name: str, category: str) -> tuple[bytes, bytes]:
+@overload
+def _held_parts(
+    tag: bytes, name_end: int, name: str, category: str, nonce: None = None
+) -> tuple[bytes, bytes]: ...
+
+
+@overload
+def _held_parts(
+    tag: bytes, name_end: int, name: str, category: str, nonce: tuple[int, int] | None
+) -> tuple[bytes, bytes] | tuple[bytes, bytes, bytes]: ...
+
+
+def _held_parts(
+    tag: bytes, name_end: int, name: str, category: str, nonce: tuple[int, int] | None = None
+) -> tuple[bytes, bytes] | tuple[bytes, bytes, bytes]:
     """``tag`` with its fetching attributes moved aside and the category added: the held form
     before and after the response's marker, which changes with every response while the rest
-    is the same for the same bytes.
+    is the same for the same bytes. With ``nonce`` (where the value of the tag's nonce lies),
+    the part before the marker comes in two, around that value, which changes too.
 
     Attributes other than those are kept byte for byte. Later duplicates are dropped: browsers
     ignore them anyway, and a second ``src`` must not become the one that loads.
@@ -1295,6 +1326,7 @@ def _held_parts(tag: bytes, name_end: int, name: str, category: str) -> tuple[by
     extra = []
     cursor = name_end
     seen: set[str] = set()
+    cut = -1  # where in parts the nonce's value was taken out
     for attr, m in found:
         start, stop = m.span()
         parts.append(tag[cursor:start])
@@ -1303,7 +1335,12 @@ def _held_parts(tag: bytes, name_end: int, name: str, category: str) -> tuple[by
             continue
         seen.add(attr)
         raw = m.group(2)
-        if attr in moved:
+        if nonce is not None and m.span(2) == nonce:
+            # Kept as written, but for its value.
+            parts.append(tag[start : nonce[0]])
+            cut = len(parts)
+            parts.append(tag[nonce[1] : stop])
+        elif attr in moved:
             parts.append(_held_name(attr) + (b"" if raw is None else b"=" + sc.quote_value(raw)))
         elif script and attr == "type":
             parts.append(b'type="' + HELD_SCRIPT_TYPE.encode() + b'"')
@@ -1315,7 +1352,12 @@ def _held_parts(tag: bytes, name_end: int, name: str, category: str) -> tuple[by
         extra.insert(0, b' type="' + HELD_SCRIPT_TYPE.encode() + b'"')
     extra.append(b" " + ATTR_CATEGORY.encode() + b'="' + _attr_text(category) + b'"')
     parts.extend(extra)
-    return b"".join(parts), tag[cursor:]
+    if cut < 0:
+        if nonce is not None:
+            # Not the value of an attribute kept: the caller's nonce is no nonce of this tag.
+            raise ValueError("nonce names no attribute value of the tag")
+        return b"".join(parts), tag[cursor:]
+    return b"".join(parts[:cut]), b"".join(parts[cut:]), tag[cursor:]
 
 
 def rewrite(

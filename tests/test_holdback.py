@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import re
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from consent import ConsentConfig, ConsentMiddleware, holdback
+from consent._scanner import TAG_NAME, LazyAttrs, skip
 from consent.catalogue import Catalogue, not_tracker_hosts
 from consent.config import TrackerRule
 from consent.cookie import CookiePayload
@@ -36,7 +38,7 @@ from consent.names import (
     PREFERENCES,
 )
 from consent.parties import Parties
-from consent.rewriter import Answers, Element, Hold
+from consent.rewriter import Answers, Element, Hold, rewrite
 from tests.conftest import csrf_token, http_scope, without_held_marker
 from tests.holdback.pages import (
     ALL,
@@ -823,3 +825,54 @@ def test_a_long_script_is_remembered_by_all_of_its_text() -> None:
     for _ in range(2):
         assert remembered(cut) == Hold(category=MARKETING)
     assert len(asked) == 4
+
+
+@pytest.mark.parametrize(
+    "nonce",
+    ["n0nce", f"https://{GA}/analytics.js", "//connect.facebook.net/en_US/fbevents.js"],
+)
+def test_no_verdict_reads_a_nonce(nonce: str) -> None:
+    """Answers and held forms are kept without the value of a tag's nonce, which a page with a
+    Content-Security-Policy changes on every view: no verdict may depend on it."""
+    policy = HoldbackPolicy(
+        CATALOGUE, [], unclassified=MARKETING, parties=Parties((), not_tracker_hosts())
+    )
+    for snippet in ALL:
+        with_nonce = re.sub(
+            r"<([a-zA-Z][a-zA-Z0-9-]*)(?=[\s/>])", rf'<\1 nonce="{nonce}"', snippet.markup, count=1
+        )
+        assert with_nonce != snippet.markup, snippet.key
+        held = []
+        for markup in (snippet.markup, with_nonce):
+            out = rewrite(
+                markup.encode(), policy.classifier(frozenset({NECESSARY}), None, site=SITE_HOST)
+            )
+            held.append(re.findall(rb'data-consent-category="([^"]*)"', out))
+        assert held[0] == held[1], snippet.key
+
+
+def _attrs(tag: bytes) -> LazyAttrs:
+    return LazyAttrs(tag, skip(TAG_NAME, tag, 0), len(tag) - 1)
+
+
+def test_a_tag_s_answer_is_kept_whatever_its_nonce() -> None:
+    """A page with a Content-Security-Policy writes a new nonce into its tags on every view:
+    the answer is worked out once, and kept apart from that of a tag whose other bytes
+    differ."""
+    asked: list[bytes] = []
+
+    def decide(element: Element) -> Hold | None:
+        asked.append(element.raw)
+        return Hold(category=MARKETING) if "tracker" in (element.attrs.get("src") or "") else None
+
+    remembered = holdback._Remembered(decide, Answers())
+    for view in range(3):
+        tracking = f'<script nonce="v{view}" src="https://tracker.example/t.js">'.encode()
+        own = f"<script src=/own.js NONCE=v{view}>".encode()
+        assert remembered(Element("script", _attrs(tracking), None, tracking)) is not None
+        assert remembered(Element("script", _attrs(own), None, own)) is None
+    assert len(asked) == 2
+    # The nonce's value, not what follows it: this tag's value takes in its would-be source.
+    swallowed = b'<script nonce= src="https://tracker.example/t.js">'
+    assert remembered(Element("script", _attrs(swallowed), None, swallowed)) is None
+    assert len(asked) == 3

@@ -526,6 +526,16 @@ PIECES = [
     b"</xmp>",
     b"<title>",
     b"</title>",
+    # Nonces, which answers and held forms are kept without: their values differ per view.
+    b"<script nonce=n1 src=https://tracker.test/n.js>",
+    b"<script nonce=n2 src=https://tracker.test/n.js>",
+    b"<img NONCE='n3' src=https://tracker.test/q>",
+    b'<script nonce="n4">',
+    b"<img nonce src=https://tracker.test/r>",
+    b"<img nonce= src=https://tracker.test/s>",
+    b"<img nonce=n5 src=https://tracker.test/s>",
+    b'<img alt="nonce=x" src=https://tracker.test/t>',
+    b"<script nonce=a nonce=b src=https://tracker.test/u.js>",
 ]
 piece = st.one_of(st.sampled_from(PIECES), st.binary(max_size=4).filter(bool))
 html_like = st.lists(st.sampled_from(PIECES) | piece, min_size=6, max_size=80).map(b"".join)
@@ -670,7 +680,11 @@ class Remembered:
         self.calls += 1
         if not element.complete:
             return self.verdict(element)
-        key = (element.raw, element.text, element.base)
+        key = (
+            _scanner.tag_key(element.raw, _scanner.nonce_value(element.raw)),
+            element.text,
+            element.base,
+        )
         if key not in self.known:
             self.known[key] = self.verdict(element)
         return self.known[key]
@@ -1110,3 +1124,27 @@ def test_the_usual_start_of_a_page_is_read_at_once() -> None:
     assert match is not None and match.end() == page.index(b"\n<meta")
     for other in (b"<!doctype html><!-- c --><html><head>", b"<html><header>", b"<head>"):
         assert rewriter._PROLOGUE.match(other) is None
+
+
+@pytest.mark.parametrize(
+    ("tag", "value"),
+    [
+        (b'<script nonce="abc" src=x>', b'"abc"'),
+        (b"<script src=x NONCE='a b'>", b"'a b'"),
+        (b"<script nonce=abc>", b"abc"),
+        (b"<script\nNonce = abc\tsrc=x>", b"abc"),
+        (b"<script nonce= src=x>", b"src=x"),  # the value is what follows the spaces
+        (b"<script nonce src=x>", None),  # no value
+        (b'<script nonce="" src=x>', b'""'),
+        (b"<script nonce=>", None),  # an empty value
+        (b"<script nonce nonce=abc>", None),  # the first of a name is the one read
+        (b"<script nonce=a nonce=b>", b"a"),
+        (b'<script alt="nonce=abc" src=x>', None),  # inside another value
+        (b"<script data-nonce=abc>", None),
+        (b"<script nonces=abc>", None),
+        (b"<nonce src=x>", None),  # a name of an element, not of an attribute
+    ],
+)
+def test_a_tag_s_nonce_is_the_value_browsers_read(tag: bytes, value: bytes | None) -> None:
+    found = _scanner.nonce_value(tag)
+    assert (None if found is None else tag[found[0] : found[1]]) == value

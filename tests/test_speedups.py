@@ -906,6 +906,62 @@ def test_a_declaration_whose_end_is_not_in_the_buffer_goes_back_to_python(sp: Mo
     assert sp.scan(page, 3, None, None) == (3, 3)
 
 
+def _with_nonce(nonce: bytes) -> bytes:
+    return (
+        b"<p><script nonce=" + nonce + b" src=https://tracker.test/a.js></script>"
+        b"<img src=/own.png nonce='" + nonce + b"'>"
+        b'<script NONCE="' + nonce + b'" src=/own.js></script>'
+        b"<iframe nonce=" + nonce + b" src=https://tracker.test/f></iframe>"
+        b"<script nonce=" + nonce + b">track('tracker.test')</script>"
+    )
+
+
+def test_tags_with_a_new_nonce_on_every_view_are_taken_in_c(sp: ModuleType) -> None:
+    classify = Remembered(hold_trackers)
+    rewritten(_with_nonce(b"first"), [_with_nonce(b"first")], classify, None)
+    calls = classify.calls
+    for nonce in (b"second", b"third", b"fourth-and-longer"):
+        page = _with_nonce(nonce)
+        reference = rewritten_counted(page, [page], Remembered(hold_trackers), None)
+        # The held tags carry this view's nonce, not the one of the view remembered.
+        assert reference[0].count(nonce) == 5
+        assert reference[1] == 3
+        found = sp.scan(page, 3, classify.known, None, [], 0, b"", rewriter._HELD_TAGS, 99, 0, 1)
+        # It read on to the last script's end tag, handing nothing back.
+        assert found[:2] == (page.rindex(b"</script>"), -1)
+        assert found[3] == reference[1]
+        for _ in range(2):
+            assert rewritten_counted(page, [page], classify, sp.scan) == reference
+    # Every answer came from what the first view left: the classifier was not asked again.
+    assert classify.calls == calls
+
+
+def hold_tracker_sources(element: Element) -> Hold | None:
+    return Hold("c") if "tracker.test" in (element.attrs.get("src") or "") else None
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        b"<p><img nonce= src=https://tracker.test/p>",
+        b'<p><img nonce="a src=https://tracker.test/p">',
+        b"<p><img nonce=a src=https://tracker.test/p nonce=b>",
+        b"<p><img nonce src=https://tracker.test/p>",
+    ],
+)
+def test_a_nonce_s_value_never_stands_for_the_bytes_around_it(
+    each_sp: ModuleType, other: bytes
+) -> None:
+    """The answer of a tag with a nonce is kept by the bytes around the nonce's value: a tag
+    that reads differently is never given it, by the index or by the answers."""
+    classify = Remembered(hold_tracker_sources)
+    remembered_tag = b"<p><img nonce=a src=https://tracker.test/p>"
+    assert rewritten_counted(remembered_tag, [remembered_tag], classify, None)[1] == 1
+    reference = rewritten_counted(other, [other], Remembered(hold_tracker_sources), None)
+    for scan in (None, each_sp.scan, each_sp.scan):
+        assert rewritten_counted(other, [other], classify, scan) == reference
+
+
 @pytest.mark.parametrize(
     "script",
     [
