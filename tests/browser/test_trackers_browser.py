@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,8 +144,20 @@ def news_site() -> Starlette:
         policy = f"script-src 'nonce-{NONCE}'; object-src 'none'; base-uri 'none'"
         return HTMLResponse(strict, headers={"content-security-policy": policy})
 
+    async def with_fresh_nonces(request: Request) -> Response:
+        # As such a site is served: a new nonce on every view, in the policy and the tags.
+        nonce = secrets.token_urlsafe(12)
+        policy = f"script-src 'nonce-{nonce}'; object-src 'none'; base-uri 'none'"
+        page = strict.replace(NONCE, nonce)
+        return HTMLResponse(page, headers={"content-security-policy": policy})
+
     return Starlette(
-        routes=[Route("/", front), Route("/next", next_page), Route("/strict", with_policy)]
+        routes=[
+            Route("/", front),
+            Route("/next", next_page),
+            Route("/strict", with_policy),
+            Route("/strict-fresh", with_fresh_nonces),
+        ]
     )
 
 
@@ -491,6 +504,35 @@ def test_banner_and_release_work_under_a_strict_policy(
         ".map(s => s.nonce)"
     )
     assert nonces and set(nonces) == {NONCE}
+
+
+def test_held_scripts_carry_each_view_s_own_nonce(tracked: Tracked, server: LiveServer) -> None:
+    """Held tags are remembered by the bytes around their nonce: a later view, with another
+    nonce, must get its held scripts back with that view's nonce, or its policy blocks them."""
+    seen = []
+    for _ in range(3):
+        page = open_page(tracked, server, "/strict-fresh")
+        held = page.evaluate(
+            "Array.from(document.querySelectorAll('script[data-consent-held]')).map(s => s.nonce)"
+        )
+        assert len(held) >= 3 and len(set(held)) == 1
+        seen.append(held[0])
+    assert len(set(seen)) == 3  # a new nonce on every view
+    expected = held_script_urls(page)
+    assert len(expected) == 3
+    choose(page, "accept_all")
+    page.wait_for_function(
+        "urls => urls.every(u => (window.__loaded || []).includes(u))", arg=expected
+    )
+    settle(page)
+    violations = page.evaluate("window.__violations")
+    console = [m for m in tracked.console if "Content Security Policy" in m]
+    assert violations == [] and console == []
+    nonces = page.evaluate(
+        "Array.from(document.scripts).filter(s => s.hasAttribute('data-consent-category'))"
+        ".map(s => s.nonce)"
+    )
+    assert nonces and set(nonces) == {seen[-1]}
 
 
 # ----- what the visitor is told -----------------------------------------------------------------
