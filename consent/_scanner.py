@@ -6,8 +6,10 @@ callers is decoded as latin-1, which never fails and keeps ASCII intact.
 """
 
 import html
+import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import ModuleType
 from typing import TypeVar, overload
 
 _T = TypeVar("_T")
@@ -384,7 +386,19 @@ def tag_key(tag: bytes, nonce: tuple[int, int] | None) -> bytes | tuple[bytes, b
     return tag if nonce is None else (tag[: nonce[0]], tag[nonce[1] :])
 
 
-def parse_attrs(buf: bytes | bytearray, start: int, end: int) -> dict[str, str | None]:
+def speedups() -> ModuleType | None:
+    """The optional C extension, or None where it is not built or ``CONSENT_NO_SPEEDUPS=1``
+    keeps to the Python code."""
+    if os.environ.get("CONSENT_NO_SPEEDUPS", "") not in ("", "0"):
+        return None
+    try:
+        from consent import _speedups
+    except ImportError:
+        return None
+    return _speedups
+
+
+def parse_attrs_python(buf: bytes | bytearray, start: int, end: int) -> dict[str, str | None]:
     """Attributes of a complete tag between ``start`` and ``end``; the first of a name wins."""
     attrs: dict[str, str | None] = {}
     for m in ATTR.finditer(buf, start, end):
@@ -393,6 +407,14 @@ def parse_attrs(buf: bytes | bytearray, start: int, end: int) -> dict[str, str |
             raw = m.group(2)
             attrs[name] = None if raw is None else decode_value(raw)
     return attrs
+
+
+_compiled = speedups()
+# The extension's copy gives the same names and values (a test compares the two over
+# arbitrary bytes); the classifier reads the attributes of every element it sees first.
+parse_attrs: Callable[[bytes | bytearray, int, int], dict[str, str | None]] = (
+    parse_attrs_python if _compiled is None else _compiled.parse_attrs
+)
 
 
 class LazyAttrs(Mapping[str, str | None]):

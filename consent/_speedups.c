@@ -1875,6 +1875,142 @@ names_tuple(const char *const *list)
     return out;
 }
 
+/* html.unescape, read once: character references in a value are decoded as Python does. */
+static PyObject *unescape;
+
+/* _scanner.decode_value of the value s[0:len] as written: its quotes taken off, Latin-1
+ * decoded, character references decoded when it holds a '&'. */
+static PyObject *
+decode_value(const unsigned char *s, Py_ssize_t len)
+{
+    PyObject *text, *decoded;
+    if (len > 0 && (s[0] == '"' || s[0] == '\'')) {
+        /* raw[1:-1], whether or not the last byte is a quote. */
+        s++;
+        len = len >= 2 ? len - 2 : 0;
+    }
+    text = PyUnicode_DecodeLatin1((const char *)s, len, NULL);
+    if (text == NULL || len == 0 || memchr(s, '&', (size_t)len) == NULL) {
+        return text;
+    }
+    decoded = PyObject_CallOneArg(unescape, text);
+    Py_DECREF(text);
+    return decoded;
+}
+
+/* The name s[0:len] as _scanner.parse_attrs keys it: ASCII letters lower-cased, Latin-1. */
+static PyObject *
+attr_name(const unsigned char *s, Py_ssize_t len)
+{
+    char small[128];
+    char *lower = len <= (Py_ssize_t)sizeof(small) ? small : PyMem_Malloc((size_t)len);
+    PyObject *name;
+    Py_ssize_t k;
+    if (lower == NULL) {
+        return PyErr_NoMemory();
+    }
+    for (k = 0; k < len; k++) {
+        lower[k] = (char)to_lower(s[k]);
+    }
+    name = PyUnicode_DecodeLatin1(lower, len, NULL);
+    if (lower != small) {
+        PyMem_Free(lower);
+    }
+    return name;
+}
+
+/*
+ * _scanner.parse_attrs: every match of _scanner.ATTR from start to end (finditer's pos and
+ * endpos), the first of a name kept, its value decoded (None without one). ATTR, step by
+ * step: a name, a first byte that is no space, '/' or '>' and then none of those or '='; then
+ * optionally spaces, '=', spaces and a value: a quoted one if its quote closes before end,
+ * else whatever runs up to a space or '>' (a quote included), possibly nothing.
+ */
+static PyObject *
+parse_attrs(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
+{
+    PyObject *attrs = PyDict_New();
+    if (attrs == NULL) {
+        return NULL;
+    }
+    while (i < n) {
+        Py_ssize_t name_start = i, j, k, value_end = -1, value_start = -1;
+        PyObject *name, *value;
+        int found;
+        if (ends_name(s[i])) {
+            i++; /* no match starts here: finditer moves on a byte */
+            continue;
+        }
+        for (j = i + 1; j < n && !ends_attr_name(s[j]); j++) {
+        }
+        i = j;
+        for (k = j; k < n && is_space(s[k]); k++) {
+        }
+        if (k < n && s[k] == '=') {
+            for (k++; k < n && is_space(s[k]); k++) {
+            }
+            value_start = k;
+            if (k < n && (s[k] == '"' || s[k] == '\'')) {
+                Py_ssize_t close = find_byte(s, k + 1, n, s[k]);
+                if (close >= 0) {
+                    value_end = close + 1;
+                }
+            }
+            if (value_end < 0) {
+                for (value_end = k; value_end < n && !ends_value(s[value_end]); value_end++) {
+                }
+            }
+            i = value_end;
+        }
+        name = attr_name(s + name_start, j - name_start);
+        if (name == NULL) {
+            goto failed;
+        }
+        found = PyDict_Contains(attrs, name);
+        if (found == 0) {
+            value = value_start < 0 ? Py_NewRef(Py_None)
+                                    : decode_value(s + value_start, value_end - value_start);
+            found = value == NULL ? -1 : PyDict_SetItem(attrs, name, value);
+            Py_XDECREF(value);
+        }
+        Py_DECREF(name);
+        if (found < 0) {
+            goto failed;
+        }
+    }
+    return attrs;
+failed:
+    Py_DECREF(attrs);
+    return NULL;
+}
+
+static PyObject *
+py_parse_attrs(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    Py_ssize_t start, end;
+    PyObject *attrs;
+    (void)module;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "parse_attrs() takes a buffer, a start and an end");
+        return NULL;
+    }
+    start = PyLong_AsSsize_t(args[1]);
+    end = start == -1 && PyErr_Occurred() ? -1 : PyLong_AsSsize_t(args[2]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    /* As a pattern's pos and endpos: each held to the buffer. */
+    start = start < 0 ? 0 : start > view.len ? view.len : start;
+    end = end < 0 ? 0 : end > view.len ? view.len : end;
+    attrs = parse_attrs(view.buf, start, end);
+    PyBuffer_Release(&view);
+    return attrs;
+}
+
 static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
      "scan(buf, pos, known, base) -> (pos, p): pass over remembered harmless plain "
@@ -1895,6 +2031,8 @@ static PyMethodDef methods[] = {
      "index_info() -> (entries, bytes, slots, budget): what the index of remembered keys "
      "holds, and its bounds."},
     {"index_clear", py_index_clear, METH_NOARGS, "index_clear(): forgets every indexed key."},
+    {"parse_attrs", (PyCFunction)(void (*)(void))py_parse_attrs, METH_FASTCALL,
+     "parse_attrs(buf, start, end) -> dict: _scanner.parse_attrs, the same names and values."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1912,6 +2050,14 @@ exec_module(PyObject *module)
         attr_placeholder = PyUnicode_InternFromString("placeholder");
         attr_epoch = PyUnicode_InternFromString("epoch");
         if (attr_category == NULL || attr_placeholder == NULL || attr_epoch == NULL) {
+            return -1;
+        }
+    }
+    if (unescape == NULL) {
+        PyObject *html = PyImport_ImportModule("html");
+        unescape = html == NULL ? NULL : PyObject_GetAttrString(html, "unescape");
+        Py_XDECREF(html);
+        if (unescape == NULL) {
             return -1;
         }
     }

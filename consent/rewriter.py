@@ -22,7 +22,6 @@ keeps to Python; ``SPEEDUPS`` says which runs.
 
 import html
 import itertools
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -227,14 +226,8 @@ _FastScan = Callable[
 
 
 def _compiled_scan() -> _FastScan | None:
-    # The optional C extension; CONSENT_NO_SPEEDUPS=1 keeps to the Python code.
-    if os.environ.get("CONSENT_NO_SPEEDUPS", "") not in ("", "0"):
-        return None
-    try:
-        from consent import _speedups
-    except ImportError:
-        return None
-    return _speedups.scan
+    compiled = sc.speedups()
+    return None if compiled is None else cast(_FastScan, compiled.scan)
 
 
 _fast_scan = _compiled_scan()

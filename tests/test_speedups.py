@@ -97,6 +97,32 @@ def test_attributes_end_where_the_patterns_do(sp: ModuleType, data: bytes, pos: 
     assert sp.attrs_end(data, pos, True) == sc.skip(_INERT_ATTRS, data, pos)
 
 
+VALUE_PIECES = [b"&amp;", b"&", b"&#x41;", b"&notin;", b"&not", b"\xe9", b"\xff", b"&#0;"]
+VALUE_PIECES += [b"=", b'"', b"'", b" ", b"\t", b">", b"/", b"NONCE", b"Src", b"\x00", b"a"]
+attribute_text = st.lists(
+    st.sampled_from(ATTR_PIECES) | st.sampled_from(VALUE_PIECES) | st.binary(max_size=3),
+    max_size=40,
+).map(b"".join)
+
+
+@settings(max_examples=3000)
+@given(
+    attribute_text, st.integers(min_value=-2, max_value=80), st.integers(min_value=-2, max_value=90)
+)
+@example(b'a="b', 0, 4)  # a quote never closed: an unquoted value that starts with it
+@example(b'a="', 0, 3)
+@example(b"A=1 a=2 =x", 0, 10)
+@example(b"src=a&amp;b&notin x", 0, 20)
+def test_attributes_are_read_as_the_python_code_reads_them(
+    sp: ModuleType, data: bytes, start: int, end: int
+) -> None:
+    expected = sc.parse_attrs_python(data, start, end)
+    found = sp.parse_attrs(data, start, end)
+    assert found == expected
+    assert list(found) == list(expected)  # in the same order
+    assert sp.parse_attrs(bytearray(data), start, end) == expected
+
+
 DRAWING = [b"<svg", b"<SVG", b"<math", b"</svg>", b"</math>", b"</SVG >", b"<path d=1>", b"<g>"]
 DRAWING += [b"</g>", b"<a>", b"<img>", b"<!--", b"<?", b"<foreignObject>", b"</", b"<", b">"]
 DRAWING += [b" href=x", b" fill='#000'", b' d="<img >"', b"text", b"/", b" ", b"<p/>", b"<G "]
@@ -1119,14 +1145,16 @@ def test_real_pages_come_out_as_the_python_rewriter_writes_them(sp: ModuleType, 
 def test_an_environment_variable_keeps_to_python(
     sp: ModuleType, value: str, compiled: bool
 ) -> None:
+    # The scan, and the attributes the classifier reads.
     probe = (
-        "from consent.rewriter import SPEEDUPS, _fast_scan; print(SPEEDUPS, _fast_scan is not None)"
+        "from consent.rewriter import SPEEDUPS, _fast_scan; from consent import _scanner as sc; "
+        "print(SPEEDUPS, _fast_scan is not None, sc.parse_attrs is not sc.parse_attrs_python)"
     )
     env = {**os.environ, "CONSENT_NO_SPEEDUPS": value}
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
     )
-    assert done.stdout.split() == [str(compiled), str(compiled)]
+    assert done.stdout.split() == [str(compiled)] * 3
 
 
 _body_attributes = st.lists(
