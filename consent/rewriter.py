@@ -982,7 +982,8 @@ class HtmlRewriter:
                 self._read_twice(name)
             elif name == "frame":
                 return self._consider(buf, p, end, name_end, name, final)
-        elif name == "plaintext":
+        elif name == "plaintext" and not self._uncertain:
+            # While the page may still be inside <svg>, where it is no plaintext, markup is read on.
             self._mode = _PLAIN
         elif sc.FETCH_ATTR.search(buf, name_end - 1, end):
             return self._consider(buf, p, end, name_end, name, final)

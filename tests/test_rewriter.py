@@ -882,6 +882,17 @@ def test_a_slash_that_ends_an_unquoted_value_closes_no_foreign_element(html: byt
         assert out.count(HELD) == 1, out
 
 
+def test_plaintext_while_the_page_may_be_inside_svg_is_read_as_markup() -> None:
+    # </style> closes nothing open in the drawing: browsers stay inside it, where <plaintext>
+    # is an SVG element and the image after it breaks out as HTML's, which loads.
+    html = b"<p><svg></style><plaintext><img src=https://tracker.test/p>"
+    for size in (len(html), 5):
+        recorder = Recorder(tracker)
+        out = chunked(html, size, recorder)
+        assert [e.attrs.get("src") for e in recorder.seen] == ["https://tracker.test/p"]
+        assert out.count(HELD) == 1, out
+
+
 def test_image_is_read_as_img_and_base_is_passed_on() -> None:
     recorder = Recorder()
     html = (
