@@ -312,13 +312,16 @@ class FailsafeRewriter:
         attrs: list[tuple[str, int, int, str | None]] = []  # name, its span, decoded value
         cut = b""  # where a tag cut at the buffer's end stopped: a quote, " " or "n"
         cut_at = n
-        closed = False
+        closed = self_closing = False
         while True:
+            separator = pos
             pos = _SEPARATOR.match(buf, pos).end()  # type: ignore[union-attr]
             if pos >= n:
                 cut_at = n
                 break
             if buf[pos] == 0x3E:  # '>'
+                # A '/' right before it closes the element, unless it ends an unquoted value.
+                self_closing = pos > separator and buf[pos - 1] == 0x2F
                 pos += 1
                 closed = True
                 break
@@ -360,7 +363,7 @@ class FailsafeRewriter:
             attrs.append((name, start, attr.end(), value))
         tag = self._tag
         if closed:
-            if tag in ("svg", "math") and buf[pos - 2 : pos - 1] != b"/":
+            if tag in ("svg", "math") and not self_closing:
                 self._foreign = True
             elif tag in ("/svg", "/math"):
                 self._foreign = False

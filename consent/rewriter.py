@@ -960,7 +960,7 @@ class HtmlRewriter:
             if name == "image":
                 return self._consider(buf, p, end, name_end, "img", final)
             if name in ("svg", "math"):
-                if buf[end - 2] != _SLASH:
+                if not _self_closing(buf, name_end, end):
                     inert = sc.INERT_FOREIGN[name].match(buf, name_end)
                     if inert is not None:
                         return inert.end()
@@ -975,7 +975,8 @@ class HtmlRewriter:
                 self._read_twice(name)
             elif name == "frame":
                 return self._consider(buf, p, end, name_end, name, final)
-        elif name == "plaintext":
+        elif name == "plaintext" and not self._uncertain:
+            # While the page may still be inside <svg>, where it is no plaintext, markup is read on.
             self._mode = _PLAIN
         elif sc.FETCH_ATTR.search(buf, name_end - 1, end):
             return self._consider(buf, p, end, name_end, name, final)
@@ -1045,7 +1046,7 @@ class HtmlRewriter:
             self._uncertain = list(stack)
             stack.clear()
             return end
-        self_closing = buf[end - 2] == _SLASH
+        self_closing = _self_closing(buf, name_end, end)
         html_rules = (
             ns == _HTML_NS
             or point == _HTML_IP
@@ -1247,6 +1248,15 @@ def _may_be_quoted(buf: bytes | bytearray, pos: int, gt: int) -> bool:
         if q > pos and buf[j] == _EQ:
             return True
     return False
+
+
+def _self_closing(buf: bytes | bytearray, name_end: int, end: int) -> bool:
+    """Whether the start tag ending at ``end`` closes itself: it ends in "/>", and that '/' is
+    not the end of an unquoted attribute value (``<g a=b/>`` leaves its element open)."""
+    if buf[end - 2] != _SLASH:
+        return False
+    value_ends = [m.end(2) for m in sc.ATTR.finditer(buf, name_end, end - 1)]
+    return not value_ends or value_ends[-1] != end - 1
 
 
 def _integration_point(name: str, ns: int, buf: bytes | bytearray, p: int, end: int) -> int:

@@ -95,6 +95,18 @@ def test_nothing_on_another_host_stays_live_in_any_chunking(
     assert live_elsewhere(whole) == []
 
 
+@pytest.mark.parametrize("start", [b"<svg a=b/>", b"<svg a= />", b"<math a=b/>", b"<svg/>"])
+def test_a_slash_that_ends_an_unquoted_value_leaves_the_drawing_open(start: bytes) -> None:
+    """In a drawing, <script> holds markup: an image in it is the page's, and loads."""
+    page = (
+        b"<!doctype html><html><head></head><body>"
+        + start
+        + b"<script><img src=https://t.example/in-script></script></body></html>"
+    )
+    for chunks in ([page], [page[:50], page[50:]]):
+        assert live_elsewhere(run(chunks)) == []
+
+
 @pytest.mark.parametrize(
     "fragment",
     [

@@ -862,6 +862,37 @@ def test_foreign_content_follows_the_tree_builder() -> None:
             assert [e.attrs.get("src") for e in recorder.seen] == srcs, html
 
 
+@pytest.mark.parametrize(
+    "html",
+    [
+        # The '/' ends an unquoted value: <foreignObject> stays open, and the frame in it is
+        # HTML's, which loads.
+        b"<svg><foreignObject a=b/><iframe src=https://tracker.test/f></iframe></svg>",
+        b"<svg><foreignObject a= /><iframe src=https://tracker.test/f></iframe></svg>",
+        # The <svg> is open, and <style> in it holds markup, not raw text.
+        b"<svg a=b/><style><foreignObject><iframe src=https://tracker.test/f></iframe></style>",
+        b"<math a=b/><style><mi><iframe src=https://tracker.test/f></iframe></mi></style>",
+    ],
+)
+def test_a_slash_that_ends_an_unquoted_value_closes_no_foreign_element(html: bytes) -> None:
+    for size in (len(html) + 3, 5):
+        recorder = Recorder(tracker)
+        out = chunked(b"<p>" + html, size, recorder)
+        assert [e.attrs.get("src") for e in recorder.seen] == ["https://tracker.test/f"], html
+        assert out.count(HELD) == 1, out
+
+
+def test_plaintext_while_the_page_may_be_inside_svg_is_read_as_markup() -> None:
+    # </style> closes nothing open in the drawing: browsers stay inside it, where <plaintext>
+    # is an SVG element and the image after it breaks out as HTML's, which loads.
+    html = b"<p><svg></style><plaintext><img src=https://tracker.test/p>"
+    for size in (len(html), 5):
+        recorder = Recorder(tracker)
+        out = chunked(html, size, recorder)
+        assert [e.attrs.get("src") for e in recorder.seen] == ["https://tracker.test/p"]
+        assert out.count(HELD) == 1, out
+
+
 def test_image_is_read_as_img_and_base_is_passed_on() -> None:
     recorder = Recorder()
     html = (
