@@ -300,10 +300,11 @@ class _Remembered:
             or (element.base is not None and len(element.base) > _MAX_MEMO_TEXT)
         ):
             return self._decide(element)
-        text_key: str | bytes | None = text
+        text_key: str | tuple[bytes] | None = text
         if text is not None and len(text) > _MAX_MEMO_TEXT:
-            # Latin-1 gives back the bytes the text was read from.
-            text_key = blake2b(text.encode("latin-1"), digest_size=_TEXT_DIGEST_SIZE).digest()
+            # Latin-1 gives back the bytes the text was read from. In a tuple: a str and bytes
+            # of the same characters hash alike, and comparing them warns under `python -b`.
+            text_key = (blake2b(text.encode("latin-1"), digest_size=_TEXT_DIGEST_SIZE).digest(),)
         key = (tag_key(element.raw, nonce_value(element.raw)), text_key, element.base)
         known = self.known
         try:

@@ -110,8 +110,9 @@ class Hold:
 Classifier = Callable[[Element], Hold | None]
 # Answers by (start tag as written, inline text, base URL): see Remembering. A tag with a
 # nonce is kept as the bytes before and after the nonce's value (a pair, which no tag's bytes
-# equal); a long text by its digest (bytes), which no text (str) equals.
-_AnswerKey = tuple[bytes | tuple[bytes, bytes], str | bytes | None, str | None]
+# equal); a long text by its digest, in a tuple, which no text (str) equals or is compared
+# with as bytes would be.
+_AnswerKey = tuple[bytes | tuple[bytes, bytes], str | tuple[bytes] | None, str | None]
 Known = dict[_AnswerKey, Hold | None]
 # Held forms by (start tag, name, category): see _HELD_TAGS.
 HeldTags = dict[
@@ -197,7 +198,10 @@ class Remembering(Protocol):
     For an element whose key ``(raw, text, base)`` is in ``known`` (``text`` is ``None`` for
     one classified on its start tag alone, and a complete inline script's text otherwise),
     calling the classifier would return that answer and nothing else: the compiled scan takes
-    such elements without the call. ``known`` is ``None`` while no such promise holds.
+    such elements without the call. ``known`` is ``None`` while no such promise holds. ``raw``
+    is the start tag's bytes, or for a tag with a nonce the pair ``_scanner.tag_key`` makes;
+    the hold-back policy also keeps a script over 16 KiB by ``(digest,)`` in place of its
+    text, which the compiled scan never looks up.
     """
 
     @property
