@@ -246,17 +246,23 @@ class HoldbackPolicy:
         if memo_key is None:
             return self._decider(granted, placeholder, site)
         key = (granted, memo_key, site)
-        remembered = self._memos.get(key)
-        if remembered is None:
-            if len(self._memos) >= _MAX_MEMOS:
-                # The oldest goes, not all: a site with more visitor states and locales than
-                # the bound would otherwise lose every warm answer at once, each time.
-                del self._memos[next(iter(self._memos))]
+        memos = self._memos
+        remembered = memos.pop(key, None)
+        if remembered is not None:
+            # Kept in the order of use: what is forgotten first is what was used longest ago,
+            # so that requests naming many sites (a forged Host) cannot push out the one in use
+            # unless they come between two of its page views.
+            memos[key] = remembered
+        else:
+            if len(memos) >= _MAX_MEMOS:
+                # One goes, not all: a site with more visitor states and locales than the
+                # bound would otherwise lose every warm answer at once, each time.
+                del memos[next(iter(memos))]
             # Made once per key, not per page view: the key names all its answers depend on,
             # the placeholder's locale and charset among them, so the first page's factory
             # answers for the pages after it.
             decide = self._decider(granted, placeholder, site)
-            remembered = self._memos[key] = _Remembered(decide, Answers())
+            remembered = memos[key] = _Remembered(decide, Answers())
         return remembered
 
     def _decider(

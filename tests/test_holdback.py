@@ -780,9 +780,9 @@ def test_answers_remembered_by_host_are_the_answers_worked_out_anew(
         )
 
 
-def test_past_the_bound_of_remembered_page_views_only_the_oldest_is_forgotten() -> None:
-    """One visitor state or locale more than the bound costs the oldest its answers, not
-    every other state's as well."""
+def test_past_the_bound_of_remembered_page_views_only_the_least_used_is_forgotten() -> None:
+    """One visitor state or locale more than the bound costs the one used longest ago its
+    answers, not every other state's as well; one in use stays, whatever comes between."""
     policy = HoldbackPolicy(Catalogue([]), [], unclassified=ANALYTICS, parties=Parties())
     bound = holdback._MAX_MEMOS
     locales = [f"l{i}" for i in range(bound + 1)]
@@ -798,6 +798,11 @@ def test_past_the_bound_of_remembered_page_views_only_the_oldest_is_forgotten() 
     assert all(again[locale] is first[locale] for locale in locales[1:bound])
     oldest = policy.classifier(frozenset(), None, memo_key=locales[0], site="s.example")
     assert oldest is not first[locales[0]]
+    # A page view of the site in use between every two requests naming another site.
+    in_use = policy.classifier(frozenset(), None, memo_key="en", site="s.example")
+    for i in range(3 * bound):
+        policy.classifier(frozenset(), None, memo_key="en", site=f"forged{i}.example")
+        assert policy.classifier(frozenset(), None, memo_key="en", site="s.example") is in_use
 
 
 def test_a_long_script_is_remembered_by_all_of_its_text() -> None:
