@@ -258,6 +258,19 @@ class _FailClosed:
             return out + (self._failsafe.close() if self._failsafe is not None else b"")
         return out
 
+    def finish(self, chunk: bytes) -> bytes:
+        """``feed(chunk) + close()``: the body's last bytes, read in one pass by the rewriter
+        when what it could hold of them stays within the limit feed enforces."""
+        rewriter = self.rewriter
+        if self._switched or rewriter.held_bytes + len(chunk) > _HELD_LIMIT:
+            out = self.feed(chunk)
+            return out + self.close()
+        out = rewriter.finish(chunk)
+        if rewriter.failed:
+            out = self._switch("the rewriter failed", out)
+            return out + (self._failsafe.close() if self._failsafe is not None else b"")
+        return out
+
     def _switch(self, reason: str, unsent: bytes) -> bytes:
         self._switched = True
         if self._fallback is not None:
@@ -787,13 +800,9 @@ class _Responder:
         if pipeline.codec is not None:
             return self._transform_coded(pipeline.codec, pipeline.rewriter, data, more)
         try:
-            out = pipeline.rewriter.feed(data)
-            if not more:
-                # Mostly empty: then the page's bytes are not copied once more.
-                rest = pipeline.rewriter.close()
-                if rest:
-                    out = out + rest  # never in place: out may be the app's own buffer
-            return out
+            if more:
+                return pipeline.rewriter.feed(data)
+            return pipeline.rewriter.finish(data)
         except Exception:
             if not self.started:
                 raise  # the caller still chooses the headers: the failsafe pass takes the page

@@ -444,8 +444,28 @@ class HtmlRewriter:
         if self._failed or self._closed:
             return b""
         out = self._guarded(self._pending, final=True) if self._pending else b""
+        return self._ended(out)
+
+    def finish(self, chunk: bytes) -> bytes:
+        """``feed(chunk) + close()``: the body's last bytes. With nothing held from before (a
+        body that came whole), they are read in one pass that knows nothing follows: no
+        construct cut by the chunk's end is looked for, nor kept to be read again by close."""
+        if self._failed or self._closed or self._pending or not chunk:
+            out = self.feed(chunk)
+            rest = self.close()
+            return out + rest if rest else out
+        buf = chunk if type(chunk) is bytes else bytes(chunk)
+        try:
+            out = self._run(buf, True)
+        except Exception as exc:
+            out = self._fail(buf, exc)
+        return self._ended(out)
+
+    def _ended(self, out: bytes) -> bytes:
+        """``out``, the last the body gave, with the injections still due after it."""
         self._closed = True
-        self._pending = bytearray()
+        if self._pending:
+            self._pending = bytearray()
         if self._document and not self._failed:
             if self._phase == _HEAD:
                 out += self._head
