@@ -266,6 +266,8 @@ _CDATA_START = b"<![CDATA["
 _FONT_BREAKOUT = re.compile(rb"[\t\n\f\r /\"'](?:color|face|size)[\t\n\f\r />=]", re.IGNORECASE)
 _BOM = b"\xef\xbb\xbf"
 _SMALL = 16384  # held-back bytes below this are copied into each new chunk
+# An unchanged tail longer than this is joined through a view: below, a copy costs less.
+_SMALL_TAIL = 4096
 _REREAD = 512  # a tag cut by a chunk's end up to this long is read again from its start
 _DOCTYPE = b"<!doctype"
 # The usual start of a page, read in one match as the loop below would read it construct by
@@ -352,10 +354,15 @@ class HtmlRewriter:
     _noscript_raw = True
     _inner: "HtmlRewriter | None" = None
     _inner_end = _NOSCRIPT_END
-    # Per call of _run.
+    # Per call of _run, which sets them before anything reads them.
     _quoted_angle = -1  # where the next quoted value holding `<` or `>` starts
     _emit = 0
     _keep = 0
+    # Where the first end tag of each drawing name after the last one looked for starts (-1:
+    # none in the chunk), so that drawings near a chunk's end cost one search; and what the
+    # call writes.
+    _drawing_ends: dict[str, int]
+    _out: list[bytes | bytearray]
 
     def __init__(
         self,
@@ -375,7 +382,7 @@ class HtmlRewriter:
         self._remembering = cast(Remembering, classify) if hasattr(classify, "known") else None
         self._head = head_injection
         self._body = body_injection
-        self._cap = max(0, max_inline_script)
+        self._cap = max_inline_script if max_inline_script > 0 else 0
         # Unprocessed bytes.
         self._pending = bytearray()
         # Elements open inside <svg>/<math>: (name, namespace, integration point).
@@ -383,11 +390,6 @@ class HtmlRewriter:
         # Left foreign content on an end tag whose element may not be open: the page may
         # still be inside <svg>, so raw text is also read as markup from then on.
         self._uncertain: list[tuple[str, int, int]] = []
-        # Per call of _run: where the first end tag of each drawing name after the last one
-        # looked for starts (-1: none in the chunk), so that drawings near a chunk's end cost
-        # one search; and what the call writes.
-        self._drawing_ends: dict[str, int] = {}
-        self._out: list[bytes | bytearray] = []
 
     @property
     def is_document(self) -> bool | None:
@@ -536,6 +538,10 @@ class HtmlRewriter:
             if not out:
                 # Nothing changed in this chunk: hand it on as it is, without a copy.
                 return buf if emit == 0 and type(buf) is bytes else bytes(buf[emit:])
+            if n - emit > _SMALL_TAIL:
+                # A long unchanged tail (the rest of a page where nothing more can be held) is
+                # joined from the input itself, not copied once for the list and again by join.
+                return b"".join((*out, memoryview(buf)[emit:]))
             if n > emit:
                 out.append(buf[emit:])
             return b"".join(out)
@@ -1272,9 +1278,13 @@ def _integration_point(name: str, ns: int, buf: bytes | bytearray, p: int, end: 
     return _NO_IP
 
 
+_HELD_ATTR = b" " + ATTR_HELD.encode()
+_HELD_ATTR_VALUE = _HELD_ATTR + b'="'
+
+
 def _held_attr(marker: bytes) -> bytes:
     """The attribute that names the response's marker, the last one of every held tag."""
-    return b" " + ATTR_HELD.encode() + (b'="' + marker + b'"' if marker else b"")
+    return _HELD_ATTR_VALUE + marker + b'"' if marker else _HELD_ATTR
 
 
 def _held_parts(tag: bytes, name_end: int, name: str, category: str) -> tuple[bytes, bytes]:

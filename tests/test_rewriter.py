@@ -593,6 +593,24 @@ def test_finishing_with_the_last_chunk_gives_what_feed_and_close_give(
     assert finished.feed(b"<img src=a>") == fed.feed(b"<img src=a>")
 
 
+@pytest.mark.parametrize("classify", [None, never, tracker])
+def test_a_long_unchanged_tail_comes_out_as_it_went_in(
+    classify: Callable[[Element], Hold | None] | None,
+) -> None:
+    # Joined from a view of the input rather than from a copy: the same bytes either way.
+    page = (
+        b"<!doctype html><html><head><title>t</title></head><body>"
+        + b"<img src=https://tracker.test/p>"
+        + b"<p>"
+        + bytes(range(256)).replace(b"<", b"").replace(b">", b"") * 64
+    )
+    whole = HtmlRewriter(classify, head_injection=HEAD, body_injection=BODY)
+    out = whole.finish(page)
+    pieces = HtmlRewriter(classify, head_injection=HEAD, body_injection=BODY)
+    assert out == feed_all(pieces, [page[at : at + 1000] for at in range(0, len(page), 1000)])
+    assert type(out) is bytes and out.endswith(page[-10000:])
+
+
 def test_finishing_an_empty_chunk_closes() -> None:
     finished = HtmlRewriter(never, head_injection=HEAD, body_injection=BODY)
     fed = HtmlRewriter(never, head_injection=HEAD, body_injection=BODY)
