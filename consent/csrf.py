@@ -9,6 +9,7 @@ server.
 from __future__ import annotations
 
 import base64
+import binascii
 import hmac
 import os
 import re
@@ -22,6 +23,7 @@ _NONCE_SHAPE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 
 _NONCE_BYTES = 24  # 32 base64url characters
 _MARKER_BYTES = 12  # 16 characters
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def new_nonce() -> str:
@@ -33,7 +35,12 @@ def new_nonce_and_marker() -> tuple[str, str]:
     (what ``secrets.token_urlsafe(12)`` gives), from disjoint bytes of one draw: a page that
     needs both costs one call into the system's CSPRNG, not two. Both byte counts are multiples
     of three, so each part of the encoding is exactly the encoding of its own bytes."""
-    drawn = base64.urlsafe_b64encode(os.urandom(_NONCE_BYTES + _MARKER_BYTES)).decode("ascii")
+    # What base64.urlsafe_b64encode does, without its two Python calls.
+    drawn = (
+        binascii.b2a_base64(os.urandom(_NONCE_BYTES + _MARKER_BYTES), newline=False)
+        .translate(_URL_SAFE)
+        .decode("ascii")
+    )
     cut = _NONCE_BYTES // 3 * 4
     return drawn[:cut], drawn[cut:]
 

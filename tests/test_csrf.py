@@ -35,11 +35,13 @@ def test_one_draw_gives_a_nonce_and_a_marker_of_the_usual_shapes(
     alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     assert all(len(m) == len(secrets.token_urlsafe(12)) and set(m) <= alphabet for m in markers)
     # Disjoint bytes of the draw: each part is what token_urlsafe makes of its own bytes.
-    raw = bytes(range(36))
-    monkeypatch.setattr(os, "urandom", lambda n: raw[:n])
-    nonce, marker = new_nonce_and_marker()
-    assert nonce == base64.urlsafe_b64encode(raw[:24]).decode().rstrip("=")
-    assert marker == base64.urlsafe_b64encode(raw[24:]).decode().rstrip("=")
+    # The second draw is all the characters base64 writes as "+" and "/": URL-safe here too.
+    for raw in (bytes(range(36)), b"\xfb\xef\xbe\xff\xff\xff" * 6):
+        monkeypatch.setattr(os, "urandom", lambda n, raw=raw: raw[:n])
+        nonce, marker = new_nonce_and_marker()
+        assert nonce == base64.urlsafe_b64encode(raw[:24]).decode().rstrip("=")
+        assert marker == base64.urlsafe_b64encode(raw[24:]).decode().rstrip("=")
+        assert is_valid_nonce(nonce)
 
 
 def test_token_of_one_visitor_fails_for_another() -> None:
