@@ -232,14 +232,13 @@ class RequestInfo:
         # What set_cookie_header makes of it, without its keywords: one for each new visitor's page.
         # Its SameSite is the consent cookie's: a site that set "none" to be used in another
         # site's frame would otherwise have every decision posted there refused for want of it.
-        attributes = _cookie_attributes(
-            None,
+        name, attributes = _csrf_cookie(
+            config.csrf_cookie_name,
             self.secure(config),
             config.cookie_domain,
-            True,
-            config.cookie_samesite.capitalize(),
+            config.cookie_samesite,
         )
-        return f"{self.csrf_cookie_name}={self.csrf_nonce or ''}{attributes}"
+        return f"{name}={self.csrf_nonce or ''}{attributes}"
 
 
 def opens_document(headers: Iterable[tuple[bytes, bytes]], *, frames: bool) -> bool:
@@ -262,6 +261,16 @@ def _cookie_names(consent: str, csrf: str, secure: bool, domain: str | None) -> 
     return (
         cookie_name_for(consent, secure=secure, domain=domain),
         cookie_name_for(csrf, secure=secure, domain=domain),
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _csrf_cookie(name: str, secure: bool, domain: str | None, samesite: str) -> tuple[str, str]:
+    """The CSRF cookie's name on this site, and the attributes it is set with: one look-up for
+    both on every new visitor's page."""
+    return (
+        cookie_name_for(name, secure=secure, domain=domain),
+        _cookie_attributes(None, secure, domain, True, samesite.capitalize()),
     )
 
 
