@@ -1186,6 +1186,28 @@ def test_the_usual_start_of_a_page_read_at_once_is_read_as_the_loop_reads_it(
     assert rewritten(rewriter._PROLOGUE) == rewritten(re.compile(rb"(?!)()"))
 
 
+def test_html_tags_found_plain_are_remembered_and_those_that_fetch_never_are(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(rewriter, "_PLAIN_HTML_TAGS", set())
+    monkeypatch.setattr(rewriter, "_MAX_PLAIN_HTML_TAGS", 2)
+    plain = b'<!DOCTYPE html>\n<html lang="en">\n<head><img src=https://tracker.test/i.gif>'
+    fetching = b"<html background=https://tracker.test/b.png><head><title>t</title>"
+    first = [HtmlRewriter(tracker, head_injection=HEAD).finish(page) for page in (plain, fetching)]
+    assert {b'<html lang="en">'} == rewriter._PLAIN_HTML_TAGS
+    # The same bytes when the answer is remembered as when it was searched for.
+    again = [HtmlRewriter(tracker, head_injection=HEAD).finish(page) for page in (plain, fetching)]
+    assert again == first
+    assert b"<html background=" not in first[1] and b"-background=" in first[1]  # held
+    assert rewriter._fetches_nothing(bytearray(b"<html dir=ltr>"))  # held bytes: not kept
+    assert {b'<html lang="en">'} == rewriter._PLAIN_HTML_TAGS
+    long_tag = b"<html data-x=" + b"x" * 300 + b">"
+    assert rewriter._fetches_nothing(long_tag) and long_tag not in rewriter._PLAIN_HTML_TAGS
+    for tag in (b"<html>", b"<html lang=fr>", b"<html lang=de>"):
+        assert rewriter._fetches_nothing(tag)
+    assert len(rewriter._PLAIN_HTML_TAGS) <= 2  # emptied when full
+
+
 def test_the_usual_start_of_a_page_is_read_at_once() -> None:
     page = b'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">'
     match = rewriter._PROLOGUE.match(page)
