@@ -213,6 +213,12 @@ class RequestInfo:
         return request_origin(scheme, self.host, self._config.public_origin)
 
     @property
+    def site(self) -> str:
+        """The host the page is served from, as browsers see it (the origin's host, else the
+        Host header): third parties are judged against it."""
+        return _site(str(self._scope.get("scheme", "http")), self._host, self._config.public_origin)
+
+    @property
     def all_cookie_names(self) -> list[str]:
         """Every cookie name the browser sent; only decisions need them, so parsed on demand."""
         names = (p.split("=", 1)[0].strip() for p in self.cookie_header.split(";") if "=" in p)
@@ -253,6 +259,13 @@ def opens_document(headers: Iterable[tuple[bytes, bytes]], *, frames: bool) -> b
         if lowered == b"accept":
             accept = value.lower()
     return b"text/html" in accept
+
+
+@functools.lru_cache(maxsize=256)  # bounded: the Host is the visitor's to choose
+def _site(scheme: str, host: bytes, public_origin: str | None) -> str:
+    decoded = host.decode("latin-1")
+    origin = request_origin(scheme, decoded, public_origin)
+    return origin.partition("://")[2] if origin else decoded
 
 
 # Both depend on the configuration and the scheme alone: a handful of answers per process.

@@ -707,16 +707,32 @@ class _Responder:
         decoder = self.decoder
         if decoder is not None and not decoder.probe(raw):
             return None
-        sample = (decoder.peek(raw) if decoder is not None else raw)[:_SNIFF_BYTES]
         # An app's pages start with the same kilobyte again and again (its layout's head): what
-        # the browser will read it as is looked up, not sniffed again.
-        key = (self.content_type, sample)
-        found = self.runtime.page_starts.get(key)
-        if found is None:
-            sniffed = sniff_charset(self.content_type, sample)
-            # The markup charset is what injected markup is written in, on the rewriter's side.
-            found = (sniffed, sniffed.markup, _page_lang(sniffed.readable(sample)))
-            self.runtime.page_starts.put(key, found)
+        # the browser will read it as is looked up, not sniffed again. The last page's start is
+        # compared in place first: a match costs neither a copy of the kilobyte nor its hash.
+        content_type = self.content_type
+        last = self.runtime.last_page_start
+        if (
+            decoder is None
+            and last is not None
+            and last[0] == content_type
+            and raw.startswith(last[1])
+            and (len(last[1]) == _SNIFF_BYTES or len(raw) == len(last[1]))
+        ):
+            found = last[2]
+        else:
+            sample = (decoder.peek(raw) if decoder is not None else raw)[:_SNIFF_BYTES]
+            key = (content_type, sample)
+            looked_up = self.runtime.page_starts.get(key)
+            if looked_up is None:
+                sniffed = sniff_charset(content_type, sample)
+                # The markup charset is what injected markup is written in, on the rewriter's
+                # side.
+                looked_up = (sniffed, sniffed.markup, _page_lang(sniffed.readable(sample)))
+                self.runtime.page_starts.put(key, looked_up)
+            found = looked_up
+            if decoder is None:
+                self.runtime.last_page_start = (content_type, sample, found)
         sniffed, charset, page_lang = found
         transcoder = sniffed.transcoder()
         codec = BodyCodec(decoder, transcoder) if decoder or transcoder else None
@@ -734,7 +750,7 @@ class _Responder:
             nonce=nonce,
         )
         granted = self.runtime.required if shared else state.granted
-        site = self._site()
+        site = self.info.site
         cache_key: Hashable | None = None
         cached: RewrittenPage | None = None
         if self._single_message and codec is None and self.runtime.page_cache.enabled:
@@ -927,14 +943,6 @@ class _Responder:
         opaque = (tag[2:] if weak else tag).strip(b'"')
         kind = b"w" if weak else b"s"
         return b'W/"' + opaque + b"-c" + kind + self.state_tag() + b'"'
-
-    def _site(self) -> str:
-        """The host the page is served from, as browsers see it: third parties are judged
-        against it."""
-        origin = self.info.origin
-        if origin:
-            return origin.partition("://")[2]
-        return self.info.host
 
     def _current_path(self) -> str:
         # The path as the browser sees it: the mount point once, whatever the server's convention.
