@@ -591,18 +591,6 @@ class _Responder:
         self._single_message = not more and len(self.pending) == 1
         raw = b"".join(self.pending)
         self.pending = []
-        await self._first_output(raw, more)
-
-    def _head_known(self) -> bool:
-        """Whether what the head decides (charset, language) can be read from what came: then a
-        page streamed in small pieces goes on at the app's own pace."""
-        if sum(map(len, self.pending)) >= _SNIFF_BYTES:
-            return True
-        if self.decoder is not None or "charset=" not in self.content_type.lower():
-            return False  # a <meta charset> may still come within the first kilobyte
-        return _PAST_HTML_TAG.search(b"".join(self.pending)) is not None
-
-    async def _first_output(self, raw: bytes, more: bool) -> None:
         assert self.start is not None
         headers = self.start["headers"]
         try:
@@ -628,6 +616,15 @@ class _Responder:
         self.started = True
         await self.downstream(self.start)
         await self.downstream({"type": "http.response.body", "body": output, "more_body": more})
+
+    def _head_known(self) -> bool:
+        """Whether what the head decides (charset, language) can be read from what came: then a
+        page streamed in small pieces goes on at the app's own pace."""
+        if sum(map(len, self.pending)) >= _SNIFF_BYTES:
+            return True
+        if self.decoder is not None or "charset=" not in self.content_type.lower():
+            return False  # a <meta charset> may still come within the first kilobyte
+        return _PAST_HTML_TAG.search(b"".join(self.pending)) is not None
 
     async def _fail_closed_start(self, raw: bytes, more: bool) -> None:
         """Nothing was sent yet: the page goes out whole and readable, every third party held
