@@ -46,6 +46,7 @@ STEPS: list[tuple[Any, str, str]] = [
     (middleware._Responder, "_cached_output", "the page from the page cache"),
     (middleware._Responder, "_transform", "rewriting, with the rewriter's making"),
     (rewriter.HtmlRewriter, "feed", "  the rewriter's feed"),
+    (rewriter.HtmlRewriter, "finish", "  the rewriter's finish (feed and close in one)"),
     (rewriter.HtmlRewriter, "_scan_head", "    the page's start, up to the head injection"),
     (rewriter, "_fast_scan", "    the compiled scan"),
     (middleware._Responder, "_response_headers", "the response's headers"),

@@ -213,6 +213,12 @@ class RequestInfo:
         return request_origin(scheme, self.host, self._config.public_origin)
 
     @property
+    def site(self) -> str:
+        """The host the page is served from, as browsers see it (the origin's host, else the
+        Host header): third parties are judged against it."""
+        return _site(str(self._scope.get("scheme", "http")), self._host, self._config.public_origin)
+
+    @property
     def all_cookie_names(self) -> list[str]:
         """Every cookie name the browser sent; only decisions need them, so parsed on demand."""
         names = (p.split("=", 1)[0].strip() for p in self.cookie_header.split(";") if "=" in p)
@@ -232,14 +238,13 @@ class RequestInfo:
         # What set_cookie_header makes of it, without its keywords: one for each new visitor's page.
         # Its SameSite is the consent cookie's: a site that set "none" to be used in another
         # site's frame would otherwise have every decision posted there refused for want of it.
-        attributes = _cookie_attributes(
-            None,
+        name, attributes = _csrf_cookie(
+            config.csrf_cookie_name,
             self.secure(config),
             config.cookie_domain,
-            True,
-            config.cookie_samesite.capitalize(),
+            config.cookie_samesite,
         )
-        return f"{self.csrf_cookie_name}={self.csrf_nonce or ''}{attributes}"
+        return f"{name}={self.csrf_nonce or ''}{attributes}"
 
 
 def opens_document(headers: Iterable[tuple[bytes, bytes]], *, frames: bool) -> bool:
@@ -256,12 +261,29 @@ def opens_document(headers: Iterable[tuple[bytes, bytes]], *, frames: bool) -> b
     return b"text/html" in accept
 
 
+@functools.lru_cache(maxsize=256)  # bounded: the Host is the visitor's to choose
+def _site(scheme: str, host: bytes, public_origin: str | None) -> str:
+    decoded = host.decode("latin-1")
+    origin = request_origin(scheme, decoded, public_origin)
+    return origin.partition("://")[2] if origin else decoded
+
+
 # Both depend on the configuration and the scheme alone: a handful of answers per process.
 @functools.lru_cache(maxsize=16)
 def _cookie_names(consent: str, csrf: str, secure: bool, domain: str | None) -> tuple[str, str]:
     return (
         cookie_name_for(consent, secure=secure, domain=domain),
         cookie_name_for(csrf, secure=secure, domain=domain),
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _csrf_cookie(name: str, secure: bool, domain: str | None, samesite: str) -> tuple[str, str]:
+    """The CSRF cookie's name on this site, and the attributes it is set with: one look-up for
+    both on every new visitor's page."""
+    return (
+        cookie_name_for(name, secure=secure, domain=domain),
+        _cookie_attributes(None, secure, domain, True, samesite.capitalize()),
     )
 
 

@@ -258,6 +258,19 @@ class _FailClosed:
             return out + (self._failsafe.close() if self._failsafe is not None else b"")
         return out
 
+    def finish(self, chunk: bytes) -> bytes:
+        """``feed(chunk) + close()``: the body's last bytes, read in one pass by the rewriter
+        when what it could hold of them stays within the limit feed enforces."""
+        rewriter = self.rewriter
+        if self._switched or rewriter.held_bytes + len(chunk) > _HELD_LIMIT:
+            out = self.feed(chunk)
+            return out + self.close()
+        out = rewriter.finish(chunk)
+        if rewriter.failed:
+            out = self._switch("the rewriter failed", out)
+            return out + (self._failsafe.close() if self._failsafe is not None else b"")
+        return out
+
     def _switch(self, reason: str, unsent: bytes) -> bytes:
         self._switched = True
         if self._fallback is not None:
@@ -578,18 +591,6 @@ class _Responder:
         self._single_message = not more and len(self.pending) == 1
         raw = b"".join(self.pending)
         self.pending = []
-        await self._first_output(raw, more)
-
-    def _head_known(self) -> bool:
-        """Whether what the head decides (charset, language) can be read from what came: then a
-        page streamed in small pieces goes on at the app's own pace."""
-        if sum(map(len, self.pending)) >= _SNIFF_BYTES:
-            return True
-        if self.decoder is not None or "charset=" not in self.content_type.lower():
-            return False  # a <meta charset> may still come within the first kilobyte
-        return _PAST_HTML_TAG.search(b"".join(self.pending)) is not None
-
-    async def _first_output(self, raw: bytes, more: bool) -> None:
         assert self.start is not None
         headers = self.start["headers"]
         try:
@@ -615,6 +616,15 @@ class _Responder:
         self.started = True
         await self.downstream(self.start)
         await self.downstream({"type": "http.response.body", "body": output, "more_body": more})
+
+    def _head_known(self) -> bool:
+        """Whether what the head decides (charset, language) can be read from what came: then a
+        page streamed in small pieces goes on at the app's own pace."""
+        if sum(map(len, self.pending)) >= _SNIFF_BYTES:
+            return True
+        if self.decoder is not None or "charset=" not in self.content_type.lower():
+            return False  # a <meta charset> may still come within the first kilobyte
+        return _PAST_HTML_TAG.search(b"".join(self.pending)) is not None
 
     async def _fail_closed_start(self, raw: bytes, more: bool) -> None:
         """Nothing was sent yet: the page goes out whole and readable, every third party held
@@ -694,16 +704,32 @@ class _Responder:
         decoder = self.decoder
         if decoder is not None and not decoder.probe(raw):
             return None
-        sample = (decoder.peek(raw) if decoder is not None else raw)[:_SNIFF_BYTES]
         # An app's pages start with the same kilobyte again and again (its layout's head): what
-        # the browser will read it as is looked up, not sniffed again.
-        key = (self.content_type, sample)
-        found = self.runtime.page_starts.get(key)
-        if found is None:
-            sniffed = sniff_charset(self.content_type, sample)
-            # The markup charset is what injected markup is written in, on the rewriter's side.
-            found = (sniffed, sniffed.markup, _page_lang(sniffed.readable(sample)))
-            self.runtime.page_starts.put(key, found)
+        # the browser will read it as is looked up, not sniffed again. The last page's start is
+        # compared in place first: a match costs neither a copy of the kilobyte nor its hash.
+        content_type = self.content_type
+        last = self.runtime.last_page_start
+        if (
+            decoder is None
+            and last is not None
+            and last[0] == content_type
+            and raw.startswith(last[1])
+            and (len(last[1]) == _SNIFF_BYTES or len(raw) == len(last[1]))
+        ):
+            found = last[2]
+        else:
+            sample = (decoder.peek(raw) if decoder is not None else raw)[:_SNIFF_BYTES]
+            key = (content_type, sample)
+            looked_up = self.runtime.page_starts.get(key)
+            if looked_up is None:
+                sniffed = sniff_charset(content_type, sample)
+                # The markup charset is what injected markup is written in, on the rewriter's
+                # side.
+                looked_up = (sniffed, sniffed.markup, _page_lang(sniffed.readable(sample)))
+                self.runtime.page_starts.put(key, looked_up)
+            found = looked_up
+            if decoder is None:
+                self.runtime.last_page_start = (content_type, sample, found)
         sniffed, charset, page_lang = found
         transcoder = sniffed.transcoder()
         codec = BodyCodec(decoder, transcoder) if decoder or transcoder else None
@@ -721,7 +747,7 @@ class _Responder:
             nonce=nonce,
         )
         granted = self.runtime.required if shared else state.granted
-        site = self._site()
+        site = self.info.site
         cache_key: Hashable | None = None
         cached: RewrittenPage | None = None
         if self._single_message and codec is None and self.runtime.page_cache.enabled:
@@ -787,13 +813,9 @@ class _Responder:
         if pipeline.codec is not None:
             return self._transform_coded(pipeline.codec, pipeline.rewriter, data, more)
         try:
-            out = pipeline.rewriter.feed(data)
-            if not more:
-                # Mostly empty: then the page's bytes are not copied once more.
-                rest = pipeline.rewriter.close()
-                if rest:
-                    out = out + rest  # never in place: out may be the app's own buffer
-            return out
+            if more:
+                return pipeline.rewriter.feed(data)
+            return pipeline.rewriter.finish(data)
         except Exception:
             if not self.started:
                 raise  # the caller still chooses the headers: the failsafe pass takes the page
@@ -918,14 +940,6 @@ class _Responder:
         opaque = (tag[2:] if weak else tag).strip(b'"')
         kind = b"w" if weak else b"s"
         return b'W/"' + opaque + b"-c" + kind + self.state_tag() + b'"'
-
-    def _site(self) -> str:
-        """The host the page is served from, as browsers see it: third parties are judged
-        against it."""
-        origin = self.info.origin
-        if origin:
-            return origin.partition("://")[2]
-        return self.info.host
 
     def _current_path(self) -> str:
         # The path as the browser sees it: the mount point once, whatever the server's convention.

@@ -269,6 +269,8 @@ _CDATA_START = b"<![CDATA["
 _FONT_BREAKOUT = re.compile(rb"[\t\n\f\r /\"'](?:color|face|size)[\t\n\f\r />=]", re.IGNORECASE)
 _BOM = b"\xef\xbb\xbf"
 _SMALL = 16384  # held-back bytes below this are copied into each new chunk
+# An unchanged tail longer than this is joined through a view: below, a copy costs less.
+_SMALL_TAIL = 4096
 _REREAD = 512  # a tag cut by a chunk's end up to this long is read again from its start
 _DOCTYPE = b"<!doctype"
 # The usual start of a page, read in one match as the loop below would read it construct by
@@ -357,10 +359,15 @@ class HtmlRewriter:
     _noscript_raw = True
     _inner: "HtmlRewriter | None" = None
     _inner_end = _NOSCRIPT_END
-    # Per call of _run.
+    # Per call of _run, which sets them before anything reads them.
     _quoted_angle = -1  # where the next quoted value holding `<` or `>` starts
     _emit = 0
     _keep = 0
+    # Where the first end tag of each drawing name after the last one looked for starts (-1:
+    # none in the chunk), so that drawings near a chunk's end cost one search; and what the
+    # call writes.
+    _drawing_ends: dict[str, int]
+    _out: list[bytes | bytearray]
 
     def __init__(
         self,
@@ -380,7 +387,7 @@ class HtmlRewriter:
         self._remembering = cast(Remembering, classify) if hasattr(classify, "known") else None
         self._head = head_injection
         self._body = body_injection
-        self._cap = max(0, max_inline_script)
+        self._cap = max_inline_script if max_inline_script > 0 else 0
         # Unprocessed bytes.
         self._pending = bytearray()
         # Elements open inside <svg>/<math>: (name, namespace, integration point).
@@ -388,11 +395,6 @@ class HtmlRewriter:
         # Left foreign content on an end tag whose element may not be open: the page may
         # still be inside <svg>, so raw text is also read as markup from then on.
         self._uncertain: list[tuple[str, int, int]] = []
-        # Per call of _run: where the first end tag of each drawing name after the last one
-        # looked for starts (-1: none in the chunk), so that drawings near a chunk's end cost
-        # one search; and what the call writes.
-        self._drawing_ends: dict[str, int] = {}
-        self._out: list[bytes | bytearray] = []
 
     @property
     def is_document(self) -> bool | None:
@@ -449,8 +451,28 @@ class HtmlRewriter:
         if self._failed or self._closed:
             return b""
         out = self._guarded(self._pending, final=True) if self._pending else b""
+        return self._ended(out)
+
+    def finish(self, chunk: bytes) -> bytes:
+        """``feed(chunk) + close()``: the body's last bytes. With nothing held from before (a
+        body that came whole), they are read in one pass that knows nothing follows: no
+        construct cut by the chunk's end is looked for, nor kept to be read again by close."""
+        if self._failed or self._closed or self._pending or not chunk:
+            out = self.feed(chunk)
+            rest = self.close()
+            return out + rest if rest else out
+        buf = chunk if type(chunk) is bytes else bytes(chunk)
+        try:
+            out = self._run(buf, True)
+        except Exception as exc:
+            out = self._fail(buf, exc)
+        return self._ended(out)
+
+    def _ended(self, out: bytes) -> bytes:
+        """``out``, the last the body gave, with the injections still due after it."""
         self._closed = True
-        self._pending = bytearray()
+        if self._pending:
+            self._pending = bytearray()
         if self._document and not self._failed:
             if self._phase == _HEAD:
                 out += self._head
@@ -521,6 +543,10 @@ class HtmlRewriter:
             if not out:
                 # Nothing changed in this chunk: hand it on as it is, without a copy.
                 return buf if emit == 0 and type(buf) is bytes else bytes(buf[emit:])
+            if n - emit > _SMALL_TAIL:
+                # A long unchanged tail (the rest of a page where nothing more can be held) is
+                # joined from the input itself, not copied once for the list and again by join.
+                return b"".join((*out, memoryview(buf)[emit:]))
             if n > emit:
                 out.append(buf[emit:])
             return b"".join(out)
@@ -761,7 +787,7 @@ class HtmlRewriter:
             if buf.startswith(_BOM, pos):
                 pos += len(_BOM)
             prologue = _PROLOGUE.match(buf, pos)
-            if prologue is not None and not sc.FETCH_ATTR.search(buf, *prologue.span(1)):
+            if prologue is not None and _fetches_nothing(prologue.group(1)):
                 # Most pages: the head injection goes right after <head>, with nothing held.
                 self._document = True
                 self._inject_head(buf, prologue.end())
@@ -1276,9 +1302,36 @@ def _integration_point(name: str, ns: int, buf: bytes | bytearray, p: int, end: 
     return _NO_IP
 
 
+def _fetches_nothing(html_tag: bytes | bytearray) -> bool:
+    """Whether an ``<html>`` start tag has no attribute that fetches. A site's pages repeat
+    theirs from one view to the next: a tag found plain once is known by a set look-up, which
+    costs less than the search."""
+    if type(html_tag) is not bytes:  # held bytes, a bytearray: searched, never remembered
+        return not sc.FETCH_ATTR.search(html_tag)
+    if html_tag in _PLAIN_HTML_TAGS:
+        return True
+    if sc.FETCH_ATTR.search(html_tag):
+        return False
+    if len(html_tag) <= _MAX_PLAIN_HTML_TAG:
+        if len(_PLAIN_HTML_TAGS) >= _MAX_PLAIN_HTML_TAGS:
+            _PLAIN_HTML_TAGS.clear()
+        _PLAIN_HTML_TAGS.add(html_tag)
+    return True
+
+
+# Bounded by count and length, emptied when full: a tag is what a page chooses.
+_PLAIN_HTML_TAGS: set[bytes] = set()
+_MAX_PLAIN_HTML_TAGS = 256
+_MAX_PLAIN_HTML_TAG = 256
+
+
+_HELD_ATTR = b" " + ATTR_HELD.encode()
+_HELD_ATTR_VALUE = _HELD_ATTR + b'="'
+
+
 def _held_attr(marker: bytes) -> bytes:
     """The attribute that names the response's marker, the last one of every held tag."""
-    return b" " + ATTR_HELD.encode() + (b'="' + marker + b'"' if marker else b"")
+    return _HELD_ATTR_VALUE + marker + b'"' if marker else _HELD_ATTR
 
 
 @overload

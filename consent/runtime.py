@@ -204,6 +204,8 @@ class ConsentRuntime:
         self.page_starts: LruCache[tuple[str, bytes], tuple[Charset, str, str | None]] = LruCache(
             256
         )
+        # The last of them looked up, with its key (a body as the app sent it, not compressed).
+        self.last_page_start: tuple[str, bytes, tuple[Charset, str, str | None]] | None = None
         # Keyed by what a visitor sends (their languages among it): bounded like the banners.
         self._page_parts: LruCache[tuple[Any, ...], tuple[Locale, bytes, tuple[str, ...]]] = (
             LruCache(BANNER_CACHE_SIZE)

@@ -1,9 +1,13 @@
 import base64
 import hashlib
 import hmac
+import os
+import threading
+from collections.abc import Iterator
 
 import pytest
 
+from consent import csrf
 from consent.csrf import (
     is_valid_nonce,
     new_nonce,
@@ -16,6 +20,14 @@ from consent.keyed import keyed_hex
 KEYS = ("k" * 32,)
 
 
+@pytest.fixture(autouse=True)
+def fresh_pool() -> Iterator[None]:
+    """No test starts with pairs drawn before it, nor leaves the ones it faked to others."""
+    csrf._drawn.clear()
+    yield
+    csrf._drawn.clear()
+
+
 def test_token_verifies_for_its_visitor() -> None:
     nonce = new_nonce()
     assert verify_token(token_for(nonce, KEYS), nonce, KEYS)
@@ -24,7 +36,6 @@ def test_token_verifies_for_its_visitor() -> None:
 def test_one_draw_gives_a_nonce_and_a_marker_of_the_usual_shapes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import os
     import secrets
 
     drawn = [new_nonce_and_marker() for _ in range(500)]
@@ -35,11 +46,63 @@ def test_one_draw_gives_a_nonce_and_a_marker_of_the_usual_shapes(
     alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     assert all(len(m) == len(secrets.token_urlsafe(12)) and set(m) <= alphabet for m in markers)
     # Disjoint bytes of the draw: each part is what token_urlsafe makes of its own bytes.
-    raw = bytes(range(36))
-    monkeypatch.setattr(os, "urandom", lambda n: raw[:n])
-    nonce, marker = new_nonce_and_marker()
-    assert nonce == base64.urlsafe_b64encode(raw[:24]).decode().rstrip("=")
-    assert marker == base64.urlsafe_b64encode(raw[24:]).decode().rstrip("=")
+    # The second draw is all the characters base64 writes as "+" and "/": URL-safe here too.
+    for pair in (bytes(range(36)), b"\xfb\xef\xbe\xff\xff\xff" * 6):
+        csrf._drawn.clear()  # drawn afresh from the faked bytes
+        second = bytes(reversed(pair))
+        monkeypatch.setattr(os, "urandom", lambda n, raw=pair + second: (raw * n)[:n])
+        for raw in (pair, second, pair):
+            nonce, marker = new_nonce_and_marker()
+            assert nonce == base64.urlsafe_b64encode(raw[:24]).decode().rstrip("=")
+            assert marker == base64.urlsafe_b64encode(raw[24:]).decode().rstrip("=")
+            assert is_valid_nonce(nonce)
+
+
+def test_pairs_are_drawn_many_at_once_and_each_handed_out_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+    urandom = os.urandom
+
+    def counted(n: int) -> bytes:
+        calls.append(n)
+        return urandom(n)
+
+    monkeypatch.setattr(os, "urandom", counted)
+    results: list[list[tuple[str, str]]] = [[] for _ in range(8)]
+
+    def draw(into: list[tuple[str, str]]) -> None:
+        into.extend(new_nonce_and_marker() for _ in range(400))
+
+    threads = [threading.Thread(target=draw, args=(r,)) for r in results]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    drawn = [pair for r in results for pair in r]
+    assert len(set(drawn)) == len({n for n, _ in drawn}) == len(drawn) == 3200
+    assert 3200 // csrf._POOL <= len(calls) <= 3200 // csrf._POOL + len(threads)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_never_hands_out_its_parent_s_pairs() -> None:
+    new_nonce_and_marker()
+    ahead = set(csrf._drawn)
+    assert ahead
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            os.write(write, "|".join(new_nonce_and_marker()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = tuple(pipe.read().split("|"))
+    os.waitpid(pid, 0)
+    assert len(child) == 2 and is_valid_nonce(child[0])
+    assert child not in ahead
+    assert new_nonce_and_marker() in ahead  # the parent goes on with its own
 
 
 def test_token_of_one_visitor_fails_for_another() -> None:

@@ -683,3 +683,31 @@ def test_consent_ids_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) ->
     assert len(ids) == 2000
     assert not any(i.startswith("-") for i in ids)
     assert all(len(i) == 22 for i in ids)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "public_origin", "site"),
+    [
+        ("http", "news.example", None, "news.example"),
+        ("https", "news.example:8443", None, "news.example:8443"),
+        ("wss", "news.example", None, "news.example"),
+        ("http", "internal:8000", "https://www.news.example", "www.news.example"),
+        ("http", "", None, ""),  # no Host: no origin, and the empty host
+        ("http", "bad host\u00e9", None, "bad host\u00e9"),  # no origin: the header as sent
+    ],
+)
+def test_the_site_is_the_origin_s_host_else_the_host_header(
+    make_config: Callable[..., ConsentConfig],
+    scheme: str,
+    host: str,
+    public_origin: str | None,
+    site: str,
+) -> None:
+    from consent.endpoints import RequestInfo
+
+    scope = http_scope(headers=[])
+    scope["scheme"] = scheme
+    scope["headers"] = [(b"host", host.encode("latin-1"))]
+    info = RequestInfo(scope, make_config(public_origin=public_origin))
+    origin = info.origin
+    assert info.site == site == (origin.partition("://")[2] if origin else info.host)

@@ -305,6 +305,37 @@ def test_legacy_charset_is_kept(make_config: Callable[..., ConsentConfig]) -> No
     assert uk_reject in decoded
 
 
+def test_a_page_start_seen_before_is_read_as_a_new_one_would_be(
+    make_config: Callable[..., ConsentConfig],
+) -> None:
+    # The last page's first kilobyte is compared in place before it is looked up: a page that
+    # starts alike but is shorter, or that goes on differently, is still read for what it is.
+    start = b'<!doctype html><html lang="uk"><head><!--'
+    meta = b'--><meta charset="windows-1251"><title>t</title></head><body><p>'
+    declared = start + b"x" * (980 - len(start)) + meta + "Новини".encode("cp1251") + b"</p>"
+    assert declared.index(b"<meta") < 1024 < len(declared)
+    later = declared + b"<p>" + b"y" * 2000 + b"</p>"
+    short = declared[:600]  # no <meta charset>: read as undeclared
+    bodies = [declared, short, declared, later, short, short, later]
+    served = iter(bodies)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        body = next(served)
+        headers = [(b"content-type", b"text/html"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    middleware = ConsentMiddleware(app, config=make_config())
+    reject = "Відхилити"
+    for body in bodies:
+        messages = asyncio.run(call_asgi(middleware))
+        out = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")  # type: ignore[misc]
+        if body is short:
+            assert reject.encode("cp1251") not in out and b"&#1042;" in out
+        else:
+            assert reject.encode("cp1251") in out and b"&#1042;" not in out
+
+
 def test_characters_the_charset_cannot_hold_become_references(
     make_config: Callable[..., ConsentConfig],
 ) -> None:

@@ -364,3 +364,24 @@ def test_a_page_in_a_coding_that_cannot_be_read_loads_no_third_party(
     errors = [r for r in caplog.records if r.name == "consent" and r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "/news/today" in errors[0].getMessage()
     assert COOKIE_VALUE not in errors[0].getMessage()
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_a_tag_that_never_ends_past_the_limit_is_finished_by_the_failsafe_pass(
+    make_config: Callable[..., ConsentConfig], caplog: pytest.LogCaptureFixture, chunks: int
+) -> None:
+    # Whole or in pieces, a page whose last tag holds more than the rewriter may keep for it
+    # goes to the failsafe pass, even when that last slice of it is the body's end.
+    tracked = b'<img src="https://www.facebook.com/tr?id=1&ev=PageView">'
+    body = (
+        b"<!doctype html><html><head><title>t</title></head><body>"
+        + tracked
+        + b'<img alt="'
+        + b"x" * ((1 << 20) + 1000)
+    )
+    app = ConsentMiddleware(page_app(body, "identity", chunks), config=make_config())
+    start, out = run(app)
+    assert start["status"] == 200
+    check_fail_closed(start, out, caplog, before_first_byte=chunks == 1)
+    assert "a tag never ended" in caplog.text
+    assert out.endswith(b"x" * 1000) and tracked not in out

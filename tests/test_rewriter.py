@@ -567,6 +567,88 @@ def test_chunking_does_not_change_the_output(html: bytes, cuts: list[int]) -> No
     assert feed_all(bytewise, (html[i : i + 1] for i in range(len(html)))) == whole
 
 
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    html_like,
+    st.lists(st.integers(min_value=0, max_value=10_000), max_size=4),
+    st.sampled_from(["hold all", "never", "no classifier"]),
+)
+@example(b"<p><script>" + b"x" * 20 + b"</script><img src=a>", [], "hold all")
+@example(b"<!doctype html><html><head><img src=a", [], "hold all")
+@example(b"<!doctype html><html><head><title>t</title><body><img alt='a>b", [40], "never")
+@example(b"<!DOCTYPE html><script><body></script>", [], "no classifier")
+def test_finishing_with_the_last_chunk_gives_what_feed_and_close_give(
+    html: bytes, cuts: list[int], classifier: str
+) -> None:
+    # A body that comes whole is read in one pass that knows it ends there: every construct
+    # its end cuts short must come out as close would have read it after feed.
+    def hold_all(element: Element) -> Hold:
+        return Hold("c", placeholder=b"<!--ph:" + (element.text or "").encode("latin-1") + b"-->")
+
+    classify = {"hold all": hold_all, "never": never, "no classifier": None}[classifier]
+    kw = {"head_injection": HEAD, "body_injection": BODY, "max_inline_script": 16}
+    *first, last = splits(html, cuts)
+    fed = HtmlRewriter(classify, **kw)  # type: ignore[arg-type]
+    expected = feed_all(fed, [*first, last])
+    finished = HtmlRewriter(classify, **kw)  # type: ignore[arg-type]
+    out = b"".join(finished.feed(piece) for piece in first) + finished.finish(last)
+    assert out == expected
+    assert (finished.is_document, finished.held_count, finished.failed) == (
+        fed.is_document,
+        fed.held_count,
+        False,
+    )
+    # Closed: nothing more is injected, and what comes after passes as it would.
+    assert finished.close() == fed.close() == b""
+    assert finished.feed(b"<img src=a>") == fed.feed(b"<img src=a>")
+
+
+@pytest.mark.parametrize("classify", [None, never, tracker])
+def test_a_long_unchanged_tail_comes_out_as_it_went_in(
+    classify: Callable[[Element], Hold | None] | None,
+) -> None:
+    # Joined from a view of the input rather than from a copy: the same bytes either way.
+    page = (
+        b"<!doctype html><html><head><title>t</title></head><body>"
+        + b"<img src=https://tracker.test/p>"
+        + b"<p>"
+        + bytes(range(256)).replace(b"<", b"").replace(b">", b"") * 64
+    )
+    whole = HtmlRewriter(classify, head_injection=HEAD, body_injection=BODY)
+    out = whole.finish(page)
+    pieces = HtmlRewriter(classify, head_injection=HEAD, body_injection=BODY)
+    assert out == feed_all(pieces, [page[at : at + 1000] for at in range(0, len(page), 1000)])
+    assert type(out) is bytes and out.endswith(page[-10000:])
+
+
+def test_finishing_an_empty_chunk_closes() -> None:
+    finished = HtmlRewriter(never, head_injection=HEAD, body_injection=BODY)
+    fed = HtmlRewriter(never, head_injection=HEAD, body_injection=BODY)
+    page = b"<!doctype html><html><head><title>t</title>"
+    assert finished.feed(page) + finished.finish(b"") == fed.feed(page) + fed.close()
+
+
+def test_an_error_of_its_own_in_finish_passes_the_body_on_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(self: HtmlRewriter, buf: bytes, final: bool) -> bytes:
+        raise ValueError("rewriter bug")
+
+    monkeypatch.setattr(HtmlRewriter, "_run", broken)
+    page = b"<!doctype html><html><head><img src=https://tracker.test/p>"
+    finished = HtmlRewriter(tracker, head_injection=HEAD, body_injection=BODY)
+    assert finished.finish(page) == page
+    assert finished.failed and finished.close() == b""
+
+
+def test_a_classifier_error_propagates_from_finish_too() -> None:
+    def broken(element: Element) -> Hold | None:
+        raise LookupError("classifier bug")
+
+    with pytest.raises(LookupError):
+        HtmlRewriter(broken).finish(b"<img src=x>")
+
+
 @settings(max_examples=300, deadline=None)
 @given(html_like, st.lists(st.integers(min_value=0, max_value=10_000), max_size=8))
 def test_nothing_to_do_means_identical_output(html: bytes, cuts: list[int]) -> None:
@@ -1147,6 +1229,28 @@ def test_the_usual_start_of_a_page_read_at_once_is_read_as_the_loop_reads_it(
 
     # A pattern that never matches leaves every construct to the loop.
     assert rewritten(rewriter._PROLOGUE) == rewritten(re.compile(rb"(?!)()"))
+
+
+def test_html_tags_found_plain_are_remembered_and_those_that_fetch_never_are(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(rewriter, "_PLAIN_HTML_TAGS", set())
+    monkeypatch.setattr(rewriter, "_MAX_PLAIN_HTML_TAGS", 2)
+    plain = b'<!DOCTYPE html>\n<html lang="en">\n<head><img src=https://tracker.test/i.gif>'
+    fetching = b"<html background=https://tracker.test/b.png><head><title>t</title>"
+    first = [HtmlRewriter(tracker, head_injection=HEAD).finish(page) for page in (plain, fetching)]
+    assert {b'<html lang="en">'} == rewriter._PLAIN_HTML_TAGS
+    # The same bytes when the answer is remembered as when it was searched for.
+    again = [HtmlRewriter(tracker, head_injection=HEAD).finish(page) for page in (plain, fetching)]
+    assert again == first
+    assert b"<html background=" not in first[1] and b"-background=" in first[1]  # held
+    assert rewriter._fetches_nothing(bytearray(b"<html dir=ltr>"))  # held bytes: not kept
+    assert {b'<html lang="en">'} == rewriter._PLAIN_HTML_TAGS
+    long_tag = b"<html data-x=" + b"x" * 300 + b">"
+    assert rewriter._fetches_nothing(long_tag) and long_tag not in rewriter._PLAIN_HTML_TAGS
+    for tag in (b"<html>", b"<html lang=fr>", b"<html lang=de>"):
+        assert rewriter._fetches_nothing(tag)
+    assert len(rewriter._PLAIN_HTML_TAGS) <= 2  # emptied when full
 
 
 def test_the_usual_start_of_a_page_is_read_at_once() -> None:
