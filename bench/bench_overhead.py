@@ -549,7 +549,7 @@ def main() -> None:
                 accepted,
             ),
             (
-                "in-process, per-request page, script nonces, undecided",
+                "in-process, per-request page, nonces, undecided",
                 uncached,
                 NONCE_PAGE_PATH,
                 None,
