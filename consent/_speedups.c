@@ -318,12 +318,24 @@ fetching_at(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
     return j < n && ends_attr_name(s[j]) && named(fetching_names, IN_FETCHING, s + i, j - i);
 }
 
+/* Whether s[0:len], case ignored, is name (lower case, len bytes). */
+static int
+name_is(const unsigned char *s, const char *name, Py_ssize_t len)
+{
+    Py_ssize_t k;
+    for (k = 0; k < len; k++) {
+        if (to_lower(s[k]) != (unsigned char)name[k]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Whether s[i:j] is the name "nonce", case ignored. */
 static inline int
 is_nonce_name(const unsigned char *s, Py_ssize_t i, Py_ssize_t j)
 {
-    return j - i == 5 && (s[i] | 0x20) == 'n' && (s[i + 1] | 0x20) == 'o' &&
-           (s[i + 2] | 0x20) == 'n' && (s[i + 3] | 0x20) == 'c' && (s[i + 4] | 0x20) == 'e';
+    return j - i == 5 && name_is(s + i, "nonce", 5);
 }
 
 /*
@@ -475,19 +487,6 @@ listed(const char *const *list, const unsigned char *s, Py_ssize_t len)
     }
     lower_into(lower, s, len);
     return in_list(list, lower, len);
-}
-
-/* Whether s[0:len], case ignored, is name (lower case, len bytes). */
-static int
-name_is(const unsigned char *s, const char *name, Py_ssize_t len)
-{
-    Py_ssize_t k;
-    for (k = 0; k < len; k++) {
-        if (to_lower(s[k]) != (unsigned char)name[k]) {
-            return 0;
-        }
-    }
-    return 1;
 }
 
 /*
@@ -1902,16 +1901,13 @@ decode_value(const unsigned char *s, Py_ssize_t len)
 static PyObject *
 attr_name(const unsigned char *s, Py_ssize_t len)
 {
-    char small[128];
-    char *lower = len <= (Py_ssize_t)sizeof(small) ? small : PyMem_Malloc((size_t)len);
+    char small[129];
+    char *lower = len < (Py_ssize_t)sizeof(small) ? small : PyMem_Malloc((size_t)len + 1);
     PyObject *name;
-    Py_ssize_t k;
     if (lower == NULL) {
         return PyErr_NoMemory();
     }
-    for (k = 0; k < len; k++) {
-        lower[k] = (char)to_lower(s[k]);
-    }
+    lower_into(lower, s, len);
     name = PyUnicode_DecodeLatin1(lower, len, NULL);
     if (lower != small) {
         PyMem_Free(lower);

@@ -1241,6 +1241,8 @@ class HtmlRewriter:
         # No placeholder for a script before the body: in the head it would end the head.
         placeholder = hold.placeholder if name != "script" or self._phase == _MAIN else b""
         self._put(buf, p, placeholder)
+        nonce = None
+        parts: tuple[bytes, bytes] | tuple[bytes, bytes, bytes]
         if len(tag) > _MAX_REMEMBERED_TAG:
             parts = _held_parts(tag, name_end, name, hold.category)
         else:
@@ -1252,16 +1254,14 @@ class HtmlRewriter:
                 if len(_HELD_TAGS) >= _MAX_HELD_TAGS:
                     _HELD_TAGS.clear()
                 _HELD_TAGS[key] = found
-            if len(found) == 3:
-                assert nonce is not None
-                head, middle, after = found
-                value = tag[nonce[0] : nonce[1]]
-                self._out.extend((head, value, middle, self._held_attr, after))
-                self._emit = end
-                self.held_count += 1
-                return
             parts = found
-        self._out.extend((parts[0], self._held_attr, parts[1]))
+        if len(parts) == 3:
+            # Kept without the nonce's value: this view's goes between the first two.
+            assert nonce is not None
+            head, middle, after = parts
+            self._out.extend((head, tag[nonce[0] : nonce[1]], middle, self._held_attr, after))
+        else:
+            self._out.extend((parts[0], self._held_attr, parts[1]))
         self._emit = end
         self.held_count += 1
 
