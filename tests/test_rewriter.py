@@ -1066,6 +1066,14 @@ TRICKY = [
     "<svg><image href=https://tracker.test/v /></svg>",
     "track('https://tracker.test/')",
     "<script><!--<script>",
+    # A '/' that ends an unquoted value closes nothing; <plaintext> where <svg> may be open.
+    "<svg a=b/>",
+    "<foreignObject a=b/>",
+    "<plaintext>",
+    # Nonces, which answers and held forms are kept without.
+    "<script nonce=n1 src=https://tracker.test/n></script>",
+    "<img nonce=n2 src=https://tracker.test/q>",
+    "<img nonce= src=https://tracker.test/q>",
 ]
 tricky_pages = st.lists(st.sampled_from(TRICKY), max_size=14).map(lambda p: "".join(p).encode())
 _HTML = "{http://www.w3.org/1999/xhtml}"
