@@ -33,6 +33,9 @@ _C0_AND_SPACE: Final = "".join(map(chr, range(0x21)))
 # no port, user or escapes, nothing to trim or remove. Such a URL is read in one match; the
 # general reading gives the same host and path.
 _PLAIN: Final = re.compile(r"(?:https?:)?//([a-z0-9._\-]+)((?:[/?#][^\x00-\x20\\]*)?)")
+# What may follow a URL's leading slash for it to name a host, or be cut: read in full
+# ("" is in every string, so a lone slash is too).
+_MAY_NAME_HOST: Final = "/\\\t\n\r"
 _MAX_CACHED_URL: Final = 2048
 _MAX_CACHED_HOST: Final = 300
 
@@ -103,6 +106,11 @@ def host_of(url: str, base: str | None = None) -> UrlTarget | None:
 
     ``base`` is the page's ``<base href>`` as written, when it has one.
     """
+    # Most of a site's own URLs are root-relative and new to the cache (a query string per
+    # request): without a base they contact the page's own server. A slash, a backslash, a tab
+    # or a newline second could make the URL scheme-relative, and those are read in full.
+    if base is None and url[:1] == "/" and url[1:2] not in _MAY_NAME_HOST:
+        return None
     # Long data: URLs are not worth a cache slot, and a page can write its base at any length.
     if len(url) + (len(base) if base else 0) > _MAX_CACHED_URL:
         return _host_of(url, base)

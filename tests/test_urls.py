@@ -137,3 +137,23 @@ def test_plain_urls_give_host_and_path() -> None:
     )
     assert host_of("//tracker.example.?q") == ("tracker.example", "/?q")
     assert host_of("https://./a.js") is None
+
+
+@settings(max_examples=3000, deadline=None)
+@given(url=URL_PIECES.map(lambda rest: "/" + rest))
+def test_root_relative_urls_are_read_as_the_general_reading_reads_them(url: str) -> None:
+    # host_of answers these without reading them in full: the two must agree.
+    assert host_of(url) == urls._read(url, None)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/\t/tracker.example/p.js",
+        "/\n\\tracker.example/",
+        "/\r/tracker.example",
+        "/\\tracker.example",
+    ],
+)
+def test_a_leading_slash_then_a_removed_character_still_names_the_host(url: str) -> None:
+    assert resolve(url, None) == "tracker.example"
