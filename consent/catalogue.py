@@ -544,7 +544,11 @@ class Catalogue:
         parsed = host_of(url, base)
         if parsed is None:
             return None
-        host, rest = parsed
+        return self.match_target(parsed[0], parsed[1])
+
+    def match_target(self, host: str, rest: str) -> Service | None:
+        """The service behind a URL already read by :func:`consent.urls.host_of`, given as
+        its ``(host, path)``: what :meth:`match_url` answers for that URL."""
         if self._url_rules:
             if len(host) <= _MAX_CACHED_HOST:
                 found, by_path = self._host_alone_cached(host)

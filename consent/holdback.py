@@ -14,7 +14,7 @@ from consent.config import TrackerRule
 from consent.names import ATTR_CATEGORY, ATTR_VENDOR, MARKETING
 from consent.parties import Parties
 from consent.rewriter import LINK_RELS_WITHOUT_FETCH, Answers, Element, Hold, Known, rewrite
-from consent.urls import resolve
+from consent.urls import UrlTarget, host_of, resolve
 
 # The attributes that make each kind of element fetch something; SVG's ``href`` and its older
 # ``xlink:href`` spelling load images, scripts and filters.
@@ -39,6 +39,7 @@ _URL_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
 _ANY_ELEMENT_URLS: tuple[str, ...] = ("background", "ping")
 # Joined once rather than for every element, in the order the URLs are tried.
 _FETCHING_ATTRIBUTES = {tag: names + _ANY_ELEMENT_URLS for tag, names in _URL_ATTRIBUTES.items()}
+_URL_NAMES = frozenset(name for names in _FETCHING_ATTRIBUTES.values() for name in names)
 _SRCSET = frozenset({"srcset", "imagesrcset"})
 _SPACE_SEPARATED = frozenset({"ping"})
 # Elements that take room on the page: a held one is announced by a placeholder in place.
@@ -137,17 +138,20 @@ class HoldbackPolicy:
                 hosts = (resolve(url, base) for url in _urls(element))
                 vendor = next(filter(None, hosts), None)
             return Verdict(marked, vendor=vendor, embed=element.tag in _EMBED_TAGS)
-        urls = _urls(element)
+        # Each URL is read once, here, for the rules, the catalogue and the third-party test.
+        targets = [host_of(url, base) for url in _urls(element)]
         inline = element.text if element.text and _executable(element) else None
-        rule = self._rule(urls, base, inline) if self._host_rules or self._inline_rules else None
+        rule = self._rule(targets, inline) if self._host_rules or self._inline_rules else None
         if rule is not None:
             vendor = rule.vendor or rule.host or None
             return Verdict(rule.category, vendor=vendor, embed=element.tag in _EMBED_TAGS)
         service = None
-        for url in urls:
-            service = self._catalogue.match_url(url, base)
-            if service is not None:
-                break
+        match = self._catalogue.match_target
+        for target in targets:
+            if target is not None:
+                service = match(target[0], target[1])
+                if service is not None:
+                    break
         if service is None and inline is not None:
             service = self._catalogue.match_inline(inline)
         if service is None:
@@ -158,7 +162,7 @@ class HoldbackPolicy:
                 # Only the start of this script was read: nothing in it proves it harmless.
                 return Verdict(MARKETING)
             if self._unclassified is not None and site:
-                return self._unknown_party(element, urls, inline, site)
+                return self._unknown_party(element, targets, inline, site)
             return None
         # Only players, posts, maps and threads are announced in place: a tracking frame or
         # an ad slot is no content the visitor misses. A script that builds such an embed
@@ -167,7 +171,11 @@ class HoldbackPolicy:
         return Verdict(service.category, service, service.name, embed)
 
     def _unknown_party(
-        self, element: Element, urls: Sequence[str], inline: str | None, site: str
+        self,
+        element: Element,
+        targets: Sequence[UrlTarget | None],
+        inline: str | None,
+        site: str,
     ) -> Verdict | None:
         """Active content from a third party nobody classified waits as *unclassified*:
         scripts, frames, plug-ins and pixels from another site, and inline code that loads
@@ -177,9 +185,11 @@ class HoldbackPolicy:
         assert category is not None
         tag = element.tag
         # The URLs first: most are the site's own, and then what the element is never matters.
-        for url in urls:
-            host = resolve(url, element.base)
-            if host is not None and self._parties.third_party(host, site):
+        for target in targets:
+            if target is None:
+                continue
+            host = target[0]
+            if self._parties.third_party(host, site):
                 if (
                     tag in _ACTIVE_TAGS
                     or (tag in ("img", "input") and _pixel(element))
@@ -188,9 +198,9 @@ class HoldbackPolicy:
                     return Verdict(category, vendor=host, embed=tag in _EMBED_TAGS)
                 break
         if inline is not None:
-            host = self._parties.loaded_host(inline, site)
-            if host is not None:
-                return Verdict(category, vendor=host)
+            loaded = self._parties.loaded_host(inline, site)
+            if loaded is not None:
+                return Verdict(category, vendor=loaded)
         return None
 
     def _srcdoc_verdict(self, srcdoc: str, depth: int, site: str | None) -> Verdict | None:
@@ -211,15 +221,13 @@ class HoldbackPolicy:
             return None
         return replace(found[0], embed=True)
 
-    def _rule(
-        self, urls: Sequence[str], base: str | None, inline: str | None
-    ) -> TrackerRule | None:
+    def _rule(self, targets: Sequence[UrlTarget | None], inline: str | None) -> TrackerRule | None:
         if not self._host_rules:
-            urls = ()  # nothing to compare hosts with: no URL needs reading
-        for url in urls:
-            host = resolve(url, base)
-            if host is None:
+            targets = ()  # nothing to compare hosts with
+        for target in targets:
+            if target is None:
                 continue
+            host = target[0]
             for rule_host, rule in self._host_rules:
                 if host == rule_host or host.endswith("." + rule_host):
                     return rule
@@ -269,7 +277,7 @@ class HoldbackPolicy:
         self, granted: frozenset[str], placeholder: PlaceholderFactory | None, site: str | None
     ) -> Callable[[Element], Hold | None]:
         def decide(element: Element) -> Hold | None:
-            verdict = self.verdict(element, site)
+            verdict = self._verdict(element, 0, site)
             if verdict is None or verdict.category in granted:
                 return None
             markup = b""
@@ -355,13 +363,21 @@ def _fetching_link(element: Element) -> bool:
 def _urls(element: Element) -> list[str]:
     """Every URL the element would fetch, as the page's text."""
     tag = element.tag
+    attrs = element.attrs
+    # One pass over the names the element has rather than a look-up for each name it may
+    # have: most elements have one or none of them.
+    present = _URL_NAMES.intersection(attrs)
+    if not present:
+        return []
     if tag == "link" and not _fetching_link(element):
         names = _ANY_ELEMENT_URLS
     else:
         names = _FETCHING_ATTRIBUTES.get(tag, _ANY_ELEMENT_URLS)
-    get = element.attrs.get
+    get = attrs.get
     urls: list[str] = []
     for name in names:
+        if name not in present:
+            continue
         value = get(name)
         if not value:
             continue
@@ -371,7 +387,7 @@ def _urls(element: Element) -> list[str]:
             urls.extend(value.split())
         else:
             urls.append(value)
-    if all(url.isascii() for url in urls):
+    if "".join(urls).isascii():
         return urls
     return [url if url.isascii() else _page_text(url) for url in urls]
 

@@ -39,6 +39,7 @@ from consent.names import (
 )
 from consent.parties import Parties
 from consent.rewriter import Answers, Element, Hold, rewrite
+from consent.urls import resolve
 from tests.conftest import csrf_token, http_scope, without_held_marker
 from tests.holdback.pages import (
     ALL,
@@ -887,3 +888,94 @@ def test_a_tag_s_answer_is_kept_whatever_its_nonce() -> None:
     swallowed = b'<script nonce= src="https://tracker.example/t.js">'
     assert remembered(Element("script", _attrs(swallowed), None, swallowed)) is None
     assert len(asked) == 3
+
+
+@pytest.mark.parametrize(
+    ("tag", "name"),
+    [(tag, name) for tag, names in holdback._FETCHING_ATTRIBUTES.items() for name in names],
+)
+def test_every_fetching_attribute_is_read_alone_or_among_others(tag: str, name: str) -> None:
+    """The URLs are looked for among the names an element has: none may be missed."""
+    url = "https://tracker.example/x.js"
+    raw = f'<{tag} rel=stylesheet {name}="{url}">'.encode()
+    assert holdback._urls(Element(tag, _attrs(raw), None, raw)) == [url]
+    names = holdback._FETCHING_ATTRIBUTES[tag]
+    every = " ".join(f'{n}="https://t{i}.example/"' for i, n in enumerate(names))
+    raw = f"<{tag} rel=stylesheet alt=x {every}>".encode()
+    expected = [f"https://t{i}.example/" for i in range(len(names))]
+    assert holdback._urls(Element(tag, _attrs(raw), None, raw)) == expected
+
+
+# URLs as pages write them: catalogued hosts and paths, the site's own, unknown third parties,
+# relative ones, and spellings only the full reading takes apart.
+_SPELLINGS = st.sampled_from(
+    [
+        "https://www.google-analytics.com/analytics.js",
+        "https://www.googletagmanager.com/gtag/js?id=AW-1",
+        "https://www.googletagmanager.com/gtag/js?id=G-1",
+        "//www.facebook.com/tr?id=1",
+        "https://www.facebook.com/plugins/comments.php",
+        "https://www.google.com/recaptcha/api.js",
+        "https://www.google.com/maps/embed",
+        "https://cdn.jsdelivr.net/npm/x.js",
+        "https://www.news.example/a.js",
+        "https://static.news.example/a.png",
+        "https://unknown-ads.example/p.gif",
+        "https://partner.example/t.js",
+        "HTTPS:\\\\Unknown-Ads.example\\p.gif",
+        "https://user@unknown-ads\uff0eexample/p",
+        "/\t/unknown-ads.example/p.js",
+        "/own/a.js?v=1",
+        "gtag/js?id=AW-1",
+        "?id=G-1",
+        "data:image/gif;base64,R0lGOD",
+        "javascript:void(0)",
+        "https://[::1]/x",
+        "",
+    ]
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    tag=st.sampled_from(["script", "iframe", "img", "link", "video", "embed"]),
+    src=_SPELLINGS,
+    second=_SPELLINGS,
+    base=st.sampled_from(
+        [None, "https://www.googletagmanager.com/", "https://www.news.example/x/"]
+    ),
+    rules=st.booleans(),
+    pixel=st.booleans(),
+)
+def test_each_url_read_once_answers_as_each_reading_did(
+    tag: str, src: str, second: str, base: str | None, rules: bool, pixel: bool
+) -> None:
+    """An element's URLs are read once for the rules, the catalogue and the third-party test:
+    its verdict is what asking each of them about each URL gives."""
+    catalogue = Catalogue.builtin()
+    parties = Parties(allowed=not_tracker_hosts())
+    host_rules = [TrackerRule(category=ANALYTICS, host="partner.example")] if rules else []
+    policy = HoldbackPolicy(catalogue, host_rules, unclassified=MARKETING, parties=parties)
+    first_name, second_name = holdback._FETCHING_ATTRIBUTES[tag][:2]
+    attrs = {first_name: src, second_name: second, "rel": "preload"}
+    if pixel:
+        attrs |= {"width": "1", "height": "1"}
+    element = Element(tag, attrs, base=base)
+    urls = holdback._urls(element)
+    hosts = [resolve(url, base) for url in urls]
+
+    expected: tuple[str, str | None] | None = None
+    rule_hit = rules and any(
+        h == "partner.example" or (h or "").endswith(".partner.example") for h in hosts
+    )
+    services = [s for s in (catalogue.match_url(url, base) for url in urls) if s is not None]
+    third = [h for h in hosts if h is not None and parties.third_party(h, "www.news.example")]
+    if rule_hit:
+        expected = (ANALYTICS, "partner.example")
+    elif services:
+        expected = (services[0].category, services[0].name)
+    elif third and (tag in ("script", "iframe", "embed", "link") or (tag == "img" and pixel)):
+        # The first third party decides; a preload hint fetches code.
+        expected = (MARKETING, third[0])
+    verdict = policy.verdict(element, "www.news.example")
+    assert (None if verdict is None else (verdict.category, verdict.vendor)) == expected
