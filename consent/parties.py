@@ -19,6 +19,7 @@ import tldextract
 from consent.catalogue import LOAD_REACH, loads_near, may_load
 
 _CACHE_SIZE: Final = 8192
+_DIGITS: Final = "0123456789"
 # Longer names are no host name and not worth a cache slot.
 _MAX_CACHED: Final = 600
 # A host written in a script as part of a URL: after a quote, a scheme's colon or an
@@ -53,12 +54,15 @@ def _registrable_domain(host: str) -> str:
     host = host.strip().lower().rstrip(".").strip("[]")
     if not host or "." not in host:
         return host
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return host
+    # An IPv4 address ends in a digit and an IPv6 one has colons: a name is not tried as one,
+    # which costs a failed parse of each kind.
+    if ":" in host or host[-1] in _DIGITS:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return host
     found = _extractor()(host).top_domain_under_public_suffix
     if found:
         return found

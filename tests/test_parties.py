@@ -1,5 +1,6 @@
 """Who is a third party, and which hosts an inline script names in its URLs."""
 
+import ipaddress
 import re
 
 from hypothesis import example, given, settings
@@ -62,3 +63,22 @@ def test_remembered_answers_are_bounded() -> None:
     assert info.maxsize is not None and info.currsize <= info.maxsize < 10_000
     assert parties.third_party("h1.example", "news.example")
     assert not parties.third_party("cdn.news.example", "www.news.example")
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.text(alphabet="0123456789abcdefx.:%[]\u0661 ", min_size=1, max_size=20)
+    | st.ip_addresses().map(str)
+    | st.ip_addresses(v=6).map(lambda ip: f"[{ip}]")
+)
+@example("fe80::1%eth0.x.lan")  # an IPv6 zone may hold dots and end in a letter
+@example("[fe80::a%1.news.example]")
+@example("1.2.3.4.")
+def test_every_ip_address_is_its_own_site(host: str) -> None:
+    # Names are told from addresses before the address parser is tried: none may slip by.
+    bare = host.strip().lower().rstrip(".").strip("[]")
+    try:
+        ipaddress.ip_address(bare)
+    except ValueError:
+        return
+    assert registrable_domain(host) == bare
