@@ -264,6 +264,8 @@ def forget() -> None:
     # Checked for, so that the same benchmark measures earlier versions, which lack them.
     if hasattr(urls, "_host_of_cached"):
         urls._host_of_cached.cache_clear()
+    if hasattr(urls, "_read_cached"):
+        urls._read_cached.cache_clear()
     held_tags: object = getattr(rewriter, "_HELD_TAGS", None)
     if isinstance(held_tags, dict):
         held_tags.clear()

@@ -111,16 +111,27 @@ def host_of(url: str, base: str | None = None) -> UrlTarget | None:
     # or a newline second could make the URL scheme-relative, and those are read in full.
     if base is None and url[:1] == "/" and url[1:2] not in _MAY_NAME_HOST:
         return None
+    plain = _PLAIN.fullmatch(url)
+    if plain is not None:
+        # Read at about the cost of a cache look-up, and most are new (a query string per
+        # view): no slot is taken.
+        return _plain_target(plain)
     # Long data: URLs are not worth a cache slot, and a page can write its base at any length.
     if len(url) + (len(base) if base else 0) > _MAX_CACHED_URL:
-        return _host_of(url, base)
-    return _host_of_cached(url, base)
+        return _read(url, base)
+    return _read_cached(url, base)
 
 
 def _host_of(url: str, base: str | None) -> UrlTarget | None:
+    """:func:`host_of` without the shortcuts and the cache: the plain spelling or the
+    general reading."""
     plain = _PLAIN.fullmatch(url)
     if plain is None:
         return _read(url, base)
+    return _plain_target(plain)
+
+
+def _plain_target(plain: re.Match[str]) -> UrlTarget | None:
     host, path = plain.groups()
     if host.endswith("."):
         host = host[:-1]
@@ -154,9 +165,9 @@ def _read(url: str, base: str | None) -> UrlTarget | None:
     return target[0], resolve_path(target[1], url.lower())
 
 
-# An element's URLs are read by the operator's rules, the catalogue and the third-party test
-# in turn: parsed once. Bounded, like every cache of what pages contain.
-_host_of_cached = functools.lru_cache(maxsize=4096)(_host_of)
+# The spellings the plain pattern leaves take longer to read, and come back on every page of
+# the site that writes them. Bounded, like every cache of what pages contain.
+_read_cached = functools.lru_cache(maxsize=4096)(_read)
 
 
 def resolve_path(base_path: str, relative: str) -> str:

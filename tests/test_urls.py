@@ -157,3 +157,22 @@ def test_root_relative_urls_are_read_as_the_general_reading_reads_them(url: str)
 )
 def test_a_leading_slash_then_a_removed_character_still_names_the_host(url: str) -> None:
     assert resolve(url, None) == "tracker.example"
+
+
+def test_urls_read_in_full_take_bounded_room() -> None:
+    urls._read_cached.cache_clear()
+    for i in range(5000):
+        assert host_of(f"HTTPS://Host{i}.Example/p") == (f"host{i}.example", "/p")
+    info = urls._read_cached.cache_info()
+    assert info.maxsize is not None and info.currsize == info.maxsize < 5000
+    # A page writes its URLs at any length: a long one is read, and kept nowhere.
+    urls._read_cached.cache_clear()
+    assert host_of("HTTPS://Long.Example/" + "a" * 5000) == ("long.example", "/" + "a" * 5000)
+    assert urls._read_cached.cache_info().currsize == 0
+
+
+def test_plain_urls_take_no_room() -> None:
+    """Most URLs are plain and seen once: they are read each time, not kept."""
+    urls._read_cached.cache_clear()
+    assert host_of("https://cdn.example/a.js?v=1") == ("cdn.example", "/a.js?v=1")
+    assert urls._read_cached.cache_info().currsize == 0
