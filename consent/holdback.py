@@ -117,6 +117,7 @@ class HoldbackPolicy:
         self._parties = parties or Parties()
         self._host_rules = tuple((r.host.lower().strip("."), r) for r in rules if r.host)
         self._inline_rules = tuple((r.inline, r) for r in rules if r.inline)
+        self._any_rules = bool(self._host_rules or self._inline_rules)
         # Remembering classifiers by (granted, memo key, site), with their answers.
         self._memos: dict[tuple[frozenset[str], Hashable, str | None], _Remembered] = {}
 
@@ -131,7 +132,9 @@ class HoldbackPolicy:
 
     def _verdict(self, element: Element, depth: int, site: str | None = None) -> Verdict | None:
         base = element.base
-        marked = (element.attrs.get(ATTR_CATEGORY) or "").strip().lower()
+        marked = element.attrs.get(ATTR_CATEGORY)
+        if marked:
+            marked = marked.strip().lower()
         if marked:
             vendor = (element.attrs.get(ATTR_VENDOR) or "").strip() or None
             if vendor is None:
@@ -140,8 +143,9 @@ class HoldbackPolicy:
             return Verdict(marked, vendor=vendor, embed=element.tag in _EMBED_TAGS)
         # Each URL is read once, here, for the rules, the catalogue and the third-party test.
         targets = [host_of(url, base) for url in _urls(element)]
-        inline = element.text if element.text and _executable(element) else None
-        rule = self._rule(targets, inline) if self._host_rules or self._inline_rules else None
+        text = element.text
+        inline = text if text and _executable(element) else None
+        rule = self._rule(targets, inline) if self._any_rules else None
         if rule is not None:
             vendor = rule.vendor or rule.host or None
             return Verdict(rule.category, vendor=vendor, embed=element.tag in _EMBED_TAGS)
