@@ -39,13 +39,15 @@ _URL_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
 _ANY_ELEMENT_URLS: tuple[str, ...] = ("background", "ping")
 # Joined once rather than for every element, in the order the URLs are tried.
 _FETCHING_ATTRIBUTES = {tag: names + _ANY_ELEMENT_URLS for tag, names in _URL_ATTRIBUTES.items()}
-_URL_NAMES = frozenset(name for names in _FETCHING_ATTRIBUTES.values() for name in names)
 _SRCSET = frozenset({"srcset", "imagesrcset"})
 _SPACE_SEPARATED = frozenset({"ping"})
 # Elements that take room on the page: a held one is announced by a placeholder in place.
 _EMBED_TAGS = frozenset({"iframe", "embed", "object", "video", "audio"})
 # Active content: what runs, frames a document or plugs in, wherever it comes from.
 _ACTIVE_TAGS = frozenset({"script", "iframe", "frame", "embed", "object"})
+# What may wait as unclassified for where it comes from: active content, and pixels and hints
+# that fetch code, told apart by their attributes.
+_HELD_FROM_ELSEWHERE = _ACTIVE_TAGS | {"img", "input", "link"}
 # What a preload or prefetch hint fetches that runs or reports ("" is a prefetch's default).
 _CODE_DESTINATIONS = frozenset({"", "script", "fetch", "document", "worker", "sharedworker"})
 # An image this small, or hidden, is a beacon: nobody is meant to see it.
@@ -189,7 +191,9 @@ class HoldbackPolicy:
         assert category is not None
         tag = element.tag
         # The URLs first: most are the site's own, and then what the element is never matters.
-        for target in targets:
+        # Other elements (media, sources, backgrounds) from another site are let through
+        # whoever serves them: their hosts need no test.
+        for target in targets if tag in _HELD_FROM_ELSEWHERE else ():
             if target is None:
                 continue
             host = target[0]
@@ -361,27 +365,19 @@ def _pixel(element: Element) -> bool:
 
 def _fetching_link(element: Element) -> bool:
     rels = (element.attrs.get("rel") or "").lower().split()
-    return any(rel not in LINK_RELS_WITHOUT_FETCH for rel in rels) or "stylesheet" in rels
+    return not LINK_RELS_WITHOUT_FETCH.issuperset(rels) or "stylesheet" in rels
 
 
 def _urls(element: Element) -> list[str]:
     """Every URL the element would fetch, as the page's text."""
     tag = element.tag
-    attrs = element.attrs
-    # One pass over the names the element has rather than a look-up for each name it may
-    # have: most elements have one or none of them.
-    present = _URL_NAMES.intersection(attrs)
-    if not present:
-        return []
     if tag == "link" and not _fetching_link(element):
         names = _ANY_ELEMENT_URLS
     else:
         names = _FETCHING_ATTRIBUTES.get(tag, _ANY_ELEMENT_URLS)
-    get = attrs.get
+    get = element.attrs.get
     urls: list[str] = []
     for name in names:
-        if name not in present:
-            continue
         value = get(name)
         if not value:
             continue

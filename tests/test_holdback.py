@@ -895,7 +895,7 @@ def test_a_tag_s_answer_is_kept_whatever_its_nonce() -> None:
     [(tag, name) for tag, names in holdback._FETCHING_ATTRIBUTES.items() for name in names],
 )
 def test_every_fetching_attribute_is_read_alone_or_among_others(tag: str, name: str) -> None:
-    """The URLs are looked for among the names an element has: none may be missed."""
+    """No attribute that fetches is missed, alone or among others, and they come in order."""
     url = "https://tracker.example/x.js"
     raw = f'<{tag} rel=stylesheet {name}="{url}">'.encode()
     assert holdback._urls(Element(tag, _attrs(raw), None, raw)) == [url]
