@@ -106,9 +106,9 @@ def host_of(url: str, base: str | None = None) -> UrlTarget | None:
 
     ``base`` is the page's ``<base href>`` as written, when it has one.
     """
-    # Most of a site's own URLs are root-relative and new to the cache (a query string per
-    # request): without a base they contact the page's own server. A slash, a backslash, a tab
-    # or a newline second could make the URL scheme-relative, and those are read in full.
+    # Most of a site's own URLs are root-relative, many of them new on every view (a query
+    # string per reader): without a base they contact the page's own server. A slash, a
+    # backslash, a tab or a newline second could make the URL scheme-relative: read in full.
     if base is None and url[:1] == "/" and url[1:2] not in _MAY_NAME_HOST:
         return None
     plain = _PLAIN.fullmatch(url)
