@@ -1276,6 +1276,8 @@ def test_the_usual_start_of_a_page_is_read_at_once() -> None:
         (b"<script src=x NONCE='a b'>", b"'a b'"),
         (b"<script nonce=abc>", b"abc"),
         (b"<script\nNonce = abc\tsrc=x>", b"abc"),
+        (b"<script nOnCe=abc src=x>", b"abc"),  # any mix of cases
+        (b"<script src=x NONCe=abc>", b"abc"),
         (b"<script nonce= src=x>", b"src=x"),  # the value is what follows the spaces
         (b"<script nonce src=x>", None),  # no value
         (b'<script nonce="" src=x>', b'""'),
