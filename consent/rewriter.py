@@ -224,6 +224,7 @@ _FastScan = Callable[
         bool,
         bool,
         bytes | None,
+        bool,
     ],
     tuple[int, int, int, int, bool],
 ]
@@ -614,6 +615,7 @@ class HtmlRewriter:
                     due,
                     self._noscript_raw,
                     self._body if due and not self._templates else None,
+                    True,  # a stop it found in text comes back with pos at it: no closer look
                 )
                 self.held_count += held
                 if injected:
@@ -636,18 +638,18 @@ class HtmlRewriter:
                     return self._wait(last, last)
                 return n
             p = m.start()
-            gt = buf.rfind(b">", pos, p)
-            if p > pos and (
-                buf.find(b"<", max(pos, gt + 1), p) >= 0
-                or (gt >= 0 and _may_be_quoted(buf, pos, gt))
-            ):
-                # Worth a closer look: the match may lie inside another tag's attributes.
-                start = self._open_construct(buf, pos, p)
-                if start >= 0:
-                    pos = self._enclosing(buf, start, final)
-                    if pos < 0 or self._mode != _DATA or self._phase != phase or self._foreign:
-                        return pos
-                    continue
+            if p > pos:
+                gt = buf.rfind(b">", pos, p)
+                if buf.find(b"<", max(pos, gt + 1), p) >= 0 or (
+                    gt >= 0 and _may_be_quoted(buf, pos, gt)
+                ):
+                    # Worth a closer look: the match may lie inside another tag's attributes.
+                    start = self._open_construct(buf, pos, p)
+                    if start >= 0:
+                        pos = self._enclosing(buf, start, final)
+                        if pos < 0 or self._mode != _DATA or self._phase != phase or self._foreign:
+                            return pos
+                        continue
             name_bytes = m.group(1)
             name = _PLAIN_NAMES.get(name_bytes)
             if name is None and name_bytes is not None:
