@@ -316,6 +316,45 @@ def _attr_text(value: str) -> bytes:
     return html.escape(value).encode("ascii", "xmlcharrefreplace")
 
 
+# What a held form does with an element's attributes, by the attributes it fetches with: each
+# of those (its lower-case name as bytes) to the name it is moved aside to, and the names that
+# are the server's alone, dropped from the page's markup on anything but a script. Names are
+# compared as the bytes they are read from, which Latin-1 decodes one for one.
+_HeldRules = tuple[dict[bytes, bytes], frozenset[bytes]]
+_CATEGORY_NAME = ATTR_CATEGORY.encode()
+_HELD_NAME = ATTR_HELD.encode()
+_HELD_TYPE_NAME = ATTR_HELD_TYPE.encode()
+_HELD_TYPE = b'type="' + HELD_SCRIPT_TYPE.encode() + b'"'
+
+
+def _held_rules(fetching: frozenset[str]) -> _HeldRules:
+    moves = {attr.encode(): _held_name(attr) for attr in fetching}
+    return moves, frozenset({_CATEGORY_NAME, _HELD_NAME, *moves.values()})
+
+
+_SCRIPT_RULES = _held_rules(_SCRIPT_FETCHING | _SVG_FETCHING)
+_SVG_RULES = _held_rules(_SVG_FETCHING)
+_OBJECT_RULES = _held_rules(_OBJECT_FETCHING | _ANY_FETCHING)
+_ELEMENT_RULES = _held_rules(_FETCHING | _ANY_FETCHING)
+_ANY_RULES = _held_rules(_ANY_FETCHING)
+# The category attribute of held forms, by category: a classifier names a few. Bounded by
+# count and length, emptied when full, as a classifier may name any.
+_CATEGORY_ATTRS: dict[str, bytes] = {}
+_MAX_CATEGORY_ATTRS = 64
+_MAX_CATEGORY_ATTR = 256
+
+
+def _category_attr(category: str) -> bytes:
+    found = _CATEGORY_ATTRS.get(category)
+    if found is None:
+        found = b" " + _CATEGORY_NAME + b'="' + _attr_text(category) + b'"'
+        if len(category) <= _MAX_CATEGORY_ATTR:
+            if len(_CATEGORY_ATTRS) >= _MAX_CATEGORY_ATTRS:
+                _CATEGORY_ATTRS.clear()
+            _CATEGORY_ATTRS[category] = found
+    return found
+
+
 def _hold_nothing(element: Element) -> Hold | None:
     return None
 
@@ -1361,58 +1400,60 @@ def _held_parts(
     """
     script = name == "script"
     if script:
-        fetching = _SCRIPT_FETCHING | _SVG_FETCHING
+        moves, dropped = _SCRIPT_RULES
     elif name in _SVG_CONSIDERED:
-        fetching = _SVG_FETCHING
+        moves, dropped = _SVG_RULES
     elif name == "object":
-        fetching = _OBJECT_FETCHING | _ANY_FETCHING
+        moves, dropped = _OBJECT_RULES
     elif name in sc.CONSIDERED or name in ("img", "frame"):
-        fetching = _FETCHING | _ANY_FETCHING
+        moves, dropped = _ELEMENT_RULES
     else:
-        fetching = _ANY_FETCHING
-    found = [
-        (m.group(1).lower().decode("latin-1"), m)
-        for m in sc.ATTR.finditer(tag, name_end, len(tag) - 1)
-    ]
-    present = {attr for attr, _ in found}
-    moved = present & fetching
-    # On anything but a script, every held name is the server's alone: one the page wrote
-    # itself would be restored as if the server had moved it aside (a srcdoc, a javascript:
-    # URL). A site's own held script may name its source in data-consent-src.
-    dropped = {ATTR_CATEGORY, ATTR_HELD, *(_held_name(a).decode() for a in moved)}
-    if not script:
-        dropped.update(_held_name(a).decode() for a in fetching)
-    elif "type" in present:
-        dropped.add(ATTR_HELD_TYPE)
+        moves, dropped = _ANY_RULES
+    found = list(sc.ATTR.finditer(tag, name_end, len(tag) - 1))
+    typed = False
+    if script:
+        # On anything but a script, every held name is the server's alone: one the page wrote
+        # itself would be restored as if the server had moved it aside (a srcdoc, a
+        # javascript: URL). A site's own held script may name its source in data-consent-src,
+        # kept unless the server moves a src aside itself.
+        present = {m.group(1).lower() for m in found}
+        typed = b"type" in present
+        dropped = frozenset(
+            {_CATEGORY_NAME, _HELD_NAME}
+            | {held for attr, held in moves.items() if attr in present}
+            | ({_HELD_TYPE_NAME} if typed else set())
+        )
     parts = [tag[:name_end]]
     extra = []
     cursor = name_end
-    seen: set[str] = set()
+    seen: set[bytes] = set()
     cut = -1  # where in parts the nonce's value was taken out
-    for attr, m in found:
+    for m in found:
+        attr = m.group(1).lower()
         start, stop = m.span()
         parts.append(tag[cursor:start])
         cursor = stop
         if attr in seen:
             continue
         seen.add(attr)
-        raw = m.group(2)
         if nonce is not None and m.span(2) == nonce:
             # Kept as written, but for its value.
             parts.append(tag[start : nonce[0]])
             cut = len(parts)
             parts.append(tag[nonce[1] : stop])
-        elif attr in moved:
-            parts.append(_held_name(attr) + (b"" if raw is None else b"=" + sc.quote_value(raw)))
-        elif script and attr == "type":
-            parts.append(b'type="' + HELD_SCRIPT_TYPE.encode() + b'"')
+        elif attr in moves:
+            raw = m.group(2)
+            parts.append(moves[attr] + (b"" if raw is None else b"=" + sc.quote_value(raw)))
+        elif script and attr == b"type":
+            parts.append(_HELD_TYPE)
+            raw = m.group(2)
             original = b"" if raw is None else b"=" + sc.quote_value(raw)
-            extra.append(b" " + ATTR_HELD_TYPE.encode() + original)
+            extra.append(b" " + _HELD_TYPE_NAME + original)
         elif attr not in dropped:
             parts.append(tag[start:stop])
-    if script and "type" not in present:
-        extra.insert(0, b' type="' + HELD_SCRIPT_TYPE.encode() + b'"')
-    extra.append(b" " + ATTR_CATEGORY.encode() + b'="' + _attr_text(category) + b'"')
+    if script and not typed:
+        extra.insert(0, b" " + _HELD_TYPE)
+    extra.append(_category_attr(category))
     parts.extend(extra)
     if cut < 0:
         if nonce is not None:

@@ -350,6 +350,44 @@ def test_duplicates_first_wins_and_later_copies_are_dropped() -> None:
     assert out.count(b"alt=") == 1
 
 
+@pytest.mark.parametrize(
+    ("html", "held"),
+    [
+        # Every held name of what an image fetches is the server's: one the page wrote would be
+        # restored as if moved aside. Its own data-consent-type is no such name there.
+        (
+            b"<img data-consent-srcdoc='javascript:x()' src=https://t.test/p DATA-CONSENT-SRC=/own"
+            b" data-consent-held data-consent-category=none data-consent-type=x alt=a>",
+            b'<img  data-consent-src="https://t.test/p"    data-consent-type=x alt=a'
+            b' data-consent-category="ads" data-consent-held>',
+        ),
+        # A site's own held script keeps its data-consent-src, -type and -href: the server
+        # moved none of src, type and href aside.
+        (
+            b"<script data-consent-src=/own.js data-consent-type=module data-consent-held"
+            b" data-consent-category=x data-consent-href=h></script>",
+            b"<script data-consent-src=/own.js data-consent-type=module   data-consent-href=h"
+            b' type="text/plain" data-consent-category="ads" data-consent-held></script>',
+        ),
+        # Where the server moves them, the script's own are dropped, and a second src too.
+        (
+            b"<script src=https://t.test/a.js data-consent-src=/own.js type=module"
+            b" data-consent-type=x SRC=/b.js></script>",
+            b'<script data-consent-src="https://t.test/a.js"  type="text/plain"  '
+            b' data-consent-type="module" data-consent-category="ads" data-consent-held></script>',
+        ),
+        (
+            b"<div background=https://t.test/bg.png data-consent-background=/x"
+            b" data-consent-ping=z ping=/p PING=/q>",
+            b'<div data-consent-background="https://t.test/bg.png"   data-consent-ping="/p" '
+            b' data-consent-category="ads" data-consent-held>',
+        ),
+    ],
+)
+def test_held_names_the_page_wrote_itself_are_dropped(html: bytes, held: bytes) -> None:
+    assert rewrite(html, lambda e: Hold("ads")) == held
+
+
 def test_attribute_values_are_decoded_for_the_classifier() -> None:
     recorder = Recorder()
     rewrite(b"<iframe src='a?b=1&amp;c=&quot;2&quot;' Title=T  hidden data-x=></iframe>", recorder)
