@@ -408,11 +408,21 @@ def parse_attrs_python(buf: bytes | bytearray, start: int, end: int) -> dict[str
     return attrs
 
 
+def attrs_end_python(buf: bytes | bytearray, pos: int) -> int:
+    """Where the attributes of a tag whose name ends at ``pos`` end, as :data:`ATTRS` reads
+    them: at its ``>`` when the tag is complete."""
+    return skip(ATTRS, buf, pos)
+
+
 _compiled = speedups()
-# The extension's copy gives the same names and values (a test compares the two over
-# arbitrary bytes); the classifier reads the attributes of every element it sees first.
+# The extension's copies give the same names, values and ends (tests compare the two over
+# arbitrary bytes); the classifier reads the attributes of every element it sees first, and
+# the rewriter finds the end of every tag it reads.
 parse_attrs: Callable[[bytes | bytearray, int, int], dict[str, str | None]] = (
     parse_attrs_python if _compiled is None else _compiled.parse_attrs
+)
+attrs_end: Callable[[bytes | bytearray, int], int] = (
+    attrs_end_python if _compiled is None else _compiled.attrs_end
 )
 
 

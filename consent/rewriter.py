@@ -619,7 +619,7 @@ class HtmlRewriter:
         n = len(buf)
         phase = self._phase
         search = (sc.SEARCH_MAIN if phase == _MAIN else sc.SEARCH_BODY).search
-        attrs_end = sc.ATTRS.match
+        attrs_end = sc.attrs_end
         classify = self._classifier
         fast = _fast_scan
         remembering = self._remembering
@@ -697,8 +697,7 @@ class HtmlRewriter:
             if name is not None:
                 # The common case inlined: an image, source, link, ... complete in this chunk.
                 name_end = m.end() - 1
-                tail = attrs_end(buf, name_end)
-                end = tail.end() if tail else name_end
+                end = attrs_end(buf, name_end)
                 if end < n and buf[end] == _GT:
                     end += 1
                     raw = bytes(buf[p:end])
@@ -931,7 +930,7 @@ class HtmlRewriter:
     ) -> int:
         """A tag at ``p`` whose name ends at ``name_end``."""
         n = len(buf)
-        end = sc.skip(sc.ATTRS, buf, name_end)
+        end = sc.attrs_end(buf, name_end)
         if end < n and buf[end] == _GT:
             return self._tag_done(buf, p, end + 1, name_end, name, final)
         if final:

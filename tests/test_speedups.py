@@ -94,6 +94,7 @@ _INERT_ATTRS = re.compile(sc._INERT_ATTRS)
 def test_attributes_end_where_the_patterns_do(sp: ModuleType, data: bytes, pos: int) -> None:
     pos = min(pos, len(data))
     assert sp.attrs_end(data, pos) == sc.skip(sc.ATTRS, data, pos)
+    assert sc.attrs_end_python(data, pos) == sc.skip(sc.ATTRS, data, pos)
     assert sp.attrs_end(data, pos, True) == sc.skip(_INERT_ATTRS, data, pos)
 
 
@@ -1185,16 +1186,17 @@ def test_real_pages_come_out_as_the_python_rewriter_writes_them(sp: ModuleType, 
 def test_an_environment_variable_keeps_to_python(
     sp: ModuleType, value: str, compiled: bool
 ) -> None:
-    # The scan, and the attributes the classifier reads.
+    # The scan, the attributes the classifier reads, and where the rewriter's tags end.
     probe = (
         "from consent.rewriter import SPEEDUPS, _fast_scan; from consent import _scanner as sc; "
-        "print(SPEEDUPS, _fast_scan is not None, sc.parse_attrs is not sc.parse_attrs_python)"
+        "print(SPEEDUPS, _fast_scan is not None, sc.parse_attrs is not sc.parse_attrs_python, "
+        "sc.attrs_end is not sc.attrs_end_python)"
     )
     env = {**os.environ, "CONSENT_NO_SPEEDUPS": value}
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
     )
-    assert done.stdout.split() == [str(compiled)] * 3
+    assert done.stdout.split() == [str(compiled)] * 4
 
 
 _body_attributes = st.lists(
