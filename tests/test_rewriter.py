@@ -1,6 +1,7 @@
 """Tests of the streaming HTML rewriter."""
 
 import copy
+import dataclasses
 import itertools
 import pickle
 import re
@@ -348,6 +349,20 @@ def test_duplicates_first_wins_and_later_copies_are_dropped() -> None:
     assert recorder.seen[0].attrs["alt"] == "1"
     assert b"src=" not in out.replace(ATTR_HELD_SRC.encode() + b"=", b"")
     assert out.count(b"alt=") == 1
+
+
+def test_the_rewriter_s_elements_are_the_dataclass_s() -> None:
+    # Made by filling their slots: every field must be filled, and the result the same.
+    assert tuple(field.name for field in dataclasses.fields(Element)) == rewriter._ELEMENT_FIELDS
+    cases: list[tuple[str, dict[str, str | None], str | None, bytes, str | None, bool]] = [
+        ("img", {"src": "a"}, None, b"<img src=a>", None, True),
+        ("script", {}, "t()", b"<script>", "https://base.test/", False),
+    ]
+    for values in cases:
+        made = rewriter._element(*values)
+        assert made == Element(*values)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.tag = "iframe"  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
