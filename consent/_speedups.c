@@ -1323,6 +1323,7 @@ typedef struct {
     uint64_t epoch; /* known's epoch when it is an Answers dict, else 0 */
     PyObject *body_injection; /* what goes after <body> while it is due, or NULL */
     int injected;             /* whether this call put it there */
+    int settle; /* a stop at a candidate known to lie in text returns *pos at it */
 } Scanning;
 
 static int run(Scanning *c, Py_ssize_t *pos, Py_ssize_t n, int raw_noscript, Py_ssize_t *p);
@@ -1589,6 +1590,19 @@ pass_declaration(const unsigned char *s, Py_ssize_t pos, Py_ssize_t p, Py_ssize_
 }
 
 /*
+ * A stop at the candidate p, which needs no closer look: with settle, *pos moves to it, and
+ * the caller's loop, finding nothing between, need not test again what was tested here.
+ */
+static inline int
+settled(const Scanning *c, Py_ssize_t *pos, Py_ssize_t p)
+{
+    if (c->settle) {
+        *pos = p;
+    }
+    return 0;
+}
+
+/*
  * The scan from *pos up to n: *pos ends where it stopped, *p is the candidate it stopped at
  * (-1 when none is left). 0, or -1 on error.
  */
@@ -1622,21 +1636,21 @@ run(Scanning *c, Py_ssize_t *pos, Py_ssize_t n, int raw_noscript, Py_ssize_t *p)
             *pos = next;
             continue;
         }
-        if (*p < 0 || kind == SEARCHED || kind == DECLARATION || kind == FOREIGN_SVG ||
-            kind == FOREIGN_MATH || c->known == Py_None) {
+        if (*p < 0 || needs_closer_look(s, *pos, *p, last_lt)) {
             return 0;
         }
-        if (needs_closer_look(s, *pos, *p, last_lt)) {
-            return 0;
+        if (kind == SEARCHED || kind == DECLARATION || kind == FOREIGN_SVG ||
+            kind == FOREIGN_MATH || c->known == Py_None) {
+            return settled(c, pos, *p);
         }
         nonce[0] = nonce[1] = -1;
         end = attrs_walk(s, name_end, n, 0, nonce);
         if (end >= n || s[end] != '>') {
-            return 0;
+            return settled(c, pos, *p);
         }
         taken = take_remembered(c, n, kind, *p, name_end, end + 1, nonce, raw_noscript, &next);
         if (taken <= 0) {
-            return taken;
+            return taken < 0 ? taken : settled(c, pos, *p);
         }
         *pos = next;
     }
@@ -1666,8 +1680,8 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     uint64_t epoch = 0;
     int raw_noscript = 0, failed;
     (void)module;
-    if (nargs != 4 && nargs != 11 && nargs != 12) {
-        PyErr_SetString(PyExc_TypeError, "scan() takes 4, 11 or 12 arguments");
+    if (nargs != 4 && nargs != 11 && nargs != 12 && nargs != 13) {
+        PyErr_SetString(PyExc_TypeError, "scan() takes 4, 11, 12 or 13 arguments");
         return NULL;
     }
     pos = PyLong_AsSsize_t(args[1]);
@@ -1699,7 +1713,14 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     scanning.body_injection = NULL;
     scanning.injected = 0;
-    if (nargs == 12 && args[11] != Py_None) {
+    scanning.settle = 0;
+    if (nargs == 13) {
+        scanning.settle = PyObject_IsTrue(args[12]);
+        if (scanning.settle < 0) {
+            return NULL;
+        }
+    }
+    if (nargs >= 12 && args[11] != Py_None) {
         if (!PyBytes_CheckExact(args[11])) {
             PyErr_SetString(PyExc_TypeError, "body_injection must be bytes or None");
             return NULL;
@@ -2012,12 +2033,14 @@ static PyMethodDef methods[] = {
      "scan(buf, pos, known, base) -> (pos, p): pass over remembered harmless plain "
      "elements from pos; p is where the next candidate starts, -1 when none is left.\n"
      "scan(buf, pos, known, base, out, emit, held_attr, held_tags, cap, body_due, "
-     "raw_noscript, body_injection=None) -> (pos, p, emit, held, injected): also write remembered held tags to out, and take "
+     "raw_noscript, body_injection=None, settle=False) -> (pos, p, emit, held, injected): also write remembered held tags to out, and take "
      "scripts whose end is in buf (inline ones up to cap bytes; none when cap < 0) and "
      "<noscript>, <iframe> and <input> elements; with body_due, stop where SEARCH_BODY would. "
      "known may be an Answers dict (a dict with an epoch), whose answers the scan keeps. "
      "With body_due and body_injection, also write it after a plain <body> start tag and go "
-     "on as after it (stopping there when known is True or None): injected says so."},
+     "on as after it (stopping there when known is True or None): injected says so. With "
+     "settle, a stop at a candidate that lies in text for certain (no closer look needed) "
+     "gives pos = p."},
     {"attrs_end", (PyCFunction)(void (*)(void))py_attrs_end, METH_FASTCALL,
      "attrs_end(buf, pos, inert=False) -> int: where _scanner.ATTRS (or _INERT_ATTRS) "
      "matched at pos ends."},

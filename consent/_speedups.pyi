@@ -26,6 +26,7 @@ def scan(
     body_due: bool,
     raw_noscript: bool,
     body_injection: bytes | None = None,
+    settle: bool = False,
     /,
 ) -> tuple[int, int, int, int, bool]: ...
 def attrs_end(buf: bytes | bytearray, pos: int, inert: bool = False, /) -> int: ...

@@ -307,7 +307,8 @@ class _Remembered:
         self.known = known
 
     def __call__(self, element: Element) -> Hold | None:
-        text = element.text
+        raw = element.raw
+        base = element.base
         # A script cut at the rewriter's limit is answered on what was read of it: the same
         # text may be all of another script, whose answer must not stand for this one. An
         # <image> inside <svg> is SVG's (its tag stays "image"), and the same bytes in HTML are
@@ -315,19 +316,24 @@ class _Remembered:
         # is kept by its bytes and the page's base, which a page can write at any length: a
         # long one is not kept.
         if (
-            not element.raw
+            not raw
             or not element.complete
             or element.tag == "image"
-            or len(element.raw) > _MAX_MEMO_TEXT
-            or (element.base is not None and len(element.base) > _MAX_MEMO_TEXT)
+            or len(raw) > _MAX_MEMO_TEXT
+            or (base is not None and len(base) > _MAX_MEMO_TEXT)
         ):
             return self._decide(element)
+        text = element.text
         text_key: str | tuple[bytes] | None = text
         if text is not None and len(text) > _MAX_MEMO_TEXT:
             # Latin-1 gives back the bytes the text was read from. In a tuple: a str and bytes
             # of the same characters hash alike, and comparing them warns under `python -b`.
             text_key = (blake2b(text.encode("latin-1"), digest_size=_TEXT_DIGEST_SIZE).digest(),)
-        key = (tag_key(element.raw, nonce_value(element.raw)), text_key, element.base)
+        # Most tags hold no nonce: kept by their bytes, without a search for one.
+        tag: bytes | tuple[bytes, bytes] = (
+            raw if raw.lower().find(b"nonce") < 0 else tag_key(raw, nonce_value(raw))
+        )
+        key = (tag, text_key, base)
         known = self.known
         try:
             return known[key]

@@ -98,6 +98,34 @@ class Element:
     complete: bool = True
 
 
+# Element's fields in order (a test holds them to the dataclass's) and their slots, filled
+# directly: the frozen dataclass's own __init__ sets each through object.__setattr__, at twice
+# the cost, for every element the rewriter reads.
+_ELEMENT_FIELDS = ("tag", "attrs", "text", "raw", "base", "complete")
+_NEW_ELEMENT = object.__new__
+_ELEMENT_SLOTS = tuple(getattr(Element, name).__set__ for name in _ELEMENT_FIELDS)
+
+
+def _element(
+    tag: str,
+    attrs: Mapping[str, str | None],
+    text: str | None,
+    raw: bytes,
+    base: str | None,
+    complete: bool = True,
+) -> Element:
+    """``Element(tag, attrs, text, raw, base, complete)``, the same object made faster."""
+    element = _NEW_ELEMENT(Element)
+    set_tag, set_attrs, set_text, set_raw, set_base, set_complete = _ELEMENT_SLOTS
+    set_tag(element, tag)
+    set_attrs(element, attrs)
+    set_text(element, text)
+    set_raw(element, raw)
+    set_base(element, base)
+    set_complete(element, complete)
+    return element
+
+
 @dataclass(frozen=True, slots=True)
 class Hold:
     """The classifier's verdict that an element must wait for consent to ``category``."""
@@ -224,6 +252,7 @@ _FastScan = Callable[
         bool,
         bool,
         bytes | None,
+        bool,
     ],
     tuple[int, int, int, int, bool],
 ]
@@ -313,6 +342,45 @@ def _held_name(attr: str) -> bytes:
 
 def _attr_text(value: str) -> bytes:
     return html.escape(value).encode("ascii", "xmlcharrefreplace")
+
+
+# What a held form does with an element's attributes, by the attributes it fetches with: each
+# of those (its lower-case name as bytes) to the name it is moved aside to, and the names that
+# are the server's alone, dropped from the page's markup on anything but a script. Names are
+# compared as the bytes they are read from, which Latin-1 decodes one for one.
+_HeldRules = tuple[dict[bytes, bytes], frozenset[bytes]]
+_CATEGORY_NAME = ATTR_CATEGORY.encode()
+_HELD_NAME = ATTR_HELD.encode()
+_HELD_TYPE_NAME = ATTR_HELD_TYPE.encode()
+_HELD_TYPE = b'type="' + HELD_SCRIPT_TYPE.encode() + b'"'
+
+
+def _held_rules(fetching: frozenset[str]) -> _HeldRules:
+    moves = {attr.encode(): _held_name(attr) for attr in fetching}
+    return moves, frozenset({_CATEGORY_NAME, _HELD_NAME, *moves.values()})
+
+
+_SCRIPT_RULES = _held_rules(_SCRIPT_FETCHING | _SVG_FETCHING)
+_SVG_RULES = _held_rules(_SVG_FETCHING)
+_OBJECT_RULES = _held_rules(_OBJECT_FETCHING | _ANY_FETCHING)
+_ELEMENT_RULES = _held_rules(_FETCHING | _ANY_FETCHING)
+_ANY_RULES = _held_rules(_ANY_FETCHING)
+# The category attribute of held forms, by category: a classifier names a few. Bounded by
+# count and length, emptied when full, as a classifier may name any.
+_CATEGORY_ATTRS: dict[str, bytes] = {}
+_MAX_CATEGORY_ATTRS = 64
+_MAX_CATEGORY_ATTR = 256
+
+
+def _category_attr(category: str) -> bytes:
+    found = _CATEGORY_ATTRS.get(category)
+    if found is None:
+        found = b" " + _CATEGORY_NAME + b'="' + _attr_text(category) + b'"'
+        if len(category) <= _MAX_CATEGORY_ATTR:
+            if len(_CATEGORY_ATTRS) >= _MAX_CATEGORY_ATTRS:
+                _CATEGORY_ATTRS.clear()
+            _CATEGORY_ATTRS[category] = found
+    return found
 
 
 def _hold_nothing(element: Element) -> Hold | None:
@@ -579,7 +647,7 @@ class HtmlRewriter:
         n = len(buf)
         phase = self._phase
         search = (sc.SEARCH_MAIN if phase == _MAIN else sc.SEARCH_BODY).search
-        attrs_end = sc.ATTRS.match
+        attrs_end = sc.attrs_end
         classify = self._classifier
         fast = _fast_scan
         remembering = self._remembering
@@ -614,6 +682,7 @@ class HtmlRewriter:
                     due,
                     self._noscript_raw,
                     self._body if due and not self._templates else None,
+                    True,  # a stop it found in text comes back with pos at it: no closer look
                 )
                 self.held_count += held
                 if injected:
@@ -636,18 +705,18 @@ class HtmlRewriter:
                     return self._wait(last, last)
                 return n
             p = m.start()
-            gt = buf.rfind(b">", pos, p)
-            if p > pos and (
-                buf.find(b"<", max(pos, gt + 1), p) >= 0
-                or (gt >= 0 and _may_be_quoted(buf, pos, gt))
-            ):
-                # Worth a closer look: the match may lie inside another tag's attributes.
-                start = self._open_construct(buf, pos, p)
-                if start >= 0:
-                    pos = self._enclosing(buf, start, final)
-                    if pos < 0 or self._mode != _DATA or self._phase != phase or self._foreign:
-                        return pos
-                    continue
+            if p > pos:
+                gt = buf.rfind(b">", pos, p)
+                if buf.find(b"<", max(pos, gt + 1), p) >= 0 or (
+                    gt >= 0 and _may_be_quoted(buf, pos, gt)
+                ):
+                    # Worth a closer look: the match may lie inside another tag's attributes.
+                    start = self._open_construct(buf, pos, p)
+                    if start >= 0:
+                        pos = self._enclosing(buf, start, final)
+                        if pos < 0 or self._mode != _DATA or self._phase != phase or self._foreign:
+                            return pos
+                        continue
             name_bytes = m.group(1)
             name = _PLAIN_NAMES.get(name_bytes)
             if name is None and name_bytes is not None:
@@ -656,14 +725,13 @@ class HtmlRewriter:
             if name is not None:
                 # The common case inlined: an image, source, link, ... complete in this chunk.
                 name_end = m.end() - 1
-                tail = attrs_end(buf, name_end)
-                end = tail.end() if tail else name_end
+                end = attrs_end(buf, name_end)
                 if end < n and buf[end] == _GT:
                     end += 1
                     raw = bytes(buf[p:end])
                     attrs = sc.LazyAttrs(raw, name_end - p, end - p - 1)
                     try:
-                        hold = classify(Element(name, attrs, None, raw, self._base))
+                        hold = classify(_element(name, attrs, None, raw, self._base))
                     except Exception as exc:
                         raise _ClassifierFailed(exc) from exc
                     if hold is not None:
@@ -890,7 +958,7 @@ class HtmlRewriter:
     ) -> int:
         """A tag at ``p`` whose name ends at ``name_end``."""
         n = len(buf)
-        end = sc.skip(sc.ATTRS, buf, name_end)
+        end = sc.attrs_end(buf, name_end)
         if end < n and buf[end] == _GT:
             return self._tag_done(buf, p, end + 1, name_end, name, final)
         if final:
@@ -976,7 +1044,7 @@ class HtmlRewriter:
                 tag = bytes(buf[p:end])
                 attrs = sc.LazyAttrs(tag, name_end - p, end - p - 1)
                 complete = name != "script"
-                element = Element(name, attrs, None, tag, self._base, complete=complete)
+                element = _element(name, attrs, None, tag, self._base, complete)
                 hold = self._classify(element)
                 if hold is not None:
                     self._hold(buf, p, end, tag, name_end - p, name, hold)
@@ -1143,7 +1211,7 @@ class HtmlRewriter:
                 return self._script(buf, end, final, p)
         elif name == "input" and (attrs.get("type") or "").lower() != "image":
             return end
-        hold = self._classify(Element(name, attrs, None, tag, self._base))
+        hold = self._classify(_element(name, attrs, None, tag, self._base))
         if hold is not None:
             self._hold(buf, p, end, tag, name_end - p, name, hold)
         return end
@@ -1186,7 +1254,7 @@ class HtmlRewriter:
         tag, attrs = self._script_tag
         self._script_tag = _NO_TAG
         script = bytes(buf[text:stop]).decode("latin-1")
-        hold = self._classify(Element("script", attrs, script, tag, self._base, complete))
+        hold = self._classify(_element("script", attrs, script, tag, self._base, complete))
         if hold is not None:
             self._hold(buf, start, text, tag, name_end - start, "script", hold)
         if self._script_foreign:
@@ -1359,58 +1427,60 @@ def _held_parts(
     """
     script = name == "script"
     if script:
-        fetching = _SCRIPT_FETCHING | _SVG_FETCHING
+        moves, dropped = _SCRIPT_RULES
     elif name in _SVG_CONSIDERED:
-        fetching = _SVG_FETCHING
+        moves, dropped = _SVG_RULES
     elif name == "object":
-        fetching = _OBJECT_FETCHING | _ANY_FETCHING
+        moves, dropped = _OBJECT_RULES
     elif name in sc.CONSIDERED or name in ("img", "frame"):
-        fetching = _FETCHING | _ANY_FETCHING
+        moves, dropped = _ELEMENT_RULES
     else:
-        fetching = _ANY_FETCHING
-    found = [
-        (m.group(1).lower().decode("latin-1"), m)
-        for m in sc.ATTR.finditer(tag, name_end, len(tag) - 1)
-    ]
-    present = {attr for attr, _ in found}
-    moved = present & fetching
-    # On anything but a script, every held name is the server's alone: one the page wrote
-    # itself would be restored as if the server had moved it aside (a srcdoc, a javascript:
-    # URL). A site's own held script may name its source in data-consent-src.
-    dropped = {ATTR_CATEGORY, ATTR_HELD, *(_held_name(a).decode() for a in moved)}
-    if not script:
-        dropped.update(_held_name(a).decode() for a in fetching)
-    elif "type" in present:
-        dropped.add(ATTR_HELD_TYPE)
+        moves, dropped = _ANY_RULES
+    found = list(sc.ATTR.finditer(tag, name_end, len(tag) - 1))
+    typed = False
+    if script:
+        # On anything but a script, every held name is the server's alone: one the page wrote
+        # itself would be restored as if the server had moved it aside (a srcdoc, a
+        # javascript: URL). A site's own held script may name its source in data-consent-src,
+        # kept unless the server moves a src aside itself.
+        present = {m.group(1).lower() for m in found}
+        typed = b"type" in present
+        dropped = frozenset(
+            {_CATEGORY_NAME, _HELD_NAME}
+            | {held for attr, held in moves.items() if attr in present}
+            | ({_HELD_TYPE_NAME} if typed else set())
+        )
     parts = [tag[:name_end]]
     extra = []
     cursor = name_end
-    seen: set[str] = set()
+    seen: set[bytes] = set()
     cut = -1  # where in parts the nonce's value was taken out
-    for attr, m in found:
+    for m in found:
+        attr = m.group(1).lower()
         start, stop = m.span()
         parts.append(tag[cursor:start])
         cursor = stop
         if attr in seen:
             continue
         seen.add(attr)
-        raw = m.group(2)
         if nonce is not None and m.span(2) == nonce:
             # Kept as written, but for its value.
             parts.append(tag[start : nonce[0]])
             cut = len(parts)
             parts.append(tag[nonce[1] : stop])
-        elif attr in moved:
-            parts.append(_held_name(attr) + (b"" if raw is None else b"=" + sc.quote_value(raw)))
-        elif script and attr == "type":
-            parts.append(b'type="' + HELD_SCRIPT_TYPE.encode() + b'"')
+        elif attr in moves:
+            raw = m.group(2)
+            parts.append(moves[attr] + (b"" if raw is None else b"=" + sc.quote_value(raw)))
+        elif script and attr == b"type":
+            parts.append(_HELD_TYPE)
+            raw = m.group(2)
             original = b"" if raw is None else b"=" + sc.quote_value(raw)
-            extra.append(b" " + ATTR_HELD_TYPE.encode() + original)
+            extra.append(b" " + _HELD_TYPE_NAME + original)
         elif attr not in dropped:
             parts.append(tag[start:stop])
-    if script and "type" not in present:
-        extra.insert(0, b' type="' + HELD_SCRIPT_TYPE.encode() + b'"')
-    extra.append(b" " + ATTR_CATEGORY.encode() + b'="' + _attr_text(category) + b'"')
+    if script and not typed:
+        extra.insert(0, b" " + _HELD_TYPE)
+    extra.append(_category_attr(category))
     parts.extend(extra)
     if cut < 0:
         if nonce is not None:

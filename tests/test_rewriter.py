@@ -1,6 +1,7 @@
 """Tests of the streaming HTML rewriter."""
 
 import copy
+import dataclasses
 import itertools
 import pickle
 import re
@@ -348,6 +349,58 @@ def test_duplicates_first_wins_and_later_copies_are_dropped() -> None:
     assert recorder.seen[0].attrs["alt"] == "1"
     assert b"src=" not in out.replace(ATTR_HELD_SRC.encode() + b"=", b"")
     assert out.count(b"alt=") == 1
+
+
+def test_the_rewriter_s_elements_are_the_dataclass_s() -> None:
+    # Made by filling their slots: every field must be filled, and the result the same.
+    assert tuple(field.name for field in dataclasses.fields(Element)) == rewriter._ELEMENT_FIELDS
+    cases: list[tuple[str, dict[str, str | None], str | None, bytes, str | None, bool]] = [
+        ("img", {"src": "a"}, None, b"<img src=a>", None, True),
+        ("script", {}, "t()", b"<script>", "https://base.test/", False),
+    ]
+    for values in cases:
+        made = rewriter._element(*values)
+        assert made == Element(*values)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.tag = "iframe"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("html", "held"),
+    [
+        # Every held name of what an image fetches is the server's: one the page wrote would be
+        # restored as if moved aside. Its own data-consent-type is no such name there.
+        (
+            b"<img data-consent-srcdoc='javascript:x()' src=https://t.test/p DATA-CONSENT-SRC=/own"
+            b" data-consent-held data-consent-category=none data-consent-type=x alt=a>",
+            b'<img  data-consent-src="https://t.test/p"    data-consent-type=x alt=a'
+            b' data-consent-category="ads" data-consent-held>',
+        ),
+        # A site's own held script keeps its data-consent-src, -type and -href: the server
+        # moved none of src, type and href aside.
+        (
+            b"<script data-consent-src=/own.js data-consent-type=module data-consent-held"
+            b" data-consent-category=x data-consent-href=h></script>",
+            b"<script data-consent-src=/own.js data-consent-type=module   data-consent-href=h"
+            b' type="text/plain" data-consent-category="ads" data-consent-held></script>',
+        ),
+        # Where the server moves them, the script's own are dropped, and a second src too.
+        (
+            b"<script src=https://t.test/a.js data-consent-src=/own.js type=module"
+            b" data-consent-type=x SRC=/b.js></script>",
+            b'<script data-consent-src="https://t.test/a.js"  type="text/plain"  '
+            b' data-consent-type="module" data-consent-category="ads" data-consent-held></script>',
+        ),
+        (
+            b"<div background=https://t.test/bg.png data-consent-background=/x"
+            b" data-consent-ping=z ping=/p PING=/q>",
+            b'<div data-consent-background="https://t.test/bg.png"   data-consent-ping="/p" '
+            b' data-consent-category="ads" data-consent-held>',
+        ),
+    ],
+)
+def test_held_names_the_page_wrote_itself_are_dropped(html: bytes, held: bytes) -> None:
+    assert rewrite(html, lambda e: Hold("ads")) == held
 
 
 def test_attribute_values_are_decoded_for_the_classifier() -> None:
@@ -1276,6 +1329,8 @@ def test_the_usual_start_of_a_page_is_read_at_once() -> None:
         (b"<script src=x NONCE='a b'>", b"'a b'"),
         (b"<script nonce=abc>", b"abc"),
         (b"<script\nNonce = abc\tsrc=x>", b"abc"),
+        (b"<script nOnCe=abc src=x>", b"abc"),  # any mix of cases
+        (b"<script src=x NONCe=abc>", b"abc"),
         (b"<script nonce= src=x>", b"src=x"),  # the value is what follows the spaces
         (b"<script nonce src=x>", None),  # no value
         (b'<script nonce="" src=x>', b'""'),

@@ -94,6 +94,7 @@ _INERT_ATTRS = re.compile(sc._INERT_ATTRS)
 def test_attributes_end_where_the_patterns_do(sp: ModuleType, data: bytes, pos: int) -> None:
     pos = min(pos, len(data))
     assert sp.attrs_end(data, pos) == sc.skip(sc.ATTRS, data, pos)
+    assert sc.attrs_end_python(data, pos) == sc.skip(sc.ATTRS, data, pos)
     assert sp.attrs_end(data, pos, True) == sc.skip(_INERT_ATTRS, data, pos)
 
 
@@ -160,6 +161,46 @@ def found_where_the_patterns_match(
         found = sp.scan(data, pos, None, None, [], 0, b"", {}, 0, body_due, True)
         m = search.search(text, pos)
         assert found == (pos, -1 if m is None else m.start(), 0, 0, False), (text, pos, body_due)
+
+
+def closer_look(data: bytes, pos: int, p: int) -> bool:
+    """The rewriter loop's test that the match at p may lie inside another tag's attributes."""
+    gt = data.rfind(b">", pos, p)
+    return p > pos and (
+        data.find(b"<", max(pos, gt + 1), p) >= 0
+        or (gt >= 0 and rewriter._may_be_quoted(data, pos, gt))
+    )
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@given(html_like | drawing, st.integers(min_value=0, max_value=400), st.booleans())
+@example(b"<p title='a> <img src=x>'>", 0, False)  # the stop inside a quoted value
+@example(b"<p <img src=x>", 0, False)
+def test_a_settled_stop_is_at_its_candidate_only_where_the_loop_would_look_no_closer(
+    each_sp: ModuleType, data: bytes, pos: int, body_due: bool
+) -> None:
+    pos = min(pos, len(data))
+    knowns: tuple[Known | None, ...] = (None, {})
+    for known in knowns:
+        args: tuple[object, ...] = (data, pos, known, None, [], 0, b"", {}, 0, body_due, True, None)
+        unsettled = each_sp.scan(*args)
+        found = each_sp.scan(*args, True)
+        assert found[1:] == unsettled[1:]
+        stop = found[1]
+        if found[0] != unsettled[0]:
+            assert stop >= 0 and found[0] == stop
+            assert not closer_look(data, unsettled[0], stop)
+
+
+def test_a_stop_in_text_is_settled_and_one_that_may_be_in_a_tag_is_not(sp: ModuleType) -> None:
+    settle: tuple[object, ...] = (None, [], 0, b"", {}, 0, False, True, None, True)
+    assert sp.scan(b"<p>x</p><img src=a>", 0, {}, *settle)[:2] == (8, 8)
+    assert sp.scan(b"<p>x</p><img src=a>", 0, None, *settle)[:2] == (8, 8)
+    # Inside a quoted value, or after a '<' that opens a tag: the loop reads it closer.
+    assert sp.scan(b"<p title='a> <img src=x>'>", 0, {}, *settle)[:2] == (0, 13)
+    assert sp.scan(b"<p <img src=x>", 0, {}, *settle)[:2] == (0, 3)
+    # Without settle, the stop keeps the position it started from.
+    assert sp.scan(b"<p>x</p><img src=a>", 0, {}, *settle[:-1])[:2] == (0, 8)
 
 
 def test_every_two_bytes_after_a_lt_are_read_as_the_patterns_read_them(each_sp: ModuleType) -> None:
@@ -1145,16 +1186,17 @@ def test_real_pages_come_out_as_the_python_rewriter_writes_them(sp: ModuleType, 
 def test_an_environment_variable_keeps_to_python(
     sp: ModuleType, value: str, compiled: bool
 ) -> None:
-    # The scan, and the attributes the classifier reads.
+    # The scan, the attributes the classifier reads, and where the rewriter's tags end.
     probe = (
         "from consent.rewriter import SPEEDUPS, _fast_scan; from consent import _scanner as sc; "
-        "print(SPEEDUPS, _fast_scan is not None, sc.parse_attrs is not sc.parse_attrs_python)"
+        "print(SPEEDUPS, _fast_scan is not None, sc.parse_attrs is not sc.parse_attrs_python, "
+        "sc.attrs_end is not sc.attrs_end_python)"
     )
     env = {**os.environ, "CONSENT_NO_SPEEDUPS": value}
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
     )
-    assert done.stdout.split() == [str(compiled)] * 3
+    assert done.stdout.split() == [str(compiled)] * 4
 
 
 _body_attributes = st.lists(
