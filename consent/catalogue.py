@@ -13,8 +13,10 @@ import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
-from typing import Any, Final, TypeVar
+from types import ModuleType, NotImplementedType
+from typing import Any, Final, Protocol, TypeVar
 
+from consent._scanner import speedups
 from consent.errors import ConsentError
 from consent.names import ANALYTICS, MARKETING, NECESSARY, PREFERENCES
 from consent.urls import host_of
@@ -382,6 +384,68 @@ def _trie_node(node: Mapping[str, Any]) -> str:
     return body
 
 
+# Read once, as the rewriter reads it: a catalogue made later searches with what is here now.
+_speedups: ModuleType | None = speedups()
+
+
+class _CompiledLiterals(Protocol):
+    def search(
+        self, text: str, pos: int, /
+    ) -> tuple[int, int, int] | NotImplementedType | None: ...
+
+
+class LiteralSearch:
+    """Literal strings looked for together in a text, as the expression of their prefix tree
+    (:func:`_trie_regex`) followed by ``lookahead`` finds them: the earliest match at or after
+    a position, and there the longest literal after which the lookahead holds.
+
+    ``lookahead`` may look at the one character after a match, or at the end of the text,
+    and at nothing else: the compiled search (for text decoded from latin-1, which scripts
+    are) is given the characters it lets through. Text of a wider kind is searched with the
+    expression, which gives the same answers (a test compares the two).
+    """
+
+    __slots__ = ("_compiled", "_number", "_regex", "words")
+
+    def __init__(self, words: Sequence[str], lookahead: str = "") -> None:
+        if not all(words):
+            raise ValueError("an empty literal matches everywhere")
+        self.words = tuple(words)
+        # A literal given twice answers as its first copy.
+        self._number: dict[str, int] = {}
+        for number, word in enumerate(self.words):
+            self._number.setdefault(word, number)
+        # The prefix tree of no literal is empty, which would match everywhere.
+        tree = _trie_regex(sorted(self._number)) if self.words else "(?!)"
+        self._regex = re.compile(tree + lookahead)
+        follow: str | None = None
+        if lookahead:
+            after = re.compile(lookahead)
+            if after.match("") is None:
+                raise ValueError("the compiled search lets a match end the text")
+            # The second character keeps ``$`` from matching before a final newline: only
+            # the character right after a match is judged.
+            follow = "".join(chr(c) for c in range(256) if after.match(chr(c) + "x"))
+            if after.match("\n") is not None and "\n" not in follow:
+                raise ValueError("the compiled search has no end before a final newline")
+        self._compiled: _CompiledLiterals | None = None
+        if _speedups is not None and self.words:
+            self._compiled = _speedups.Literals(self.words, follow)
+
+    def search(self, text: str, pos: int = 0) -> tuple[int, int, int] | None:
+        """``(start, end, number)`` of the earliest match at or after ``pos``, ``number``
+        being the literal's place in ``words``; None when there is none."""
+        compiled = self._compiled
+        if compiled is not None:
+            found = compiled.search(text, pos)
+            if found is not NotImplemented:
+                return found
+        match = self._regex.search(text, pos)
+        if match is None:
+            return None
+        return match.start(), match.end(), self._number[match.group()]
+
+
 def _suffixes(host: str) -> Iterator[str]:
     """``a.b.c`` yields ``a.b.c``, ``b.c``, ``c``: the host, then each parent domain."""
     start = 0
@@ -404,12 +468,12 @@ class Catalogue:
         "_cookie_patterns",
         "_cookie_regexes",
         "_host_alone_cached",
-        "_host_regex",
+        "_host_search",
         "_match_host_cached",
         "_match_inline_cached",
         "_match_url_cached",
         "_sig_chain",
-        "_sig_regex",
+        "_sig_search",
         "_url_rules",
         "services",
     )
@@ -430,8 +494,8 @@ class Catalogue:
         for rules in self._url_rules.values():
             rules.sort(key=lambda item: len(item[0]), reverse=True)
         self._sig_chain: dict[str, list[tuple[str, Service, bool]]] = {}
-        self._sig_regex: re.Pattern[str] | None = None
-        self._host_regex: re.Pattern[str] | None = None
+        self._sig_search: LiteralSearch | None = None
+        self._host_search: LiteralSearch | None = None
         self._compile_inline()
         self._cookie_exact: dict[str, list[tuple[Service, CookieSpec]]] = {}
         self._cookie_patterns: list[tuple[Service, CookieSpec]] = []
@@ -574,40 +638,45 @@ class Catalogue:
         return self._match_signature(text) or self._match_host_mention(text)
 
     def _match_signature(self, text: str) -> Service | None:
-        regex = self._sig_regex
-        if regex is None:
+        search = self._sig_search
+        if search is None:
             return None
+        words = search.words
         pos = 0
-        while (found := regex.search(text, pos)) is not None:
-            start = found.start()
-            for prefix, service, call in self._sig_chain[found.group()]:
+        while (found := search.search(text, pos)) is not None:
+            start, end, number = found
+            for prefix, service, call in self._sig_chain[words[number]]:
                 begin = start - len(prefix)
                 # A signature that is a piece of a URL names the service: it counts where the
                 # script loads it, not in a string or a setting.
                 if (
                     begin >= 0
                     and text.startswith(prefix, begin)
-                    and (call or loads_near(text, begin - LOAD_REACH, found.end() + LOAD_REACH))
+                    and (call or loads_near(text, begin - LOAD_REACH, end + LOAD_REACH))
                 ):
                     return service
             pos = start + 1
         return None
 
     def _match_host_mention(self, text: str) -> Service | None:
-        regex = self._host_regex
-        if regex is None or not may_load(text):
+        search = self._host_search
+        if search is None or not may_load(text):
             return None
-        for found in regex.finditer(text):
-            start = found.start()
+        words = search.words
+        pos = 0
+        # Matches one after another, none overlapping, as ``finditer`` gives them.
+        while (found := search.search(text, pos)) is not None:
+            start, end, number = found
+            pos = end
             before = text[max(0, start - _MAX_HOST) : start][::-1]
             name = _HOST_TAIL.match(before)
             labels = name.group()[::-1].lstrip(".-") if name else ""
             if not labels:
                 continue
-            service = self.match_host(labels + found.group())
+            service = self.match_host(labels + words[number])
             if service is None or not service.inline_hosts:
                 continue
-            if loads_near(text, start - LOAD_REACH, found.end() + LOAD_REACH):
+            if loads_near(text, start - LOAD_REACH, end + LOAD_REACH):
                 return service
         return None
 
@@ -678,13 +747,11 @@ class Catalogue:
             ]
             for suffix in chains
         }
-        self._sig_regex = re.compile(_trie_regex(sorted(chains))) if chains else None
+        self._sig_search = LiteralSearch(sorted(chains)) if chains else None
         endings = {
             host[host.rfind(".") :] for s in self.services if s.inline_hosts for host in s.hosts
         }
-        self._host_regex = (
-            re.compile(f"{_trie_regex(sorted(endings))}{_HOST_END}") if endings else None
-        )
+        self._host_search = LiteralSearch(sorted(endings), _HOST_END) if endings else None
 
     def _index_cookies(self) -> None:
         # First-party entries are indexed first: those are the ones an app's Set-Cookie can
