@@ -2201,20 +2201,28 @@ literals_search(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     const Literals *lits = (const Literals *)self;
     const Py_UCS1 *text;
-    Py_ssize_t n, pos, i, length = 0;
-    if (nargs != 2 || !PyUnicode_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "search() takes a str and a position");
+    Py_ssize_t n, pos, endpos = PY_SSIZE_T_MAX, i, length = 0;
+    if (nargs < 2 || nargs > 3 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "search() takes a str, a position and an end");
         return NULL;
     }
     pos = PyLong_AsSsize_t(args[1]);
     if (pos == -1 && PyErr_Occurred()) {
         return NULL;
     }
+    if (nargs == 3) {
+        endpos = PyLong_AsSsize_t(args[2]);
+        if (endpos == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
     if (PyUnicode_KIND(args[0]) != PyUnicode_1BYTE_KIND) {
         Py_RETURN_NOTIMPLEMENTED;
     }
     text = PyUnicode_1BYTE_DATA(args[0]);
     n = PyUnicode_GET_LENGTH(args[0]);
+    /* As a pattern's endpos: the text is read as if it ended there. */
+    n = endpos < 0 ? 0 : endpos < n ? endpos : n;
     /* As a pattern's pos: a negative one is the start. */
     for (i = pos < 0 ? 0 : pos; i < n; i++) {
         /* Most characters start no literal: one look at each table turns them away. */
@@ -2233,8 +2241,9 @@ literals_search(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef literals_methods[] = {
     {"search", (PyCFunction)(void (*)(void))literals_search, METH_FASTCALL,
-     "search(text, pos) -> (start, end, number) | None: the earliest match at or after pos, "
-     "the longest literal there; NotImplemented for text wider than latin-1."},
+     "search(text, pos, endpos=len(text)) -> (start, end, number) | None: the earliest match "
+     "at or after pos in text[:endpos], the longest literal there; NotImplemented for text "
+     "wider than latin-1."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -39,5 +39,5 @@ def parse_attrs(buf: bytes | bytearray, start: int, end: int, /) -> dict[str, st
 class Literals:
     def __init__(self, words: Sequence[str], follow: str | None = None, /) -> None: ...
     def search(
-        self, text: str, pos: int, /
+        self, text: str, pos: int, endpos: int = ..., /
     ) -> tuple[int, int, int] | NotImplementedType | None: ...

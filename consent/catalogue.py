@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -90,7 +91,7 @@ def may_load(text: str) -> bool:
     last = _last_asked
     if last[0] is text:
         return last[1]
-    answer = any(word in text for word in _LOADER_WORDS)
+    answer = _LOADER_SEARCH.search(text) is not None
     _last_asked = (text, answer)
     return answer
 
@@ -104,10 +105,9 @@ def loads_near(text: str, start: int, end: int) -> bool:
     """Whether the script fetches something between ``start`` and ``end``: a match of
     ``LOADS`` that lies within them."""
     start = max(0, start)
-    for word in _LOADER_WORDS:
-        if text.find(word, start, end) >= 0:
-            return LOADS.search(text, start, end) is not None
-    return False
+    if _LOADER_SEARCH.search(text, start, end) is None:
+        return False
+    return LOADS.search(text, start, end) is not None
 
 
 _REQUIRED: Final = ("id", "name", "vendor", "category", "privacy_policy")
@@ -390,7 +390,7 @@ _speedups: ModuleType | None = speedups()
 
 class _CompiledLiterals(Protocol):
     def search(
-        self, text: str, pos: int, /
+        self, text: str, pos: int, endpos: int, /
     ) -> tuple[int, int, int] | NotImplementedType | None: ...
 
 
@@ -432,18 +432,26 @@ class LiteralSearch:
         if _speedups is not None and self.words:
             self._compiled = _speedups.Literals(self.words, follow)
 
-    def search(self, text: str, pos: int = 0) -> tuple[int, int, int] | None:
-        """``(start, end, number)`` of the earliest match at or after ``pos``, ``number``
-        being the literal's place in ``words``; None when there is none."""
+    def search(
+        self, text: str, pos: int = 0, endpos: int = sys.maxsize
+    ) -> tuple[int, int, int] | None:
+        """``(start, end, number)`` of the earliest match at or after ``pos`` in
+        ``text[:endpos]``, ``number`` being the literal's place in ``words``; None when there
+        is none."""
         compiled = self._compiled
         if compiled is not None:
-            found = compiled.search(text, pos)
+            found = compiled.search(text, pos, endpos)
             if found is not NotImplemented:
                 return found
-        match = self._regex.search(text, pos)
+        match = self._regex.search(text, pos, endpos)
         if match is None:
             return None
         return match.start(), match.end(), self._number[match.group()]
+
+
+# One pass over a script finds whether any of the words is in it, where a search for each
+# word would read it once a word.
+_LOADER_SEARCH: Final = LiteralSearch(_LOADER_WORDS)
 
 
 def _suffixes(host: str) -> Iterator[str]:

@@ -1219,20 +1219,24 @@ LITERAL_ALPHABET = "ab.\xe9\u0100/ \xa0\n"
     words=st.lists(st.text(alphabet=LITERAL_ALPHABET, min_size=1, max_size=4), max_size=8),
     text=st.text(alphabet=LITERAL_ALPHABET, max_size=30),
     lookahead=st.sampled_from(["", _HOST_END, r"(?=[a\xe9\n]|$)"]),
+    cut=st.integers(-2, 4),
 )
 def test_literals_are_found_where_the_prefix_tree_expression_finds_them(
-    sp: ModuleType, words: list[str], text: str, lookahead: str
+    sp: ModuleType, words: list[str], text: str, lookahead: str, cut: int
 ) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(catalogue_module, "_speedups", sp)
         search = LiteralSearch(words, lookahead)
+    assert (search._compiled is not None) == bool(words)
     expression = re.compile(_trie_regex(sorted(set(words))) + lookahead) if words else None
-    for pos in range(-2, len(text) + 2):
-        found = None if expression is None else expression.search(text, pos)
-        expected = (
-            None if found is None else (found.start(), found.end(), words.index(found.group()))
-        )
-        assert search.search(text, pos) == expected, pos
+    # The whole text, and the text as if it ended early (a window of a script).
+    for endpos in (len(text), len(text) - cut):
+        for pos in range(-2, len(text) + 2):
+            found = None if expression is None else expression.search(text, pos, endpos)
+            expected = (
+                None if found is None else (found.start(), found.end(), words.index(found.group()))
+            )
+            assert search.search(text, pos, endpos) == expected, (pos, endpos)
 
 
 def test_literals_leave_text_wider_than_latin_1_to_the_expression(sp: ModuleType) -> None:
@@ -1261,5 +1265,9 @@ def test_literals_refuse_bad_arguments(sp: ModuleType) -> None:
         literals.search("a")
     with pytest.raises(TypeError):
         literals.search("a", "0")
+    with pytest.raises(TypeError):
+        literals.search("a", 0, None)
+    with pytest.raises(TypeError):
+        literals.search("a", 0, 1, 2)
     with pytest.raises(OverflowError):
         literals.search("a", 1 << 80)
