@@ -2015,6 +2015,8 @@ py_parse_attrs(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  * as with a lookahead after the alternation. Script text is decoded from latin-1, so it is
  * searched byte by byte; text of a wider kind is left to the expression (NotImplemented).
  */
+#define QUAD_BITS 16
+
 typedef struct {
     Py_ssize_t offset; /* where its characters start in Literals.chars */
     Py_ssize_t length;
@@ -2029,9 +2031,35 @@ typedef struct {
     Py_UCS1 *chars;
     Py_ssize_t singles[256];  /* the one-character literal of each character, or -1 */
     uint8_t pairs[65536 / 8]; /* the pairs that start some literal */
-    uint8_t follow[256];      /* with has_follow: which characters may follow a match */
+    /* Most pairs that start a literal also stand in ordinary script text ('.c', '("'): the
+     * first four characters of the literals of four or more, hashed, turn those away, except
+     * at pairs that start a shorter literal. */
+    uint8_t short_pairs[65536 / 8];
+    uint8_t quads[(1 << QUAD_BITS) / 8];
+    uint8_t follow[256]; /* with has_follow: which characters may follow a match */
     int has_follow;
 } Literals;
+
+static inline int
+bit_set(const uint8_t *bits, size_t k)
+{
+    return bits[k >> 3] & (1 << (k & 7));
+}
+
+static inline void
+set_bit(uint8_t *bits, size_t k)
+{
+    bits[k >> 3] |= (uint8_t)(1 << (k & 7));
+}
+
+/* Four characters, which the caller has checked are there, hashed to QUAD_BITS bits. */
+static inline size_t
+quad_hash(const Py_UCS1 *p)
+{
+    uint32_t quad = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                    (uint32_t)p[3] << 24;
+    return (size_t)((quad * 2654435761u) >> (32 - QUAD_BITS));
+}
 
 static int
 literal_order(const void *left, const void *right)
@@ -2129,7 +2157,12 @@ literals_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         lits->literals[kept].length = length;
         lits->literals[kept].number = i;
         lits->literals[kept].pair = (uint16_t)(data[0] << 8 | data[1]);
-        lits->pairs[lits->literals[kept].pair >> 3] |= (uint8_t)(1 << (data[1] & 7));
+        set_bit(lits->pairs, lits->literals[kept].pair);
+        if (length < 4) {
+            set_bit(lits->short_pairs, lits->literals[kept].pair);
+        } else {
+            set_bit(lits->quads, quad_hash(data));
+        }
         at += length;
         kept++;
     }
@@ -2169,7 +2202,7 @@ match_at(const Literals *lits, const Py_UCS1 *text, Py_ssize_t n, Py_ssize_t i,
     Py_ssize_t single = lits->singles[text[i]];
     if (i + 1 < n) {
         uint16_t pair = (uint16_t)(text[i] << 8 | text[i + 1]);
-        if (lits->pairs[pair >> 3] & (1 << (text[i + 1] & 7))) {
+        if (bit_set(lits->pairs, pair)) {
             /* The first literal of this pair: the sorted array searched by halves. */
             Py_ssize_t low = 0, high = lits->count;
             while (low < high) {
@@ -2194,6 +2227,25 @@ match_at(const Literals *lits, const Py_UCS1 *text, Py_ssize_t n, Py_ssize_t i,
         return single;
     }
     return -1;
+}
+
+/* Whether a literal may start at i: false for most places, after a look at two tables. */
+static inline int
+literal_may_start(const Literals *lits, const Py_UCS1 *text, Py_ssize_t n, Py_ssize_t i)
+{
+    size_t pair;
+    if (i + 1 >= n) {
+        return lits->singles[text[i]] >= 0;
+    }
+    /* The pair first: scripts are full of characters that start a literal ('.', '(', '_'),
+     * far fewer pairs do, and a test that is seldom true is one the processor predicts. */
+    pair = (size_t)text[i] << 8 | text[i + 1];
+    if (bit_set(lits->pairs, pair) &&
+        (bit_set(lits->short_pairs, pair) ||
+         (i + 4 <= n && bit_set(lits->quads, quad_hash(text + i))))) {
+        return 1;
+    }
+    return lits->singles[text[i]] >= 0;
 }
 
 static PyObject *
@@ -2225,10 +2277,7 @@ literals_search(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     n = endpos < 0 ? 0 : endpos < n ? endpos : n;
     /* As a pattern's pos: a negative one is the start. */
     for (i = pos < 0 ? 0 : pos; i < n; i++) {
-        /* Most characters start no literal: one look at each table turns them away. */
-        if (lits->singles[text[i]] < 0 &&
-            (i + 1 >= n || !(lits->pairs[(text[i] << 8 | text[i + 1]) >> 3] &
-                             (1 << (text[i + 1] & 7))))) {
+        if (!literal_may_start(lits, text, n, i)) {
             continue;
         }
         Py_ssize_t number = match_at(lits, text, n, i, &length);
