@@ -648,6 +648,60 @@ def test_the_loader_words_answer_as_the_expression_does(text: str, start: int, l
     assert may_load(text) or LOADS.search(text) is None
 
 
+# Every branch of LOADS, with white space where a branch allows it (of kinds that ``\\s``
+# and ``str.isspace`` both take), and the near misses around them.
+LOADER_EXAMPLES = [
+    "createElement \t(",
+    ".src \n= x",
+    "[ \xa0'src' ]\u2028 = x",
+    "setAttribute( 'href'",
+    "new \n\t Image",
+    "sendBeacon (",
+    "fetch  (",
+    "XMLHttpRequest",
+    "document \n . \u3000 write",
+    "importScripts (",
+    ".getScript (",
+    ".getJSON(",
+    ".ajax (",
+    "$.post (",
+    "innerHTML  += x",
+    "insertAdjacentHTML (",
+]
+spaced_loader_like = st.lists(
+    st.sampled_from(LOADER_EXAMPLES)
+    | st.sampled_from(["document", "new", "Image", "write", "src", "'", "[", ".", "=", "(", "f"])
+    | st.text(alphabet=" \t\n\xa0\u2028\x1cx.=", max_size=5),
+    max_size=12,
+).map("".join)
+
+
+def test_every_loader_example_is_a_match_of_its_own_branch() -> None:
+    assert len(LOADER_EXAMPLES) == len(catalogue_module._LOADERS)
+    for example, (word, branch) in zip(LOADER_EXAMPLES, catalogue_module._LOADERS, strict=True):
+        assert re.match(branch, example), example
+        lead = example[: example.index(word)]
+        assert sum(not c.isspace() for c in lead) <= catalogue_module._LOADER_LEAD, example
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=spaced_loader_like, start=st.integers(-5, 80), length=st.integers(0, 80))
+def test_loaders_with_white_space_answer_as_the_expression_does(
+    text: str, start: int, length: int
+) -> None:
+    end = max(0, start) + length
+    assert loads_near(text, start, end) is (LOADS.search(text, max(0, start), end) is not None)
+
+
+def test_a_loader_is_found_from_every_start_and_to_every_end() -> None:
+    for example in LOADER_EXAMPLES:
+        text = "x" * 30 + example + " y"
+        for start in range(len(text) + 1):
+            for end in range(start, len(text) + 1):
+                expected = LOADS.search(text, start, end) is not None
+                assert loads_near(text, start, end) is expected, (example, start, end)
+
+
 def test_a_script_without_any_loader_word_may_not_load() -> None:
     assert not may_load("document.querySelector('.menu').classList.toggle('open');")
     assert may_load("var i = new Image(); i.src = u;")
