@@ -76,9 +76,10 @@ _LOADERS: Final = (
     ("insertAdjacentHTML", r"insertAdjacentHTML\s*\("),
 )
 LOADS: Final = re.compile("|".join(branch for _, branch in _LOADERS))
-# The most characters other than white space that a branch has before its word: ``document.``
-# before ``write``. (``\s`` in a ``str`` pattern is what ``str.isspace`` says.)
-_LOADER_LEAD: Final = 9
+# The most characters other than white space that a branch has before its word (``document.``
+# before ``write``); the other branches begin with theirs. (``\s`` in a ``str`` pattern is
+# what ``str.isspace`` says.)
+_LOADER_LEADS: Final = {"src": 2, "Image": 3, "write": 9}
 _LOADER_WORDS: Final = tuple(dict.fromkeys(word for word, _ in _LOADERS))
 LOAD_REACH: Final = 1000
 # Signatures that are calls of a vendor's API (``fbq('init'``, ``_paq.push``,
@@ -112,19 +113,21 @@ def loads_near(text: str, start: int, end: int) -> bool:
     # Every match holds a loader word, so it begins near one: the expression is tried only
     # there, not at each place of the stretch.
     while (found := _LOADER_SEARCH.search(text, pos, end)) is not None:
-        word = found[0]
-        for at in range(_lead_start(text, start, word), word + 1):
+        word, _, number = found
+        lead = _LOADER_LEADS.get(_LOADER_WORDS[number], 0)
+        first = word if lead == 0 else _lead_start(text, start, word, lead)
+        for at in range(first, word + 1):
             if LOADS.match(text, at, end) is not None:
                 return True
         pos = word + 1
     return False
 
 
-def _lead_start(text: str, start: int, word: int) -> int:
-    """The earliest place, ``start`` or after, where a match of ``LOADS`` that holds the
-    loader word beginning at ``word`` as its branch's word may begin: before its word a
-    branch has at most ``_LOADER_LEAD`` characters other than white space."""
-    budget = _LOADER_LEAD
+def _lead_start(text: str, start: int, word: int, lead: int) -> int:
+    """The earliest place, ``start`` or after, where a match of ``LOADS`` may begin that
+    holds the loader word beginning at ``word`` after ``lead`` characters other than white
+    space at most."""
+    budget = lead
     at = word
     while at > start:
         if not text[at - 1].isspace():
