@@ -2096,18 +2096,20 @@ literals_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:Literals", keywords, &words, &follow)) {
         return NULL;
     }
-    if (follow != Py_None && !PyUnicode_Check(follow)) {
+    if (follow != Py_None && !(PyUnicode_Check(follow) && PyUnicode_IS_READY(follow))) {
         PyErr_SetString(PyExc_TypeError, "Literals() follow must be a str or None");
         return NULL;
     }
-    seq = PySequence_Fast(words, "Literals() takes a sequence of str");
+    /* A tuple of its own: a list could change while the object is made (the allocation may
+     * run a collection, and a finalizer any code), and its sizes are counted first. */
+    seq = PySequence_Tuple(words);
     if (seq == NULL) {
         return NULL;
     }
-    n = PySequence_Fast_GET_SIZE(seq);
+    n = PyTuple_GET_SIZE(seq);
     for (i = 0; i < n; i++) {
-        PyObject *word = PySequence_Fast_GET_ITEM(seq, i);
-        if (!PyUnicode_Check(word)) {
+        PyObject *word = PyTuple_GET_ITEM(seq, i);
+        if (!PyUnicode_Check(word) || !PyUnicode_IS_READY(word)) {
             PyErr_SetString(PyExc_TypeError, "Literals() takes a sequence of str");
             Py_DECREF(seq);
             return NULL;
@@ -2139,7 +2141,7 @@ literals_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         lits->singles[i] = -1;
     }
     for (i = 0; i < n; i++) {
-        PyObject *word = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *word = PyTuple_GET_ITEM(seq, i);
         Py_ssize_t length = PyUnicode_GET_LENGTH(word);
         const Py_UCS1 *data;
         if (PyUnicode_KIND(word) != PyUnicode_1BYTE_KIND) {
@@ -2268,7 +2270,7 @@ literals_search(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         }
     }
-    if (PyUnicode_KIND(args[0]) != PyUnicode_1BYTE_KIND) {
+    if (!PyUnicode_IS_READY(args[0]) || PyUnicode_KIND(args[0]) != PyUnicode_1BYTE_KIND) {
         Py_RETURN_NOTIMPLEMENTED;
     }
     text = PyUnicode_1BYTE_DATA(args[0]);

@@ -1249,6 +1249,21 @@ def test_literals_leave_text_wider_than_latin_1_to_the_expression(sp: ModuleType
     assert sp.Literals([]).search("ab", 0) is None
 
 
+def test_literals_take_any_iterable_of_str_and_str_subclasses(sp: ModuleType) -> None:
+    class Text(str):
+        pass
+
+    literals = sp.Literals(word for word in [Text("ab"), "b"])
+    assert literals.search(Text("xab"), 0) == (1, 3, 0)
+    assert literals.search(Text("x\u0100ab"), 0) is NotImplemented
+    # The words are read once, into the object: the list may change after.
+    words = ["ab", "b"]
+    literals = sp.Literals(words, "/")
+    words[:] = ["abcdefgh"]
+    assert literals.search("xab/", 0) == (1, 3, 0)
+    assert literals.search("xab!b", 0) == (4, 5, 1)
+
+
 def test_literals_refuse_bad_arguments(sp: ModuleType) -> None:
     with pytest.raises(TypeError):
         sp.Literals(["a", b"b"])
