@@ -2028,6 +2028,312 @@ py_parse_attrs(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return attrs;
 }
 
+/*
+ * Literals: many literal strings looked for at once in a str, for the catalogue's inline
+ * searches (catalogue.LiteralSearch). It answers as a regular expression made of the literals'
+ * alternation would, at the earliest start, the longest literal starting there; with follow,
+ * only a literal followed by one of follow's characters or by the end of the text counts,
+ * as with a lookahead after the alternation. Script text is decoded from latin-1, so it is
+ * searched byte by byte; text of a wider kind is left to the expression (NotImplemented).
+ */
+#define QUAD_BITS 16
+
+typedef struct {
+    Py_ssize_t offset; /* where its characters start in Literals.chars */
+    Py_ssize_t length;
+    Py_ssize_t number; /* its place in the list the object was made from */
+    uint16_t pair;     /* its first two characters; a one-character literal has none */
+} Literal;
+
+typedef struct {
+    PyObject_HEAD
+    Literal *literals;        /* two-character or longer, by pair, then longest first */
+    Py_ssize_t count;
+    Py_UCS1 *chars;
+    Py_ssize_t singles[256];  /* the one-character literal of each character, or -1 */
+    uint8_t pairs[65536 / 8]; /* the pairs that start some literal */
+    /* Most pairs that start a literal also stand in ordinary script text ('.c', '("'): the
+     * first four characters of the literals of four or more, hashed, turn those away, except
+     * at pairs that start a shorter literal. */
+    uint8_t short_pairs[65536 / 8];
+    uint8_t quads[(1 << QUAD_BITS) / 8];
+    uint8_t follow[256]; /* with has_follow: which characters may follow a match */
+    int has_follow;
+} Literals;
+
+static inline int
+bit_set(const uint8_t *bits, size_t k)
+{
+    return bits[k >> 3] & (1 << (k & 7));
+}
+
+static inline void
+set_bit(uint8_t *bits, size_t k)
+{
+    bits[k >> 3] |= (uint8_t)(1 << (k & 7));
+}
+
+/* Four characters, which the caller has checked are there, hashed to QUAD_BITS bits. */
+static inline size_t
+quad_hash(const Py_UCS1 *p)
+{
+    uint32_t quad = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                    (uint32_t)p[3] << 24;
+    return (size_t)((quad * 2654435761u) >> (32 - QUAD_BITS));
+}
+
+static int
+literal_order(const void *left, const void *right)
+{
+    const Literal *a = left, *b = right;
+    if (a->pair != b->pair) {
+        return a->pair < b->pair ? -1 : 1;
+    }
+    if (a->length != b->length) {
+        return a->length > b->length ? -1 : 1;
+    }
+    /* A literal given twice is the first of its copies, as the expression's lookup gives. */
+    return a->number < b->number ? -1 : a->number > b->number;
+}
+
+static void
+literals_dealloc(PyObject *self)
+{
+    Literals *lits = (Literals *)self;
+    PyTypeObject *type = Py_TYPE(self);
+    PyMem_Free(lits->literals);
+    PyMem_Free(lits->chars);
+    type->tp_free(self);
+    Py_DECREF(type);
+}
+
+static PyObject *
+literals_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"words", "follow", NULL};
+    PyObject *words, *follow = Py_None, *seq;
+    Literals *lits;
+    Py_ssize_t n, i, total = 0, kept = 0, at = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:Literals", keywords, &words, &follow)) {
+        return NULL;
+    }
+    if (follow != Py_None && !(PyUnicode_Check(follow) && PyUnicode_IS_READY(follow))) {
+        PyErr_SetString(PyExc_TypeError, "Literals() follow must be a str or None");
+        return NULL;
+    }
+    /* A tuple of its own: a list could change while the object is made (the allocation may
+     * run a collection, and a finalizer any code), and its sizes are counted first. */
+    seq = PySequence_Tuple(words);
+    if (seq == NULL) {
+        return NULL;
+    }
+    n = PyTuple_GET_SIZE(seq);
+    for (i = 0; i < n; i++) {
+        PyObject *word = PyTuple_GET_ITEM(seq, i);
+        if (!PyUnicode_Check(word) || !PyUnicode_IS_READY(word)) {
+            PyErr_SetString(PyExc_TypeError, "Literals() takes a sequence of str");
+            Py_DECREF(seq);
+            return NULL;
+        }
+        if (PyUnicode_GET_LENGTH(word) == 0) {
+            /* The empty literal matches everywhere: no use, and no answer an index can give. */
+            PyErr_SetString(PyExc_ValueError, "Literals() takes no empty str");
+            Py_DECREF(seq);
+            return NULL;
+        }
+        /* A literal with a character past latin-1 never stands in a latin-1 text. */
+        if (PyUnicode_KIND(word) == PyUnicode_1BYTE_KIND) {
+            total += PyUnicode_GET_LENGTH(word);
+        }
+    }
+    lits = (Literals *)type->tp_alloc(type, 0);
+    if (lits == NULL) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    lits->literals = PyMem_New(Literal, n > 0 ? n : 1);
+    lits->chars = PyMem_Malloc(total > 0 ? (size_t)total : 1);
+    if (lits->literals == NULL || lits->chars == NULL) {
+        Py_DECREF(seq);
+        Py_DECREF(lits);
+        return PyErr_NoMemory();
+    }
+    for (i = 0; i < 256; i++) {
+        lits->singles[i] = -1;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *word = PyTuple_GET_ITEM(seq, i);
+        Py_ssize_t length = PyUnicode_GET_LENGTH(word);
+        const Py_UCS1 *data;
+        if (PyUnicode_KIND(word) != PyUnicode_1BYTE_KIND) {
+            continue;
+        }
+        data = PyUnicode_1BYTE_DATA(word);
+        if (length == 1) {
+            if (lits->singles[data[0]] < 0) {
+                lits->singles[data[0]] = i;
+            }
+            continue;
+        }
+        memcpy(lits->chars + at, data, (size_t)length);
+        lits->literals[kept].offset = at;
+        lits->literals[kept].length = length;
+        lits->literals[kept].number = i;
+        lits->literals[kept].pair = (uint16_t)(data[0] << 8 | data[1]);
+        set_bit(lits->pairs, lits->literals[kept].pair);
+        if (length < 4) {
+            set_bit(lits->short_pairs, lits->literals[kept].pair);
+        } else {
+            set_bit(lits->quads, quad_hash(data));
+        }
+        at += length;
+        kept++;
+    }
+    Py_DECREF(seq);
+    lits->count = kept;
+    qsort(lits->literals, (size_t)kept, sizeof(Literal), literal_order);
+    if (follow != Py_None) {
+        Py_ssize_t length = PyUnicode_GET_LENGTH(follow);
+        lits->has_follow = 1;
+        for (i = 0; i < length; i++) {
+            Py_UCS4 c = PyUnicode_READ_CHAR(follow, i);
+            /* Characters past latin-1 cannot follow in a latin-1 text. */
+            if (c < 256) {
+                lits->follow[c] = 1;
+            }
+        }
+    }
+    return (PyObject *)lits;
+}
+
+/* Whether the literal matches at i of text, the follow rule included. */
+static int
+literal_at(const Literals *lits, const Py_UCS1 *text, Py_ssize_t n, Py_ssize_t i,
+           Py_ssize_t length, const Py_UCS1 *chars)
+{
+    if (length > n - i || memcmp(text + i, chars, (size_t)length) != 0) {
+        return 0;
+    }
+    return !lits->has_follow || i + length == n || lits->follow[text[i + length]];
+}
+
+/* The first literal (longest first) matching at i, as its place in the list; -1 when none. */
+static Py_ssize_t
+match_at(const Literals *lits, const Py_UCS1 *text, Py_ssize_t n, Py_ssize_t i,
+         Py_ssize_t *length)
+{
+    Py_ssize_t single = lits->singles[text[i]];
+    if (i + 1 < n) {
+        uint16_t pair = (uint16_t)(text[i] << 8 | text[i + 1]);
+        if (bit_set(lits->pairs, pair)) {
+            /* The first literal of this pair: the sorted array searched by halves. */
+            Py_ssize_t low = 0, high = lits->count;
+            while (low < high) {
+                Py_ssize_t middle = low + (high - low) / 2;
+                if (lits->literals[middle].pair < pair) {
+                    low = middle + 1;
+                } else {
+                    high = middle;
+                }
+            }
+            for (; low < lits->count && lits->literals[low].pair == pair; low++) {
+                const Literal *lit = &lits->literals[low];
+                if (literal_at(lits, text, n, i, lit->length, lits->chars + lit->offset)) {
+                    *length = lit->length;
+                    return lit->number;
+                }
+            }
+        }
+    }
+    if (single >= 0 && (!lits->has_follow || i + 1 == n || lits->follow[text[i + 1]])) {
+        *length = 1;
+        return single;
+    }
+    return -1;
+}
+
+/* Whether a literal may start at i: false for most places, after a look at two tables. */
+static inline int
+literal_may_start(const Literals *lits, const Py_UCS1 *text, Py_ssize_t n, Py_ssize_t i)
+{
+    size_t pair;
+    if (i + 1 >= n) {
+        return lits->singles[text[i]] >= 0;
+    }
+    /* The pair first: scripts are full of characters that start a literal ('.', '(', '_'),
+     * far fewer pairs do, and a test that is seldom true is one the processor predicts. */
+    pair = (size_t)text[i] << 8 | text[i + 1];
+    if (bit_set(lits->pairs, pair) &&
+        (bit_set(lits->short_pairs, pair) ||
+         (i + 4 <= n && bit_set(lits->quads, quad_hash(text + i))))) {
+        return 1;
+    }
+    return lits->singles[text[i]] >= 0;
+}
+
+static PyObject *
+literals_search(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    const Literals *lits = (const Literals *)self;
+    const Py_UCS1 *text;
+    Py_ssize_t n, pos, endpos = PY_SSIZE_T_MAX, i, length = 0;
+    if (nargs < 2 || nargs > 3 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "search() takes a str, a position and an end");
+        return NULL;
+    }
+    pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (nargs == 3) {
+        endpos = PyLong_AsSsize_t(args[2]);
+        if (endpos == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    if (!PyUnicode_IS_READY(args[0]) || PyUnicode_KIND(args[0]) != PyUnicode_1BYTE_KIND) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    text = PyUnicode_1BYTE_DATA(args[0]);
+    n = PyUnicode_GET_LENGTH(args[0]);
+    /* As a pattern's endpos: the text is read as if it ended there. */
+    n = endpos < 0 ? 0 : endpos < n ? endpos : n;
+    /* As a pattern's pos: a negative one is the start. */
+    for (i = pos < 0 ? 0 : pos; i < n; i++) {
+        if (!literal_may_start(lits, text, n, i)) {
+            continue;
+        }
+        Py_ssize_t number = match_at(lits, text, n, i, &length);
+        if (number >= 0) {
+            return Py_BuildValue("(nnn)", i, i + length, number);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef literals_methods[] = {
+    {"search", (PyCFunction)(void (*)(void))literals_search, METH_FASTCALL,
+     "search(text, pos, endpos=len(text)) -> (start, end, number) | None: the earliest match "
+     "at or after pos in text[:endpos], the longest literal there; NotImplemented for text "
+     "wider than latin-1."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot literals_slots[] = {
+    {Py_tp_new, literals_new},
+    {Py_tp_dealloc, literals_dealloc},
+    {Py_tp_methods, literals_methods},
+    {Py_tp_doc, "Literals(words, follow=None): literal strings searched for at once."},
+    {0, NULL},
+};
+
+static PyType_Spec literals_spec = {
+    .name = "consent._speedups.Literals",
+    .basicsize = sizeof(Literals),
+    .flags = Py_TPFLAGS_DEFAULT,
+    .slots = literals_slots,
+};
+
 static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
      "scan(buf, pos, known, base) -> (pos, p): pass over remembered harmless plain "
@@ -2102,6 +2408,12 @@ exec_module(PyObject *module)
     Py_XDECREF(foreign);
     Py_XDECREF(raw_text);
     Py_XDECREF(fetch_attr);
+    if (failed) {
+        return -1;
+    }
+    PyObject *literals = PyType_FromSpec(&literals_spec);
+    failed = literals == NULL || PyModule_AddObjectRef(module, "Literals", literals) < 0;
+    Py_XDECREF(literals);
     return failed ? -1 : 0;
 }
 

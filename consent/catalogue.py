@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
-from typing import Any, Final, TypeVar
+from types import ModuleType, NotImplementedType
+from typing import Any, Final, Protocol, TypeVar
 
+from consent._scanner import speedups
 from consent.errors import ConsentError
 from consent.names import ANALYTICS, MARKETING, NECESSARY, PREFERENCES
 from consent.urls import host_of
@@ -73,6 +76,10 @@ _LOADERS: Final = (
     ("insertAdjacentHTML", r"insertAdjacentHTML\s*\("),
 )
 LOADS: Final = re.compile("|".join(branch for _, branch in _LOADERS))
+# The most characters other than white space that a branch has before its word (``document.``
+# before ``write``); the other branches begin with theirs. (``\s`` in a ``str`` pattern is
+# what ``str.isspace`` says.)
+_LOADER_LEADS: Final = {"src": 2, "Image": 3, "write": 9}
 _LOADER_WORDS: Final = tuple(dict.fromkeys(word for word, _ in _LOADERS))
 LOAD_REACH: Final = 1000
 # Signatures that are calls of a vendor's API (``fbq('init'``, ``_paq.push``,
@@ -88,7 +95,7 @@ def may_load(text: str) -> bool:
     last = _last_asked
     if last[0] is text:
         return last[1]
-    answer = any(word in text for word in _LOADER_WORDS)
+    answer = _LOADER_SEARCH.search(text) is not None
     _last_asked = (text, answer)
     return answer
 
@@ -102,10 +109,33 @@ def loads_near(text: str, start: int, end: int) -> bool:
     """Whether the script fetches something between ``start`` and ``end``: a match of
     ``LOADS`` that lies within them."""
     start = max(0, start)
-    for word in _LOADER_WORDS:
-        if text.find(word, start, end) >= 0:
-            return LOADS.search(text, start, end) is not None
+    pos = start
+    # Every match holds a loader word, so it begins near one: the expression is tried only
+    # there, not at each place of the stretch.
+    while (found := _LOADER_SEARCH.search(text, pos, end)) is not None:
+        word, _, number = found
+        lead = _LOADER_LEADS.get(_LOADER_WORDS[number], 0)
+        first = word if lead == 0 else _lead_start(text, start, word, lead)
+        for at in range(first, word + 1):
+            if LOADS.match(text, at, end) is not None:
+                return True
+        pos = word + 1
     return False
+
+
+def _lead_start(text: str, start: int, word: int, lead: int) -> int:
+    """The earliest place, ``start`` or after, where a match of ``LOADS`` may begin that
+    holds the loader word beginning at ``word`` after ``lead`` characters other than white
+    space at most."""
+    budget = lead
+    at = word
+    while at > start:
+        if not text[at - 1].isspace():
+            if budget == 0:
+                break
+            budget -= 1
+        at -= 1
+    return at
 
 
 _REQUIRED: Final = ("id", "name", "vendor", "category", "privacy_policy")
@@ -382,6 +412,76 @@ def _trie_node(node: Mapping[str, Any]) -> str:
     return body
 
 
+# Read once, as the rewriter reads it: a catalogue made later searches with what is here now.
+_speedups: ModuleType | None = speedups()
+
+
+class _CompiledLiterals(Protocol):
+    def search(
+        self, text: str, pos: int, endpos: int, /
+    ) -> tuple[int, int, int] | NotImplementedType | None: ...
+
+
+class LiteralSearch:
+    """Literal strings looked for together in a text, as the expression of their prefix tree
+    (:func:`_trie_regex`) followed by ``lookahead`` finds them: the earliest match at or after
+    a position, and there the longest literal after which the lookahead holds.
+
+    ``lookahead`` may look at the one character after a match, or at the end of the text,
+    and at nothing else: the compiled search (for text decoded from latin-1, which scripts
+    are) is given the characters it lets through. Text of a wider kind is searched with the
+    expression, which gives the same answers (a test compares the two).
+    """
+
+    __slots__ = ("_compiled", "_number", "_regex", "words")
+
+    def __init__(self, words: Sequence[str], lookahead: str = "") -> None:
+        if not all(words):
+            raise ValueError("an empty literal matches everywhere")
+        self.words = tuple(words)
+        # A literal given twice answers as its first copy.
+        self._number: dict[str, int] = {}
+        for number, word in enumerate(self.words):
+            self._number.setdefault(word, number)
+        # The prefix tree of no literal is empty, which would match everywhere.
+        tree = _trie_regex(sorted(self._number)) if self.words else "(?!)"
+        self._regex = re.compile(tree + lookahead)
+        follow: str | None = None
+        if lookahead:
+            after = re.compile(lookahead)
+            if after.match("") is None:
+                raise ValueError("the compiled search lets a match end the text")
+            # The second character keeps ``$`` from matching before a final newline: only
+            # the character right after a match is judged.
+            follow = "".join(chr(c) for c in range(256) if after.match(chr(c) + "x"))
+            if after.match("\n") is not None and "\n" not in follow:
+                raise ValueError("the compiled search has no end before a final newline")
+        self._compiled: _CompiledLiterals | None = None
+        if _speedups is not None and self.words:
+            self._compiled = _speedups.Literals(self.words, follow)
+
+    def search(
+        self, text: str, pos: int = 0, endpos: int = sys.maxsize
+    ) -> tuple[int, int, int] | None:
+        """``(start, end, number)`` of the earliest match at or after ``pos`` in
+        ``text[:endpos]``, ``number`` being the literal's place in ``words``; None when there
+        is none."""
+        compiled = self._compiled
+        if compiled is not None:
+            found = compiled.search(text, pos, endpos)
+            if found is not NotImplemented:
+                return found
+        match = self._regex.search(text, pos, endpos)
+        if match is None:
+            return None
+        return match.start(), match.end(), self._number[match.group()]
+
+
+# One pass over a script finds whether any of the words is in it, where a search for each
+# word would read it once a word.
+_LOADER_SEARCH: Final = LiteralSearch(_LOADER_WORDS)
+
+
 def _suffixes(host: str) -> Iterator[str]:
     """``a.b.c`` yields ``a.b.c``, ``b.c``, ``c``: the host, then each parent domain."""
     start = 0
@@ -404,12 +504,12 @@ class Catalogue:
         "_cookie_patterns",
         "_cookie_regexes",
         "_host_alone_cached",
-        "_host_regex",
+        "_host_search",
         "_match_host_cached",
         "_match_inline_cached",
         "_match_url_cached",
         "_sig_chain",
-        "_sig_regex",
+        "_sig_search",
         "_url_rules",
         "services",
     )
@@ -430,8 +530,8 @@ class Catalogue:
         for rules in self._url_rules.values():
             rules.sort(key=lambda item: len(item[0]), reverse=True)
         self._sig_chain: dict[str, list[tuple[str, Service, bool]]] = {}
-        self._sig_regex: re.Pattern[str] | None = None
-        self._host_regex: re.Pattern[str] | None = None
+        self._sig_search: LiteralSearch | None = None
+        self._host_search: LiteralSearch | None = None
         self._compile_inline()
         self._cookie_exact: dict[str, list[tuple[Service, CookieSpec]]] = {}
         self._cookie_patterns: list[tuple[Service, CookieSpec]] = []
@@ -578,40 +678,45 @@ class Catalogue:
         return self._match_signature(text) or self._match_host_mention(text)
 
     def _match_signature(self, text: str) -> Service | None:
-        regex = self._sig_regex
-        if regex is None:
+        search = self._sig_search
+        if search is None:
             return None
+        words = search.words
         pos = 0
-        while (found := regex.search(text, pos)) is not None:
-            start = found.start()
-            for prefix, service, call in self._sig_chain[found.group()]:
+        while (found := search.search(text, pos)) is not None:
+            start, end, number = found
+            for prefix, service, call in self._sig_chain[words[number]]:
                 begin = start - len(prefix)
                 # A signature that is a piece of a URL names the service: it counts where the
                 # script loads it, not in a string or a setting.
                 if (
                     begin >= 0
                     and text.startswith(prefix, begin)
-                    and (call or loads_near(text, begin - LOAD_REACH, found.end() + LOAD_REACH))
+                    and (call or loads_near(text, begin - LOAD_REACH, end + LOAD_REACH))
                 ):
                     return service
             pos = start + 1
         return None
 
     def _match_host_mention(self, text: str) -> Service | None:
-        regex = self._host_regex
-        if regex is None or not may_load(text):
+        search = self._host_search
+        if search is None or not may_load(text):
             return None
-        for found in regex.finditer(text):
-            start = found.start()
+        words = search.words
+        pos = 0
+        # Matches one after another, none overlapping, as ``finditer`` gives them.
+        while (found := search.search(text, pos)) is not None:
+            start, end, number = found
+            pos = end
             before = text[max(0, start - _MAX_HOST) : start][::-1]
             name = _HOST_TAIL.match(before)
             labels = name.group()[::-1].lstrip(".-") if name else ""
             if not labels:
                 continue
-            service = self.match_host(labels + found.group())
+            service = self.match_host(labels + words[number])
             if service is None or not service.inline_hosts:
                 continue
-            if loads_near(text, start - LOAD_REACH, found.end() + LOAD_REACH):
+            if loads_near(text, start - LOAD_REACH, end + LOAD_REACH):
                 return service
         return None
 
@@ -682,13 +787,11 @@ class Catalogue:
             ]
             for suffix in chains
         }
-        self._sig_regex = re.compile(_trie_regex(sorted(chains))) if chains else None
+        self._sig_search = LiteralSearch(sorted(chains)) if chains else None
         endings = {
             host[host.rfind(".") :] for s in self.services if s.inline_hosts for host in s.hosts
         }
-        self._host_regex = (
-            re.compile(f"{_trie_regex(sorted(endings))}{_HOST_END}") if endings else None
-        )
+        self._host_search = LiteralSearch(sorted(endings), _HOST_END) if endings else None
 
     def _index_cookies(self) -> None:
         # First-party entries are indexed first: those are the ones an app's Set-Cookie can

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from consent import catalogue as catalogue_module
 from consent.catalogue import (
     DEFAULT_CATEGORY_IDS,
     HOST_CACHE_SIZE,
@@ -25,6 +26,7 @@ from consent.catalogue import (
     service_from_mapping,
 )
 from consent.names import ANALYTICS, MARKETING, NECESSARY, PREFERENCES
+from tests.conftest import speedups
 
 HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9-]*[a-z][a-z0-9-]*")
 LABEL = st.text(alphabet=string.ascii_lowercase + string.digits, min_size=1, max_size=12)
@@ -646,6 +648,61 @@ def test_the_loader_words_answer_as_the_expression_does(text: str, start: int, l
     assert may_load(text) or LOADS.search(text) is None
 
 
+# Every branch of LOADS, with white space where a branch allows it (of kinds that ``\\s``
+# and ``str.isspace`` both take), and the near misses around them.
+LOADER_EXAMPLES = [
+    "createElement \t(",
+    ".src \n= x",
+    "[ \xa0'src' ]\u2028 = x",
+    "setAttribute( 'href'",
+    "new \n\t Image",
+    "sendBeacon (",
+    "fetch  (",
+    "XMLHttpRequest",
+    "document \n . \u3000 write",
+    "importScripts (",
+    ".getScript (",
+    ".getJSON(",
+    ".ajax (",
+    "$.post (",
+    "innerHTML  += x",
+    "insertAdjacentHTML (",
+]
+spaced_loader_like = st.lists(
+    st.sampled_from(LOADER_EXAMPLES)
+    | st.sampled_from(["document", "new", "Image", "write", "src", "'", "[", ".", "=", "(", "f"])
+    | st.text(alphabet=" \t\n\xa0\u2028\x1cx.=", max_size=5),
+    max_size=12,
+).map("".join)
+
+
+def test_every_loader_example_is_a_match_of_its_own_branch() -> None:
+    assert len(LOADER_EXAMPLES) == len(catalogue_module._LOADERS)
+    for example, (word, branch) in zip(LOADER_EXAMPLES, catalogue_module._LOADERS, strict=True):
+        assert re.match(branch, example), example
+        lead = example[: example.index(word)]
+        most = catalogue_module._LOADER_LEADS.get(word, 0)
+        assert sum(not c.isspace() for c in lead) <= most, example
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=spaced_loader_like, start=st.integers(-5, 80), length=st.integers(0, 80))
+def test_loaders_with_white_space_answer_as_the_expression_does(
+    text: str, start: int, length: int
+) -> None:
+    end = max(0, start) + length
+    assert loads_near(text, start, end) is (LOADS.search(text, max(0, start), end) is not None)
+
+
+def test_a_loader_is_found_from_every_start_and_to_every_end() -> None:
+    for example in LOADER_EXAMPLES:
+        text = "x" * 30 + example + " y"
+        for start in range(len(text) + 1):
+            for end in range(start, len(text) + 1):
+                expected = LOADS.search(text, start, end) is not None
+                assert loads_near(text, start, end) is expected, (example, start, end)
+
+
 def test_a_script_without_any_loader_word_may_not_load() -> None:
     assert not may_load("document.querySelector('.menu').classList.toggle('open');")
     assert may_load("var i = new Image(); i.src = u;")
@@ -916,3 +973,111 @@ def test_answers_by_host_are_bounded(catalogue: Catalogue) -> None:
     assert fresh.match_url("https://www.google-analytics.com/analytics.js") is catalogue.by_id(
         "google-analytics"
     )
+
+
+@pytest.fixture(scope="module")
+def twins() -> tuple[Catalogue, Catalogue]:
+    """The built-in services searched with the compiled extension, and with expressions only."""
+    services = Catalogue.builtin().services
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(catalogue_module, "_speedups", speedups())
+        compiled = Catalogue(services)
+        patch.setattr(catalogue_module, "_speedups", None)
+        python = Catalogue(services)
+    return compiled, python
+
+
+def test_the_inline_searches_use_the_extension_where_it_is_built(
+    twins: tuple[Catalogue, Catalogue],
+) -> None:
+    compiled, python = twins
+    for catalogue in twins:
+        assert catalogue._sig_search is not None and catalogue._host_search is not None
+    assert compiled._sig_search._compiled is not None  # type: ignore[union-attr]
+    assert compiled._host_search._compiled is not None  # type: ignore[union-attr]
+    assert python._sig_search._compiled is None  # type: ignore[union-attr]
+
+
+def _inline_pieces() -> list[str]:
+    builtin = Catalogue.builtin()
+    signatures = sorted({sig for s in builtin.services for sig in s.inline})
+    hosts = sorted({h for s in builtin.services if s.inline_hosts for h in s.hosts})
+    # Whole signatures and hosts, and their beginnings and ends: near misses of each literal,
+    # and literals that overlap or stand inside one another.
+    pieces = set(signatures) | set(hosts)
+    for word in signatures + hosts:
+        for cut in (1, 3, len(word) // 2, len(word) - 1):
+            pieces.update((word[:cut], word[cut:]))
+    return sorted(p for p in pieces if p)
+
+
+INLINE_PIECES = _inline_pieces()
+inline_like = st.lists(
+    st.sampled_from(INLINE_PIECES)
+    | st.sampled_from(LOADER_PIECES)
+    | st.text(alphabet="./'\"( =:\\#?;,&)_-ab\n\t\x0b\x1c\x85\xa0\xe9", max_size=4)
+    | st.text(max_size=2),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=inline_like, padding=st.integers(0, 1100))
+def test_inline_matches_are_the_same_with_and_without_the_extension(
+    twins: tuple[Catalogue, Catalogue], text: str, padding: int
+) -> None:
+    compiled, python = twins
+    assert compiled._match_inline(text) is python._match_inline(text)
+    # Far from what fetches, and in a text of a wider kind, which the expressions search.
+    far = "x" * padding + text
+    assert compiled._match_inline(far) is python._match_inline(far)
+    wide = text + "\u0100"
+    assert compiled._match_inline(wide) is python._match_inline(wide)
+    for name in ("_sig_search", "_host_search"):
+        fast, slow = getattr(compiled, name), getattr(python, name)
+        for pos in range(-1, len(text) + 2):
+            assert fast.search(text, pos) == slow.search(text, pos), (name, pos)
+
+
+def test_a_signature_search_takes_the_longest_literal_at_the_earliest_start(
+    twins: tuple[Catalogue, Catalogue],
+) -> None:
+    for catalogue in twins:
+        search = catalogue._sig_search
+        assert search is not None
+        words = search.words
+        # Literals that begin other literals: the longer one is the answer where both start.
+        pairs = [(a, b) for a in words for b in words if a != b and b.startswith(a)]
+        assert pairs
+        for short, long in pairs:
+            text = "x" + long + short
+            longest = max((w for w in words if text.startswith(w, 1)), key=len)
+            assert search.search(text) == (1, 1 + len(longest), words.index(longest))
+            assert search.search(text, 2) is not None
+
+
+def test_a_host_ending_counts_only_before_the_end_of_a_host(
+    twins: tuple[Catalogue, Catalogue],
+) -> None:
+    for catalogue in twins:
+        search = catalogue._host_search
+        assert search is not None
+        words = search.words
+        assert ".co" in words and ".com" in words
+        assert search.search("a.com/") == (1, 5, words.index(".com"))
+        # ".com" cannot end here, so the shorter ending that can is the match.
+        assert search.search("a.co\u00a0m") == (1, 4, words.index(".co"))
+        assert search.search("a.comx") is None
+        assert search.search("a.com") == (1, 5, words.index(".com"))
+        assert search.search("a.com\n") == (1, 5, words.index(".com"))
+        assert search.search("a.com\u0100/") is None
+        assert search.search("a.com\u2028") == (1, 5, words.index(".com"))
+
+
+def test_a_literal_search_refuses_what_it_cannot_answer_as_the_expression() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        catalogue_module.LiteralSearch(["a", ""])
+    with pytest.raises(ValueError, match="end the text"):
+        catalogue_module.LiteralSearch(["a"], "(?=x)")
+    with pytest.raises(ValueError, match="final newline"):
+        catalogue_module.LiteralSearch(["a"], "(?=[x]|$)")

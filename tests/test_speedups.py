@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from consent import _scanner as sc
+from consent import catalogue as catalogue_module
 from consent import rewriter
-from consent.catalogue import Catalogue, not_tracker_hosts
+from consent.catalogue import _HOST_END, Catalogue, LiteralSearch, _trie_regex, not_tracker_hosts
 from consent.holdback import HoldbackPolicy
 from consent.names import ATTR_HELD, MARKETING
 from consent.parties import Parties
@@ -1248,3 +1249,82 @@ def test_the_body_s_injection_goes_where_python_puts_it(
     # A visitor who granted everything: the scan stops after the injection, the rest passes.
     expected = rewritten(page, [page], Remembered(lambda element: None), None, **kw)
     assert rewritten(page, [page], None, each_sp.scan, **kw) == expected
+
+
+# Few characters, so that literals share beginnings, stand inside one another and come often;
+# one past latin-1, in literals and texts, and characters that may end a host or not.
+LITERAL_ALPHABET = "ab.\xe9\u0100/ \xa0\n"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    words=st.lists(st.text(alphabet=LITERAL_ALPHABET, min_size=1, max_size=4), max_size=8),
+    text=st.text(alphabet=LITERAL_ALPHABET, max_size=30),
+    lookahead=st.sampled_from(["", _HOST_END, r"(?=[a\xe9\n]|$)"]),
+    cut=st.integers(-2, 4),
+)
+def test_literals_are_found_where_the_prefix_tree_expression_finds_them(
+    sp: ModuleType, words: list[str], text: str, lookahead: str, cut: int
+) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(catalogue_module, "_speedups", sp)
+        search = LiteralSearch(words, lookahead)
+    assert (search._compiled is not None) == bool(words)
+    expression = re.compile(_trie_regex(sorted(set(words))) + lookahead) if words else None
+    # The whole text, and the text as if it ended early (a window of a script).
+    for endpos in (len(text), len(text) - cut):
+        for pos in range(-2, len(text) + 2):
+            found = None if expression is None else expression.search(text, pos, endpos)
+            expected = (
+                None if found is None else (found.start(), found.end(), words.index(found.group()))
+            )
+            assert search.search(text, pos, endpos) == expected, (pos, endpos)
+
+
+def test_literals_leave_text_wider_than_latin_1_to_the_expression(sp: ModuleType) -> None:
+    literals = sp.Literals(["ab", "b"])
+    assert literals.search("xab\xe9", 0) == (1, 3, 0)
+    assert literals.search("xab\u0100", 0) is NotImplemented
+    assert literals.search("xab", 2) == (2, 3, 1)
+    assert literals.search("xab", 3) is None
+    assert literals.search("xab", 99) is None
+    assert sp.Literals([]).search("ab", 0) is None
+
+
+def test_literals_take_any_iterable_of_str_and_str_subclasses(sp: ModuleType) -> None:
+    class Text(str):
+        pass
+
+    literals = sp.Literals(word for word in [Text("ab"), "b"])
+    assert literals.search(Text("xab"), 0) == (1, 3, 0)
+    assert literals.search(Text("x\u0100ab"), 0) is NotImplemented
+    # The words are read once, into the object: the list may change after.
+    words = ["ab", "b"]
+    literals = sp.Literals(words, "/")
+    words[:] = ["abcdefgh"]
+    assert literals.search("xab/", 0) == (1, 3, 0)
+    assert literals.search("xab!b", 0) == (4, 5, 1)
+
+
+def test_literals_refuse_bad_arguments(sp: ModuleType) -> None:
+    with pytest.raises(TypeError):
+        sp.Literals(["a", b"b"])
+    with pytest.raises(TypeError):
+        sp.Literals(3)
+    with pytest.raises(TypeError):
+        sp.Literals(["a"], b"/")
+    with pytest.raises(ValueError, match="empty"):
+        sp.Literals(["a", ""])
+    literals = sp.Literals(["a"], "/")
+    with pytest.raises(TypeError):
+        literals.search(b"a", 0)
+    with pytest.raises(TypeError):
+        literals.search("a")
+    with pytest.raises(TypeError):
+        literals.search("a", "0")
+    with pytest.raises(TypeError):
+        literals.search("a", 0, None)
+    with pytest.raises(TypeError):
+        literals.search("a", 0, 1, 2)
+    with pytest.raises(OverflowError):
+        literals.search("a", 1 << 80)
