@@ -4,6 +4,7 @@ import re
 import string
 import tomllib
 from collections import Counter
+from collections.abc import Sequence
 from importlib import resources
 
 import pytest
@@ -18,6 +19,7 @@ from consent.catalogue import (
     Catalogue,
     CatalogueError,
     CookieSpec,
+    LiteralSearch,
     Service,
     loads_near,
     may_load,
@@ -1039,13 +1041,18 @@ def test_inline_matches_are_the_same_with_and_without_the_extension(
             assert fast.search(text, pos) == slow.search(text, pos), (name, pos)
 
 
+def _search_of(catalogue: Catalogue, name: str) -> tuple[LiteralSearch, Sequence[str]]:
+    """One of the catalogue's literal searches, which it must have, and its literals."""
+    search = getattr(catalogue, name)
+    assert isinstance(search, LiteralSearch)
+    return search, search.words
+
+
 def test_a_signature_search_takes_the_longest_literal_at_the_earliest_start(
     twins: tuple[Catalogue, Catalogue],
 ) -> None:
     for catalogue in twins:
-        search = catalogue._sig_search
-        assert search is not None
-        words = search.words
+        search, words = _search_of(catalogue, "_sig_search")
         # Literals that begin other literals: the longer one is the answer where both start.
         pairs = [(a, b) for a in words for b in words if a != b and b.startswith(a)]
         assert pairs
@@ -1060,9 +1067,7 @@ def test_a_host_ending_counts_only_before_the_end_of_a_host(
     twins: tuple[Catalogue, Catalogue],
 ) -> None:
     for catalogue in twins:
-        search = catalogue._host_search
-        assert search is not None
-        words = search.words
+        search, words = _search_of(catalogue, "_host_search")
         assert ".co" in words and ".com" in words
         assert search.search("a.com/") == (1, 5, words.index(".com"))
         # ".com" cannot end here, so the shorter ending that can is the match.
