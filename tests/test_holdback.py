@@ -657,6 +657,16 @@ GA = "www.google-analytics.com"
         '<script src="https://www&#x3002;google-analytics&#xFF0E;com/analytics.js"></script>',
         f'<script src=" https://{GA.upper()}\t./analytics.js"></script>',
         f'<script src="https:{GA}/analytics.js"></script>',
+        # A leading slash, then a character the URL parser removes or reads as a slash, written
+        # as a character reference: the value is decoded before it is read as a URL.
+        f'<script src="/&Tab;/{GA}/analytics.js"></script>',
+        f'<script src="/&#10;/{GA}/analytics.js"></script>',
+        f'<script src="/&#47;{GA}/analytics.js"></script>',
+        f'<script src="/&bsol;{GA}/analytics.js"></script>',
+        f'<iframe src="/&NewLine;/{GA}/c"></iframe>',
+        f'<img srcset="/own.gif 1x, /&#92;{GA}/c.gif 2x">',
+        f'<script src="&#12;//{GA}/analytics.js"></script>',
+        f'<script src="\x01 //{GA}/analytics.js"></script>',
     ],
 )
 def test_every_way_a_page_names_a_tracker_is_held(html: str) -> None:

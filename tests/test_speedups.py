@@ -1281,6 +1281,81 @@ def test_literals_are_found_where_the_prefix_tree_expression_finds_them(
             assert search.search(text, pos, endpos) == expected, (pos, endpos)
 
 
+def _expected(words: list[str], lookahead: str, text: str, pos: int, endpos: int) -> object:
+    found = re.compile(_trie_regex(sorted(set(words))) + lookahead).search(text, pos, endpos)
+    return None if found is None else (found.start(), found.end(), words.index(found.group()))
+
+
+# The bytes at both ends of latin-1 (a pair or a four-character hash built from them must not
+# wrap), and literals long enough to pass the four-character test and to be cut by a window.
+BYTE_ALPHABET = "ab\x00\xff/"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(st.text(alphabet=BYTE_ALPHABET, min_size=1, max_size=9), max_size=10),
+    text=st.text(alphabet=BYTE_ALPHABET, max_size=40),
+    lookahead=st.sampled_from(["", _HOST_END, r"(?=[\x00\xff\n]|$)"]),
+)
+def test_long_literals_of_any_byte_are_found_where_the_expression_finds_them(
+    sp: ModuleType, words: list[str], text: str, lookahead: str
+) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(catalogue_module, "_speedups", sp)
+        search = LiteralSearch(words, lookahead)
+    if not words:
+        return
+    for endpos in range(len(text) + 1):
+        for pos in (-1, 0, endpos - 5, endpos - 1):
+            expected = _expected(words, lookahead, text, pos, endpos)
+            assert search.search(text, pos, endpos) == expected, (pos, endpos)
+
+
+@pytest.mark.parametrize("lookahead", ["", _HOST_END])
+def test_a_literal_is_not_found_past_the_end_of_its_window(sp: ModuleType, lookahead: str) -> None:
+    # Literals of four characters and more pass a hash of the text's next four characters:
+    # near the end of the text or of the window, fewer are there to read.
+    words = [".comx", ".com", ".c", "\xff\xff\xff\xff\xff", "m"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(catalogue_module, "_speedups", sp)
+        search = LiteralSearch(words, lookahead)
+    for text in ("a.comx", "a.com", "a.co", "x\xff\xff\xff\xff\xff", "x\xff\xff\xff", ".c"):
+        for endpos in range(-1, len(text) + 2):
+            for pos in range(-3, len(text) + 2):
+                expected = _expected(words, lookahead, text, pos, endpos)
+                assert search.search(text, pos, endpos) == expected, (text, pos, endpos)
+
+
+def test_literals_past_latin_1_and_twins_answer_as_the_expression(sp: ModuleType) -> None:
+    # Literals that can never stand in latin-1 text are left out of the compiled tables, but
+    # count in the numbering; a literal given twice answers as its first copy, one character
+    # long or longer; a one-character literal with a follow rule is judged at the window's end.
+    words = ["\u0100b", "b", "ab", "\u0100", "ab", "b", "abc\u20ac", "a"]
+    for lookahead in ("", r"(?=[/\n]|$)"):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(catalogue_module, "_speedups", sp)
+            search = LiteralSearch(words, lookahead)
+        for text in ("xab/", "xabc", "xb", "ab\u0100b", "\u0100b/", "abc\u20ac", "a/b", "aab"):
+            for endpos in range(len(text) + 1):
+                for pos in range(-1, len(text) + 1):
+                    expected = _expected(words, lookahead, text, pos, endpos)
+                    assert search.search(text, pos, endpos) == expected, (text, pos, endpos)
+
+
+def test_literals_read_a_str_subclass_s_characters_not_its_methods(sp: ModuleType) -> None:
+    class Lying(str):
+        def __len__(self) -> int:
+            return 10**6
+
+        def __getitem__(self, key: object) -> str:
+            return "ab"
+
+    literals = sp.Literals(["ab", "cd"], "/")
+    assert literals.search(Lying("xcd"), 0) == (1, 3, 1)
+    assert literals.search(Lying("xcd"), 0, 10**6) == (1, 3, 1)
+    assert literals.search(Lying("xab!"), 0) is None
+
+
 def test_literals_leave_text_wider_than_latin_1_to_the_expression(sp: ModuleType) -> None:
     literals = sp.Literals(["ab", "b"])
     assert literals.search("xab\xe9", 0) == (1, 3, 0)

@@ -176,3 +176,48 @@ def test_plain_urls_take_no_room() -> None:
     urls._read_cached.cache_clear()
     assert host_of("https://cdn.example/a.js?v=1") == ("cdn.example", "/a.js?v=1")
     assert urls._read_cached.cache_info().currsize == 0
+
+
+def _browser_names_a_host(url: str) -> bool:
+    """Whether a URL without a scheme reaches a host of its own, as browsers read it: C0
+    controls and spaces trimmed at both ends, tabs and newlines removed anywhere, then two
+    slashes or backslashes first."""
+    url = url.strip("".join(map(chr, range(0x21))))
+    url = url.replace("\t", "").replace("\n", "").replace("\r", "")
+    return len(url) >= 2 and url[0] in "/\\" and url[1] in "/\\"
+
+
+# Every character that may follow the leading slash: C0 controls, the space, DEL, latin-1 and
+# a few past it (a full-width solidus, a line separator, a replacement character).
+SECOND = [chr(c) for c in range(0x100)] + ["\uff0f", "\u2044", "\u2028", "\ufffd", "\u3000"]
+
+
+@pytest.mark.parametrize("second", SECOND, ids=lambda c: f"U+{ord(c):04X}")
+def test_the_root_relative_shortcut_never_hides_a_host(second: str) -> None:
+    # The shortcut answers "the page's own" from the first two characters alone: for each
+    # character after the slash, and a slash or backslash after it, the answer must be the
+    # general reading's, and name the host exactly where a browser would contact it.
+    for tail in ("/tracker.example/p.js", "\\tracker.example/p.js", "tracker.example/p.js"):
+        url = "/" + second + tail
+        assert host_of(url) == urls._read(url, None), repr(url)
+        assert (resolve(url, None) == "tracker.example") == _browser_names_a_host(url), repr(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        " //tracker.example/p.js",
+        "\x00//tracker.example/p.js",
+        "\x0c//tracker.example/p.js",
+        "\x1f\\\\tracker.example/p.js",
+        " \t/\n/tracker.example/p.js",
+        "\x0b/\\tracker.example/p.js",
+        "\r\n//tracker.example/p.js",
+    ],
+)
+def test_leading_controls_and_spaces_before_a_scheme_relative_url_still_name_the_host(
+    url: str,
+) -> None:
+    # The shortcut looks at the first character only as written: a URL that starts with
+    # anything trimmed must be read in full.
+    assert resolve(url, None) == "tracker.example"
