@@ -362,7 +362,7 @@ def corpus_rate(pages: Sequence[tuple[str, bytes]], size: int, warm: bool, round
     Cold: every answer forgotten before the round, so each page is seen for the first time
     (the hosts of earlier pages stay known, as they would on a site). Warm: each page is
     rewritten once, untimed, right before it is timed, as a site's page is viewed again. The
-    pages are each a different site, more than the remembered answers keep at once
+    pages come from over a hundred sites, more than the remembered answers keep at once
     (``holdback._MAX_MEMOS``), so a round over all of them before timing would time cold pages.
     """
     total = sum(len(body) for _, body in pages)
