@@ -443,6 +443,11 @@ class LazyAttrs(Mapping[str, str | None]):
             parsed = self._parsed = parse_attrs(self._tag, self._start, self._end)
         return parsed
 
+    def parsed(self) -> Mapping[str, str | None]:
+        """The attributes as a plain mapping, for a reader that asks for many names: its
+        ``get`` is the dict's own, with no method of this class in between."""
+        return self._attrs()
+
     def __getitem__(self, key: str) -> str | None:
         return self._attrs()[key]
 
