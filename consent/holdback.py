@@ -188,7 +188,13 @@ class HoldbackPolicy:
             if not element.complete and tag == "script" and _executable(attrs):
                 # Only the start of this script was read: nothing in it proves it harmless.
                 return Verdict(MARKETING)
-            if self._unclassified is not None and site:
+            # Media, sources and the like with no script of their own are let through
+            # whoever serves them: no third party is looked for.
+            if (
+                self._unclassified is not None
+                and site
+                and (inline is not None or tag in _HELD_FROM_ELSEWHERE)
+            ):
                 return self._unknown_party(tag, attrs, targets, inline, site)
             return None
         # Only players, posts, maps and threads are announced in place: a tracking frame or
@@ -367,8 +373,10 @@ class _Remembered:
         hold = self._decide(element)
         if len(known) >= _MAX_MEMO_ENTRIES:
             known.clear()
-        known[key] = hold
-        return hold
+        # Adds the answer unless another thread gave one for this key meanwhile, which then
+        # stands: never replacing one, this needs no new epoch, and skips Answers' own
+        # __setitem__ (as costly as the rest of a miss).
+        return known.setdefault(key, hold)
 
 
 def _executable(attrs: Mapping[str, str | None]) -> bool:

@@ -151,9 +151,6 @@ _HOLD_NOTHING: Literal[True] = True
 _EPOCHS = itertools.count(1)
 
 
-_ABSENT: Any = object()
-
-
 class Answers(dict[_AnswerKey, Hold | None]):
     """Known answers that the compiled scan may keep beside its own index of keys.
 
@@ -176,11 +173,9 @@ class Answers(dict[_AnswerKey, Hold | None]):
     # made (a mapping's keys() in update, another thread) may keep an answer with the epoch
     # current then, which must not stand once the change is in.
     def __setitem__(self, key: _AnswerKey, value: Hold | None) -> None:
-        # Called for every element a page view classifies: one look-up of the key, and the
-        # dict's own methods named directly (super() costs as much again).
-        before = self.get(key, _ABSENT)
-        dict.__setitem__(self, key, value)
-        if before is not _ABSENT and before is not value:
+        changed = key in self and self[key] is not value
+        super().__setitem__(key, value)
+        if changed:
             self._renew()
 
     def __delitem__(self, key: _AnswerKey) -> None:
