@@ -437,14 +437,16 @@ class LazyAttrs(Mapping[str, str | None]):
         self._end = end
         self._parsed: dict[str, str | None] | None = None
 
-    def _attrs(self) -> dict[str, str | None]:
+    def parsed(self) -> Mapping[str, str | None]:
+        """The attributes as a plain mapping, for a reader that asks for many names: its
+        ``get`` is the dict's own, with no method of this class in between."""
         parsed = self._parsed
         if parsed is None:
             parsed = self._parsed = parse_attrs(self._tag, self._start, self._end)
         return parsed
 
     def __getitem__(self, key: str) -> str | None:
-        return self._attrs()[key]
+        return self.parsed()[key]
 
     @overload
     def get(self, key: str, /) -> str | None: ...
@@ -453,17 +455,17 @@ class LazyAttrs(Mapping[str, str | None]):
     def get(self, key: str, default: object = None, /) -> object:
         # Mapping.get goes through __getitem__ and a KeyError for every absent name.
         parsed = self._parsed
-        return (self._attrs() if parsed is None else parsed).get(key, default)
+        return (self.parsed() if parsed is None else parsed).get(key, default)
 
     def __contains__(self, key: object) -> bool:
         parsed = self._parsed
-        return key in (self._attrs() if parsed is None else parsed)
+        return key in (self.parsed() if parsed is None else parsed)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._attrs())
+        return iter(self.parsed())
 
     def __len__(self) -> int:
-        return len(self._attrs())
+        return len(self.parsed())
 
     def __repr__(self) -> str:
-        return f"LazyAttrs({self._attrs()!r})"
+        return f"LazyAttrs({self.parsed()!r})"

@@ -8,7 +8,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from hashlib import blake2b
 
-from consent._scanner import nonce_value, tag_key
+from consent._scanner import LazyAttrs, nonce_value, tag_key
 from consent.catalogue import Catalogue, Service
 from consent.config import TrackerRule
 from consent.names import ATTR_CATEGORY, ATTR_VENDOR, MARKETING
@@ -41,6 +41,22 @@ _ANY_ELEMENT_URLS: tuple[str, ...] = ("background", "ping")
 _FETCHING_ATTRIBUTES = {tag: names + _ANY_ELEMENT_URLS for tag, names in _URL_ATTRIBUTES.items()}
 _SRCSET = frozenset({"srcset", "imagesrcset"})
 _SPACE_SEPARATED = frozenset({"ping"})
+# How each attribute's value holds its URLs: one, a srcset's candidates, or a list of them.
+_ONE_URL, _SRCSET_URLS, _SPACED_URLS = range(3)
+
+
+def _reading(name: str) -> int:
+    if name in _SRCSET:
+        return _SRCSET_URLS
+    return _SPACED_URLS if name in _SPACE_SEPARATED else _ONE_URL
+
+
+# Worked out once per tag rather than for every attribute of every element.
+_READINGS = {
+    tag: tuple((name, _reading(name)) for name in names)
+    for tag, names in _FETCHING_ATTRIBUTES.items()
+}
+_ANY_ELEMENT_READINGS = tuple((name, _reading(name)) for name in _ANY_ELEMENT_URLS)
 # Elements that take room on the page: a held one is announced by a placeholder in place.
 _EMBED_TAGS = frozenset({"iframe", "embed", "object", "video", "audio"})
 # Active content: what runs, frames a document or plugs in, wherever it comes from.
@@ -134,23 +150,28 @@ class HoldbackPolicy:
 
     def _verdict(self, element: Element, depth: int, site: str | None = None) -> Verdict | None:
         base = element.base
-        marked = element.attrs.get(ATTR_CATEGORY)
+        tag = element.tag
+        attrs = element.attrs
+        if isinstance(attrs, LazyAttrs):
+            # Read once here: every test below asks for names of it.
+            attrs = attrs.parsed()
+        marked = attrs.get(ATTR_CATEGORY)
         if marked:
             marked = marked.strip().lower()
         if marked:
-            vendor = (element.attrs.get(ATTR_VENDOR) or "").strip() or None
+            vendor = (attrs.get(ATTR_VENDOR) or "").strip() or None
             if vendor is None:
-                hosts = (resolve(url, base) for url in _urls(element))
+                hosts = (resolve(url, base) for url in _urls_in(tag, attrs))
                 vendor = next(filter(None, hosts), None)
-            return Verdict(marked, vendor=vendor, embed=element.tag in _EMBED_TAGS)
+            return Verdict(marked, vendor=vendor, embed=tag in _EMBED_TAGS)
         # Each URL is read once, here, for the rules, the catalogue and the third-party test.
-        targets = [host_of(url, base) for url in _urls(element)]
+        targets = [host_of(url, base) for url in _urls_in(tag, attrs)]
         text = element.text
-        inline = text if text and _executable(element) else None
+        inline = text if text and _executable(attrs) else None
         rule = self._rule(targets, inline) if self._any_rules else None
         if rule is not None:
             vendor = rule.vendor or rule.host or None
-            return Verdict(rule.category, vendor=vendor, embed=element.tag in _EMBED_TAGS)
+            return Verdict(rule.category, vendor=vendor, embed=tag in _EMBED_TAGS)
         service = None
         match = self._catalogue.match_target
         for target in targets:
@@ -161,24 +182,31 @@ class HoldbackPolicy:
         if service is None and inline is not None:
             service = self._catalogue.match_inline(inline)
         if service is None:
-            srcdoc = element.attrs.get("srcdoc") if element.tag == "iframe" else None
+            srcdoc = attrs.get("srcdoc") if tag == "iframe" else None
             if srcdoc is not None:
                 return self._srcdoc_verdict(srcdoc, depth, site)
-            if not element.complete and element.tag == "script" and _executable(element):
+            if not element.complete and tag == "script" and _executable(attrs):
                 # Only the start of this script was read: nothing in it proves it harmless.
                 return Verdict(MARKETING)
-            if self._unclassified is not None and site:
-                return self._unknown_party(element, targets, inline, site)
+            # Media, sources and the like with no script of their own are let through
+            # whoever serves them: no third party is looked for.
+            if (
+                self._unclassified is not None
+                and site
+                and (inline is not None or tag in _HELD_FROM_ELSEWHERE)
+            ):
+                return self._unknown_party(tag, attrs, targets, inline, site)
             return None
         # Only players, posts, maps and threads are announced in place: a tracking frame or
         # an ad slot is no content the visitor misses. A script that builds such an embed
         # (X, Instagram, Disqus...) stands where it will appear, so it is announced too.
-        embed = service.embed and (element.tag in _EMBED_TAGS or element.tag == "script")
+        embed = service.embed and (tag in _EMBED_TAGS or tag == "script")
         return Verdict(service.category, service, service.name, embed)
 
     def _unknown_party(
         self,
-        element: Element,
+        tag: str,
+        attrs: Mapping[str, str | None],
         targets: Sequence[UrlTarget | None],
         inline: str | None,
         site: str,
@@ -189,7 +217,6 @@ class HoldbackPolicy:
         """
         category = self._unclassified
         assert category is not None
-        tag = element.tag
         # The URLs first: most are the site's own, and then what the element is never matters.
         # Other elements (media, sources, backgrounds) from another site are let through
         # whoever serves them: their hosts need no test.
@@ -200,8 +227,8 @@ class HoldbackPolicy:
             if self._parties.third_party(host, site):
                 if (
                     tag in _ACTIVE_TAGS
-                    or (tag in ("img", "input") and _pixel(element))
-                    or (tag == "link" and _preloads_code(element))
+                    or (tag in ("img", "input") and _pixel(attrs))
+                    or (tag == "link" and _preloads_code(attrs))
                 ):
                     return Verdict(category, vendor=host, embed=tag in _EMBED_TAGS)
                 break
@@ -296,6 +323,9 @@ class HoldbackPolicy:
         return decide
 
 
+_UNKNOWN: Hold | None = Hold("")  # no answer is this object
+
+
 class _Remembered:
     """A page view's classifier with its answers remembered by the element's exact bytes; the
     rewriter's compiled scan reads ``known`` to pass known harmless tags by (``Remembering``)."""
@@ -335,33 +365,36 @@ class _Remembered:
         )
         key = (tag, text_key, base)
         known = self.known
-        try:
-            return known[key]
-        except KeyError:
-            hold = self._decide(element)
-            if len(known) >= _MAX_MEMO_ENTRIES:
-                known.clear()
-            known[key] = hold
+        # Most calls are for tags not yet known (the compiled scan answers known ones itself):
+        # a miss is told by a marker, not by raising an exception.
+        hold = known.get(key, _UNKNOWN)
+        if hold is not _UNKNOWN:
             return hold
+        hold = self._decide(element)
+        if len(known) >= _MAX_MEMO_ENTRIES:
+            known.clear()
+        # Adds the answer unless another thread gave one for this key meanwhile, which then
+        # stands: never replacing one, this needs no new epoch, and skips Answers' own
+        # __setitem__ (as costly as the rest of a miss).
+        return known.setdefault(key, hold)
 
 
-def _executable(element: Element) -> bool:
+def _executable(attrs: Mapping[str, str | None]) -> bool:
     """Inline JSON, templates and other data blocks never run, so never need consent."""
-    script_type = (element.attrs.get("type") or "").strip().lower().split(";")[0].strip()
+    script_type = (attrs.get("type") or "").strip().lower().split(";")[0].strip()
     return script_type in _SCRIPT_TYPES
 
 
-def _preloads_code(element: Element) -> bool:
+def _preloads_code(attrs: Mapping[str, str | None]) -> bool:
     """A hint that fetches a script, a module, a document or data ahead of time."""
-    rels = (element.attrs.get("rel") or "").lower().split()
-    kind = (element.attrs.get("as") or "").strip().lower()
+    rels = (attrs.get("rel") or "").lower().split()
+    kind = (attrs.get("as") or "").strip().lower()
     if "modulepreload" in rels or "prerender" in rels:
         return True
     return bool({"preload", "prefetch"} & set(rels)) and kind in _CODE_DESTINATIONS
 
 
-def _pixel(element: Element) -> bool:
-    attrs = element.attrs
+def _pixel(attrs: Mapping[str, str | None]) -> bool:
     width = (attrs.get("width") or "").strip().lower()
     height = (attrs.get("height") or "").strip().lower()
     if width in _PIXEL_SIZES and height in _PIXEL_SIZES:
@@ -369,30 +402,34 @@ def _pixel(element: Element) -> bool:
     return "hidden" in attrs or bool(_HIDDEN_STYLE.search(attrs.get("style") or ""))
 
 
-def _fetching_link(element: Element) -> bool:
-    rels = (element.attrs.get("rel") or "").lower().split()
+def _fetching_link(attrs: Mapping[str, str | None]) -> bool:
+    rels = (attrs.get("rel") or "").lower().split()
     return not LINK_RELS_WITHOUT_FETCH.issuperset(rels) or "stylesheet" in rels
 
 
 def _urls(element: Element) -> list[str]:
     """Every URL the element would fetch, as the page's text."""
-    tag = element.tag
-    if tag == "link" and not _fetching_link(element):
-        names = _ANY_ELEMENT_URLS
+    return _urls_in(element.tag, element.attrs)
+
+
+def _urls_in(tag: str, attrs: Mapping[str, str | None]) -> list[str]:
+    """Every URL an element ``tag`` with ``attrs`` would fetch, as the page's text."""
+    if tag == "link" and not _fetching_link(attrs):
+        readings = _ANY_ELEMENT_READINGS
     else:
-        names = _FETCHING_ATTRIBUTES.get(tag, _ANY_ELEMENT_URLS)
-    get = element.attrs.get
+        readings = _READINGS.get(tag, _ANY_ELEMENT_READINGS)
+    get = attrs.get
     urls: list[str] = []
-    for name in names:
+    for name, reading in readings:
         value = get(name)
         if not value:
             continue
-        if name in _SRCSET:
-            urls.extend(_srcset_urls(value))
-        elif name in _SPACE_SEPARATED:
-            urls.extend(value.split())
-        else:
+        if reading == _ONE_URL:
             urls.append(value)
+        elif reading == _SRCSET_URLS:
+            urls += _srcset_urls(value)
+        else:
+            urls += value.split()
     if "".join(urls).isascii():
         return urls
     return [url if url.isascii() else _page_text(url) for url in urls]

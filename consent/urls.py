@@ -133,12 +133,13 @@ def _host_of(url: str, base: str | None) -> UrlTarget | None:
 
 def _plain_target(plain: re.Match[str]) -> UrlTarget | None:
     host, path = plain.groups()
-    if host.endswith("."):
+    if host[-1] == ".":  # the pattern's host is never empty
         host = host[:-1]
-    if not host:
-        return None
-    path = path.partition("#")[0]
-    return host, (path if path.startswith("/") else "/" + path).lower()
+        if not host:
+            return None
+    if "#" in path:  # rare: not worth a partition of every path
+        path = path.partition("#")[0]
+    return host, (path if path[:1] == "/" else "/" + path).lower()
 
 
 def _read(url: str, base: str | None) -> UrlTarget | None:
