@@ -1,6 +1,7 @@
 """Throughput of the streaming HTML rewriter with the real catalogue, against its bars.
 
-Run: ``python bench/bench_rewriter.py``. The classifier is the one the middleware uses for a
+Run: ``python bench/bench_rewriter.py``; ``--cold-passes N`` only rewrites the real pages N
+times, cold, for an instruction counter. The classifier is the one the middleware uses for a
 visitor who has not decided: the shipped catalogue, unknown third parties held, no page cache.
 *Cold* forgets every remembered answer (URL hosts, catalogue matches, classifier answers, held
 tags) before each run: each page is seen for the first time. *Warm* keeps them: the same pages
@@ -577,7 +578,20 @@ def script_passes(scripts: Sequence[str], rounds: int = 3) -> None:
         print(f"    {label:44} {size / best / 1e6:8.0f} MB/s {best * 1e3:7.1f} ms")
 
 
+def cold_passes(count: int) -> None:
+    """``count`` cold passes over the real pages, whole, and nothing else: for an instruction
+    counter, the difference between one pass and none is one pass's count."""
+    pages = real_pages()
+    for _ in range(count):
+        forget()
+        for site, body in pages:
+            rewrite(body, len(body), classifier(site))
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--cold-passes":
+        cold_passes(int(sys.argv[2]))
+        return
     started = time.perf_counter()
     print("rewriter:", "compiled scan" if rewriter.SPEEDUPS else "pure Python")
     print("undecided visitor, shipped catalogue, no page cache; MB/s")
