@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import cast
 
@@ -1251,6 +1251,30 @@ def test_the_body_s_injection_goes_where_python_puts_it(
     assert rewritten(page, [page], None, each_sp.scan, **kw) == expected
 
 
+def _literal_search(sp: ModuleType, words: list[str], lookahead: str) -> LiteralSearch:
+    """The search the catalogue makes of ``words``, with the extension ``sp`` (or without)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(catalogue_module, "_speedups", sp)
+        return LiteralSearch(words, lookahead)
+
+
+def _expected(words: list[str], lookahead: str, text: str, pos: int, endpos: int) -> object:
+    found = re.compile(_trie_regex(sorted(set(words))) + lookahead).search(text, pos, endpos)
+    return None if found is None else (found.start(), found.end(), words.index(found.group()))
+
+
+def _assert_found_as_the_expression_finds(
+    search: LiteralSearch,
+    words: list[str],
+    lookahead: str,
+    text: str,
+    windows: Iterable[tuple[int, int]],
+) -> None:
+    for pos, endpos in windows:
+        expected = _expected(words, lookahead, text, pos, endpos)
+        assert search.search(text, pos, endpos) == expected, (text, pos, endpos)
+
+
 # Few characters, so that literals share beginnings, stand inside one another and come often;
 # one past latin-1, in literals and texts, and characters that may end a host or not.
 LITERAL_ALPHABET = "ab.\xe9\u0100/ \xa0\n"
@@ -1266,24 +1290,16 @@ LITERAL_ALPHABET = "ab.\xe9\u0100/ \xa0\n"
 def test_literals_are_found_where_the_prefix_tree_expression_finds_them(
     sp: ModuleType, words: list[str], text: str, lookahead: str, cut: int
 ) -> None:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(catalogue_module, "_speedups", sp)
-        search = LiteralSearch(words, lookahead)
+    search = _literal_search(sp, words, lookahead)
     assert (search._compiled is not None) == bool(words)
-    expression = re.compile(_trie_regex(sorted(set(words))) + lookahead) if words else None
     # The whole text, and the text as if it ended early (a window of a script).
-    for endpos in (len(text), len(text) - cut):
-        for pos in range(-2, len(text) + 2):
-            found = None if expression is None else expression.search(text, pos, endpos)
-            expected = (
-                None if found is None else (found.start(), found.end(), words.index(found.group()))
-            )
-            assert search.search(text, pos, endpos) == expected, (pos, endpos)
-
-
-def _expected(words: list[str], lookahead: str, text: str, pos: int, endpos: int) -> object:
-    found = re.compile(_trie_regex(sorted(set(words))) + lookahead).search(text, pos, endpos)
-    return None if found is None else (found.start(), found.end(), words.index(found.group()))
+    windows = [
+        (pos, endpos) for endpos in (len(text), len(text) - cut) for pos in range(-2, len(text) + 2)
+    ]
+    if not words:
+        assert all(search.search(text, pos, endpos) is None for pos, endpos in windows)
+        return
+    _assert_found_as_the_expression_finds(search, words, lookahead, text, windows)
 
 
 # The bytes at both ends of latin-1 (a pair or a four-character hash built from them must not
@@ -1300,15 +1316,13 @@ BYTE_ALPHABET = "ab\x00\xff/"
 def test_long_literals_of_any_byte_are_found_where_the_expression_finds_them(
     sp: ModuleType, words: list[str], text: str, lookahead: str
 ) -> None:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(catalogue_module, "_speedups", sp)
-        search = LiteralSearch(words, lookahead)
     if not words:
         return
-    for endpos in range(len(text) + 1):
-        for pos in (-1, 0, endpos - 5, endpos - 1):
-            expected = _expected(words, lookahead, text, pos, endpos)
-            assert search.search(text, pos, endpos) == expected, (pos, endpos)
+    search = _literal_search(sp, words, lookahead)
+    windows = (
+        (pos, endpos) for endpos in range(len(text) + 1) for pos in (-1, 0, endpos - 5, endpos - 1)
+    )
+    _assert_found_as_the_expression_finds(search, words, lookahead, text, windows)
 
 
 @pytest.mark.parametrize("lookahead", ["", _HOST_END])
@@ -1316,14 +1330,12 @@ def test_a_literal_is_not_found_past_the_end_of_its_window(sp: ModuleType, looka
     # Literals of four characters and more pass a hash of the text's next four characters:
     # near the end of the text or of the window, fewer are there to read.
     words = [".comx", ".com", ".c", "\xff\xff\xff\xff\xff", "m"]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(catalogue_module, "_speedups", sp)
-        search = LiteralSearch(words, lookahead)
+    search = _literal_search(sp, words, lookahead)
     for text in ("a.comx", "a.com", "a.co", "x\xff\xff\xff\xff\xff", "x\xff\xff\xff", ".c"):
-        for endpos in range(-1, len(text) + 2):
-            for pos in range(-3, len(text) + 2):
-                expected = _expected(words, lookahead, text, pos, endpos)
-                assert search.search(text, pos, endpos) == expected, (text, pos, endpos)
+        windows = (
+            (pos, endpos) for endpos in range(-1, len(text) + 2) for pos in range(-3, len(text) + 2)
+        )
+        _assert_found_as_the_expression_finds(search, words, lookahead, text, windows)
 
 
 def test_literals_past_latin_1_and_twins_answer_as_the_expression(sp: ModuleType) -> None:
@@ -1332,14 +1344,12 @@ def test_literals_past_latin_1_and_twins_answer_as_the_expression(sp: ModuleType
     # long or longer; a one-character literal with a follow rule is judged at the window's end.
     words = ["\u0100b", "b", "ab", "\u0100", "ab", "b", "abc\u20ac", "a"]
     for lookahead in ("", r"(?=[/\n]|$)"):
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(catalogue_module, "_speedups", sp)
-            search = LiteralSearch(words, lookahead)
+        search = _literal_search(sp, words, lookahead)
         for text in ("xab/", "xabc", "xb", "ab\u0100b", "\u0100b/", "abc\u20ac", "a/b", "aab"):
-            for endpos in range(len(text) + 1):
-                for pos in range(-1, len(text) + 1):
-                    expected = _expected(words, lookahead, text, pos, endpos)
-                    assert search.search(text, pos, endpos) == expected, (text, pos, endpos)
+            windows = (
+                (pos, endpos) for endpos in range(len(text) + 1) for pos in range(-1, len(text) + 1)
+            )
+            _assert_found_as_the_expression_finds(search, words, lookahead, text, windows)
 
 
 def test_literals_read_a_str_subclass_s_characters_not_its_methods(sp: ModuleType) -> None:
