@@ -161,11 +161,11 @@ class HoldbackPolicy:
         if marked:
             vendor = (attrs.get(ATTR_VENDOR) or "").strip() or None
             if vendor is None:
-                hosts = (resolve(url, base) for url in _urls_in(tag, attrs))
+                hosts = (resolve(url, base) for url in _urls(tag, attrs))
                 vendor = next(filter(None, hosts), None)
             return Verdict(marked, vendor=vendor, embed=tag in _EMBED_TAGS)
         # Each URL is read once, here, for the rules, the catalogue and the third-party test.
-        targets = [host_of(url, base) for url in _urls_in(tag, attrs)]
+        targets = [host_of(url, base) for url in _urls(tag, attrs)]
         text = element.text
         inline = text if text and _executable(attrs) else None
         rule = self._rule(targets, inline) if self._any_rules else None
@@ -359,11 +359,7 @@ class _Remembered:
             # Latin-1 gives back the bytes the text was read from. In a tuple: a str and bytes
             # of the same characters hash alike, and comparing them warns under `python -b`.
             text_key = (blake2b(text.encode("latin-1"), digest_size=_TEXT_DIGEST_SIZE).digest(),)
-        # Most tags hold no nonce: kept by their bytes, without a search for one.
-        tag: bytes | tuple[bytes, bytes] = (
-            raw if raw.lower().find(b"nonce") < 0 else tag_key(raw, nonce_value(raw))
-        )
-        key = (tag, text_key, base)
+        key = (tag_key(raw, nonce_value(raw)), text_key, base)
         known = self.known
         # Most calls are for tags not yet known (the compiled scan answers known ones itself):
         # a miss is told by a marker, not by raising an exception.
@@ -407,12 +403,7 @@ def _fetching_link(attrs: Mapping[str, str | None]) -> bool:
     return not LINK_RELS_WITHOUT_FETCH.issuperset(rels) or "stylesheet" in rels
 
 
-def _urls(element: Element) -> list[str]:
-    """Every URL the element would fetch, as the page's text."""
-    return _urls_in(element.tag, element.attrs)
-
-
-def _urls_in(tag: str, attrs: Mapping[str, str | None]) -> list[str]:
+def _urls(tag: str, attrs: Mapping[str, str | None]) -> list[str]:
     """Every URL an element ``tag`` with ``attrs`` would fetch, as the page's text."""
     if tag == "link" and not _fetching_link(attrs):
         readings = _ANY_ELEMENT_READINGS
