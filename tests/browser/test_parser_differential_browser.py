@@ -44,6 +44,9 @@ def _spellings(rng: random.Random, count: int) -> list[str]:
     dots = [".", "\u3002", "\uff0e", "\uff61", "%2e", "%2E", ".\t", "\n."]
     schemes = ["https:", "HTTPS:", "http:", "Http:", "", "wss:"]
     slashes = ["", "/", "//", "///", "\\\\", "/\\", "\\/", "\\", "////"]
+    # A tab or line break between two slashes is dropped, making the URL scheme-relative; a
+    # form feed is not: what decides whether a root-relative URL is the page's own at once.
+    slashes += ["/\t/", "/\n/", "/\r\n/", "/\x0c/"]
     hosts = [["www", "tracker", "example"], ["TRACKER", "example"], ["b\u00fccher", "example"]]
     hosts += [
         ["xn--bcher-kva", "example"],
