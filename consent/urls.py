@@ -122,15 +122,6 @@ def host_of(url: str, base: str | None = None) -> UrlTarget | None:
     return _read_cached(url, base)
 
 
-def _host_of(url: str, base: str | None) -> UrlTarget | None:
-    """:func:`host_of` without the shortcuts and the cache: the plain spelling or the
-    general reading."""
-    plain = _PLAIN.fullmatch(url)
-    if plain is None:
-        return _read(url, base)
-    return _plain_target(plain)
-
-
 def _plain_target(plain: re.Match[str]) -> UrlTarget | None:
     host, path = plain.groups()
     if host[-1] == ".":  # the pattern's host is never empty

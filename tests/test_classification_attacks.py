@@ -19,7 +19,7 @@ from consent.holdback import HoldbackPolicy, _srcset_urls
 from consent.names import ANALYTICS
 from consent.parties import Parties, registrable_domain
 from consent.rewriter import Element, Hold, rewrite
-from consent.urls import _host_of, _read, host_of
+from consent.urls import _read, host_of
 from tests.test_holdback import _srcset_by_states
 
 # -- the one-match URL reading ------------------------------------------------------------
@@ -55,7 +55,6 @@ def test_hostile_spellings_are_read_as_the_general_reading_reads_them(
     prefix: str, rest: str, base: str | None
 ) -> None:
     url = prefix + rest
-    assert _host_of(url, base) == _read(url, base)
     assert host_of(url, base) == _read(url, base)
 
 

@@ -127,7 +127,7 @@ URL_PIECES = st.lists(
     base=st.sampled_from([None, "https://cdn.tracker.example/static/", "/relative/"]),
 )
 def test_plain_urls_are_read_as_the_general_reading_reads_them(url: str, base: str | None) -> None:
-    assert urls._host_of(url, base) == urls._read(url, base)
+    assert urls.host_of(url, base) == urls._read(url, base)
 
 
 def test_plain_urls_give_host_and_path() -> None:
